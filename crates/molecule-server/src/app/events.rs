@@ -1,0 +1,75 @@
+//! Event recording and live fan-out. A persisted event gets a
+//! `structure_events` row, then every event goes on a broadcast bus that the
+//! WebSocket hub reads. The bus never blocks the sender: each subscriber has
+//! a bounded queue and a subscriber that falls behind is told to resync.
+
+use chrono::{DateTime, Utc};
+use molecule_store::{NewEvent, Store};
+use molecule_types::{Event, EventEnvelope};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// Events queued per subscriber before it is considered lagging.
+pub const SUBSCRIBER_QUEUE: usize = 1024;
+
+/// An event as it travels on the bus.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub workspace_id: Option<Uuid>,
+    pub envelope: Arc<EventEnvelope>,
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    store: Arc<dyn Store>,
+    tx: broadcast::Sender<Published>,
+}
+
+impl EventBus {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        let (tx, _) = broadcast::channel(SUBSCRIBER_QUEUE);
+        Self { store, tx }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Published> {
+        self.tx.subscribe()
+    }
+
+    /// Record (when the type is persisted) and broadcast. A failed insert is
+    /// logged and the event is still pushed live: a database hiccup must not
+    /// hide a status change from the operators watching.
+    pub async fn emit(&self, event: Event) {
+        let now = Utc::now();
+        if event.event_type.is_persisted() {
+            let row = NewEvent {
+                id: Uuid::new_v4(),
+                event_type: event.event_type.as_str().to_string(),
+                workspace_id: event.workspace_id,
+                payload: event.payload.clone(),
+                created_at: now,
+            };
+            if let Err(e) = self.store.event_insert(&row).await {
+                tracing::error!(error = %e, event = event.event_type.as_str(), "failed to record event");
+            }
+        }
+        self.publish(event, now);
+    }
+
+    fn publish(&self, event: Event, at: DateTime<Utc>) {
+        let envelope = EventEnvelope {
+            event: event.event_type.as_str().to_string(),
+            workspace_id: event
+                .workspace_id
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            timestamp: at,
+            payload: event.payload,
+        };
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(Published {
+            workspace_id: event.workspace_id,
+            envelope: Arc::new(envelope),
+        });
+    }
+}

@@ -1,0 +1,543 @@
+//! Registry (api-contract §5.4): registration, heartbeats, agent cards,
+//! discovery, peers and the access check, plus the two liveness judgements
+//! that need no container: the heartbeat TTL and external staleness.
+
+use chrono::Utc;
+use molecule_store::{HeartbeatWrite, RegisterOutcome, WorkspaceRow};
+use molecule_types::dto::{Discovered, Heartbeat, Peer, RegisterRequest, RegisterResponse};
+use molecule_types::{Event, EventType, WorkspaceStatus, container_name};
+use serde_json::{Value, json};
+use std::net::IpAddr;
+use std::time::Instant;
+use uuid::Uuid;
+
+use super::App;
+use super::workspaces::EXTERNAL_RUNTIME;
+use crate::config::Mode;
+use crate::error::{AppError, AppResult};
+
+/// Error rate at or above which an online workspace is `degraded`.
+pub const DEGRADE_AT: f64 = 0.5;
+/// Error rate below which a degraded workspace is `online` again.
+pub const RECOVER_BELOW: f64 = 0.1;
+
+/// The status change a heartbeat causes, if any (hysteresis 0.5 / 0.1).
+pub fn heartbeat_transition(status: WorkspaceStatus, error_rate: f64) -> Option<WorkspaceStatus> {
+    match status {
+        WorkspaceStatus::Online if error_rate >= DEGRADE_AT => Some(WorkspaceStatus::Degraded),
+        WorkspaceStatus::Degraded if error_rate < RECOVER_BELOW => Some(WorkspaceStatus::Online),
+        WorkspaceStatus::Offline => Some(WorkspaceStatus::Online),
+        _ => None,
+    }
+}
+
+/// Registration URL rule: http(s), and IP-literal hosts outside link-local,
+/// loopback and private ranges. Host names are not resolved.
+pub fn validate_agent_url(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("invalid url: {e}"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err("url must use http or https".into());
+    }
+    let ip = match url.host() {
+        None => return Err("url must have a host".into()),
+        Some(url::Host::Domain(_)) => return Ok(()),
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+    };
+    let blocked = match ip {
+        IpAddr::V4(v4) => v4.is_link_local() || v4.is_loopback() || v4.is_private(),
+        IpAddr::V6(v6) => {
+            let seg = v6.segments()[0];
+            v6.is_loopback() || (seg & 0xffc0) == 0xfe80 || (seg & 0xfe00) == 0xfc00
+        }
+    };
+    if blocked {
+        Err(format!(
+            "url host {ip} is in a private, loopback or link-local range"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_workspace_id(raw: &str) -> AppResult<Uuid> {
+    raw.trim()
+        .parse::<Uuid>()
+        .map_err(|_| AppError::invalid("workspace id must be a UUID"))
+}
+
+fn peer(row: WorkspaceRow) -> Peer {
+    Peer {
+        id: row.id,
+        name: row.name,
+        role: row.role.filter(|r| !r.is_empty()),
+        tier: row.tier,
+        status: row.status,
+        agent_card: row.agent_card,
+        url: row.url.unwrap_or_default(),
+        parent_id: row.parent_id,
+        active_tasks: row.active_tasks,
+    }
+}
+
+impl App {
+    pub async fn register(
+        &self,
+        req: RegisterRequest,
+        bearer: Option<&str>,
+    ) -> AppResult<RegisterResponse> {
+        if req.id.trim().is_empty() {
+            return Err(AppError::invalid("id is required"));
+        }
+        if req.url.trim().is_empty() {
+            return Err(AppError::invalid("url is required"));
+        }
+        let id = parse_workspace_id(&req.id)?;
+        validate_agent_url(req.url.trim()).map_err(AppError::invalid)?;
+        self.auth_lazy(id, bearer, "workspace").await?;
+        if self.config.mode == Mode::Production {
+            // Production never creates rows on registration: a workspace
+            // exists because an operator created it.
+            self.workspace_row(id).await?;
+        }
+        let now = Utc::now();
+        let outcome = self
+            .store
+            .workspace_register(id, req.url.trim(), &req.agent_card, now)
+            .await
+            .map_err(AppError::internal("failed to register"))?;
+        if outcome == RegisterOutcome::SkippedRemoved {
+            return Err(AppError::Gone("workspace removed".into()));
+        }
+        if outcome == RegisterOutcome::Inserted {
+            self.hierarchy.set_parent(id, None);
+        }
+        self.heartbeats.discard(id);
+        self.urls.set_internal(id, req.url.trim().to_string());
+        self.liveness.touch(id, self.config.liveness_ttl);
+        self.events
+            .emit(Event::new(
+                EventType::WorkspaceOnline,
+                id,
+                json!({ "url": req.url.trim(), "agent_card": req.agent_card }),
+            ))
+            .await;
+        let auth_token = if self.has_live_token(id).await? {
+            None
+        } else {
+            Some(self.issue_token(id).await?)
+        };
+        Ok(RegisterResponse {
+            status: "registered".into(),
+            auth_token,
+        })
+    }
+
+    pub async fn heartbeat(&self, hb: Heartbeat, bearer: Option<&str>) -> AppResult<()> {
+        if hb.workspace_id.trim().is_empty() {
+            return Err(AppError::invalid("workspace_id is required"));
+        }
+        let id = parse_workspace_id(&hb.workspace_id)?;
+        if !hb.error_rate.is_finite() || hb.error_rate < 0.0 {
+            return Err(AppError::invalid(
+                "error_rate must be a non-negative number",
+            ));
+        }
+        self.auth_lazy(id, bearer, "workspace").await?;
+        self.metrics.inc("molecule_heartbeats_total", &[]);
+        let Some(row) = self
+            .store
+            .workspace_get(id)
+            .await
+            .map_err(AppError::internal("failed to update"))?
+        else {
+            return Ok(());
+        };
+        if row.status == WorkspaceStatus::Removed {
+            return Ok(());
+        }
+        let previous_task = self
+            .heartbeats
+            .pending(id)
+            .map(|p| p.current_task)
+            .or(row.current_task.clone())
+            .unwrap_or_default();
+        self.liveness.touch(id, self.config.liveness_ttl);
+        self.heartbeats.push(HeartbeatWrite {
+            id,
+            error_rate: hb.error_rate,
+            sample_error: hb.sample_error.clone(),
+            active_tasks: hb.active_tasks,
+            uptime_seconds: hb.uptime_seconds,
+            current_task: hb.current_task.clone(),
+            at: Utc::now(),
+        });
+        if let Some(to) = heartbeat_transition(row.status, hb.error_rate) {
+            let reason = (to == WorkspaceStatus::Degraded).then(|| {
+                format!(
+                    "error rate {:.2} is at or above {DEGRADE_AT}; last error: {}",
+                    hb.error_rate, hb.sample_error
+                )
+            });
+            let changed = self
+                .store
+                .workspace_transition(id, &[row.status], to, reason.as_deref(), Utc::now())
+                .await
+                .map_err(AppError::internal("failed to update"))?;
+            if changed {
+                let payload = if to == WorkspaceStatus::Degraded {
+                    json!({ "error_rate": hb.error_rate, "sample_error": hb.sample_error })
+                } else {
+                    json!({})
+                };
+                let kind = if to == WorkspaceStatus::Degraded {
+                    EventType::WorkspaceDegraded
+                } else {
+                    EventType::WorkspaceOnline
+                };
+                self.events.emit(Event::new(kind, id, payload)).await;
+            }
+        }
+        if previous_task != hb.current_task {
+            self.events
+                .emit(Event::new(
+                    EventType::TaskUpdated,
+                    id,
+                    json!({ "current_task": hb.current_task, "active_tasks": hb.active_tasks }),
+                ))
+                .await;
+        }
+        Ok(())
+    }
+
+    pub async fn update_card(
+        &self,
+        workspace_id: &str,
+        card: Value,
+        bearer: Option<&str>,
+    ) -> AppResult<()> {
+        if workspace_id.trim().is_empty() {
+            return Err(AppError::invalid("workspace_id is required"));
+        }
+        if card.is_null() {
+            return Err(AppError::invalid("agent_card is required"));
+        }
+        let id = parse_workspace_id(workspace_id)?;
+        self.auth_lazy(id, bearer, "workspace").await?;
+        let updated = self
+            .store
+            .workspace_update_card(id, &card, Utc::now())
+            .await
+            .map_err(AppError::internal("failed to update card"))?;
+        if updated {
+            self.events
+                .emit(Event::new(
+                    EventType::AgentCardUpdated,
+                    id,
+                    json!({ "agent_card": card }),
+                ))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// GET /registry/discover/:id with `X-Workspace-ID: caller`.
+    pub async fn discover(
+        &self,
+        caller: Option<&str>,
+        target: Uuid,
+        bearer: Option<&str>,
+    ) -> AppResult<Discovered> {
+        let caller = caller
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| AppError::invalid("X-Workspace-ID header is required"))?;
+        let caller = caller
+            .parse::<Uuid>()
+            .map_err(|_| AppError::invalid("X-Workspace-ID must be a workspace UUID"))?;
+        self.auth_lazy(caller, bearer, "caller").await?;
+        if !self.hierarchy.can_communicate(caller, target).await {
+            return Err(AppError::forbidden(
+                "not authorized to discover this workspace",
+            ));
+        }
+        let row = self.workspace_row(target).await?;
+        if row.runtime == EXTERNAL_RUNTIME
+            && let Some(url) = row.url.clone().filter(|u| !u.is_empty())
+        {
+            let caller_external = matches!(self.store.workspace_get(caller).await, Ok(Some(c)) if c.runtime == EXTERNAL_RUNTIME);
+            let url = if caller_external {
+                url
+            } else {
+                docker_host_url(&url)
+            };
+            return Ok(Discovered {
+                id: target,
+                url,
+                name: row.name,
+            });
+        }
+        if let Some(url) = self.urls.internal(target) {
+            return Ok(Discovered {
+                id: target,
+                url,
+                name: row.name,
+            });
+        }
+        if row.status.is_live() {
+            let url = format!("http://{}:8000", container_name(target));
+            self.urls.set_internal(target, url.clone());
+            return Ok(Discovered {
+                id: target,
+                url,
+                name: row.name,
+            });
+        }
+        Err(AppError::WithBody {
+            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            body: json!({ "error": "workspace not available", "status": row.status }),
+        })
+    }
+
+    /// GET /registry/:id/peers: siblings (all other roots for a root),
+    /// direct children, then the parent.
+    pub async fn peers(&self, id: Uuid, bearer: Option<&str>) -> AppResult<Vec<Peer>> {
+        self.auth_lazy(id, bearer, "workspace").await?;
+        let me = self.workspace_row(id).await?;
+        let q = AppError::internal("query failed");
+        let siblings = self
+            .store
+            .workspace_list_children(me.parent_id)
+            .await
+            .map_err(q)?;
+        let children = self
+            .store
+            .workspace_list_children(Some(id))
+            .await
+            .map_err(AppError::internal("query failed"))?;
+        let mut out: Vec<Peer> = siblings
+            .into_iter()
+            .filter(|r| r.id != id)
+            .map(peer)
+            .collect();
+        out.extend(children.into_iter().map(peer));
+        if let Some(p) = me.parent_id
+            && let Some(parent) = self
+                .store
+                .workspace_get(p)
+                .await
+                .map_err(AppError::internal("query failed"))?
+            && parent.status != WorkspaceStatus::Removed
+        {
+            out.push(peer(parent));
+        }
+        Ok(out)
+    }
+
+    /// POST /registry/check-access.
+    pub async fn check_access(&self, caller: &str, target: &str) -> AppResult<bool> {
+        if caller.trim().is_empty() {
+            return Err(AppError::invalid("caller_id is required"));
+        }
+        if target.trim().is_empty() {
+            return Err(AppError::invalid("target_id is required"));
+        }
+        if caller == target {
+            return Ok(true);
+        }
+        match (caller.parse::<Uuid>(), target.parse::<Uuid>()) {
+            (Ok(c), Ok(t)) => Ok(self.hierarchy.can_communicate(c, t).await),
+            _ => Ok(false),
+        }
+    }
+
+    /// Mark `id` offline (when it is online or degraded), record why and hand
+    /// it to the restart hook.
+    pub async fn mark_offline(&self, id: Uuid, reason: &str) -> AppResult<bool> {
+        let changed = self
+            .store
+            .workspace_transition(
+                id,
+                &[WorkspaceStatus::Online, WorkspaceStatus::Degraded],
+                WorkspaceStatus::Offline,
+                Some(reason),
+                Utc::now(),
+            )
+            .await
+            .map_err(AppError::internal("failed to update"))?;
+        if changed {
+            self.urls.clear(id);
+            self.metrics.inc("molecule_workspace_offline_total", &[]);
+            tracing::info!(workspace_id = %id, reason, "workspace offline");
+            self.events
+                .emit(Event::new(
+                    EventType::WorkspaceOffline,
+                    id,
+                    json!({ "reason": reason }),
+                ))
+                .await;
+            self.restarts.workspace_offline(id, reason);
+        }
+        Ok(changed)
+    }
+
+    /// One activation of the liveness task: workspaces whose heartbeat
+    /// deadline passed go offline.
+    pub async fn expire_heartbeats(&self) -> AppResult<usize> {
+        let expired = self.liveness.take_expired(Instant::now());
+        let reason = format!(
+            "no heartbeat for {} s (liveness TTL)",
+            self.config.liveness_ttl.as_secs_f64()
+        );
+        let mut n = 0;
+        for id in expired {
+            if self.mark_offline(id, &reason).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// One activation of the external-staleness task.
+    pub async fn expire_stale_external(&self) -> AppResult<usize> {
+        let stale_after = self.config.remote_stale_after;
+        let before = Utc::now() - chrono::Duration::from_std(stale_after).unwrap_or_default();
+        let rows = self
+            .store
+            .workspace_list_stale_external(before)
+            .await
+            .map_err(AppError::internal("query failed"))?;
+        let reason = format!(
+            "external agent silent for more than {} s",
+            stale_after.as_secs_f64()
+        );
+        let mut n = 0;
+        for row in rows {
+            if self
+                .heartbeats
+                .pending(row.id)
+                .is_some_and(|p| p.at >= before)
+            {
+                continue;
+            }
+            if self.mark_offline(row.id, &reason).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Seed heartbeat deadlines after a start: every live workspace gets a
+    /// full TTL, because the platform being down is no evidence that an
+    /// agent died.
+    pub async fn seed_liveness(&self) -> AppResult<()> {
+        let rows = self
+            .store
+            .workspace_list_by_status(&[WorkspaceStatus::Online, WorkspaceStatus::Degraded])
+            .await
+            .map_err(AppError::internal("query failed"))?;
+        for row in rows.iter().filter(|r| r.runtime != EXTERNAL_RUNTIME) {
+            self.liveness.touch(row.id, self.config.liveness_ttl);
+        }
+        Ok(())
+    }
+
+    /// Write buffered heartbeat statistics in one batch.
+    pub async fn flush_heartbeats(&self) -> AppResult<usize> {
+        let batch = self.heartbeats.take();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let n = batch.len();
+        if let Err(e) = self.store.workspace_heartbeat_many(&batch).await {
+            self.heartbeats.restore(batch);
+            return Err(AppError::internal("heartbeat flush failed")(e));
+        }
+        Ok(n)
+    }
+}
+
+/// For containers, a loopback URL of an external agent means the Docker host.
+fn docker_host_url(url: &str) -> String {
+    for host in ["127.0.0.1", "localhost"] {
+        if let Some(i) = url.find(host) {
+            return format!(
+                "{}host.docker.internal{}",
+                &url[..i],
+                &url[i + host.len()..]
+            );
+        }
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use WorkspaceStatus::*;
+
+    #[test]
+    fn heartbeat_status_table() {
+        let cases = [
+            (Online, 0.0, None),
+            (Online, 0.49, None),
+            (Online, 0.5, Some(Degraded)),
+            (Degraded, 0.3, None),
+            (Degraded, 0.09, Some(Online)),
+            (Offline, 0.9, Some(Online)),
+            (Provisioning, 0.0, None),
+            (Failed, 0.0, None),
+            (Paused, 0.0, None),
+            (Removed, 0.0, None),
+        ];
+        for (from, rate, want) in cases {
+            assert_eq!(heartbeat_transition(from, rate), want, "{from} @ {rate}");
+        }
+    }
+
+    #[test]
+    fn agent_url_rules() {
+        for ok in [
+            "http://agent.example:8000",
+            "https://localhost:8000",
+            "http://8.8.8.8/",
+            "http://ws-abc:8000",
+        ] {
+            assert!(validate_agent_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ftp://agent",
+            "not a url",
+            "http://127.0.0.1:8000",
+            "http://10.1.2.3",
+            "http://172.16.0.1",
+            "http://192.168.1.1",
+            "http://169.254.169.254/latest",
+            "http://[::1]:80",
+            "http://[fe80::1]/",
+            "http://[fd00::1]/",
+            "http://[::ffff:127.0.0.1]/",
+        ] {
+            assert!(validate_agent_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn docker_host_rewrite() {
+        assert_eq!(
+            docker_host_url("http://127.0.0.1:9000/a"),
+            "http://host.docker.internal:9000/a"
+        );
+        assert_eq!(
+            docker_host_url("http://localhost:9000"),
+            "http://host.docker.internal:9000"
+        );
+        assert_eq!(
+            docker_host_url("https://agent.example"),
+            "https://agent.example"
+        );
+    }
+}

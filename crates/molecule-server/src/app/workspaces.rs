@@ -1,0 +1,535 @@
+//! Workspace CRUD (api-contract §5.2, §5.3 `state`, §5.1 test-token): the
+//! rules for creating, reading, patching and deleting workspace rows, and
+//! the events those changes raise.
+
+use chrono::Utc;
+use molecule_store::{NewWorkspace, WorkspacePatch, WorkspaceRow};
+use molecule_types::dto::{
+    CreateWorkspace, CreatedWorkspace, Removed, TestToken, Workspace, WorkspaceState,
+};
+use molecule_types::{Event, EventType, WorkspaceStatus};
+use serde_json::{Map, Value, json};
+use std::path::{Component, Path};
+use uuid::Uuid;
+
+use super::App;
+use super::auth::Principal;
+use crate::config::Mode;
+use crate::error::{AppError, AppResult};
+
+pub const DEFAULT_RUNTIME: &str = "langgraph";
+pub const EXTERNAL_RUNTIME: &str = "external";
+const FORBIDDEN_DIRS: [&str; 10] = [
+    "/etc", "/var", "/proc", "/sys", "/dev", "/boot", "/sbin", "/bin", "/lib", "/usr",
+];
+const ACCESS_MODES: [&str; 3] = ["none", "read_only", "read_write"];
+/// Fields of PATCH that change where and how a workspace runs.
+const SENSITIVE_FIELDS: [&str; 4] = ["tier", "parent_id", "runtime", "workspace_dir"];
+
+/// `workspace_dir`: absolute, no `..`, not a system directory.
+pub fn validate_workspace_dir(dir: &str) -> Result<(), String> {
+    let p = Path::new(dir);
+    if !p.is_absolute() {
+        return Err("workspace_dir must be an absolute path".into());
+    }
+    if p.components().any(|c| c == Component::ParentDir) {
+        return Err("workspace_dir must not contain '..'".into());
+    }
+    if FORBIDDEN_DIRS.iter().any(|f| p.starts_with(f)) || p == Path::new("/") {
+        return Err(format!(
+            "workspace_dir must not be a system directory ({dir})"
+        ));
+    }
+    Ok(())
+}
+
+/// A template name is a relative path inside the configs directory.
+pub fn validate_template(t: &str) -> Result<(), AppError> {
+    let p = Path::new(t);
+    let ok = !t.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::invalid("invalid template"))
+    }
+}
+
+fn validate_tier(tier: i64) -> AppResult<i32> {
+    match tier {
+        0 => Ok(1),
+        1..=4 => Ok(tier as i32),
+        _ => Err(AppError::invalid(format!(
+            "tier must be between 1 and 4, got {tier}"
+        ))),
+    }
+}
+
+fn validate_url(url: &str) -> AppResult<()> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(AppError::invalid("url must be an http:// or https:// URL"))
+    }
+}
+
+impl App {
+    /// Convert a row to the wire view, overlaying heartbeat statistics that
+    /// are still buffered.
+    pub fn view(&self, row: WorkspaceRow) -> Workspace {
+        let pending = self.heartbeats.pending(row.id);
+        let (rate, sample, active, uptime, task) = match pending {
+            Some(p) => (
+                p.error_rate,
+                Some(p.sample_error),
+                p.active_tasks,
+                p.uptime_seconds,
+                Some(p.current_task),
+            ),
+            None => (
+                row.last_error_rate,
+                row.last_sample_error,
+                row.active_tasks,
+                row.uptime_seconds,
+                row.current_task,
+            ),
+        };
+        Workspace {
+            id: row.id,
+            name: row.name,
+            role: row.role.filter(|r| !r.is_empty()),
+            tier: row.tier,
+            status: row.status,
+            status_reason: row.status_reason,
+            agent_card: row.agent_card,
+            url: row.url.unwrap_or_default(),
+            parent_id: row.parent_id,
+            active_tasks: active,
+            last_error_rate: rate,
+            last_sample_error: sample.unwrap_or_default(),
+            uptime_seconds: uptime,
+            current_task: task.unwrap_or_default(),
+            runtime: row.runtime,
+            workspace_dir: row.workspace_dir,
+            x: row.x,
+            y: row.y,
+            collapsed: row.collapsed,
+        }
+    }
+
+    pub async fn workspace_row(&self, id: Uuid) -> AppResult<WorkspaceRow> {
+        self.store
+            .workspace_get(id)
+            .await
+            .map_err(AppError::internal("lookup failed"))?
+            .ok_or_else(|| AppError::not_found("workspace not found"))
+    }
+
+    pub async fn workspace_get(&self, id: Uuid) -> AppResult<Workspace> {
+        Ok(self.view(self.workspace_row(id).await?))
+    }
+
+    pub async fn workspace_list(&self) -> AppResult<Vec<Workspace>> {
+        let rows = self
+            .store
+            .workspace_list()
+            .await
+            .map_err(AppError::internal("query failed"))?;
+        Ok(rows.into_iter().map(|r| self.view(r)).collect())
+    }
+
+    pub async fn workspace_create(&self, req: CreateWorkspace) -> AppResult<CreatedWorkspace> {
+        let name = req.name.trim().to_string();
+        if name.is_empty() {
+            return Err(AppError::invalid("name is required"));
+        }
+        if let Some(t) = &req.template {
+            validate_template(t)?;
+        }
+        let tier = validate_tier(req.tier.unwrap_or(1) as i64)?;
+        let access = req
+            .workspace_access
+            .clone()
+            .unwrap_or_else(|| "none".into());
+        if !ACCESS_MODES.contains(&access.as_str()) {
+            return Err(AppError::invalid(
+                "workspace_access must be none, read_only or read_write",
+            ));
+        }
+        let dir = req.workspace_dir.clone().filter(|d| !d.is_empty());
+        if let Some(d) = &dir {
+            validate_workspace_dir(d).map_err(AppError::invalid)?;
+        }
+        if access != "none" && dir.is_none() {
+            return Err(AppError::invalid(format!(
+                "workspace_access {access} requires workspace_dir"
+            )));
+        }
+        if let Some(u) = &req.url {
+            validate_url(u)?;
+        }
+        if let Some(p) = req.parent_id {
+            match self
+                .store
+                .workspace_get(p)
+                .await
+                .map_err(AppError::internal("failed to create workspace"))?
+            {
+                Some(parent) if parent.status != WorkspaceStatus::Removed => {}
+                _ => return Err(AppError::invalid("parent workspace not found")),
+            }
+        }
+        let external = req.external || req.runtime.as_deref() == Some(EXTERNAL_RUNTIME);
+        let runtime = if external {
+            EXTERNAL_RUNTIME.to_string()
+        } else {
+            req.runtime
+                .clone()
+                .filter(|r| !r.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_RUNTIME.to_string())
+        };
+        let id = Uuid::new_v4();
+        let awareness = format!("workspace:{id}");
+        let canvas = req.canvas.clone().unwrap_or_default();
+        let row = NewWorkspace {
+            id,
+            name: name.clone(),
+            role: req.role.clone().filter(|r| !r.is_empty()),
+            tier,
+            status: WorkspaceStatus::Provisioning,
+            url: if external { req.url.clone() } else { None },
+            parent_id: req.parent_id,
+            awareness_namespace: Some(awareness.clone()),
+            runtime,
+            workspace_dir: dir,
+            workspace_access: access.clone(),
+            source_bundle_id: None,
+            x: canvas.x,
+            y: canvas.y,
+            now: Utc::now(),
+        };
+        self.store
+            .workspace_insert(&row)
+            .await
+            .map_err(AppError::internal("failed to create workspace"))?;
+        self.hierarchy.set_parent(id, req.parent_id);
+        self.events
+            .emit(Event::new(
+                EventType::WorkspaceProvisioning,
+                id,
+                json!({ "name": name, "tier": tier }),
+            ))
+            .await;
+
+        if external {
+            self.external_online(id, &name, req.url.as_deref()).await?;
+            return Ok(CreatedWorkspace {
+                id,
+                status: WorkspaceStatus::Online,
+                awareness_namespace: None,
+                workspace_access: None,
+                external: Some(true),
+            });
+        }
+        let reason = "waiting for the agent to register";
+        let _ = self
+            .store
+            .workspace_transition(
+                id,
+                &[WorkspaceStatus::Provisioning],
+                WorkspaceStatus::Provisioning,
+                Some(reason),
+                Utc::now(),
+            )
+            .await;
+        Ok(CreatedWorkspace {
+            id,
+            status: WorkspaceStatus::Provisioning,
+            awareness_namespace: Some(awareness),
+            workspace_access: Some(access),
+            external: None,
+        })
+    }
+
+    async fn external_online(&self, id: Uuid, name: &str, url: Option<&str>) -> AppResult<()> {
+        if let Some(u) = url {
+            self.urls.set_internal(id, u.to_string());
+        }
+        self.store
+            .workspace_transition(id, &[], WorkspaceStatus::Online, None, Utc::now())
+            .await
+            .map_err(AppError::internal("failed to create workspace"))?;
+        self.events
+            .emit(Event::new(
+                EventType::WorkspaceOnline,
+                id,
+                json!({ "name": name, "external": true }),
+            ))
+            .await;
+        Ok(())
+    }
+
+    /// PATCH /workspaces/:id. Every field is validated before anything is
+    /// written, and the write is one transaction.
+    pub async fn workspace_patch(
+        &self,
+        id: Uuid,
+        body: Map<String, Value>,
+        bearer: Option<&str>,
+    ) -> AppResult<Value> {
+        let principal = self.principal(bearer).await?;
+        let sensitive = SENSITIVE_FIELDS.iter().find(|f| body.contains_key(**f));
+        if self.config.mode == Mode::Production {
+            match (principal, sensitive) {
+                (Principal::Admin, _) => {}
+                (Principal::Workspace(ws), None) if ws == id => {}
+                (_, Some(field)) if bearer.is_none() => {
+                    return Err(AppError::unauthenticated(format!(
+                        "admin auth required for field: {field}"
+                    )));
+                }
+                (Principal::Anonymous, None) if bearer.is_none() => {
+                    return Err(AppError::unauthenticated("admin auth required"));
+                }
+                _ => return Err(AppError::unauthenticated("invalid admin auth token")),
+            }
+        }
+        self.workspace_row(id).await?;
+        let mut patch = WorkspacePatch::default();
+        let str_field = |k: &str| -> AppResult<Option<Option<String>>> {
+            match body.get(k) {
+                None => Ok(None),
+                Some(Value::Null) => Ok(Some(None)),
+                Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
+                Some(_) => Err(AppError::invalid(format!("{k} must be a string"))),
+            }
+        };
+        if let Some(name) = str_field("name")? {
+            let name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+            patch.name =
+                Some(name.ok_or_else(|| AppError::invalid("name must be a non-empty string"))?);
+        }
+        if let Some(role) = str_field("role")? {
+            patch.role = Some(role.filter(|r| !r.is_empty()));
+        }
+        if let Some(tier) = body.get("tier") {
+            let t = tier
+                .as_i64()
+                .ok_or_else(|| AppError::invalid("tier must be an integer"))?;
+            patch.tier = Some(validate_tier(t)?);
+        }
+        if let Some(runtime) = str_field("runtime")? {
+            let r = runtime
+                .filter(|r| !r.trim().is_empty())
+                .ok_or_else(|| AppError::invalid("runtime must be a non-empty string"))?;
+            patch.runtime = Some(r);
+        }
+        if let Some(dir) = str_field("workspace_dir")? {
+            let dir = dir.filter(|d| !d.is_empty());
+            if let Some(d) = &dir {
+                validate_workspace_dir(d).map_err(AppError::invalid)?;
+            }
+            patch.workspace_dir = Some(dir);
+        }
+        if let Some(parent) = body.get("parent_id") {
+            let parent = match parent {
+                Value::Null => None,
+                Value::String(s) if s.is_empty() => None,
+                Value::String(s) => Some(
+                    s.parse::<Uuid>()
+                        .map_err(|_| AppError::invalid("parent_id must be a UUID or null"))?,
+                ),
+                _ => return Err(AppError::invalid("parent_id must be a UUID or null")),
+            };
+            if let Some(p) = parent {
+                if p == id {
+                    return Err(AppError::invalid("a workspace cannot be its own parent"));
+                }
+                match self
+                    .store
+                    .workspace_get(p)
+                    .await
+                    .map_err(AppError::internal("lookup failed"))?
+                {
+                    Some(row) if row.status != WorkspaceStatus::Removed => {}
+                    _ => return Err(AppError::invalid("parent workspace not found")),
+                }
+                if self
+                    .hierarchy
+                    .is_strict_ancestor(id, p)
+                    .await
+                    .map_err(AppError::internal("lookup failed"))?
+                {
+                    return Err(AppError::invalid("parent_id would create a cycle"));
+                }
+            }
+            patch.parent_id = Some(parent);
+        }
+        if let (Some(x), Some(y)) = (body.get("x"), body.get("y")) {
+            let (Some(x), Some(y)) = (x.as_f64(), y.as_f64()) else {
+                return Err(AppError::invalid("x and y must be numbers"));
+            };
+            patch.position = Some((x, y));
+        }
+        let found = self
+            .store
+            .workspace_patch(id, &patch, Utc::now())
+            .await
+            .map_err(AppError::internal("failed to update workspace"))?;
+        if !found {
+            return Err(AppError::not_found("workspace not found"));
+        }
+        if let Some(parent) = patch.parent_id {
+            self.hierarchy.set_parent(id, parent);
+        }
+        let mut out = json!({ "status": "updated" });
+        if body.contains_key("workspace_dir") {
+            out["needs_restart"] = Value::Bool(true);
+        }
+        Ok(out)
+    }
+
+    /// DELETE /workspaces/:id: the whole subtree, status first.
+    pub async fn workspace_delete(&self, id: Uuid, confirm: bool) -> AppResult<Removed> {
+        let row = self.workspace_row(id).await?;
+        if row.status == WorkspaceStatus::Removed {
+            return Ok(Removed {
+                status: "removed".into(),
+                cascade_deleted: 0,
+            });
+        }
+        let children = self
+            .store
+            .workspace_list_children(Some(id))
+            .await
+            .map_err(AppError::internal("failed to check children"))?;
+        if !children.is_empty() && !confirm {
+            let list: Vec<Value> = children
+                .iter()
+                .map(|c| json!({ "id": c.id, "name": c.name }))
+                .collect();
+            return Err(AppError::WithBody {
+                status: axum::http::StatusCode::CONFLICT,
+                body: json!({
+                    "status": "confirmation_required",
+                    "message": format!("workspace has {} child workspace(s); repeat with ?confirm=true to delete them all", list.len()),
+                    "children_count": list.len(),
+                    "children": list,
+                }),
+            });
+        }
+        let descendants = self
+            .store
+            .workspace_descendants(id)
+            .await
+            .map_err(AppError::internal("failed to check children"))?;
+        let mut ids: Vec<Uuid> = descendants.iter().map(|(d, _)| *d).collect();
+        ids.push(id);
+        self.store
+            .workspace_remove_many(&ids, Utc::now())
+            .await
+            .map_err(AppError::internal("failed to delete workspace"))?;
+        self.tokens.forget(&ids);
+        for ws in &ids {
+            self.liveness.forget(*ws);
+            self.heartbeats.discard(*ws);
+            self.urls.clear(*ws);
+        }
+        for (d, _) in &descendants {
+            self.events
+                .emit(Event::new(EventType::WorkspaceRemoved, *d, json!({})))
+                .await;
+        }
+        let n = descendants.len();
+        self.events
+            .emit(Event::new(
+                EventType::WorkspaceRemoved,
+                id,
+                json!({ "cascade_deleted": n }),
+            ))
+            .await;
+        Ok(Removed {
+            status: "removed".into(),
+            cascade_deleted: n,
+        })
+    }
+
+    pub async fn workspace_state(&self, id: Uuid) -> AppResult<WorkspaceState> {
+        let row = self
+            .store
+            .workspace_get(id)
+            .await
+            .map_err(AppError::internal("lookup failed"))?;
+        match row {
+            None => Err(AppError::WithBody {
+                status: axum::http::StatusCode::NOT_FOUND,
+                body: json!({ "workspace_id": id, "deleted": true }),
+            }),
+            Some(r) if r.status == WorkspaceStatus::Removed => Err(AppError::WithBody {
+                status: axum::http::StatusCode::NOT_FOUND,
+                body: json!({ "workspace_id": id, "status": "removed", "deleted": true }),
+            }),
+            Some(r) => Ok(WorkspaceState {
+                workspace_id: id,
+                status: Some(r.status),
+                paused: Some(r.status == WorkspaceStatus::Paused),
+                deleted: false,
+            }),
+        }
+    }
+
+    /// GET /admin/workspaces/:id/test-token (development only).
+    pub async fn test_token(&self, id: Uuid) -> AppResult<TestToken> {
+        if self.config.mode == Mode::Production {
+            return Err(AppError::not_found("not found"));
+        }
+        match self
+            .store
+            .workspace_get(id)
+            .await
+            .map_err(AppError::internal("lookup failed"))?
+        {
+            Some(r) if r.status != WorkspaceStatus::Removed => {}
+            _ => return Err(AppError::not_found("workspace not found")),
+        }
+        Ok(TestToken {
+            auth_token: self.issue_token(id).await?,
+            workspace_id: id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workspace_dir_rules() {
+        assert!(validate_workspace_dir("/home/me/project").is_ok());
+        assert!(validate_workspace_dir("relative/dir").is_err());
+        assert!(validate_workspace_dir("/home/me/../../etc").is_err());
+        assert!(validate_workspace_dir("/etc/passwd").is_err());
+        assert!(validate_workspace_dir("/usr").is_err());
+        assert!(validate_workspace_dir("/").is_err());
+        assert!(
+            validate_workspace_dir("/library").is_ok(),
+            "prefix match is by component, not by string"
+        );
+    }
+
+    #[test]
+    fn template_rules() {
+        assert!(validate_template("seo-agent").is_ok());
+        assert!(validate_template("team/dev").is_ok());
+        assert!(validate_template("../etc").is_err());
+        assert!(validate_template("/abs").is_err());
+        assert!(validate_template("").is_err());
+    }
+
+    #[test]
+    fn tier_rules() {
+        assert_eq!(validate_tier(0).unwrap(), 1);
+        assert_eq!(validate_tier(4).unwrap(), 4);
+        assert!(validate_tier(5).is_err());
+        assert!(validate_tier(-1).is_err());
+    }
+}

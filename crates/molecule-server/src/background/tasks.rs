@@ -1,0 +1,88 @@
+//! The platform-core background tasks: heartbeat TTL, external staleness,
+//! coalesced heartbeat writes and rate-limit bucket cleanup.
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Task;
+use crate::app::App;
+use crate::http::middleware::RateLimiter;
+
+/// Heartbeat deadlines → `offline`.
+pub struct LivenessTask {
+    pub every: Duration,
+}
+
+#[async_trait]
+impl Task for LivenessTask {
+    fn name(&self) -> &'static str {
+        "liveness"
+    }
+    fn period(&self) -> Duration {
+        self.every
+    }
+    async fn activate(&self, app: &App) -> anyhow::Result<()> {
+        app.expire_heartbeats().await?;
+        Ok(())
+    }
+}
+
+/// External workspaces whose heartbeats went stale → `offline`.
+pub struct ExternalStalenessTask;
+
+#[async_trait]
+impl Task for ExternalStalenessTask {
+    fn name(&self) -> &'static str {
+        "external-staleness"
+    }
+    fn period(&self) -> Duration {
+        Duration::from_secs(15)
+    }
+    async fn activate(&self, app: &App) -> anyhow::Result<()> {
+        app.expire_stale_external().await?;
+        Ok(())
+    }
+}
+
+/// Writes buffered heartbeat statistics in batches.
+pub struct HeartbeatFlushTask {
+    pub every: Duration,
+}
+
+#[async_trait]
+impl Task for HeartbeatFlushTask {
+    fn name(&self) -> &'static str {
+        "heartbeat-flush"
+    }
+    fn period(&self) -> Duration {
+        self.every
+    }
+    async fn activate(&self, app: &App) -> anyhow::Result<()> {
+        let n = app.flush_heartbeats().await?;
+        if n > 0 {
+            app.metrics
+                .add("molecule_heartbeat_rows_written_total", &[], n as f64);
+        }
+        Ok(())
+    }
+}
+
+/// Drops rate-limit buckets idle for more than 10 minutes.
+pub struct RateLimitGcTask {
+    pub limiter: Arc<RateLimiter>,
+}
+
+#[async_trait]
+impl Task for RateLimitGcTask {
+    fn name(&self) -> &'static str {
+        "rate-limit-gc"
+    }
+    fn period(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+    async fn activate(&self, _app: &App) -> anyhow::Result<()> {
+        self.limiter.purge_idle(Duration::from_secs(600));
+        Ok(())
+    }
+}

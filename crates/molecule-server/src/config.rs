@@ -1,0 +1,378 @@
+//! Server configuration: read from flags and the reference's environment
+//! names, validated once at start-up with messages that say what to change.
+//! Nothing else in the server reads the environment.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `MOLECULE_ENV`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Admin routes open, test tokens on; only allowed on a loopback bind.
+    Development,
+    /// Closed by default: admin token required, test tokens off.
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// Embedded SQLite file.
+    Sqlite(PathBuf),
+    /// `postgres://…`
+    Postgres(String),
+}
+
+impl Database {
+    /// The URL handed to `molecule_store::open`.
+    pub fn store_url(&self) -> String {
+        match self {
+            Self::Sqlite(p) => format!("sqlite:{}", p.display()),
+            Self::Postgres(u) => u.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: IpAddr,
+    pub port: u16,
+    pub database: Database,
+    pub data_dir: PathBuf,
+    pub mode: Mode,
+    pub admin_token: Option<String>,
+    pub cors_origins: Vec<String>,
+    /// Requests per minute per client IP.
+    pub rate_limit: u32,
+    pub platform_url: Option<String>,
+    /// `MOLECULE_ORG_ID`: enables the tenant guard.
+    pub org_id: Option<String>,
+    /// Heartbeat TTL after which a silent workspace goes `offline`.
+    pub liveness_ttl: Duration,
+    /// How often the liveness task looks for expired deadlines.
+    pub liveness_check_every: Duration,
+    /// `REMOTE_LIVENESS_STALE_AFTER`: staleness of `external` workspaces.
+    pub remote_stale_after: Duration,
+    /// How often coalesced heartbeat statistics are written.
+    pub heartbeat_flush_every: Duration,
+    pub log_format: LogFormat,
+}
+
+/// Environment names the server understands.
+pub const ENV_NAMES: &[&str] = &[
+    "PORT",
+    "DATABASE_URL",
+    "MOLECULE_DATA_DIR",
+    "MOLECULE_BIND",
+    "MOLECULE_ENV",
+    "MOLECULE_ADMIN_TOKEN",
+    "CORS_ORIGINS",
+    "RATE_LIMIT",
+    "PLATFORM_URL",
+    "MOLECULE_ORG_ID",
+    "MOLECULE_LIVENESS_TTL_SECONDS",
+    "REMOTE_LIVENESS_STALE_AFTER",
+    "MOLECULE_LOG_FORMAT",
+];
+
+/// Raw settings before validation (flags win over environment).
+#[derive(Debug, Clone, Default)]
+pub struct RawConfig {
+    pub port: Option<String>,
+    pub database_url: Option<String>,
+    pub data_dir: Option<String>,
+    pub bind: Option<String>,
+    pub env: Option<String>,
+    pub admin_token: Option<String>,
+    pub cors_origins: Option<String>,
+    pub rate_limit: Option<String>,
+    pub platform_url: Option<String>,
+    pub org_id: Option<String>,
+    pub liveness_ttl_seconds: Option<String>,
+    pub remote_stale_after: Option<String>,
+    pub log_format: Option<String>,
+}
+
+impl RawConfig {
+    /// Read every setting from an environment lookup (`std::env::var` in
+    /// `main`, a map in tests). Empty values count as unset.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Self {
+        let g = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        Self {
+            port: g("PORT"),
+            database_url: g("DATABASE_URL"),
+            data_dir: g("MOLECULE_DATA_DIR"),
+            bind: g("MOLECULE_BIND"),
+            env: g("MOLECULE_ENV"),
+            admin_token: g("MOLECULE_ADMIN_TOKEN"),
+            cors_origins: g("CORS_ORIGINS"),
+            rate_limit: g("RATE_LIMIT"),
+            platform_url: g("PLATFORM_URL"),
+            org_id: g("MOLECULE_ORG_ID"),
+            liveness_ttl_seconds: g("MOLECULE_LIVENESS_TTL_SECONDS"),
+            remote_stale_after: g("REMOTE_LIVENESS_STALE_AFTER"),
+            log_format: g("MOLECULE_LOG_FORMAT"),
+        }
+    }
+
+    /// Validate everything; the error lists every problem found.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let port = match self.port.as_deref().map(str::trim) {
+            None => 8080,
+            Some(p) => p.parse::<u16>().unwrap_or_else(|_| {
+                problems.push(format!("PORT={p:?} is not a port number (0-65535)"));
+                0
+            }),
+        };
+        let bind = match self.bind.as_deref().map(str::trim) {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(b) => b.parse::<IpAddr>().unwrap_or_else(|_| {
+                problems.push(format!(
+                    "MOLECULE_BIND={b:?} is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)"
+                ));
+                IpAddr::from([127, 0, 0, 1])
+            }),
+        };
+        let mode = match self.env.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
+            None => Mode::Development,
+            Some(m) if m == "development" || m == "dev" => Mode::Development,
+            Some(m) if m == "production" || m == "prod" => Mode::Production,
+            Some(m) => {
+                problems.push(format!(
+                    "MOLECULE_ENV={m:?} must be `development` or `production`"
+                ));
+                Mode::Development
+            }
+        };
+        let data_dir = PathBuf::from(self.data_dir.as_deref().unwrap_or("./molecule-data"));
+        let database = match self.database_url.as_deref().map(str::trim) {
+            None => Database::Sqlite(data_dir.join("molecule.db")),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Database::Postgres(u.to_string())
+            }
+            Some(u) if u.starts_with("sqlite:") => Database::Sqlite(PathBuf::from(
+                u.trim_start_matches("sqlite:").trim_start_matches("//"),
+            )),
+            Some(_) => {
+                problems.push("DATABASE_URL must start with postgres:// (or be unset for the embedded SQLite)".to_string());
+                Database::Sqlite(data_dir.join("molecule.db"))
+            }
+        };
+        let admin_token = self.admin_token.map(|t| t.trim().to_string());
+        if let Some(t) = &admin_token
+            && t.len() < 16
+        {
+            problems.push("MOLECULE_ADMIN_TOKEN must be at least 16 characters".to_string());
+        }
+        match mode {
+            Mode::Production if admin_token.is_none() => problems.push(
+                "MOLECULE_ENV=production requires MOLECULE_ADMIN_TOKEN (the credential for admin routes)".to_string(),
+            ),
+            Mode::Development if !bind.is_loopback() => problems.push(format!(
+                "refusing to start open on {bind}: development mode leaves admin routes unauthenticated, so it only binds loopback. \
+                 Use MOLECULE_BIND=127.0.0.1, or set MOLECULE_ENV=production with MOLECULE_ADMIN_TOKEN"
+            )),
+            _ => {}
+        }
+        let cors_origins = match &self.cors_origins {
+            None => vec![
+                "http://localhost:3000".to_string(),
+                "http://localhost:3001".to_string(),
+            ],
+            Some(list) => list
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        };
+        let rate_limit = match self.rate_limit.as_deref().map(str::trim) {
+            None => 600,
+            Some(r) => {
+                match r.parse::<u32>() {
+                    Ok(n) if n > 0 => n,
+                    _ => {
+                        problems.push(format!("RATE_LIMIT={r:?} must be a positive integer (requests per minute per IP)"));
+                        600
+                    }
+                }
+            }
+        };
+        let platform_url = self
+            .platform_url
+            .map(|u| u.trim().trim_end_matches('/').to_string());
+        if let Some(u) = &platform_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            problems.push(format!(
+                "PLATFORM_URL={u:?} must be an http:// or https:// URL"
+            ));
+        }
+        let liveness_ttl = seconds(
+            &self.liveness_ttl_seconds,
+            "MOLECULE_LIVENESS_TTL_SECONDS",
+            180,
+            &mut problems,
+        );
+        let remote_stale_after = seconds(
+            &self.remote_stale_after,
+            "REMOTE_LIVENESS_STALE_AFTER",
+            90,
+            &mut problems,
+        );
+        let log_format = match self.log_format.as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(f) => {
+                problems.push(format!(
+                    "MOLECULE_LOG_FORMAT={f:?} must be `text` or `json`"
+                ));
+                LogFormat::Text
+            }
+        };
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        Ok(Config {
+            bind,
+            port,
+            database,
+            data_dir,
+            mode,
+            admin_token,
+            cors_origins,
+            rate_limit,
+            platform_url,
+            org_id: self.org_id.map(|s| s.trim().to_string()),
+            liveness_ttl,
+            liveness_check_every: (liveness_ttl / 12)
+                .clamp(Duration::from_millis(50), Duration::from_secs(5)),
+            remote_stale_after,
+            heartbeat_flush_every: Duration::from_millis(200),
+            log_format,
+        })
+    }
+}
+
+fn seconds(raw: &Option<String>, name: &str, default: u64, problems: &mut Vec<String>) -> Duration {
+    match raw.as_deref().map(str::trim) {
+        None => Duration::from_secs(default),
+        Some(v) => match v.parse::<f64>() {
+            Ok(s) if s > 0.0 && s.is_finite() => Duration::from_secs_f64(s),
+            _ => {
+                problems.push(format!("{name}={v:?} must be a positive number of seconds"));
+                Duration::from_secs(default)
+            }
+        },
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// A development configuration on an ephemeral SQLite file, for tests.
+    pub fn for_tests(database: Database) -> Self {
+        let mut c = RawConfig::default()
+            .validate()
+            .expect("default config is valid");
+        c.database = database;
+        c.port = 0;
+        c.rate_limit = 1_000_000;
+        c.liveness_check_every = std::time::Duration::from_millis(100);
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn raw(pairs: &[(&str, &str)]) -> RawConfig {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        RawConfig::from_env(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_reference_defaults() {
+        let c = raw(&[]).validate().unwrap();
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.bind, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(c.mode, Mode::Development);
+        assert_eq!(c.rate_limit, 600);
+        assert_eq!(c.liveness_ttl, Duration::from_secs(180));
+        assert_eq!(
+            c.database,
+            Database::Sqlite(PathBuf::from("./molecule-data/molecule.db"))
+        );
+        assert_eq!(
+            c.cors_origins,
+            ["http://localhost:3000", "http://localhost:3001"]
+        );
+    }
+
+    #[test]
+    fn development_refuses_a_non_loopback_bind() {
+        let err = raw(&[("MOLECULE_BIND", "0.0.0.0")]).validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("refusing to start open on 0.0.0.0"),
+            "{err}"
+        );
+        let ok = raw(&[
+            ("MOLECULE_BIND", "0.0.0.0"),
+            ("MOLECULE_ENV", "production"),
+            ("MOLECULE_ADMIN_TOKEN", "0123456789abcdef"),
+        ]);
+        assert_eq!(ok.validate().unwrap().mode, Mode::Production);
+    }
+
+    #[test]
+    fn production_requires_an_admin_token() {
+        let err = raw(&[("MOLECULE_ENV", "production")])
+            .validate()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("requires MOLECULE_ADMIN_TOKEN"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let err = raw(&[
+            ("PORT", "eighty"),
+            ("RATE_LIMIT", "0"),
+            ("DATABASE_URL", "mysql://x"),
+            ("MOLECULE_ENV", "staging"),
+            ("PLATFORM_URL", "ftp://x"),
+        ])
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.0.len(), 5, "{err}");
+    }
+
+    #[test]
+    fn cors_origins_are_trimmed_and_postgres_urls_accepted() {
+        let c = raw(&[
+            ("CORS_ORIGINS", "https://a.example, https://b.example"),
+            ("DATABASE_URL", "postgres://u@h/db"),
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(c.cors_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(c.database, Database::Postgres("postgres://u@h/db".into()));
+    }
+}

@@ -1,0 +1,121 @@
+//! Health, readiness, metrics, admin liveness, test tokens and the event log.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::Utc;
+use molecule_types::dto::{Liveness, StoredEvent, SubsystemLiveness, TestToken};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::extract::{Bearer, WorkspacePath};
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+
+pub async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// 200 when the database answers and no background task is stale.
+pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
+    let db_ok = app.store.ping().await.is_ok();
+    let now = Utc::now();
+    let stale: Vec<&str> = app
+        .tasks
+        .snapshot()
+        .into_iter()
+        .filter(|(_, s)| s.is_stale(now, app.started_at()))
+        .map(|(n, _)| n)
+        .collect();
+    let ready = db_ok && stale.is_empty();
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(
+            json!({ "ready": ready, "database": if db_ok { "ok" } else { "unreachable" }, "stale_tasks": stale }),
+        ),
+    )
+}
+
+pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+}
+
+pub async fn liveness(State(app): State<App>, bearer: Bearer) -> AppResult<Json<Liveness>> {
+    app.auth_admin(bearer.as_deref())?;
+    let now = Utc::now();
+    let subsystems = app
+        .tasks
+        .snapshot()
+        .into_iter()
+        .map(|(name, s)| {
+            let view = SubsystemLiveness {
+                last_tick_at: s.last_tick_at,
+                seconds_ago: s
+                    .last_tick_at
+                    .map(|t| (now - t).num_milliseconds() as f64 / 1000.0),
+                period_seconds: s.period.as_secs_f64(),
+                state: s.state.as_str().to_string(),
+                stale: s.is_stale(now, app.started_at()),
+                panics: s.panics,
+                last_error: s.last_error,
+            };
+            (name.to_string(), view)
+        })
+        .collect();
+    Ok(Json(Liveness { subsystems }))
+}
+
+pub async fn test_token(
+    State(app): State<App>,
+    WorkspacePath(id): WorkspacePath,
+) -> AppResult<Json<TestToken>> {
+    Ok(Json(app.test_token(id).await?))
+}
+
+fn stored(rows: Vec<molecule_store::EventRow>) -> Vec<StoredEvent> {
+    rows.into_iter()
+        .map(|r| StoredEvent {
+            id: r.id,
+            event_type: r.event_type,
+            workspace_id: r.workspace_id,
+            payload: r.payload,
+            created_at: r.created_at,
+        })
+        .collect()
+}
+
+pub async fn events(State(app): State<App>, bearer: Bearer) -> AppResult<Json<Vec<StoredEvent>>> {
+    app.auth_admin(bearer.as_deref())?;
+    let rows = app
+        .store
+        .event_list(None, 100)
+        .await
+        .map_err(AppError::internal("query failed"))?;
+    Ok(Json(stored(rows)))
+}
+
+pub async fn events_for(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+) -> AppResult<Json<Vec<StoredEvent>>> {
+    app.auth_admin(bearer.as_deref())?;
+    let Ok(id) = id.parse::<Uuid>() else {
+        return Ok(Json(Vec::new()));
+    };
+    let rows = app
+        .store
+        .event_list(Some(id), 100)
+        .await
+        .map_err(AppError::internal("query failed"))?;
+    Ok(Json(stored(rows)))
+}

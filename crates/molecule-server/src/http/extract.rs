@@ -1,0 +1,107 @@
+//! Request extractors with the contract's error texts: JSON bodies with a
+//! size cap and clear 400s, bearer tokens, and workspace ids in paths.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+/// Largest JSON body accepted by ordinary routes.
+pub const MAX_JSON_BODY: usize = 1 << 20;
+
+/// A JSON body: at most [`MAX_JSON_BODY`] bytes (413 beyond), parsed into
+/// `T` (400 with the parser's message otherwise).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| AppError::invalid(format!("invalid request body: {e}")))
+    }
+}
+
+/// Read a body up to the cap.
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && len > MAX_JSON_BODY
+    {
+        return Err(too_large());
+    }
+    let _ = state;
+    axum::body::to_bytes(req.into_body(), MAX_JSON_BODY)
+        .await
+        .map_err(|_| too_large())
+}
+
+fn too_large() -> AppError {
+    AppError::TooLarge(format!(
+        "request body too large (limit {} bytes)",
+        MAX_JSON_BODY
+    ))
+}
+
+/// `Authorization: Bearer <token>`, prefix case-sensitive, token trimmed.
+pub struct Bearer(pub Option<String>);
+
+impl Bearer {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+pub fn bearer_from(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let t = v.strip_prefix("Bearer ")?.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Bearer(bearer_from(&parts.headers)))
+    }
+}
+
+/// `X-Workspace-ID`, when present and non-empty.
+pub struct CallerHeader(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerHeader {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let v = parts
+            .headers
+            .get("x-workspace-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        Ok(CallerHeader(v))
+    }
+}
+
+/// The `:id` of a workspace route. A non-UUID names no workspace, so it is
+/// answered like an unknown id: 404 `workspace not found`.
+pub struct WorkspacePath(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for WorkspacePath {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::not_found("workspace not found"))?;
+        raw.parse::<Uuid>()
+            .map(WorkspacePath)
+            .map_err(|_| AppError::not_found("workspace not found"))
+    }
+}

@@ -1,0 +1,274 @@
+//! Global middleware (api-contract §1), outermost first: security headers
+//! (on every response, 403/429 included), request metrics and logs, CORS,
+//! per-IP rate limit, tenant guard.
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::app::App;
+
+const SECURITY_HEADERS: [(&str, &str); 6] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("content-security-policy", "default-src 'self'"),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    ),
+];
+
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    for (k, v) in SECURITY_HEADERS {
+        if !h.contains_key(k) {
+            h.insert(k, HeaderValue::from_static(v));
+        }
+    }
+    resp
+}
+
+/// Counts every request (403 and 429 included) by method, route pattern and
+/// status, and logs it.
+pub async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    let elapsed = started.elapsed();
+    let labels = [
+        ("method", method.as_str()),
+        ("path", route.as_str()),
+        ("status", status.as_str()),
+    ];
+    app.metrics.inc("molecule_http_requests_total", &labels);
+    app.metrics.add(
+        "molecule_http_request_duration_seconds_total",
+        &labels,
+        elapsed.as_secs_f64(),
+    );
+    tracing::debug!(method = %method, path = %route, status = %status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    resp
+}
+
+const ALLOWED_HEADERS: &str = "Origin, Content-Type, X-Workspace-ID, Authorization";
+const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
+
+fn origin_allowed(app: &App, origin: &str, headers: &HeaderMap) -> bool {
+    if app
+        .config
+        .cors_origins
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    // Same host: the Origin's authority equals the Host header.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let authority = origin.split("://").nth(1).unwrap_or("");
+    !host.is_empty() && authority.eq_ignore_ascii_case(host)
+}
+
+pub async fn cors(State(app): State<App>, req: Request, next: Next) -> Response {
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_string)
+    else {
+        return next.run(req).await;
+    };
+    if !origin_allowed(&app, &origin, req.headers()) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let allow_origin = HeaderValue::from_str(&origin).unwrap_or(HeaderValue::from_static("null"));
+    let preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut resp = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+    if preflight {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(ALLOWED_METHODS),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(ALLOWED_HEADERS),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("43200"),
+        );
+    }
+    resp
+}
+
+/// Fixed one-minute windows per client IP (the TCP peer; forwarding headers
+/// are not trusted).
+pub struct RateLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+/// The verdict for one request.
+pub struct RateDecision {
+    pub allowed: bool,
+    pub remaining: u32,
+    pub reset_secs: u64,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl RateLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            buckets: Mutex::default(),
+        }
+    }
+
+    pub fn check(&self, ip: IpAddr, now: Instant) -> RateDecision {
+        let Ok(mut b) = self.buckets.lock() else {
+            return RateDecision {
+                allowed: true,
+                remaining: 0,
+                reset_secs: 60,
+            };
+        };
+        let entry = b.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= WINDOW {
+            *entry = (now, 0);
+        }
+        let reset_secs = (WINDOW.saturating_sub(now.duration_since(entry.0)))
+            .as_secs()
+            .max(1);
+        if entry.1 >= self.per_minute {
+            return RateDecision {
+                allowed: false,
+                remaining: 0,
+                reset_secs,
+            };
+        }
+        entry.1 += 1;
+        RateDecision {
+            allowed: true,
+            remaining: self.per_minute - entry.1,
+            reset_secs,
+        }
+    }
+
+    pub fn purge_idle(&self, idle: Duration) {
+        let now = Instant::now();
+        if let Ok(mut b) = self.buckets.lock() {
+            b.retain(|_, (start, _)| now.duration_since(*start) < idle);
+        }
+    }
+}
+
+pub async fn rate_limit(
+    State(limiter): State<std::sync::Arc<RateLimiter>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let d = limiter.check(peer.ip(), Instant::now());
+    let mut resp = if d.allowed {
+        next.run(req).await
+    } else {
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(json!({ "error": "rate limit exceeded", "retry_after": d.reset_secs })),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(d.reset_secs));
+        r
+    };
+    let h = resp.headers_mut();
+    h.insert("x-ratelimit-limit", HeaderValue::from(limiter.per_minute));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
+    h.insert("x-ratelimit-reset", HeaderValue::from(d.reset_secs));
+    resp
+}
+
+/// Only when `MOLECULE_ORG_ID` is set: requests must name the org.
+pub async fn tenant_guard(State(app): State<App>, req: Request, next: Next) -> Response {
+    let Some(org) = app.config.org_id.as_deref() else {
+        return next.run(req).await;
+    };
+    let path = req.uri().path();
+    if path == "/health" || path == "/metrics" {
+        return next.run(req).await;
+    }
+    let h = req.headers();
+    let by_header = h.get("x-molecule-org-id").and_then(|v| v.to_str().ok()) == Some(org);
+    let by_replay = h
+        .get("fly-replay-src")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .any(|seg| seg.trim().strip_prefix("state=") == Some(org))
+        });
+    if by_header || by_replay {
+        next.run(req).await
+    } else {
+        Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .body(Body::empty())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_window_limits_and_resets() {
+        let rl = RateLimiter::new(3);
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        let t0 = Instant::now();
+        let got: Vec<bool> = (0..4).map(|_| rl.check(ip, t0).allowed).collect();
+        assert_eq!(got, [true, true, true, false]);
+        assert_eq!(rl.check(ip, t0).remaining, 0);
+        let other: IpAddr = [127, 0, 0, 2].into();
+        assert!(rl.check(other, t0).allowed, "buckets are per IP");
+        assert!(
+            rl.check(ip, t0 + WINDOW).allowed,
+            "a new window starts fresh"
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! The HTTP surface: thin axum handlers that extract, call `app`, and
+//! convert to wire views. No SQL and no business rules live here.
+
+mod admin;
+pub mod extract;
+pub mod middleware;
+mod registry;
+mod workspaces;
+mod ws;
+
+use axum::Router;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+use crate::app::App;
+use middleware::RateLimiter;
+
+pub fn router(app: App, limiter: Arc<RateLimiter>) -> Router {
+    Router::new()
+        .route("/health", get(admin::health))
+        .route("/readyz", get(admin::readyz))
+        .route("/metrics", get(admin::metrics))
+        .route("/admin/liveness", get(admin::liveness))
+        .route("/admin/workspaces/{id}/test-token", get(admin::test_token))
+        .route(
+            "/workspaces",
+            get(workspaces::list).post(workspaces::create),
+        )
+        .route(
+            "/workspaces/{id}",
+            get(workspaces::get)
+                .patch(workspaces::patch)
+                .delete(workspaces::delete),
+        )
+        .route("/workspaces/{id}/state", get(workspaces::state))
+        .route("/registry/register", post(registry::register))
+        .route("/registry/heartbeat", post(registry::heartbeat))
+        .route("/registry/update-card", post(registry::update_card))
+        .route("/registry/discover/{id}", get(registry::discover))
+        .route("/registry/{id}/peers", get(registry::peers))
+        .route("/registry/check-access", post(registry::check_access))
+        .route("/events", get(admin::events))
+        .route("/events/{id}", get(admin::events_for))
+        .route("/ws", get(ws::upgrade))
+        .fallback(fallback)
+        .method_not_allowed_fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            middleware::tenant_guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            limiter,
+            middleware::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            middleware::cors,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            middleware::observe,
+        ))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .with_state(app)
+}
+
+/// Unknown routes: plain-text 404 like the reference; a trailing slash on a
+/// path redirects to the slash-less path (301 for GET, 307 otherwise).
+async fn fallback(method: axum::http::Method, uri: Uri) -> Response {
+    let path = uri.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let mut target = path.trim_end_matches('/').to_string();
+        if target.is_empty() {
+            target.push('/');
+        }
+        if let Some(q) = uri.query() {
+            target = format!("{target}?{q}");
+        }
+        return if method == axum::http::Method::GET {
+            Redirect::permanent(&target).into_response()
+        } else {
+            Redirect::temporary(&target).into_response()
+        };
+    }
+    not_found().await
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "404 page not found",
+    )
+        .into_response()
+}

@@ -1,0 +1,78 @@
+//! Registry handlers (api-contract §5.4).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use molecule_types::dto::{
+    AccessDecision, CheckAccess, Discovered, Heartbeat, Peer, RegisterRequest, RegisterResponse,
+    UpdateCard,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::extract::{Bearer, CallerHeader, JsonBody, WorkspacePath};
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+
+pub async fn register(
+    State(app): State<App>,
+    bearer: Bearer,
+    JsonBody(req): JsonBody<RegisterRequest>,
+) -> AppResult<Json<RegisterResponse>> {
+    Ok(Json(app.register(req, bearer.as_deref()).await?))
+}
+
+pub async fn heartbeat(
+    State(app): State<App>,
+    bearer: Bearer,
+    JsonBody(hb): JsonBody<Heartbeat>,
+) -> AppResult<Json<Value>> {
+    app.heartbeat(hb, bearer.as_deref()).await?;
+    Ok(Json(json!({ "status": "ok" })))
+}
+
+pub async fn update_card(
+    State(app): State<App>,
+    bearer: Bearer,
+    JsonBody(req): JsonBody<UpdateCard>,
+) -> AppResult<Json<Value>> {
+    app.update_card(&req.workspace_id, req.agent_card, bearer.as_deref())
+        .await?;
+    Ok(Json(json!({ "status": "updated" })))
+}
+
+pub async fn discover(
+    State(app): State<App>,
+    bearer: Bearer,
+    CallerHeader(caller): CallerHeader,
+    Path(target): Path<String>,
+) -> AppResult<Json<Discovered>> {
+    if caller.is_none() {
+        return Err(AppError::invalid("X-Workspace-ID header is required"));
+    }
+    let Ok(target) = target.parse::<Uuid>() else {
+        return Err(AppError::forbidden(
+            "not authorized to discover this workspace",
+        ));
+    };
+    Ok(Json(
+        app.discover(caller.as_deref(), target, bearer.as_deref())
+            .await?,
+    ))
+}
+
+pub async fn peers(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+) -> AppResult<Json<Vec<Peer>>> {
+    Ok(Json(app.peers(id, bearer.as_deref()).await?))
+}
+
+pub async fn check_access(
+    State(app): State<App>,
+    JsonBody(req): JsonBody<CheckAccess>,
+) -> AppResult<Json<AccessDecision>> {
+    Ok(Json(AccessDecision {
+        allowed: app.check_access(&req.caller_id, &req.target_id).await?,
+    }))
+}

@@ -1,0 +1,110 @@
+//! `GET /ws`: live events. Each client has its own bounded queue (a
+//! broadcast receiver); a client that falls behind gets a `RESYNC` frame and
+//! carries on, and never slows anyone else. Admin/anonymous-development
+//! clients see every event; a workspace client sees events of workspaces it
+//! may communicate with (in-memory hierarchy, no DB round trip per event).
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use chrono::Utc;
+use serde_json::json;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::extract::{Bearer, CallerHeader};
+use crate::app::App;
+use crate::app::auth::Principal;
+use crate::config::Mode;
+use crate::error::{AppError, AppResult};
+
+const PING_EVERY: Duration = Duration::from_secs(30);
+
+/// Which events a client receives.
+#[derive(Debug, Clone, Copy)]
+enum Audience {
+    Everything,
+    Workspace(Uuid),
+}
+
+pub async fn upgrade(
+    State(app): State<App>,
+    bearer: Bearer,
+    CallerHeader(caller): CallerHeader,
+    ws: WebSocketUpgrade,
+) -> AppResult<Response> {
+    let audience = audience(&app, caller.as_deref(), bearer.as_deref()).await?;
+    Ok(ws.on_upgrade(move |socket| serve(app, socket, audience)))
+}
+
+async fn audience(app: &App, caller: Option<&str>, bearer: Option<&str>) -> AppResult<Audience> {
+    if let Some(c) = caller {
+        let id = c
+            .parse::<Uuid>()
+            .map_err(|_| AppError::invalid("X-Workspace-ID must be a workspace UUID"))?;
+        if app.config.mode == Mode::Production && bearer.is_none() {
+            return Err(AppError::unauthenticated("missing workspace auth token"));
+        }
+        app.auth_lazy(id, bearer, "workspace").await?;
+        return Ok(Audience::Workspace(id));
+    }
+    match (app.config.mode, app.principal(bearer).await?) {
+        (_, Principal::Admin) | (Mode::Development, Principal::Anonymous) => {
+            Ok(Audience::Everything)
+        }
+        (_, Principal::Workspace(id)) => Ok(Audience::Workspace(id)),
+        (Mode::Production, Principal::Anonymous) if bearer.is_some() => {
+            Err(AppError::unauthenticated("invalid admin auth token"))
+        }
+        (Mode::Production, Principal::Anonymous) => {
+            Err(AppError::unauthenticated("admin auth required"))
+        }
+    }
+}
+
+async fn serve(app: App, mut socket: WebSocket, audience: Audience) {
+    app.metrics.ws_connected();
+    let mut rx = app.events.subscribe();
+    let mut shutdown = app.shutdown_signal();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(p) => {
+                    let visible = match audience {
+                        Audience::Everything => true,
+                        Audience::Workspace(me) => match p.workspace_id {
+                            Some(subject) => app.hierarchy.can_communicate(me, subject).await,
+                            None => false,
+                        },
+                    };
+                    if !visible { continue; }
+                    let Ok(text) = serde_json::to_string(&*p.envelope) else { continue };
+                    if socket.send(Message::Text(text.into())).await.is_err() { break; }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    app.metrics.add("molecule_websocket_events_dropped_total", &[], missed as f64);
+                    tracing::warn!(missed, "websocket client lagging; asking it to resync");
+                    let frame = json!({ "event": "RESYNC", "workspace_id": "", "timestamp": Utc::now(), "payload": { "missed": missed } });
+                    if socket.send(Message::Text(frame.to_string().into())).await.is_err() { break; }
+                }
+                Err(RecvError::Closed) => break,
+            },
+            msg = socket.recv() => match msg {
+                // Inbound frames carry nothing for us; pings are answered by the library.
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() { break; }
+            }
+            _ = shutdown.changed() => {
+                let _ = socket.send(Message::Close(None)).await;
+                break;
+            }
+        }
+    }
+    app.metrics.ws_disconnected();
+}

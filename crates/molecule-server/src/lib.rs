@@ -1,0 +1,15 @@
+//! The Molecule platform server: configuration, the domain services
+//! (`app`), the HTTP/WebSocket surface (`http`), background tasks and the
+//! boot sequence (`server`). The `molecule` binary in `main.rs` is a thin
+//! wrapper around [`server::Server::start`].
+
+pub mod app;
+pub mod background;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod server;
+
+pub use config::Config;
+pub use server::{RunningServer, Server};

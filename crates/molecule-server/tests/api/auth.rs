@@ -1,0 +1,183 @@
+//! Production mode: closed by default.
+
+use molecule_client::{Client, Method};
+use molecule_server::config::Mode;
+use molecule_types::dto::{CreateWorkspace, RegisterRequest};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{TestServer, start_with};
+
+const ADMIN: &str = "admin-token-0123456789abcdef";
+
+async fn production() -> TestServer {
+    start_with(|c| {
+        c.mode = Mode::Production;
+        c.admin_token = Some(ADMIN.into());
+    })
+    .await
+}
+
+fn admin(t: &TestServer) -> Client {
+    t.client.clone().with_token(Some(ADMIN.into()))
+}
+
+#[tokio::test]
+async fn admin_routes_need_the_admin_token() {
+    let t = production().await;
+    let err = t.client.list_workspaces().await.unwrap_err();
+    assert_eq!(
+        (
+            err.status(),
+            err.to_string().contains("admin auth required")
+        ),
+        (Some(401), true)
+    );
+    let err = t
+        .client
+        .clone()
+        .with_token(Some("nope".into()))
+        .list_workspaces()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (
+            err.status(),
+            err.to_string().contains("invalid admin auth token")
+        ),
+        (Some(401), true)
+    );
+    assert!(admin(&t).list_workspaces().await.unwrap().is_empty());
+    assert_eq!(t.client.events(None).await.unwrap_err().status(), Some(401));
+    assert_eq!(t.client.liveness().await.unwrap_err().status(), Some(401));
+    let r = t
+        .client
+        .request(Method::POST, "/workspaces", Some(&json!({"name": "x"})))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn a_workspace_token_is_never_an_admin_token() {
+    let t = production().await;
+    let id = admin(&t)
+        .create_workspace(&CreateWorkspace {
+            name: "w".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let reg = RegisterRequest {
+        id: id.to_string(),
+        url: "http://w.test".into(),
+        agent_card: json!({}),
+    };
+    let token = t.client.register(&reg).await.unwrap().auth_token.unwrap();
+    let as_ws = t.client.clone().with_token(Some(token.clone()));
+    assert_eq!(
+        as_ws.list_workspaces().await.unwrap_err().status(),
+        Some(401)
+    );
+    assert_eq!(
+        as_ws.delete_workspace(id, true).await.unwrap_err().status(),
+        Some(401)
+    );
+    let err = as_ws
+        .patch_workspace(id, json!({"tier": 4}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.status(),
+        Some(401),
+        "sensitive PATCH fields need the admin token"
+    );
+    assert_eq!(
+        as_ws
+            .patch_workspace(id, json!({"name": "renamed"}))
+            .await
+            .unwrap()["status"],
+        "updated",
+        "own token may rename"
+    );
+    let err = t
+        .client
+        .patch_workspace(id, json!({"name": "anon"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401), "anonymous PATCH refused");
+    assert_eq!(
+        admin(&t)
+            .patch_workspace(id, json!({"tier": 3}))
+            .await
+            .unwrap()["status"],
+        "updated"
+    );
+}
+
+#[tokio::test]
+async fn production_has_no_test_tokens_and_no_self_registration() {
+    let t = production().await;
+    let id = admin(&t)
+        .create_workspace(&CreateWorkspace {
+            name: "w".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let err = t.client.test_token(id).await.unwrap_err();
+    assert_eq!(
+        (err.status(), err.to_string().contains("not found")),
+        (Some(404), true)
+    );
+    let stranger = Uuid::new_v4();
+    let reg = RegisterRequest {
+        id: stranger.to_string(),
+        url: "http://x.test".into(),
+        agent_card: json!({}),
+    };
+    assert_eq!(
+        t.client.register(&reg).await.unwrap_err().status(),
+        Some(404),
+        "no rows minted by registration"
+    );
+    assert_eq!(
+        admin(&t)
+            .get_workspace(stranger)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(404)
+    );
+}
+
+#[tokio::test]
+async fn production_websocket_needs_a_credential() {
+    let t = production().await;
+    assert!(t.client.subscribe().await.is_err());
+    assert!(admin(&t).subscribe().await.is_ok());
+}
+
+#[tokio::test]
+async fn development_test_token_works_and_admin_routes_are_open() {
+    let t = start_with(|_| {}).await;
+    let id = t.create("w", None).await;
+    let tt = t.client.test_token(id).await.unwrap();
+    assert_eq!(tt.workspace_id, id);
+    let st = t
+        .as_workspace(id, &tt.auth_token)
+        .workspace_state(id)
+        .await
+        .unwrap();
+    assert!(!st.deleted);
+    assert_eq!(
+        t.client
+            .test_token(Uuid::new_v4())
+            .await
+            .unwrap_err()
+            .status(),
+        Some(404)
+    );
+}

@@ -1,0 +1,180 @@
+//! Persistence for Molecule. One [`Store`] trait, two native backends:
+//! embedded SQLite (WAL, the default) and PostgreSQL. Both run the same
+//! logical schema (data-and-lifecycle.md §1) through their own versioned
+//! migrations, applied once, and both pass one conformance suite
+//! (`tests/conformance.rs`).
+//!
+//! The store knows rows, not HTTP views and not business rules: status
+//! transitions are decided in the server's `app` layer and only *written*
+//! here, with the guards the caller asks for.
+
+mod postgres;
+mod rows;
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub use molecule_types::WorkspaceStatus;
+pub use postgres::PostgresStore;
+pub use rows::*;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("unsupported database url {0:?}: expected sqlite:… or postgres://…")]
+    UnsupportedUrl(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Open the store named by `url` and apply pending migrations.
+/// `postgres://` or `postgresql://` selects PostgreSQL; `sqlite:<path>` the
+/// embedded backend (file created when missing).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else if let Some(path) = url.strip_prefix("sqlite:") {
+        Ok(Arc::new(
+            SqliteStore::open(std::path::Path::new(path.trim_start_matches("//"))).await?,
+        ))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}
+
+/// Every persistent operation of the platform. Methods are named resource
+/// first, verb second. All timestamps that matter for ordering are passed in
+/// by the caller (`now`) so tests can reason about them.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+
+    // ---- workspaces -------------------------------------------------------
+
+    /// Insert a workspace row and its canvas layout in one transaction.
+    async fn workspace_insert(&self, ws: &NewWorkspace) -> Result<()>;
+
+    /// Any row, removed included.
+    async fn workspace_get(&self, id: Uuid) -> Result<Option<WorkspaceRow>>;
+
+    /// Non-removed rows ordered by `created_at`, then id.
+    async fn workspace_list(&self) -> Result<Vec<WorkspaceRow>>;
+
+    /// Non-removed direct children of `parent`, or non-removed roots when
+    /// `parent` is `None`; ordered by `created_at`.
+    async fn workspace_list_children(&self, parent: Option<Uuid>) -> Result<Vec<WorkspaceRow>>;
+
+    /// `(id, parent_id)` of every row, removed included: the hierarchy that the
+    /// access rule walks. Used to warm the in-memory hierarchy cache.
+    async fn workspace_hierarchy(&self) -> Result<Vec<(Uuid, Option<Uuid>)>>;
+
+    /// The parent of one row (`None` = no such row, `Some(None)` = a root).
+    async fn workspace_parent(&self, id: Uuid) -> Result<Option<Option<Uuid>>>;
+
+    /// Apply a validated patch in one transaction: every field or none.
+    /// Returns false when the row does not exist.
+    async fn workspace_patch(
+        &self,
+        id: Uuid,
+        patch: &WorkspacePatch,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Non-removed descendants of `id` (not `id` itself), depth-first order
+    /// does not matter; each with its name.
+    async fn workspace_descendants(&self, id: Uuid) -> Result<Vec<(Uuid, String)>>;
+
+    /// In one transaction: mark every id `removed`, delete their canvas
+    /// layouts and revoke their live tokens.
+    async fn workspace_remove_many(&self, ids: &[Uuid], now: DateTime<Utc>) -> Result<()>;
+
+    /// Conditional status write: sets `status` (and `status_reason`) only when
+    /// the current status is one of `from`. Returns whether a row changed.
+    async fn workspace_transition(
+        &self,
+        id: Uuid,
+        from: &[WorkspaceStatus],
+        to: WorkspaceStatus,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Registration upsert (api-contract §5.4): insert `{id, name=id, url,
+    /// agent_card, status=online, last_heartbeat_at=now}` or, for an existing
+    /// non-removed row, set agent_card, status online, heartbeat now and the
+    /// url unless the stored url starts with `http://127.0.0.1`.
+    /// Removed rows are left untouched.
+    async fn workspace_register(
+        &self,
+        id: Uuid,
+        url: &str,
+        agent_card: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<RegisterOutcome>;
+
+    /// Write a batch of heartbeat statistics (coalesced by the caller) in
+    /// one transaction; removed rows are skipped.
+    async fn workspace_heartbeat_many(&self, beats: &[HeartbeatWrite]) -> Result<()>;
+
+    /// Replace the agent card of a non-removed row. False if none matched.
+    async fn workspace_update_card(
+        &self,
+        id: Uuid,
+        agent_card: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Rows whose runtime is `external`, status online/degraded, and whose
+    /// `COALESCE(last_heartbeat_at, updated_at)` is older than `before`.
+    async fn workspace_list_stale_external(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<WorkspaceRow>>;
+
+    /// Rows in one of `statuses`.
+    async fn workspace_list_by_status(
+        &self,
+        statuses: &[WorkspaceStatus],
+    ) -> Result<Vec<WorkspaceRow>>;
+
+    // ---- auth tokens ------------------------------------------------------
+
+    async fn token_insert(
+        &self,
+        workspace_id: Uuid,
+        token_hash: &[u8],
+        prefix: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// The workspace a live token (by SHA-256) is bound to; bumps
+    /// `last_used_at` best-effort.
+    async fn token_lookup(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<Uuid>>;
+
+    /// Whether the workspace has at least one live token.
+    async fn token_has_live(&self, workspace_id: Uuid) -> Result<bool>;
+
+    /// Number of live tokens platform-wide.
+    async fn token_count_live(&self) -> Result<i64>;
+
+    // ---- events -----------------------------------------------------------
+
+    async fn event_insert(&self, event: &NewEvent) -> Result<()>;
+
+    /// Newest first, at most `limit`, optionally for one workspace.
+    async fn event_list(&self, workspace_id: Option<Uuid>, limit: i64) -> Result<Vec<EventRow>>;
+}

@@ -1,0 +1,176 @@
+//! The PostgreSQL backend, with native `uuid`, `timestamptz`, `jsonb` and
+//! `bytea` columns.
+//!
+//! This module owns the pool setup and the [`Store`] dispatch; the SQL lives
+//! in the resource submodules. Migrations run once per database version
+//! (tracked in `_sqlx_migrations`, serialised by sqlx's advisory lock).
+
+mod codec;
+mod events;
+mod tokens;
+mod workspaces;
+
+use crate::{
+    EventRow, HeartbeatWrite, NewEvent, NewWorkspace, RegisterOutcome, Result, Store,
+    WorkspacePatch, WorkspaceRow, WorkspaceStatus,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
+use uuid::Uuid;
+
+const MAX_CONNECTIONS: u32 = 16;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`Store`] over a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connect to `url` and apply pending migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        tracing::debug!("postgres store connected");
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn workspace_insert(&self, ws: &NewWorkspace) -> Result<()> {
+        workspaces::insert(&self.pool, ws).await
+    }
+
+    async fn workspace_get(&self, id: Uuid) -> Result<Option<WorkspaceRow>> {
+        workspaces::get(&self.pool, id).await
+    }
+
+    async fn workspace_list(&self) -> Result<Vec<WorkspaceRow>> {
+        workspaces::list(&self.pool).await
+    }
+
+    async fn workspace_list_children(&self, parent: Option<Uuid>) -> Result<Vec<WorkspaceRow>> {
+        workspaces::list_children(&self.pool, parent).await
+    }
+
+    async fn workspace_hierarchy(&self) -> Result<Vec<(Uuid, Option<Uuid>)>> {
+        workspaces::hierarchy(&self.pool).await
+    }
+
+    async fn workspace_parent(&self, id: Uuid) -> Result<Option<Option<Uuid>>> {
+        workspaces::parent(&self.pool, id).await
+    }
+
+    async fn workspace_patch(
+        &self,
+        id: Uuid,
+        patch: &WorkspacePatch,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        workspaces::patch(&self.pool, id, patch, now).await
+    }
+
+    async fn workspace_descendants(&self, id: Uuid) -> Result<Vec<(Uuid, String)>> {
+        workspaces::descendants(&self.pool, id).await
+    }
+
+    async fn workspace_remove_many(&self, ids: &[Uuid], now: DateTime<Utc>) -> Result<()> {
+        workspaces::remove_many(&self.pool, ids, now).await
+    }
+
+    async fn workspace_transition(
+        &self,
+        id: Uuid,
+        from: &[WorkspaceStatus],
+        to: WorkspaceStatus,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        workspaces::transition(&self.pool, id, from, to, reason, now).await
+    }
+
+    async fn workspace_register(
+        &self,
+        id: Uuid,
+        url: &str,
+        agent_card: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<RegisterOutcome> {
+        workspaces::register(&self.pool, id, url, agent_card, now).await
+    }
+
+    async fn workspace_heartbeat_many(&self, beats: &[HeartbeatWrite]) -> Result<()> {
+        workspaces::heartbeat_many(&self.pool, beats).await
+    }
+
+    async fn workspace_update_card(
+        &self,
+        id: Uuid,
+        agent_card: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        workspaces::update_card(&self.pool, id, agent_card, now).await
+    }
+
+    async fn workspace_list_stale_external(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<WorkspaceRow>> {
+        workspaces::list_stale_external(&self.pool, before).await
+    }
+
+    async fn workspace_list_by_status(
+        &self,
+        statuses: &[WorkspaceStatus],
+    ) -> Result<Vec<WorkspaceRow>> {
+        workspaces::list_by_status(&self.pool, statuses).await
+    }
+
+    async fn token_insert(
+        &self,
+        workspace_id: Uuid,
+        token_hash: &[u8],
+        prefix: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        tokens::insert(&self.pool, workspace_id, token_hash, prefix, now).await
+    }
+
+    async fn token_lookup(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<Uuid>> {
+        tokens::lookup(&self.pool, token_hash, now).await
+    }
+
+    async fn token_has_live(&self, workspace_id: Uuid) -> Result<bool> {
+        tokens::has_live(&self.pool, workspace_id).await
+    }
+
+    async fn token_count_live(&self) -> Result<i64> {
+        tokens::count_live(&self.pool).await
+    }
+
+    async fn event_insert(&self, event: &NewEvent) -> Result<()> {
+        events::insert(&self.pool, event).await
+    }
+
+    async fn event_list(&self, workspace_id: Option<Uuid>, limit: i64) -> Result<Vec<EventRow>> {
+        events::list(&self.pool, workspace_id, limit).await
+    }
+}

@@ -1,0 +1,205 @@
+//! The embedded SQLite backend (the default).
+//!
+//! One file in WAL mode, two pools over it: a single-connection *writer* pool
+//! through which every write goes (transactions start with `BEGIN IMMEDIATE`,
+//! so writers queue in the pool instead of failing to upgrade a read lock),
+//! and a *reader* pool whose connections read concurrently with the writer.
+//! This module owns the connection setup and the [`Store`] dispatch; the SQL
+//! lives in the resource submodules.
+
+mod codec;
+mod events;
+mod tokens;
+mod workspaces;
+
+use crate::{
+    EventRow, HeartbeatWrite, NewEvent, NewWorkspace, RegisterOutcome, Result, Store, StoreError,
+    WorkspacePatch, WorkspaceRow, WorkspaceStatus,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::path::Path;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Reader connections; reads never wait for the writer under WAL.
+const READERS: u32 = 8;
+/// How long a connection waits for a lock held by another process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The statement that opens every write transaction: take the write lock up
+/// front, so a transaction that reads before it writes cannot hit
+/// `SQLITE_BUSY` on lock upgrade when another process shares the file.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// [`Store`] over one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating the file and its parent directory when missing) and
+    /// apply pending migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options)
+            .await?;
+        tracing::debug!(path = %path.display(), "sqlite store open");
+        Ok(Self { writer, reader })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn workspace_insert(&self, ws: &NewWorkspace) -> Result<()> {
+        workspaces::insert(self, ws).await
+    }
+
+    async fn workspace_get(&self, id: Uuid) -> Result<Option<WorkspaceRow>> {
+        workspaces::get(self, id).await
+    }
+
+    async fn workspace_list(&self) -> Result<Vec<WorkspaceRow>> {
+        workspaces::list(self).await
+    }
+
+    async fn workspace_list_children(&self, parent: Option<Uuid>) -> Result<Vec<WorkspaceRow>> {
+        workspaces::list_children(self, parent).await
+    }
+
+    async fn workspace_hierarchy(&self) -> Result<Vec<(Uuid, Option<Uuid>)>> {
+        workspaces::hierarchy(self).await
+    }
+
+    async fn workspace_parent(&self, id: Uuid) -> Result<Option<Option<Uuid>>> {
+        workspaces::parent(self, id).await
+    }
+
+    async fn workspace_patch(
+        &self,
+        id: Uuid,
+        patch: &WorkspacePatch,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        workspaces::patch(self, id, patch, now).await
+    }
+
+    async fn workspace_descendants(&self, id: Uuid) -> Result<Vec<(Uuid, String)>> {
+        workspaces::descendants(self, id).await
+    }
+
+    async fn workspace_remove_many(&self, ids: &[Uuid], now: DateTime<Utc>) -> Result<()> {
+        workspaces::remove_many(self, ids, now).await
+    }
+
+    async fn workspace_transition(
+        &self,
+        id: Uuid,
+        from: &[WorkspaceStatus],
+        to: WorkspaceStatus,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        workspaces::transition(self, id, from, to, reason, now).await
+    }
+
+    async fn workspace_register(
+        &self,
+        id: Uuid,
+        url: &str,
+        agent_card: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<RegisterOutcome> {
+        workspaces::register(self, id, url, agent_card, now).await
+    }
+
+    async fn workspace_heartbeat_many(&self, beats: &[HeartbeatWrite]) -> Result<()> {
+        workspaces::heartbeat_many(self, beats).await
+    }
+
+    async fn workspace_update_card(
+        &self,
+        id: Uuid,
+        agent_card: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        workspaces::update_card(self, id, agent_card, now).await
+    }
+
+    async fn workspace_list_stale_external(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<WorkspaceRow>> {
+        workspaces::list_stale_external(self, before).await
+    }
+
+    async fn workspace_list_by_status(
+        &self,
+        statuses: &[WorkspaceStatus],
+    ) -> Result<Vec<WorkspaceRow>> {
+        workspaces::list_by_status(self, statuses).await
+    }
+
+    async fn token_insert(
+        &self,
+        workspace_id: Uuid,
+        token_hash: &[u8],
+        prefix: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        tokens::insert(self, workspace_id, token_hash, prefix, now).await
+    }
+
+    async fn token_lookup(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<Uuid>> {
+        tokens::lookup(self, token_hash, now).await
+    }
+
+    async fn token_has_live(&self, workspace_id: Uuid) -> Result<bool> {
+        tokens::has_live(self, workspace_id).await
+    }
+
+    async fn token_count_live(&self) -> Result<i64> {
+        tokens::count_live(self).await
+    }
+
+    async fn event_insert(&self, event: &NewEvent) -> Result<()> {
+        events::insert(self, event).await
+    }
+
+    async fn event_list(&self, workspace_id: Option<Uuid>, limit: i64) -> Result<Vec<EventRow>> {
+        events::list(self, workspace_id, limit).await
+    }
+}

@@ -1,0 +1,221 @@
+//! Request and response bodies of the HTTP API (api-contract.md §5), shared by
+//! the server (which produces them) and the client (which consumes them).
+//! Field names follow the contract exactly.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::WorkspaceStatus;
+
+/// The workspace object of `GET /workspaces` and `GET /workspaces/:id`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Option<String>,
+    pub tier: i32,
+    pub status: WorkspaceStatus,
+    /// Why the workspace is in its status, for every non-healthy status
+    /// (an addition to the reference shape).
+    #[serde(default)]
+    pub status_reason: Option<String>,
+    pub agent_card: Option<Value>,
+    pub url: String,
+    pub parent_id: Option<Uuid>,
+    pub active_tasks: i32,
+    pub last_error_rate: f64,
+    pub last_sample_error: String,
+    pub uptime_seconds: i32,
+    pub current_task: String,
+    pub runtime: String,
+    pub workspace_dir: Option<String>,
+    pub x: f64,
+    pub y: f64,
+    pub collapsed: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CanvasPosition {
+    #[serde(default)]
+    pub x: f64,
+    #[serde(default)]
+    pub y: f64,
+}
+
+/// `POST /workspaces` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateWorkspace {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_access: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canvas: Option<CanvasPosition>,
+}
+
+/// `POST /workspaces` response (201).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CreatedWorkspace {
+    pub id: Uuid,
+    pub status: WorkspaceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awareness_namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_access: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<bool>,
+}
+
+/// `POST /registry/register` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    pub id: String,
+    pub url: String,
+    pub agent_card: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RegisterResponse {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_token: Option<String>,
+}
+
+/// `POST /registry/heartbeat` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Heartbeat {
+    pub workspace_id: String,
+    #[serde(default)]
+    pub error_rate: f64,
+    #[serde(default)]
+    pub sample_error: String,
+    #[serde(default)]
+    pub active_tasks: i32,
+    #[serde(default)]
+    pub uptime_seconds: i32,
+    #[serde(default)]
+    pub current_task: String,
+}
+
+/// `POST /registry/update-card` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdateCard {
+    pub workspace_id: String,
+    pub agent_card: Value,
+}
+
+/// `GET /registry/discover/:id` response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Discovered {
+    pub id: Uuid,
+    pub url: String,
+    pub name: String,
+}
+
+/// One entry of `GET /registry/:id/peers`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Peer {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Option<String>,
+    pub tier: i32,
+    pub status: WorkspaceStatus,
+    pub agent_card: Option<Value>,
+    pub url: String,
+    pub parent_id: Option<Uuid>,
+    pub active_tasks: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckAccess {
+    pub caller_id: String,
+    pub target_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessDecision {
+    pub allowed: bool,
+}
+
+/// A row of `GET /events`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredEvent {
+    pub id: Uuid,
+    pub event_type: String,
+    pub workspace_id: Option<Uuid>,
+    pub payload: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /workspaces/:id/state`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WorkspaceState {
+    pub workspace_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<WorkspaceStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    pub deleted: bool,
+}
+
+/// `DELETE /workspaces/:id` 200 body.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Removed {
+    pub status: String,
+    pub cascade_deleted: usize,
+}
+
+/// `GET /admin/workspaces/:id/test-token`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TestToken {
+    pub auth_token: String,
+    pub workspace_id: Uuid,
+}
+
+/// One background task in `GET /admin/liveness`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SubsystemLiveness {
+    pub last_tick_at: Option<DateTime<Utc>>,
+    pub seconds_ago: Option<f64>,
+    #[serde(default)]
+    pub period_seconds: f64,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub stale: bool,
+    #[serde(default)]
+    pub panics: u64,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Liveness {
+    pub subsystems: std::collections::BTreeMap<String, SubsystemLiveness>,
+}
+
+/// The bare `{status: "..."}` acknowledgement of `GET /health`,
+/// `POST /registry/heartbeat` and `POST /registry/update-card`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatusReply {
+    pub status: String,
+}

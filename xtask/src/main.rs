@@ -1,0 +1,134 @@
+//! `cargo xtask`: the project's developer and CI commands, in Rust so they run
+//! the same everywhere.
+//!
+//! - `cargo xtask test [nextest args…]`: the test command. Runs the whole
+//!   workspace under nextest twice, on SQLite and on a throwaway PostgreSQL.
+//! - `cargo xtask pg start|stop|env`: the same throwaway PostgreSQL, kept
+//!   running for a developer's own `cargo nextest` runs.
+//!
+//! It deliberately knows nothing about the crates it tests: no project code is
+//! linked in, so it builds in seconds even when the workspace does not.
+
+mod pg;
+mod suite;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage:
+  cargo xtask test [nextest args...]   run all tests on SQLite, then on PostgreSQL
+  cargo xtask pg start                 start a developer PostgreSQL, print its URL
+  cargo xtask pg env                   print `export MOLECULE_TEST_DATABASE_URL=...`
+  cargo xtask pg stop                  stop it and delete its data
+
+The test command starts its own PostgreSQL unless MOLECULE_TEST_DATABASE_URL
+is set; PostgreSQL binaries come from PATH or /usr/lib/postgresql/*/bin.";
+
+fn main() -> ExitCode {
+    match dispatch() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the context chain on one line; no backtrace, since
+            // these are user-facing failures, not bugs.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).map(String::as_str);
+    match (arg(0), arg(1)) {
+        (Some("test"), _) => suite::run(&args[1..]),
+        (Some("pg"), Some("start")) => pg_start(),
+        (Some("pg"), Some("env")) => pg_env(),
+        (Some("pg"), Some("stop")) => pg_stop(),
+        (None | Some("help" | "-h" | "--help"), _) => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => bail!("unknown command `{}`\n\n{USAGE}", args.join(" ")),
+    }
+}
+
+/// The instance a developer starts by hand; test runs never touch it.
+fn dev_instance() -> Result<pg::Instance> {
+    pg::Instance::at(instances_dir()?.join("dev"))
+}
+
+fn pg_start() -> Result<()> {
+    let instance = dev_instance()?;
+    let url = match instance.running_url()? {
+        Some(url) => {
+            println!(
+                "PostgreSQL is already running in {}",
+                instance.dir().display()
+            );
+            url
+        }
+        None => {
+            let url = instance.start()?;
+            println!("PostgreSQL started in {}", instance.dir().display());
+            url
+        }
+    };
+    println!("{url}");
+    println!(
+        "use it with: export MOLECULE_TEST_DATABASE_URL={url}   (or: eval \"$(cargo xtask pg env)\")"
+    );
+    println!("stop it with: cargo xtask pg stop");
+    Ok(())
+}
+
+fn pg_env() -> Result<()> {
+    match dev_instance()?.running_url()? {
+        Some(url) => {
+            println!("export MOLECULE_TEST_DATABASE_URL={url}");
+            Ok(())
+        }
+        None => bail!("no developer PostgreSQL is running; start one with `cargo xtask pg start`"),
+    }
+}
+
+fn pg_stop() -> Result<()> {
+    let instance = dev_instance()?;
+    if instance.stop()? {
+        println!(
+            "PostgreSQL in {} stopped and deleted",
+            instance.dir().display()
+        );
+    } else {
+        println!("no developer PostgreSQL was running");
+    }
+    Ok(())
+}
+
+/// The workspace root, from the manifest dir cargo sets when running xtask
+/// (read at run time: a build reused from another checkout must not point
+/// at that checkout).
+fn workspace_root() -> Result<PathBuf> {
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").context("run this through `cargo xtask`")?;
+    let root = PathBuf::from(manifest_dir).parent().map(PathBuf::from);
+    root.context("xtask's manifest dir has no parent")
+}
+
+/// `<target dir>/xtask-pg`, honouring `CARGO_TARGET_DIR`, created readable
+/// by the `postgres` user.
+fn instances_dir() -> Result<PathBuf> {
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => std::path::absolute(PathBuf::from(dir))?,
+        None => workspace_root()?.join("target"),
+    };
+    let dir = target.join("xtask-pg");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The instances below are owned by `postgres`, which must be able to
+    // reach them whatever the umask was.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    Ok(dir)
+}

@@ -1,0 +1,106 @@
+//! `cargo xtask test`: the whole workspace under nextest, once per database
+//! backend. The SQLite pass runs without `MOLECULE_TEST_DATABASE_URL`; the
+//! PostgreSQL pass sets it, to the caller's value or to a throwaway server
+//! started here and always stopped at the end. A PostgreSQL that cannot be
+//! started is a failure, never a skip.
+
+use std::env;
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{Command, ExitStatus};
+
+use anyhow::{Context, Result, bail};
+
+use crate::pg;
+
+const DATABASE_URL_VAR: &str = "MOLECULE_TEST_DATABASE_URL";
+
+pub fn run(nextest_args: &[String]) -> Result<()> {
+    let root = crate::workspace_root()?;
+    ensure_nextest(&root)?;
+
+    // Start PostgreSQL before any test runs, so a broken setup fails in
+    // seconds rather than after the SQLite pass.
+    let mut stop_on_drop = None;
+    let pg_url = match env::var(DATABASE_URL_VAR) {
+        Ok(url) if !url.is_empty() => {
+            println!("using PostgreSQL from {DATABASE_URL_VAR}");
+            url
+        }
+        _ => {
+            let instances = crate::instances_dir()?;
+            pg::sweep_orphans(&instances)?;
+            let instance =
+                pg::Instance::at(instances.join(format!("test-{}", std::process::id())))?;
+            let guard = stop_on_drop.insert(pg::StopOnDrop(instance));
+            let url = guard.0.start().context(
+                "cannot start a throwaway PostgreSQL; the PostgreSQL pass is required \
+                 (or point MOLECULE_TEST_DATABASE_URL at a server)",
+            )?;
+            println!("throwaway PostgreSQL at {url}");
+            url
+        }
+    };
+
+    let sqlite = nextest_pass(&root, "SQLite", None, nextest_args)?;
+    let postgres = nextest_pass(&root, "PostgreSQL", Some(&pg_url), nextest_args)?;
+    drop(stop_on_drop);
+
+    println!("\n== summary ==");
+    let mut failed = Vec::new();
+    for (backend, status) in [("SQLite", sqlite), ("PostgreSQL", postgres)] {
+        if status.success() {
+            println!("{backend:<12}passed");
+        } else {
+            println!("{backend:<12}FAILED ({status})");
+            failed.push(backend);
+        }
+    }
+    if !failed.is_empty() {
+        bail!("tests failed on {}", failed.join(" and "));
+    }
+    Ok(())
+}
+
+/// One `cargo nextest run` over the workspace; `database_url` selects
+/// PostgreSQL, `None` the SQLite default.
+fn nextest_pass(
+    root: &Path,
+    backend: &str,
+    database_url: Option<&str>,
+    args: &[String],
+) -> Result<ExitStatus> {
+    println!("\n== tests on {backend} ==");
+    let mut command = cargo(root);
+    command
+        .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+        .args(args);
+    match database_url {
+        Some(url) => command.env(DATABASE_URL_VAR, url),
+        None => command.env_remove(DATABASE_URL_VAR),
+    };
+    command.status().context("cannot run `cargo nextest`")
+}
+
+fn ensure_nextest(root: &Path) -> Result<()> {
+    let probe = cargo(root).args(["nextest", "--version"]).output();
+    if probe.is_ok_and(|output| output.status.success()) {
+        return Ok(());
+    }
+    println!("cargo-nextest is missing; installing it with `cargo install cargo-nextest --locked`");
+    let status = cargo(root)
+        .args(["install", "cargo-nextest", "--locked"])
+        .status()
+        .context("cannot run `cargo install`")?;
+    if !status.success() {
+        bail!("`cargo install cargo-nextest --locked` failed ({status})");
+    }
+    Ok(())
+}
+
+/// The cargo that runs xtask (`$CARGO`), in the workspace root.
+fn cargo(root: &Path) -> Command {
+    let mut command = Command::new(env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")));
+    command.current_dir(root);
+    command
+}
