@@ -3,12 +3,18 @@
 //!
 //! - `cargo xtask test [nextest args…]`: the test command. Runs the whole
 //!   workspace under nextest twice, on SQLite and on a throwaway PostgreSQL.
+//! - `cargo xtask bench heartbeat`: the heartbeat benchmark, with a throwaway
+//!   PostgreSQL.
+//! - `cargo xtask image [--no-tls]`: builds the `molecule/agent` image
+//!   (FROM scratch + a static `molecule-agent`).
 //! - `cargo xtask pg start|stop|env`: the same throwaway PostgreSQL, kept
 //!   running for a developer's own `cargo nextest` runs.
 //!
 //! It deliberately knows nothing about the crates it tests: no project code is
 //! linked in, so it builds in seconds even when the workspace does not.
 
+mod bench;
+mod image;
 mod pg;
 mod suite;
 
@@ -20,6 +26,8 @@ use anyhow::{Context, Result, bail};
 const USAGE: &str = "\
 usage:
   cargo xtask test [nextest args...]   run all tests on SQLite, then on PostgreSQL
+  cargo xtask bench heartbeat          heartbeat throughput on SQLite and PostgreSQL
+  cargo xtask image [--no-tls]         build the molecule/agent image (static agent, FROM scratch)
   cargo xtask pg start                 start a developer PostgreSQL, print its URL
   cargo xtask pg env                   print `export MOLECULE_TEST_DATABASE_URL=...`
   cargo xtask pg stop                  stop it and delete its data
@@ -44,6 +52,8 @@ fn dispatch() -> Result<()> {
     let arg = |i: usize| args.get(i).map(String::as_str);
     match (arg(0), arg(1)) {
         (Some("test"), _) => suite::run(&args[1..]),
+        (Some("image"), _) => image::run(&args[1..]),
+        (Some("bench"), name) => bench::run(name),
         (Some("pg"), Some("start")) => pg_start(),
         (Some("pg"), Some("env")) => pg_env(),
         (Some("pg"), Some("stop")) => pg_stop(),

@@ -86,13 +86,13 @@ impl Instance {
         let log = fs::read_to_string(self.log_file()).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         let tail = lines[lines.len().saturating_sub(20)..].join("\n");
-        let error = last_error.unwrap_or_else(|| anyhow::anyhow!("no start attempt was made"));
-        Err(error.context(format!(
-            "PostgreSQL did not start in {} ({START_ATTEMPTS} attempts); end of {}:\n{}",
+        let last_error = last_error.map(|e| format!("{e:#}")).unwrap_or_default();
+        bail!(
+            "PostgreSQL did not start in {} after {START_ATTEMPTS} attempts; the last one said: {last_error}\n\
+             last lines of {}:\n{tail}",
             self.dir.display(),
             self.log_file().display(),
-            tail
-        )))
+        )
     }
 
     /// The connection URL when the server is up.
@@ -179,7 +179,7 @@ impl Drop for StopOnDrop {
     fn drop(&mut self) {
         match self.0.stop() {
             Ok(true) => println!(
-                "stopped the throwaway PostgreSQL in {}",
+                "cleaned up the throwaway PostgreSQL in {}",
                 self.0.dir().display()
             ),
             Ok(false) => {}

@@ -47,6 +47,20 @@ impl Client {
         }
     }
 
+    /// A client of the platform at `base_url` that sends its requests through
+    /// `http`, e.g. one built with its own TLS roots (the agent's, in a
+    /// FROM-scratch image with no CA files). Redirects follow whatever policy
+    /// `http` was built with; [`Client::new`] turns them off.
+    pub fn with_http_client(base_url: impl Into<String>, http: reqwest::Client) -> Client {
+        Client {
+            http,
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            token: None,
+            workspace_id: None,
+            extra_headers: Vec::new(),
+        }
+    }
+
     /// Sends `Authorization: Bearer <token>` on every request when set.
     pub fn with_token(mut self, token: Option<String>) -> Client {
         self.token = token;

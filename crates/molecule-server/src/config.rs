@@ -40,6 +40,18 @@ impl Database {
     }
 }
 
+/// `MOLECULE_PROVISIONER`: which backend runs workspaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvisionerChoice {
+    /// Docker when an engine answers, else local processes when the agent
+    /// program is found, else none.
+    Auto,
+    Docker,
+    Local,
+    /// Workspaces wait for agents that register by themselves.
+    None,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: IpAddr,
@@ -63,6 +75,22 @@ pub struct Config {
     /// How often coalesced heartbeat statistics are written.
     pub heartbeat_flush_every: Duration,
     pub log_format: LogFormat,
+    pub provisioner: ProvisionerChoice,
+    /// Image every runtime maps to unless `runtime_images` says otherwise.
+    pub agent_image: String,
+    /// `MOLECULE_RUNTIME_IMAGES=runtime=image,…`
+    pub runtime_images: std::collections::BTreeMap<String, String>,
+    /// The `molecule-agent` program for the local backend.
+    pub agent_program: Option<PathBuf>,
+    /// No registration within this long after the container started → `failed`.
+    pub provision_timeout: Duration,
+    /// How often running workspaces are inspected.
+    pub health_sweep_every: Duration,
+    /// Heartbeat interval handed to provisioned agents.
+    pub agent_heartbeat_every: Duration,
+    /// Extra environment for every provisioned workspace (tests, operators).
+    pub workspace_env: Vec<(String, String)>,
+    pub governor: crate::app::governor::GovernorConfig,
 }
 
 /// Environment names the server understands.
@@ -80,6 +108,11 @@ pub const ENV_NAMES: &[&str] = &[
     "MOLECULE_LIVENESS_TTL_SECONDS",
     "REMOTE_LIVENESS_STALE_AFTER",
     "MOLECULE_LOG_FORMAT",
+    "MOLECULE_PROVISIONER",
+    "MOLECULE_AGENT_IMAGE",
+    "MOLECULE_RUNTIME_IMAGES",
+    "MOLECULE_AGENT_BIN",
+    "MOLECULE_PROVISION_TIMEOUT_SECONDS",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -98,6 +131,11 @@ pub struct RawConfig {
     pub liveness_ttl_seconds: Option<String>,
     pub remote_stale_after: Option<String>,
     pub log_format: Option<String>,
+    pub provisioner: Option<String>,
+    pub agent_image: Option<String>,
+    pub runtime_images: Option<String>,
+    pub agent_program: Option<String>,
+    pub provision_timeout: Option<String>,
 }
 
 impl RawConfig {
@@ -119,6 +157,11 @@ impl RawConfig {
             liveness_ttl_seconds: g("MOLECULE_LIVENESS_TTL_SECONDS"),
             remote_stale_after: g("REMOTE_LIVENESS_STALE_AFTER"),
             log_format: g("MOLECULE_LOG_FORMAT"),
+            provisioner: g("MOLECULE_PROVISIONER"),
+            agent_image: g("MOLECULE_AGENT_IMAGE"),
+            runtime_images: g("MOLECULE_RUNTIME_IMAGES"),
+            agent_program: g("MOLECULE_AGENT_BIN"),
+            provision_timeout: g("MOLECULE_PROVISION_TIMEOUT_SECONDS"),
         }
     }
 
@@ -237,6 +280,49 @@ impl RawConfig {
                 LogFormat::Text
             }
         };
+        let provisioner = match self
+            .provisioner
+            .as_deref()
+            .map(|s| s.trim().to_ascii_lowercase())
+        {
+            None => ProvisionerChoice::Auto,
+            Some(p) => match p.as_str() {
+                "auto" => ProvisionerChoice::Auto,
+                "docker" => ProvisionerChoice::Docker,
+                "local" => ProvisionerChoice::Local,
+                "none" => ProvisionerChoice::None,
+                _ => {
+                    problems.push(format!(
+                        "MOLECULE_PROVISIONER={p:?} must be auto, docker, local or none"
+                    ));
+                    ProvisionerChoice::Auto
+                }
+            },
+        };
+        let mut runtime_images = std::collections::BTreeMap::new();
+        for pair in self
+            .runtime_images
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            match pair.split_once('=') {
+                Some((r, i)) if !r.trim().is_empty() && !i.trim().is_empty() => {
+                    runtime_images.insert(r.trim().to_string(), i.trim().to_string());
+                }
+                _ => problems.push(format!(
+                    "MOLECULE_RUNTIME_IMAGES entry {pair:?} must be runtime=image"
+                )),
+            }
+        }
+        let provision_timeout = seconds(
+            &self.provision_timeout,
+            "MOLECULE_PROVISION_TIMEOUT_SECONDS",
+            180,
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -257,6 +343,17 @@ impl RawConfig {
             remote_stale_after,
             heartbeat_flush_every: Duration::from_millis(200),
             log_format,
+            provisioner,
+            agent_image: self
+                .agent_image
+                .unwrap_or_else(|| format!("molecule/agent:{}", env!("CARGO_PKG_VERSION"))),
+            runtime_images,
+            agent_program: self.agent_program.map(PathBuf::from),
+            provision_timeout,
+            health_sweep_every: Duration::from_secs(15),
+            agent_heartbeat_every: Duration::from_secs(30),
+            workspace_env: Vec::new(),
+            governor: Default::default(),
         })
     }
 }
@@ -279,6 +376,14 @@ fn seconds(raw: &Option<String>, name: &str, default: u64, problems: &mut Vec<St
 pub struct ConfigError(pub Vec<String>);
 
 impl Config {
+    /// The image (Docker) a runtime runs in.
+    pub fn image_for(&self, runtime: &str) -> &str {
+        self.runtime_images
+            .get(runtime)
+            .map(String::as_str)
+            .unwrap_or(&self.agent_image)
+    }
+
     /// A development configuration on an ephemeral SQLite file, for tests.
     pub fn for_tests(database: Database) -> Self {
         let mut c = RawConfig::default()
@@ -288,6 +393,7 @@ impl Config {
         c.port = 0;
         c.rate_limit = 1_000_000;
         c.liveness_check_every = std::time::Duration::from_millis(100);
+        c.provisioner = ProvisionerChoice::None;
         c
     }
 }

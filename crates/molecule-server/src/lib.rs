@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod provisioning;
 pub mod server;
 
 pub use config::Config;

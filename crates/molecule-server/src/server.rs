@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::App;
+use crate::app::lifecycle::PROVISIONER_TASK;
 use crate::background::{self, tasks};
 use crate::config::{Config, Database};
 use crate::http::{self, middleware::RateLimiter};
@@ -20,13 +21,14 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub app: App,
     shutdown: watch::Sender<bool>,
-    serving: JoinHandle<std::io::Result<()>>,
+    serving: Vec<JoinHandle<std::io::Result<()>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Open the store (migrating it), start the background tasks and serve
-    /// HTTP on `listener` until [`RunningServer::shutdown`].
+    /// Open the store (migrating it), choose the runtime backend, start the
+    /// background tasks and serve HTTP on `listener` (plus the container
+    /// gateway listener, when there is one) until [`RunningServer::shutdown`].
     pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<RunningServer> {
         if let Database::Sqlite(path) = &config.database
             && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
@@ -37,8 +39,9 @@ impl Server {
         let store = molecule_store::open(&config.database.store_url())
             .await
             .context("cannot open the database")?;
+        let provisioner = crate::provisioning::select(&config).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let app = App::new(Arc::new(config), store, shutdown_rx.clone());
+        let app = App::new(Arc::new(config), store, provisioner, shutdown_rx.clone());
         app.hierarchy
             .warm()
             .await
@@ -46,6 +49,35 @@ impl Server {
         app.seed_liveness()
             .await
             .map_err(|e| anyhow::anyhow!("cannot seed liveness: {e}"))?;
+        let reaped = app
+            .reap_orphans()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reap orphaned runtimes: {e}"))?;
+        if reaped > 0 {
+            tracing::info!(reaped, "removed runtimes of deleted workspaces");
+        }
+
+        let addr = listener.local_addr()?;
+        // Containers reach the platform through an extra listener on their
+        // network's gateway: host-local, so the platform stays off the network.
+        let gateway = match app
+            .provisioner
+            .as_ref()
+            .and_then(|p| p.platform_listen_ip())
+        {
+            Some(ip) => {
+                let port = if app.config.port != 0 { addr.port() } else { 0 };
+                let gw = TcpListener::bind((ip, port))
+                    .await
+                    .with_context(|| format!("cannot listen on the container gateway {ip}"))?;
+                Some(gw)
+            }
+            None => None,
+        };
+        if let Ok(mut a) = app.listen_addrs.lock() {
+            a.main = Some(addr);
+            a.gateway = gateway.as_ref().and_then(|g| g.local_addr().ok());
+        }
 
         let limiter = Arc::new(RateLimiter::new(app.config.rate_limit));
         let task_list: Vec<Arc<dyn background::Task>> = vec![
@@ -59,26 +91,29 @@ impl Server {
             Arc::new(tasks::RateLimitGcTask {
                 limiter: limiter.clone(),
             }),
+            Arc::new(tasks::ProvisionerTask),
+            Arc::new(tasks::ProvisionWatchdogTask),
+            Arc::new(tasks::HealthSweepTask {
+                every: app.config.health_sweep_every,
+            }),
         ];
         let tasks = task_list
             .into_iter()
             .map(|t| background::spawn(app.clone(), t, shutdown_rx.clone()))
             .collect();
 
-        let addr = listener.local_addr()?;
         let router = http::router(app.clone(), limiter);
-        let mut stop = shutdown_rx;
-        let serving = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
-        });
-        tracing::info!(%addr, backend = app.store.backend(), "molecule platform started");
+        let mut serving = vec![tokio::spawn(serve(
+            listener,
+            router.clone(),
+            shutdown_rx.clone(),
+        ))];
+        if let Some(gw) = gateway {
+            serving.push(tokio::spawn(serve(gw, router, shutdown_rx)));
+        }
+        let backend = app.provisioner.as_ref().map(|p| p.kind()).unwrap_or("none");
+        tracing::info!(%addr, database = app.store.backend(), provisioner = backend, "molecule platform started");
+        app.tasks.activate(PROVISIONER_TASK);
         Ok(RunningServer {
             addr,
             app,
@@ -89,25 +124,45 @@ impl Server {
     }
 }
 
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await
+}
+
 impl RunningServer {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Stop accepting requests, finish in-flight ones, stop the tasks and
-    /// write what is still buffered.
+    /// write what is still buffered. Workspace runtimes keep running (Docker)
+    /// so a restarted platform adopts them.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        let served = self.serving.await;
+        let mut result = Ok(());
+        for s in self.serving {
+            match s.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(anyhow::anyhow!("server error: {e}")),
+                Err(e) => result = Err(anyhow::anyhow!("server task failed: {e}")),
+            }
+        }
         for t in self.tasks {
             let _ = t.await;
         }
         if let Err(e) = self.app.flush_heartbeats().await {
             tracing::error!(error = %e, "final heartbeat flush failed");
         }
-        served
-            .context("server task failed")?
-            .context("server error")?;
-        Ok(())
+        result
     }
 }

@@ -130,6 +130,10 @@ pub trait Store: Send + Sync + 'static {
     /// one transaction; removed rows are skipped.
     async fn workspace_heartbeat_many(&self, beats: &[HeartbeatWrite]) -> Result<()>;
 
+    /// Set the host-reachable `url` of a non-removed row (`""` clears it).
+    /// False if none matched.
+    async fn workspace_set_url(&self, id: Uuid, url: &str, now: DateTime<Utc>) -> Result<bool>;
+
     /// Replace the agent card of a non-removed row. False if none matched.
     async fn workspace_update_card(
         &self,

@@ -5,16 +5,19 @@
 pub mod access;
 pub mod auth;
 pub mod events;
+pub mod governor;
+pub mod lifecycle;
 pub mod liveness;
 pub mod registry;
+pub mod supervision;
 pub mod workspaces;
 
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
+use molecule_provisioner::Provisioner;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use molecule_store::Store;
-use uuid::Uuid;
 
 use crate::background::TaskRegistry;
 use crate::config::Config;
@@ -22,23 +25,16 @@ use crate::metrics::Metrics;
 use access::Hierarchy;
 use auth::TokenCache;
 use events::EventBus;
+use governor::Governor;
+use lifecycle::RestartQueue;
 use liveness::{HeartbeatBuffer, Liveness, UrlCache};
 
-/// What happens when the platform concludes a workspace is gone. The
-/// provisioner issue plugs the restart governor in here; until then the
-/// platform only records the decision.
-pub trait RestartHook: Send + Sync {
-    /// Called after a workspace was marked `offline`, with the reason.
-    fn workspace_offline(&self, id: Uuid, reason: &str);
-}
-
-/// The hook used when no container backend is configured.
-pub struct NoRestarts;
-
-impl RestartHook for NoRestarts {
-    fn workspace_offline(&self, id: Uuid, reason: &str) {
-        tracing::info!(workspace_id = %id, reason, "workspace offline; no container backend, so no restart is attempted");
-    }
+/// Addresses the server listens on, known once the listeners are bound.
+#[derive(Debug, Clone, Default)]
+pub struct ListenAddrs {
+    pub main: Option<std::net::SocketAddr>,
+    /// The extra listener on the container network's gateway.
+    pub gateway: Option<std::net::SocketAddr>,
 }
 
 /// The context every handler and task receives. Cheap to clone.
@@ -54,7 +50,10 @@ pub struct App {
     pub urls: UrlCache,
     pub metrics: Arc<Metrics>,
     pub tasks: TaskRegistry,
-    pub restarts: Arc<dyn RestartHook>,
+    pub provisioner: Option<Arc<dyn Provisioner>>,
+    pub governor: Arc<Mutex<Governor>>,
+    pub restart_queue: RestartQueue,
+    pub listen_addrs: Arc<Mutex<ListenAddrs>>,
     started_at: DateTime<Utc>,
     shutdown: watch::Receiver<bool>,
 }
@@ -63,6 +62,7 @@ impl App {
     pub fn new(
         config: Arc<Config>,
         store: Arc<dyn Store>,
+        provisioner: Option<Arc<dyn Provisioner>>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -74,7 +74,10 @@ impl App {
             urls: UrlCache::default(),
             metrics: Arc::new(Metrics::default()),
             tasks: TaskRegistry::default(),
-            restarts: Arc::new(NoRestarts),
+            governor: Arc::new(Mutex::new(Governor::new(config.governor.clone()))),
+            restart_queue: RestartQueue::default(),
+            listen_addrs: Arc::default(),
+            provisioner,
             started_at: Utc::now(),
             shutdown,
             config,

@@ -354,8 +354,7 @@ impl App {
         }
     }
 
-    /// Mark `id` offline (when it is online or degraded), record why and hand
-    /// it to the restart hook.
+    /// Mark `id` offline (when it is online or degraded) and record why.
     pub async fn mark_offline(&self, id: Uuid, reason: &str) -> AppResult<bool> {
         let changed = self
             .store
@@ -379,24 +378,17 @@ impl App {
                     json!({ "reason": reason }),
                 ))
                 .await;
-            self.restarts.workspace_offline(id, reason);
         }
         Ok(changed)
     }
 
     /// One activation of the liveness task: workspaces whose heartbeat
-    /// deadline passed go offline.
+    /// deadline passed are judged (see `supervision`).
     pub async fn expire_heartbeats(&self) -> AppResult<usize> {
         let expired = self.liveness.take_expired(Instant::now());
-        let reason = format!(
-            "no heartbeat for {} s (liveness TTL)",
-            self.config.liveness_ttl.as_secs_f64()
-        );
-        let mut n = 0;
+        let n = expired.len();
         for id in expired {
-            if self.mark_offline(id, &reason).await? {
-                n += 1;
-            }
+            self.heartbeat_expired(id).await?;
         }
         Ok(n)
     }

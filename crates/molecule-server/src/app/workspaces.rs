@@ -230,7 +230,12 @@ impl App {
                 external: Some(true),
             });
         }
-        let reason = "waiting for the agent to register";
+        let reason = if self.provisioner.is_some() {
+            "waiting for the runtime to start"
+        } else {
+            "waiting for the agent to register"
+        };
+        self.tasks.activate(super::lifecycle::PROVISIONER_TASK);
         let _ = self
             .store
             .workspace_transition(
@@ -430,6 +435,12 @@ impl App {
             .map_err(AppError::internal("failed to delete workspace"))?;
         self.tokens.forget(&ids);
         for ws in &ids {
+            self.restart_queue.cancel(*ws);
+            if let Some(prov) = &self.provisioner
+                && let Err(e) = prov.remove(*ws, true).await
+            {
+                tracing::warn!(workspace_id = %ws, error = %e, "could not remove the runtime of a deleted workspace");
+            }
             self.liveness.forget(*ws);
             self.heartbeats.discard(*ws);
             self.urls.clear(*ws);

@@ -86,3 +86,56 @@ impl Task for RateLimitGcTask {
         Ok(())
     }
 }
+
+/// Performs due restarts and starts workspaces that should run.
+pub struct ProvisionerTask;
+
+#[async_trait]
+impl Task for ProvisionerTask {
+    fn name(&self) -> &'static str {
+        crate::app::lifecycle::PROVISIONER_TASK
+    }
+    fn period(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    async fn activate(&self, app: &App) -> anyhow::Result<()> {
+        app.provision_pending().await?;
+        Ok(())
+    }
+}
+
+/// Fails workspaces whose agent never registered.
+pub struct ProvisionWatchdogTask;
+
+#[async_trait]
+impl Task for ProvisionWatchdogTask {
+    fn name(&self) -> &'static str {
+        "provision-watchdog"
+    }
+    fn period(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+    async fn activate(&self, app: &App) -> anyhow::Result<()> {
+        app.provision_watchdog().await?;
+        Ok(())
+    }
+}
+
+/// Inspects every running container workspace.
+pub struct HealthSweepTask {
+    pub every: Duration,
+}
+
+#[async_trait]
+impl Task for HealthSweepTask {
+    fn name(&self) -> &'static str {
+        "health-sweep"
+    }
+    fn period(&self) -> Duration {
+        self.every
+    }
+    async fn activate(&self, app: &App) -> anyhow::Result<()> {
+        app.health_sweep().await?;
+        Ok(())
+    }
+}

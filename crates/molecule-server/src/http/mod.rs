@@ -35,6 +35,9 @@ pub fn router(app: App, limiter: Arc<RateLimiter>) -> Router {
                 .delete(workspaces::delete),
         )
         .route("/workspaces/{id}/state", get(workspaces::state))
+        .route("/workspaces/{id}/restart", post(workspaces::restart))
+        .route("/workspaces/{id}/pause", post(workspaces::pause))
+        .route("/workspaces/{id}/resume", post(workspaces::resume))
         .route("/registry/register", post(registry::register))
         .route("/registry/heartbeat", post(registry::heartbeat))
         .route("/registry/update-card", post(registry::update_card))

@@ -70,3 +70,30 @@ pub async fn state(
     app.auth_workspace(id, bearer.as_deref()).await?;
     Ok(Json(app.workspace_state(id).await?))
 }
+
+pub async fn restart(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+) -> AppResult<Json<Value>> {
+    app.auth_workspace(id, bearer.as_deref()).await?;
+    Ok(Json(app.workspace_restart(id).await?))
+}
+
+pub async fn pause(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+) -> AppResult<Json<Value>> {
+    app.auth_workspace(id, bearer.as_deref()).await?;
+    Ok(Json(app.workspace_pause(id).await?))
+}
+
+pub async fn resume(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+) -> AppResult<Json<Value>> {
+    app.auth_workspace(id, bearer.as_deref()).await?;
+    Ok(Json(app.workspace_resume(id).await?))
+}

@@ -89,8 +89,11 @@ async fn admin_liveness_reports_every_task() {
         names,
         [
             "external-staleness",
+            "health-sweep",
             "heartbeat-flush",
             "liveness",
+            "provision-watchdog",
+            "provisioner",
             "rate-limit-gc"
         ]
     );

@@ -7,6 +7,7 @@
 mod auth;
 mod bad_input;
 mod events;
+mod lifecycle;
 mod liveness;
 mod middleware;
 mod registry;
@@ -70,7 +71,13 @@ pub async fn fresh_database() -> (Database, Option<TempDir>) {
 /// Start a development-mode server; `tweak` adjusts the configuration.
 pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let (db, dir) = fresh_database().await;
+    let dir = dir.unwrap_or_else(|| {
+        let d = std::env::temp_dir().join(format!("molecule-test-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&d).expect("temp dir");
+        TempDir(d)
+    });
     let mut config = Config::for_tests(db);
+    config.data_dir = dir.0.clone();
     tweak(&mut config);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server = Server::start(config, listener)
@@ -80,7 +87,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     TestServer {
         server,
         client,
-        _dir: dir,
+        _dir: Some(dir),
     }
 }
 

@@ -121,6 +121,10 @@ impl Store for PostgresStore {
         workspaces::heartbeat_many(&self.pool, beats).await
     }
 
+    async fn workspace_set_url(&self, id: Uuid, url: &str, now: DateTime<Utc>) -> Result<bool> {
+        workspaces::set_url(&self.pool, id, url, now).await
+    }
+
     async fn workspace_update_card(
         &self,
         id: Uuid,

@@ -346,6 +346,23 @@ pub(super) async fn heartbeat_many(pool: &PgPool, beats: &[HeartbeatWrite]) -> R
     Ok(())
 }
 
+pub(super) async fn set_url(
+    pool: &PgPool,
+    id: Uuid,
+    url: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE workspaces SET url = $2, updated_at = $3 WHERE id = $1 AND status <> 'removed'",
+    )
+    .bind(id)
+    .bind(url)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 pub(super) async fn update_card(
     pool: &PgPool,
     id: Uuid,

@@ -150,6 +150,10 @@ impl Store for SqliteStore {
         workspaces::heartbeat_many(self, beats).await
     }
 
+    async fn workspace_set_url(&self, id: Uuid, url: &str, now: DateTime<Utc>) -> Result<bool> {
+        workspaces::set_url(self, id, url, now).await
+    }
+
     async fn workspace_update_card(
         &self,
         id: Uuid,

@@ -342,6 +342,23 @@ pub(super) async fn heartbeat_many(s: &SqliteStore, beats: &[HeartbeatWrite]) ->
     Ok(())
 }
 
+pub(super) async fn set_url(
+    s: &SqliteStore,
+    id: Uuid,
+    url: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE workspaces SET url = $2, updated_at = $3 WHERE id = $1 AND status <> 'removed'",
+    )
+    .bind(id.to_string())
+    .bind(url)
+    .bind(ts(now))
+    .execute(&s.writer)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 pub(super) async fn update_card(
     s: &SqliteStore,
     id: Uuid,

@@ -1,0 +1,257 @@
+//! The `openai` executor: one chat-completions call per message to any
+//! OpenAI-compatible endpoint (`POST {base}/chat/completions`), the reply
+//! being the first choice's message content.
+//!
+//! Each message is answered on its own (optional system prompt + the user
+//! text): no conversation memory across messages, no tool calls, no token
+//! streaming from the model.
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::{ExecError, emit, truncate};
+use crate::AgentError;
+use crate::config::OpenAiConfig;
+
+/// Characters of an error body put in a failed task's message.
+const ERROR_CHARS: usize = 500;
+
+#[derive(Debug)]
+pub struct OpenAiExecutor {
+    config: OpenAiConfig,
+    endpoint: String,
+    http: reqwest::Client,
+}
+
+impl OpenAiExecutor {
+    pub fn new(config: OpenAiConfig) -> Result<OpenAiExecutor, AgentError> {
+        let base = config.base_url.trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(AgentError::Config(format!(
+                "OPENAI_BASE_URL must be an http(s) URL, got {base:?}"
+            )));
+        }
+        if base.starts_with("https://") && !cfg!(feature = "tls") {
+            return Err(AgentError::Config(
+                "OPENAI_BASE_URL is https but this build has no TLS (build with --features tls)"
+                    .into(),
+            ));
+        }
+        let http = crate::outbound::http_client_builder()
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| AgentError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(OpenAiExecutor {
+            endpoint: format!("{base}/chat/completions"),
+            config,
+            http,
+        })
+    }
+
+    pub async fn run(&self, input: &str, chunks: &mpsc::Sender<String>) -> Result<(), ExecError> {
+        let mut messages = Vec::new();
+        if let Some(system) = &self.config.system_prompt {
+            messages.push(json!({ "role": "system", "content": system }));
+        }
+        messages.push(json!({ "role": "user", "content": input }));
+        let body = json!({ "model": self.config.model, "messages": messages });
+
+        let mut request = self.http.post(&self.endpoint).json(&body);
+        if let Some(key) = &self.config.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ExecError(format!("model request failed: {}", error_chain(&e))))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ExecError(format!("reading the model's answer: {}", error_chain(&e))))?;
+        let value: Option<Value> = serde_json::from_str(&text).ok();
+        if !status.is_success() {
+            let detail = value
+                .as_ref()
+                .and_then(|v| v.pointer("/error/message"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| truncate(&text, ERROR_CHARS));
+            return Err(ExecError(format!(
+                "model answered HTTP {}: {detail}",
+                status.as_u16()
+            )));
+        }
+        let content = value
+            .as_ref()
+            .and_then(|v| v.pointer("/choices/0/message/content"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ExecError(format!(
+                    "model answer has no choices[0].message.content: {}",
+                    truncate(&text, ERROR_CHARS)
+                ))
+            })?;
+        emit(chunks, content.to_owned()).await;
+        Ok(())
+    }
+}
+
+/// An error and its sources on one line (reqwest's top-level text alone
+/// rarely says what went wrong).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Executor, run_to_string};
+    use super::*;
+    use axum::Json;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::post;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    type Seen = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+
+    /// A fake chat-completions server: records each call's Authorization
+    /// header and body, answers with `status` and `answer`.
+    async fn fake_model(status: StatusCode, answer: Value) -> (String, Seen) {
+        let seen: Seen = Arc::default();
+        let recorder = Arc::clone(&seen);
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            post(move |headers: HeaderMap, Json(body): Json<Value>| {
+                let recorder = Arc::clone(&recorder);
+                let answer = answer.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    recorder
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((auth, body));
+                    (status, Json(answer))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}/v1/"), seen)
+    }
+
+    fn executor(base_url: String, api_key: Option<&str>, system: Option<&str>) -> Executor {
+        let config = OpenAiConfig {
+            base_url,
+            api_key: api_key.map(str::to_owned),
+            model: "test-model".into(),
+            system_prompt: system.map(str::to_owned),
+            timeout: Duration::from_secs(10),
+        };
+        Executor::OpenAi(OpenAiExecutor::new(config).expect("valid config"))
+    }
+
+    #[tokio::test]
+    async fn posts_a_chat_completion_and_replies_with_the_content() {
+        let answer = json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris."}}]});
+        let (base, seen) = fake_model(StatusCode::OK, answer).await;
+        let executor = executor(base, Some("sk-test"), Some("Be brief."));
+        let (result, chunks) = run_to_string(&executor, "Capital of France?").await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(chunks.concat(), "Paris.");
+
+        let calls = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(calls.len(), 1);
+        let (auth, body) = &calls[0];
+        assert_eq!(auth.as_deref(), Some("Bearer sk-test"));
+        assert_eq!(body["model"], "test-model");
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Capital of France?"}
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn no_key_sends_no_authorization() {
+        let answer = json!({"choices": [{"message": {"content": "ok"}}]});
+        let (base, seen) = fake_model(StatusCode::OK, answer).await;
+        let (result, _) = run_to_string(&executor(base, None, None), "hi").await;
+        assert_eq!(result, Ok(()));
+        let calls = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(calls[0].0, None);
+        assert_eq!(
+            calls[0].1["messages"],
+            json!([{"role": "user", "content": "hi"}])
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_fail_the_task_with_the_model_error_text() {
+        let cases = [
+            (
+                StatusCode::UNAUTHORIZED,
+                json!({"error": {"message": "Incorrect API key", "type": "invalid_request_error"}}),
+                "model answered HTTP 401: Incorrect API key",
+            ),
+            (
+                StatusCode::OK,
+                json!({"choices": []}),
+                "model answer has no choices[0].message.content",
+            ),
+        ];
+        for (status, answer, want) in cases {
+            let (base, _) = fake_model(status, answer).await;
+            let (result, chunks) = run_to_string(&executor(base, None, None), "hi").await;
+            let error = result.expect_err("fails").0;
+            assert!(error.starts_with(want), "{error}");
+            assert!(chunks.is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_endpoint_fails_the_task() {
+        // Bind then drop: nothing listens on this port any more.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        drop(listener);
+        let (result, _) =
+            run_to_string(&executor(format!("http://{addr}"), None, None), "hi").await;
+        let error = result.expect_err("refused").0;
+        assert!(error.starts_with("model request failed"), "{error}");
+    }
+
+    #[test]
+    fn base_urls_are_checked_at_start() {
+        let config = |base: &str| OpenAiConfig {
+            base_url: base.into(),
+            api_key: None,
+            model: "m".into(),
+            system_prompt: None,
+            timeout: Duration::from_secs(1),
+        };
+        assert!(OpenAiExecutor::new(config("ftp://x")).is_err());
+        assert!(OpenAiExecutor::new(config("http://x/v1/")).is_ok());
+        assert_eq!(
+            OpenAiExecutor::new(config("https://x/v1")).is_ok(),
+            cfg!(feature = "tls")
+        );
+    }
+}

@@ -1,0 +1,99 @@
+//! The HTTP surface: `POST /` (A2A JSON-RPC, including the SSE answer of
+//! `message/stream`), the agent card at both well-known paths, and
+//! `GET /health`.
+//!
+//! Handlers only frame: parse the envelope, dispatch by method to the runner,
+//! wrap the answer. JSON-RPC errors are sent with HTTP 200, as JSON-RPC over
+//! HTTP does; only a body too large for the server gets an HTTP error (413).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::jsonrpc::{self, METHOD_NOT_FOUND, PUSH_NOT_SUPPORTED, RpcError, UNSUPPORTED_OPERATION};
+use crate::runner::Runner;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct HttpState {
+    pub card: Value,
+    pub runner: Runner,
+}
+
+pub fn router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/", post(rpc))
+        .route("/.well-known/agent-card.json", get(card))
+        .route("/.well-known/agent.json", get(card))
+        .route("/health", get(health))
+        .with_state(state)
+}
+
+async fn card(State(state): State<Arc<HttpState>>) -> Json<Value> {
+    Json(state.card.clone())
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn rpc(State(state): State<Arc<HttpState>>, body: Bytes) -> Response {
+    let request = match jsonrpc::parse(&body) {
+        Ok(request) => request,
+        Err(response) => return Json(response).into_response(),
+    };
+    let id = request.id;
+    let runner = &state.runner;
+    let answer = match request.method.as_str() {
+        "message/send" => runner.send(request.params).await,
+        "message/stream" => {
+            return match runner.stream(request.params) {
+                Ok(events) => sse(id, events),
+                Err(error) => Json(jsonrpc::failure(&id, &error)).into_response(),
+            };
+        }
+        "tasks/get" => runner.get(request.params),
+        "tasks/cancel" => runner.cancel(request.params),
+        "tasks/resubscribe" => Err(RpcError::new(
+            UNSUPPORTED_OPERATION,
+            "tasks/resubscribe is not supported by this agent",
+        )),
+        method if method.starts_with("tasks/pushNotificationConfig/") => Err(RpcError::new(
+            PUSH_NOT_SUPPORTED,
+            "push notifications are not supported by this agent",
+        )),
+        method => Err(RpcError::new(
+            METHOD_NOT_FOUND,
+            format!("method not found: {method}"),
+        )),
+    };
+    let envelope = match answer {
+        Ok(task) => jsonrpc::success(&id, &task),
+        Err(error) => jsonrpc::failure(&id, &error),
+    };
+    Json(envelope).into_response()
+}
+
+/// One `data:` event per stream event, each a JSON-RPC response with the
+/// request's id. hyper writes each event as soon as it is produced.
+fn sse(id: Value, events: tokio::sync::mpsc::Receiver<crate::a2a::StreamEvent>) -> Response {
+    let stream = futures_util::stream::unfold((events, id), |(mut events, id)| async move {
+        let event = events.recv().await?;
+        let data = jsonrpc::success(&id, &event).to_string();
+        Some((
+            Ok::<_, Infallible>(Event::default().data(data)),
+            (events, id),
+        ))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}

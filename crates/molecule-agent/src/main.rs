@@ -1,0 +1,97 @@
+//! The `molecule-agent` binary: reads the environment (the table is in
+//! `config.rs`), binds `AGENT_HOST:PORT`, runs the agent until
+//! SIGTERM/SIGINT or until the platform says the workspace was removed, then
+//! shuts down gracefully. Exit codes: 0 after a clean stop or removal, 1 on a
+//! configuration or start-up error, and whatever
+//! `MOLECULE_AGENT_EXIT_AT_START` asks for (a fault hook for the platform's
+//! crash-loop tests).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+
+fn main() -> ExitCode {
+    if let Some(code) = exit_at_start() {
+        std::process::exit(code);
+    }
+    init_logging();
+    // Before any HTTP client exists (a no-op without the `tls` feature).
+    molecule_agent::outbound::install_crypto_provider();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("molecule-agent: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` in the `target=level,…` syntax
+/// (default `info`); colours only on a terminal.
+fn init_logging() {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+
+    let default = || Targets::new().with_default(tracing::Level::INFO);
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(value) if !value.trim().is_empty() => value.parse().unwrap_or_else(|e| {
+            eprintln!("molecule-agent: RUST_LOG={value:?} is not understood ({e}); using info");
+            default()
+        }),
+        _ => default(),
+    };
+    let format = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    tracing_subscriber::registry()
+        .with(format)
+        .with(filter)
+        .init();
+}
+
+/// The fault hook: `MOLECULE_AGENT_EXIT_AT_START=<code>` exits at once with
+/// that code; a value that is not an integer exits with 2.
+fn exit_at_start() -> Option<i32> {
+    let value = std::env::var("MOLECULE_AGENT_EXIT_AT_START").ok()?;
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    Some(value.parse().unwrap_or_else(|_| {
+        eprintln!("molecule-agent: MOLECULE_AGENT_EXIT_AT_START={value:?} is not an exit code");
+        2
+    }))
+}
+
+async fn run() -> anyhow::Result<()> {
+    let (config, listen) = molecule_agent::config::from_env(|key| std::env::var(key).ok())?;
+    // Handlers first: a SIGTERM that arrives while starting must not kill
+    // the process with the default action.
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let listener = tokio::net::TcpListener::bind((listen.host.as_str(), listen.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", listen.host, listen.port))?;
+    let mut agent = molecule_agent::start(config, listener).await?;
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
+        _ = interrupt.recv() => tracing::info!(signal = "SIGINT", "shutting down"),
+        () = agent.workspace_removed() => tracing::info!("the platform removed this workspace; shutting down"),
+    }
+    agent.shutdown().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! Outbound HTTP: the one place that decides how this agent's HTTP clients
+//! are built, i.e. TLS or not, which crypto provider, which roots.
+//!
+//! Without the `tls` feature clients speak plain HTTP only. With it, rustls
+//! uses the `ring` provider (installed process-wide on first use) and trusts
+//! Mozilla's roots compiled into the binary, plus the PEM bundle named by
+//! `SSL_CERT_FILE` when set: a FROM-scratch image has no CA files to read.
+
+/// Installs rustls' `ring` provider as the process default, once. A no-op
+/// without the `tls` feature. Must run before any reqwest client is built
+/// (reqwest with `rustls-no-provider` panics otherwise).
+pub fn install_crypto_provider() {
+    #[cfg(feature = "tls")]
+    {
+        // Err means a provider is already installed: exactly what we need.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// A reqwest client builder with this agent's TLS set-up (see module docs).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    install_crypto_provider();
+    let builder = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none());
+    #[cfg(feature = "tls")]
+    let builder = builder.tls_certs_only(trusted_roots());
+    builder
+}
+
+#[cfg(feature = "tls")]
+fn trusted_roots() -> Vec<reqwest::Certificate> {
+    let mut roots: Vec<reqwest::Certificate> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok())
+        .collect();
+    if let Some(path) = std::env::var_os("SSL_CERT_FILE") {
+        match std::fs::read(&path).map(|pem| reqwest::Certificate::from_pem_bundle(&pem)) {
+            Ok(Ok(extra)) => roots.extend(extra),
+            Ok(Err(e)) => {
+                tracing::warn!(path = ?path, error = %e, "SSL_CERT_FILE is not a PEM bundle; ignored")
+            }
+            Err(e) => {
+                tracing::warn!(path = ?path, error = %e, "cannot read SSL_CERT_FILE; ignored")
+            }
+        }
+    }
+    roots
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    #[test]
+    fn bundled_roots_load_and_a_client_builds() {
+        assert!(super::trusted_roots().len() > 100);
+        assert!(super::http_client_builder().build().is_ok());
+    }
+}

@@ -1,0 +1,480 @@
+//! The Docker backend: one container per workspace, named `ws-<id12>` and
+//! labelled `molecule.workspace_id`, so a restarted platform adopts what is
+//! running. It observes and acts; it never decides to restart (the server's
+//! governor does), never pulls images, and never logs environment values.
+//! Every Docker call runs under its own deadline, and every failure that is
+//! not a definite answer surfaces as `Unavailable`/`Unknown`.
+
+mod connect;
+pub(crate) mod container_spec;
+mod observe;
+
+pub use connect::DEFAULT_DOCKER_SOCKET;
+pub use container_spec::{
+    CONFIGS_PATH, SESSIONS_PATH, TierLimit, TierLimits, configs_volume, sessions_volume,
+};
+
+use crate::{
+    AGENT_PORT, ExecOutput, LABEL_INSTANCE, LABEL_MANAGED, LABEL_WORKSPACE, Observation,
+    ProvisionError, Provisioner, Result, Started, WorkspaceSpec,
+};
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{ContainerInspectResponse, VolumeCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptions, StopContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
+};
+use connect::call_with;
+use container_spec::{
+    Placement, Tier, config_archive, create_body, labels, needs_sessions_volume, published_port,
+};
+use futures_util::StreamExt;
+use molecule_types::container_name;
+use observe::{CallError, InspectFacts, observe, observe_listed};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Network workspaces join unless configured otherwise.
+pub const DEFAULT_NETWORK: &str = "molecule-net";
+/// What to run when the agent image is missing.
+pub const BUILD_COMMAND: &str = "cargo xtask image";
+
+/// How to reach and use the engine.
+#[derive(Debug, Clone)]
+pub struct DockerOptions {
+    /// Engine endpoint (`unix://…`, a socket path or `tcp://…`); `None`
+    /// reads `DOCKER_HOST`, else the local socket.
+    pub host: Option<String>,
+    /// Bridge network the workspaces join (created if missing).
+    pub network: String,
+    /// Deadline of every single Docker call.
+    pub call_timeout: Duration,
+    /// How long `stop` lets the agent shut down before it is killed.
+    pub stop_grace: Duration,
+    pub tier_limits: TierLimits,
+    /// Owner label (`molecule.instance`) put on every container and volume;
+    /// `list` only returns objects carrying it.
+    pub instance: Option<String>,
+}
+
+impl Default for DockerOptions {
+    fn default() -> Self {
+        Self {
+            host: None,
+            network: DEFAULT_NETWORK.into(),
+            call_timeout: Duration::from_secs(10),
+            stop_grace: Duration::from_secs(5),
+            tier_limits: TierLimits::default(),
+            instance: None,
+        }
+    }
+}
+
+/// Workspaces as Docker containers.
+pub struct DockerProvisioner {
+    docker: Docker,
+    opts: DockerOptions,
+    gateway: Option<IpAddr>,
+    host_cpus: Option<i64>,
+}
+
+impl DockerProvisioner {
+    /// Connect to the engine, negotiate the API version and ensure the
+    /// network. Fails with `Unavailable` at once when there is no engine.
+    pub async fn connect(opts: DockerOptions) -> Result<Self> {
+        let engine = connect::connect(&opts).await?;
+        Ok(Self {
+            docker: engine.docker,
+            opts,
+            gateway: engine.gateway,
+            host_cpus: engine.host_cpus,
+        })
+    }
+
+    async fn call<T>(
+        &self,
+        call: &'static str,
+        fut: impl Future<Output = Result<T, bollard::errors::Error>>,
+    ) -> Result<T, CallError> {
+        call_with(self.opts.call_timeout, call, fut).await
+    }
+
+    async fn inspect_container(&self, name: &str) -> Result<ContainerInspectResponse, CallError> {
+        self.call(
+            "inspect_container",
+            self.docker.inspect_container(name, None),
+        )
+        .await
+    }
+
+    /// Force-remove a container; absent is success.
+    async fn remove_container(&self, name: &str) -> Result<()> {
+        let opts = RemoveContainerOptionsBuilder::default().force(true).build();
+        match self
+            .call(
+                "remove_container",
+                self.docker.remove_container(name, Some(opts)),
+            )
+            .await
+        {
+            Err(e) if !e.is_not_found() => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn remove_volume(&self, volume: &str) -> Result<()> {
+        let opts = None::<RemoveVolumeOptions>;
+        match self
+            .call("remove_volume", self.docker.remove_volume(volume, opts))
+            .await
+        {
+            Err(e) if !e.is_not_found() => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The image must already be local: it is never pulled.
+    async fn require_image(&self, image: &str) -> Result<()> {
+        match self
+            .call("inspect_image", self.docker.inspect_image(image))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Err(image_missing(image)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Create the volume, upload the config files, start. The caller removes
+    /// the container when this fails, so a retry starts clean.
+    async fn create_and_start(&self, spec: &WorkspaceSpec, name: &str) -> Result<()> {
+        let id = spec.workspace_id;
+        let mut volumes = vec![configs_volume(id)];
+        if needs_sessions_volume(spec) {
+            volumes.push(sessions_volume(id));
+        }
+        for volume in volumes {
+            let request = VolumeCreateRequest {
+                name: Some(volume),
+                labels: Some(labels(id, self.opts.instance.as_deref())),
+                ..Default::default()
+            };
+            self.call("create_volume", self.docker.create_volume(request))
+                .await?;
+        }
+        let body = create_body(
+            spec,
+            Placement {
+                network: &self.opts.network,
+                limits: &self.opts.tier_limits,
+                host_cpus: self.host_cpus,
+                instance: self.opts.instance.as_deref(),
+            },
+        );
+        let opts = CreateContainerOptionsBuilder::default().name(name).build();
+        match self
+            .call(
+                "create_container",
+                self.docker.create_container(Some(opts), body),
+            )
+            .await
+        {
+            Ok(_) => {}
+            // The image vanished between the check and the create.
+            Err(e) if e.is_not_found() => return Err(image_missing(&spec.image)),
+            Err(e) => return Err(e.into()),
+        }
+        // Files go in before the start so the agent never sees a half-written
+        // /configs; /configs is a volume, so this works on a read-only rootfs.
+        if !spec.config_files.is_empty() {
+            let archive = config_archive(&spec.config_files).map_err(ProvisionError::Failed)?;
+            let opts = UploadToContainerOptionsBuilder::default()
+                .path(CONFIGS_PATH)
+                .build();
+            let body = bollard::body_full(archive.into());
+            self.call(
+                "upload_to_container",
+                self.docker.upload_to_container(name, Some(opts), body),
+            )
+            .await?;
+        }
+        self.call("start_container", self.docker.start_container(name, None))
+            .await?;
+        Ok(())
+    }
+
+    /// Where a running container is reached, from its inspect answer.
+    fn started_from(c: &ContainerInspectResponse, name: &str, adopted: bool) -> Option<Started> {
+        let host_network = c
+            .host_config
+            .as_ref()
+            .and_then(|h| h.network_mode.as_deref())
+            == Some("host");
+        if host_network {
+            return Some(Started {
+                url: format!("http://127.0.0.1:{AGENT_PORT}"),
+                internal_url: None,
+                adopted,
+            });
+        }
+        let ports = c.network_settings.as_ref()?.ports.as_ref()?;
+        let port = published_port(ports)?;
+        Some(Started {
+            url: format!("http://127.0.0.1:{port}"),
+            internal_url: Some(format!("http://{name}:{AGENT_PORT}")),
+            adopted,
+        })
+    }
+
+    /// Read the published port back after a start. A container that already
+    /// stopped is an error, and it is kept so its logs can be read.
+    async fn read_back(&self, name: &str) -> Result<Started> {
+        for attempt in 0..3 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let c = self.inspect_container(name).await?;
+            if let obs @ Observation::Exited { .. } = observe(facts_of(&c)) {
+                return Err(ProvisionError::Failed(format!(
+                    "container {name} stopped right after start: {obs:?}"
+                )));
+            }
+            if let Some(started) = Self::started_from(&c, name, false) {
+                return Ok(started);
+            }
+        }
+        Err(ProvisionError::Failed(format!(
+            "container {name} started but Docker reports no published port for {AGENT_PORT}/tcp"
+        )))
+    }
+}
+
+fn image_missing(image: &str) -> ProvisionError {
+    ProvisionError::ImageMissing {
+        image: image.to_string(),
+        build_command: BUILD_COMMAND.to_string(),
+    }
+}
+
+fn facts_of(c: &ContainerInspectResponse) -> InspectFacts {
+    match &c.state {
+        Some(s) => InspectFacts::Found {
+            running: s.running.unwrap_or(false),
+            paused: s.paused.unwrap_or(false),
+            exit_code: s.exit_code,
+        },
+        None => InspectFacts::FoundWithoutState,
+    }
+}
+
+fn owner_of(c: &ContainerInspectResponse) -> Option<&str> {
+    c.config
+        .as_ref()?
+        .labels
+        .as_ref()?
+        .get(LABEL_WORKSPACE)
+        .map(String::as_str)
+}
+
+#[async_trait]
+impl Provisioner for DockerProvisioner {
+    fn kind(&self) -> &'static str {
+        "docker"
+    }
+
+    async fn ensure(&self, spec: &WorkspaceSpec) -> Result<Started> {
+        let id = spec.workspace_id;
+        let name = container_name(id);
+        match self.inspect_container(&name).await {
+            Ok(c) => {
+                // The name is ours by convention, but never replace a
+                // container that does not say it belongs to this workspace.
+                if owner_of(&c) != Some(id.to_string().as_str()) {
+                    return Err(ProvisionError::Failed(format!(
+                        "container {name} exists without label {LABEL_WORKSPACE}={id}; not replacing it"
+                    )));
+                }
+                if observe(facts_of(&c)) == Observation::Running {
+                    if let Some(started) = Self::started_from(&c, &name, true) {
+                        tracing::info!(workspace_id = %id, container = %name, url = %started.url, "adopted running container");
+                        return Ok(started);
+                    }
+                    tracing::warn!(workspace_id = %id, container = %name, "running container has no published port; recreating");
+                }
+                self.remove_container(&name).await?;
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.require_image(&spec.image).await?;
+        if let Err(e) = self.create_and_start(spec, &name).await {
+            if let Err(cleanup) = self.remove_container(&name).await {
+                tracing::warn!(workspace_id = %id, container = %name, error = %cleanup, "could not remove half-created container");
+            }
+            return Err(e);
+        }
+        let started = self.read_back(&name).await?;
+        tracing::info!(
+            workspace_id = %id,
+            container = %name,
+            image = %spec.image,
+            tier = Tier::from_number(spec.tier).number(),
+            url = %started.url,
+            "started workspace container"
+        );
+        Ok(started)
+    }
+
+    async fn stop(&self, id: Uuid) -> Result<()> {
+        let name = container_name(id);
+        let grace = self.opts.stop_grace;
+        let opts = StopContainerOptionsBuilder::default()
+            .t(i32::try_from(grace.as_secs()).unwrap_or(i32::MAX))
+            .build();
+        let stopped = call_with(
+            self.opts.call_timeout + grace,
+            "stop_container",
+            self.docker.stop_container(&name, Some(opts)),
+        )
+        .await;
+        match stopped {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => {
+                tracing::warn!(workspace_id = %id, container = %name, error = %e.text(), "graceful stop failed; killing");
+            }
+        }
+        match self
+            .call("kill_container", self.docker.kill_container(&name, None))
+            .await
+        {
+            // 409: not running, which is what we wanted.
+            Err(e) if !(e.is_not_found() || e.status() == Some(409)) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn remove(&self, id: Uuid, volumes: bool) -> Result<()> {
+        self.remove_container(&container_name(id)).await?;
+        if volumes {
+            self.remove_volume(&configs_volume(id)).await?;
+            self.remove_volume(&sessions_volume(id)).await?;
+        }
+        Ok(())
+    }
+
+    async fn inspect(&self, id: Uuid) -> Observation {
+        match self.inspect_container(&container_name(id)).await {
+            Ok(c) => observe(facts_of(&c)),
+            Err(e) => {
+                let obs = observe(InspectFacts::from_error(&e));
+                if let Observation::Unknown(error) = &obs {
+                    tracing::warn!(workspace_id = %id, %error, "container inspect failed; state unknown");
+                }
+                obs
+            }
+        }
+    }
+
+    async fn logs(&self, id: Uuid, tail: usize) -> Result<String> {
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail.to_string())
+            .build();
+        let mut stream = self.docker.logs(&container_name(id), Some(opts));
+        let collect = async {
+            let mut out = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                out.extend_from_slice(&chunk?.into_bytes());
+            }
+            Ok(out)
+        };
+        let bytes = self.call("logs", collect).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn exec(&self, id: Uuid, cmd: &[String], timeout: Duration) -> Result<ExecOutput> {
+        let name = container_name(id);
+        let config = CreateExecOptions {
+            cmd: Some(cmd.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let created = self
+            .call("create_exec", self.docker.create_exec(&name, config))
+            .await?;
+        let started = self
+            .call("start_exec", self.docker.start_exec(&created.id, None))
+            .await?;
+        let StartExecResults::Attached { mut output, .. } = started else {
+            return Err(ProvisionError::Failed("exec started detached".into()));
+        };
+        let collect = async {
+            let mut out = Vec::new();
+            while let Some(chunk) = output.next().await {
+                out.extend_from_slice(&chunk?.into_bytes());
+            }
+            Ok::<_, bollard::errors::Error>(out)
+        };
+        let bytes = match tokio::time::timeout(timeout, collect).await {
+            Ok(result) => result.map_err(|e| ProvisionError::from(CallError::Docker(e)))?,
+            Err(_) => {
+                return Err(ProvisionError::Failed(format!(
+                    "command timed out after {timeout:?}"
+                )));
+            }
+        };
+        // The exit code lands a moment after the output stream closes.
+        let mut exit_code = None;
+        for attempt in 0..20 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let info = self
+                .call("inspect_exec", self.docker.inspect_exec(&created.id))
+                .await?;
+            exit_code = info.exit_code;
+            if info.running != Some(true) {
+                break;
+            }
+        }
+        Ok(ExecOutput {
+            exit_code,
+            output: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+
+    async fn list(&self) -> Result<Vec<(Uuid, Observation)>> {
+        let mut wanted = vec![format!("{LABEL_MANAGED}=true")];
+        if let Some(i) = &self.opts.instance {
+            wanted.push(format!("{LABEL_INSTANCE}={i}"));
+        }
+        let filters = HashMap::from([("label", wanted)]);
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let containers = self
+            .call("list_containers", self.docker.list_containers(Some(opts)))
+            .await?;
+        Ok(containers
+            .into_iter()
+            .filter_map(|c| {
+                let id = c.labels.as_ref()?.get(LABEL_WORKSPACE)?.parse().ok()?;
+                Some((id, observe_listed(c.state, c.status.as_deref())))
+            })
+            .collect())
+    }
+
+    fn platform_listen_ip(&self) -> Option<IpAddr> {
+        self.gateway
+    }
+}

@@ -1,0 +1,145 @@
+//! Running workspaces. One [`Provisioner`] trait, free of Docker types, with
+//! two backends: Docker (bollard, one container per workspace, idempotent by
+//! name `ws-<id12>` and label `molecule.workspace_id`) and local child
+//! processes for machines without Docker.
+//!
+//! The provisioner observes and acts; it never decides. Whether a workspace
+//! is dead and whether to restart it is the server's restart governor's
+//! call, made from typed [`Observation`]s: only `NotFound` and `Exited` mean
+//! gone, `Unknown` means "could not tell", never "dead".
+
+pub mod docker;
+pub mod local;
+
+pub use docker::{DockerOptions, DockerProvisioner};
+pub use local::LocalProvisioner;
+
+use async_trait::async_trait;
+use std::path::PathBuf;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Label carrying the workspace id on every container and volume.
+pub const LABEL_WORKSPACE: &str = "molecule.workspace_id";
+/// Label marking objects managed by Molecule.
+pub const LABEL_MANAGED: &str = "molecule.managed";
+/// Label naming the platform instance (one per database) that owns an
+/// object, so platforms sharing an engine never reap each other's runtimes.
+pub const LABEL_INSTANCE: &str = "molecule.instance";
+/// Port the agent listens on inside its container.
+pub const AGENT_PORT: u16 = 8000;
+
+/// What inspecting a workspace's runtime found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    Running,
+    Exited {
+        code: Option<i64>,
+    },
+    NotFound,
+    /// The observer failed (timeout, EOF, refused…): no conclusion.
+    Unknown(String),
+}
+
+impl Observation {
+    /// Only a definite answer that the workspace is not running.
+    pub fn is_gone(&self) -> bool {
+        matches!(self, Self::Exited { .. } | Self::NotFound)
+    }
+}
+
+/// How a host directory is shared with the workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirAccess {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// Everything needed to run one workspace.
+#[derive(Debug, Clone)]
+pub struct WorkspaceSpec {
+    pub workspace_id: Uuid,
+    pub name: String,
+    /// T1–T4 (0/unknown treated as 2 for limits, as the reference).
+    pub tier: i32,
+    pub runtime: String,
+    /// Image (Docker) or program path (local) resolved by the caller.
+    pub image: String,
+    /// Environment: WORKSPACE_ID, PLATFORM_URL, decrypted secrets…
+    pub env: Vec<(String, String)>,
+    /// Files written into `/configs` (path relative to it, contents).
+    pub config_files: Vec<(String, Vec<u8>)>,
+    pub workspace_dir: Option<(PathBuf, DirAccess)>,
+}
+
+/// Where a started workspace can be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// Host-reachable URL, `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// URL other containers use (`http://ws-<id12>:8000`), if any.
+    pub internal_url: Option<String>,
+    /// True when an already-running instance was adopted, not started.
+    pub adopted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub exit_code: Option<i64>,
+    pub output: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// The image is not present locally; images are never pulled.
+    #[error(
+        "image {image} not found locally: build it with `{build_command}` (images are never pulled)"
+    )]
+    ImageMissing {
+        image: String,
+        build_command: String,
+    },
+    #[error("workspace runtime not found")]
+    NotFound,
+    /// The backend failed or timed out; nothing can be concluded.
+    #[error("provisioner unavailable: {0}")]
+    Unavailable(String),
+    #[error("provisioning failed: {0}")]
+    Failed(String),
+}
+
+pub type Result<T, E = ProvisionError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait Provisioner: Send + Sync + 'static {
+    /// `"docker"` or `"local"`.
+    fn kind(&self) -> &'static str;
+
+    /// Make the workspace run: adopt a running instance with the same name
+    /// and label, else (re)create and start it. Idempotent.
+    async fn ensure(&self, spec: &WorkspaceSpec) -> Result<Started>;
+
+    /// Stop the workspace (keeps its volumes). Not running is success.
+    async fn stop(&self, id: Uuid) -> Result<()>;
+
+    /// Remove the workspace's container and, when `volumes`, its volumes.
+    /// Absent is success.
+    async fn remove(&self, id: Uuid, volumes: bool) -> Result<()>;
+
+    /// Observe the workspace. Never errors: failures are `Unknown`.
+    async fn inspect(&self, id: Uuid) -> Observation;
+
+    /// The last `tail` lines of output.
+    async fn logs(&self, id: Uuid, tail: usize) -> Result<String>;
+
+    /// Run a command inside the workspace.
+    async fn exec(&self, id: Uuid, cmd: &[String], timeout: Duration) -> Result<ExecOutput>;
+
+    /// Every workspace this backend runs or knows (by label), for adoption
+    /// and orphan reaping after a platform restart.
+    async fn list(&self) -> Result<Vec<(Uuid, Observation)>>;
+
+    /// The address the platform should additionally listen on so workspaces
+    /// can reach it (the Docker network gateway), if any.
+    fn platform_listen_ip(&self) -> Option<std::net::IpAddr>;
+}

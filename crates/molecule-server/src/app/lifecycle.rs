@@ -1,0 +1,558 @@
+//! Workspaces that really run: provisioning through the [`Provisioner`],
+//! operator actions (restart, pause, resume) and the restarts the governor
+//! grants. Handlers change desired state (status `provisioning`, url `''`)
+//! and activate the `provisioner` task; that task's activation
+//! ([`App::provision_pending`]) performs due restarts and starts every
+//! workspace that should run but has no runtime yet.
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use molecule_provisioner::{DirAccess, Provisioner, WorkspaceSpec};
+use molecule_store::WorkspaceRow;
+use molecule_types::{Event, EventType, WorkspaceStatus, container_name};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use uuid::Uuid;
+
+use super::App;
+use super::workspaces::EXTERNAL_RUNTIME;
+use crate::error::{AppError, AppResult};
+
+/// Name of the background task that provisions and restarts.
+pub const PROVISIONER_TASK: &str = "provisioner";
+/// At most this many workspaces are started at once.
+const PARALLEL_STARTS: usize = 8;
+
+/// Restarts granted by the governor, waiting for their backoff to pass.
+#[derive(Clone, Default)]
+pub struct RestartQueue {
+    due: Arc<Mutex<HashMap<Uuid, (Instant, String)>>>,
+}
+
+impl RestartQueue {
+    pub fn schedule(&self, id: Uuid, at: Instant, reason: String) {
+        if let Ok(mut d) = self.due.lock() {
+            d.insert(id, (at, reason));
+        }
+    }
+    fn take_due(&self, now: Instant) -> Vec<(Uuid, String)> {
+        let Ok(mut d) = self.due.lock() else {
+            return Vec::new();
+        };
+        let ready: Vec<Uuid> = d
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        ready
+            .into_iter()
+            .filter_map(|id| d.remove(&id).map(|(_, r)| (id, r)))
+            .collect()
+    }
+    pub fn cancel(&self, id: Uuid) {
+        if let Ok(mut d) = self.due.lock() {
+            d.remove(&id);
+        }
+    }
+}
+
+impl App {
+    pub fn provisioner(&self) -> AppResult<&Arc<dyn Provisioner>> {
+        self.provisioner.as_ref().ok_or_else(|| AppError::WithBody {
+            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            body: json!({ "error": "provisioner not available" }),
+        })
+    }
+
+    /// Record a lifecycle decision: an event with its reason, a metric, a log line.
+    pub async fn decision(&self, id: Uuid, decision: &'static str, reason: &str, extra: Value) {
+        self.metrics.inc(
+            "molecule_restart_decisions_total",
+            &[("decision", decision)],
+        );
+        tracing::info!(workspace_id = %id, decision, reason, "lifecycle decision");
+        let mut payload = json!({ "decision": decision, "reason": reason });
+        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), extra) {
+            p.extend(extra);
+        }
+        self.events
+            .emit(Event::new(EventType::WorkspaceRestartDecision, id, payload))
+            .await;
+    }
+
+    /// One activation of the provisioner task.
+    pub async fn provision_pending(&self) -> AppResult<()> {
+        let Some(prov) = self.provisioner.clone() else {
+            return Ok(());
+        };
+        for (id, reason) in self.restart_queue.take_due(Instant::now()) {
+            if let Err(e) = self.begin_restart(&prov, id, &reason).await {
+                tracing::warn!(workspace_id = %id, error = %e, "restart could not begin");
+                self.governor_finished(id);
+            }
+        }
+        let rows = self
+            .store
+            .workspace_list_by_status(&[WorkspaceStatus::Provisioning])
+            .await
+            .map_err(AppError::internal("query failed"))?;
+        let pending: Vec<WorkspaceRow> = rows
+            .into_iter()
+            .filter(|r| r.runtime != EXTERNAL_RUNTIME && r.url.as_deref().unwrap_or("").is_empty())
+            .collect();
+        futures_util::stream::iter(pending)
+            .for_each_concurrent(PARALLEL_STARTS, |row| self.provision_one(&prov, row))
+            .await;
+        Ok(())
+    }
+
+    async fn provision_one(&self, prov: &Arc<dyn Provisioner>, row: WorkspaceRow) {
+        let id = row.id;
+        let started_at = Instant::now();
+        let result = match self.workspace_spec(prov.kind(), &row).await {
+            Ok(spec) => prov.ensure(&spec).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(started) => {
+                // An operator may have paused or deleted the workspace while
+                // it was starting: then the fresh runtime must not survive.
+                let current = self
+                    .store
+                    .workspace_get(id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|r| r.status);
+                if matches!(
+                    current,
+                    None | Some(WorkspaceStatus::Removed | WorkspaceStatus::Paused)
+                ) {
+                    let _ = prov
+                        .remove(id, current.is_none_or(|s| s == WorkspaceStatus::Removed))
+                        .await;
+                    self.governor_finished(id);
+                    return;
+                }
+                let now = Utc::now();
+                let _ = self.store.workspace_set_url(id, &started.url, now).await;
+                self.urls.set_internal(
+                    id,
+                    started
+                        .internal_url
+                        .clone()
+                        .unwrap_or_else(|| started.url.clone()),
+                );
+                let reason = "runtime started; waiting for the agent to register";
+                let _ = self
+                    .store
+                    .workspace_transition(
+                        id,
+                        &[WorkspaceStatus::Provisioning],
+                        WorkspaceStatus::Provisioning,
+                        Some(reason),
+                        now,
+                    )
+                    .await;
+                self.metrics.add(
+                    "molecule_provision_seconds_total",
+                    &[],
+                    started_at.elapsed().as_secs_f64(),
+                );
+                self.metrics.inc(
+                    "molecule_provisions_total",
+                    &[(
+                        "result",
+                        if started.adopted {
+                            "adopted"
+                        } else {
+                            "started"
+                        },
+                    )],
+                );
+                tracing::info!(workspace_id = %id, url = %started.url, adopted = started.adopted, "workspace runtime up");
+            }
+            Err(error) => {
+                self.metrics
+                    .inc("molecule_provisions_total", &[("result", "failed")]);
+                self.governor_finished(id);
+                // A runtime that started and died at once crashed: that is
+                // the governor's call (backoff, crash loop), not a plain failure.
+                if let molecule_provisioner::Observation::Exited { .. } = prov.inspect(id).await {
+                    self.workspace_gone(id, &format!("runtime exited right after start ({error})"))
+                        .await;
+                } else {
+                    self.fail(id, &error).await;
+                }
+                return;
+            }
+        }
+        self.governor_finished(id);
+    }
+
+    /// Mark `id` failed with `reason` (from any status but removed/paused).
+    pub async fn fail(&self, id: Uuid, reason: &str) {
+        use WorkspaceStatus::*;
+        let from = [Provisioning, Online, Degraded, Offline, Failed];
+        if let Ok(true) = self
+            .store
+            .workspace_transition(id, &from, Failed, Some(reason), Utc::now())
+            .await
+        {
+            self.liveness.forget(id);
+            tracing::warn!(workspace_id = %id, reason, "workspace failed");
+            self.events
+                .emit(Event::new(
+                    EventType::WorkspaceProvisionFailed,
+                    id,
+                    json!({ "error": reason }),
+                ))
+                .await;
+        }
+    }
+
+    async fn workspace_spec(&self, backend: &str, row: &WorkspaceRow) -> AppResult<WorkspaceSpec> {
+        let token = self.issue_token(row.id).await?;
+        let image = match backend {
+            "local" => self
+                .config
+                .agent_program
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "molecule-agent".into()),
+            _ => self.config.image_for(&row.runtime).to_string(),
+        };
+        let mut env = vec![
+            ("WORKSPACE_ID".to_string(), row.id.to_string()),
+            ("WORKSPACE_NAME".to_string(), row.name.clone()),
+            ("WORKSPACE_RUNTIME".to_string(), row.runtime.clone()),
+            ("WORKSPACE_TIER".to_string(), row.tier.to_string()),
+            ("PLATFORM_URL".to_string(), self.agent_platform_url(backend)),
+            ("MOLECULE_WORKSPACE_TOKEN".to_string(), token),
+            (
+                "HEARTBEAT_INTERVAL_SECONDS".to_string(),
+                self.config.agent_heartbeat_every.as_secs_f64().to_string(),
+            ),
+            (
+                "AWARENESS_NAMESPACE".to_string(),
+                row.awareness_namespace
+                    .clone()
+                    .unwrap_or_else(|| format!("workspace:{}", row.id)),
+            ),
+        ];
+        if backend == "docker" {
+            env.push((
+                "AGENT_URL".to_string(),
+                format!("http://{}:8000", container_name(row.id)),
+            ));
+        }
+        env.extend(self.config.workspace_env.iter().cloned());
+        let config_yaml = format!(
+            "name: {:?}\nruntime: {:?}\ntier: {}\n",
+            row.name, row.runtime, row.tier
+        );
+        let workspace_dir = row.workspace_dir.as_ref().map(|d| {
+            let access = if row.workspace_access == "read_only" {
+                DirAccess::ReadOnly
+            } else {
+                DirAccess::ReadWrite
+            };
+            (std::path::PathBuf::from(d), access)
+        });
+        Ok(WorkspaceSpec {
+            workspace_id: row.id,
+            name: row.name.clone(),
+            tier: row.tier,
+            runtime: row.runtime.clone(),
+            image,
+            env,
+            config_files: vec![("config.yaml".to_string(), config_yaml.into_bytes())],
+            workspace_dir,
+        })
+    }
+
+    fn agent_platform_url(&self, backend: &str) -> String {
+        if let Some(u) = &self.config.platform_url {
+            return u.clone();
+        }
+        let addrs = self
+            .listen_addrs
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default();
+        match (backend, addrs.gateway, addrs.main) {
+            ("docker", Some(gw), _) => format!("http://{gw}"),
+            (_, _, Some(main)) => format!("http://{main}"),
+            _ => "http://127.0.0.1:8080".to_string(),
+        }
+    }
+
+    /// A granted restart whose backoff passed: tear down, mark provisioning.
+    async fn begin_restart(
+        &self,
+        prov: &Arc<dyn Provisioner>,
+        id: Uuid,
+        reason: &str,
+    ) -> AppResult<()> {
+        let row = self.workspace_row(id).await?;
+        if matches!(
+            row.status,
+            WorkspaceStatus::Removed | WorkspaceStatus::Paused | WorkspaceStatus::Failed
+        ) {
+            self.governor_finished(id);
+            return Ok(());
+        }
+        self.reprovision(prov, &row, &format!("restarting: {reason}"))
+            .await
+    }
+
+    /// Remove the runtime (keeping volumes), clear the url, mark
+    /// `provisioning` and raise `WORKSPACE_PROVISIONING`.
+    async fn reprovision(
+        &self,
+        prov: &Arc<dyn Provisioner>,
+        row: &WorkspaceRow,
+        reason: &str,
+    ) -> AppResult<()> {
+        if let Err(e) = prov.remove(row.id, false).await {
+            tracing::warn!(workspace_id = %row.id, error = %e, "could not remove the old runtime before restarting");
+        }
+        let now = Utc::now();
+        self.liveness.forget(row.id);
+        self.urls.clear(row.id);
+        self.store
+            .workspace_set_url(row.id, "", now)
+            .await
+            .map_err(AppError::internal("failed to update"))?;
+        use WorkspaceStatus::*;
+        let from = [Provisioning, Online, Degraded, Offline, Failed, Paused];
+        self.store
+            .workspace_transition(row.id, &from, Provisioning, Some(reason), now)
+            .await
+            .map_err(AppError::internal("failed to update"))?;
+        self.events
+            .emit(Event::new(
+                EventType::WorkspaceProvisioning,
+                row.id,
+                json!({ "name": row.name, "tier": row.tier }),
+            ))
+            .await;
+        Ok(())
+    }
+
+    fn governor_finished(&self, id: Uuid) {
+        if let Ok(mut g) = self.governor.lock() {
+            g.finished(id);
+        }
+    }
+
+    async fn ancestor_paused(&self, row: &WorkspaceRow) -> AppResult<Option<String>> {
+        let mut parent = row.parent_id;
+        for _ in 0..super::access::MAX_HOPS {
+            let Some(p) = parent else { return Ok(None) };
+            let prow = self.workspace_row(p).await?;
+            if prow.status == WorkspaceStatus::Paused {
+                return Ok(Some(prow.name));
+            }
+            parent = prow.parent_id;
+        }
+        Ok(None)
+    }
+
+    /// POST /workspaces/:id/restart — an operator restart. Accepts any
+    /// status (it is also how a `failed` workspace is retried) and clears the
+    /// crash-loop history.
+    pub async fn workspace_restart(&self, id: Uuid) -> AppResult<Value> {
+        let row = self.workspace_row(id).await?;
+        if row.status == WorkspaceStatus::Removed {
+            return Err(AppError::not_found("workspace not found"));
+        }
+        if let Some(name) = self.ancestor_paused(&row).await? {
+            return Err(conflict_paused(&name));
+        }
+        let prov = self.provisioner()?.clone();
+        if let Ok(mut g) = self.governor.lock() {
+            g.reset_workspace(id);
+        }
+        self.restart_queue.cancel(id);
+        self.reprovision(&prov, &row, "restart requested by an operator")
+            .await?;
+        self.tasks.activate(PROVISIONER_TASK);
+        Ok(
+            json!({ "status": "provisioning", "config_dir": "existing-volume", "reset_session": false }),
+        )
+    }
+
+    /// POST /workspaces/:id/pause — self and every active descendant.
+    pub async fn workspace_pause(&self, id: Uuid) -> AppResult<Value> {
+        let row = self
+            .store
+            .workspace_get(id)
+            .await
+            .map_err(AppError::internal("lookup failed"))?;
+        let Some(row) =
+            row.filter(|r| !matches!(r.status, WorkspaceStatus::Removed | WorkspaceStatus::Paused))
+        else {
+            return Err(AppError::not_found("workspace not found or already paused"));
+        };
+        let mut targets = vec![row];
+        for (d, _) in self
+            .store
+            .workspace_descendants(id)
+            .await
+            .map_err(AppError::internal("lookup failed"))?
+        {
+            if let Some(r) = self
+                .store
+                .workspace_get(d)
+                .await
+                .map_err(AppError::internal("lookup failed"))?
+                && r.status != WorkspaceStatus::Paused
+            {
+                targets.push(r);
+            }
+        }
+        use WorkspaceStatus::*;
+        let mut paused = 0;
+        for r in targets {
+            if let Some(prov) = &self.provisioner
+                && let Err(e) = prov.remove(r.id, false).await
+            {
+                tracing::warn!(workspace_id = %r.id, error = %e, "could not stop the runtime while pausing");
+            }
+            self.restart_queue.cancel(r.id);
+            self.liveness.forget(r.id);
+            self.urls.clear(r.id);
+            let now = Utc::now();
+            let _ = self.store.workspace_set_url(r.id, "", now).await;
+            let from = [Provisioning, Online, Degraded, Offline, Failed];
+            if self
+                .store
+                .workspace_transition(r.id, &from, Paused, Some("paused by an operator"), now)
+                .await
+                .map_err(AppError::internal("failed to update"))?
+            {
+                paused += 1;
+                self.events
+                    .emit(Event::new(
+                        EventType::WorkspacePaused,
+                        r.id,
+                        json!({ "name": r.name }),
+                    ))
+                    .await;
+            }
+        }
+        Ok(json!({ "status": "paused", "paused_count": paused }))
+    }
+
+    /// POST /workspaces/:id/resume — self and every paused descendant.
+    pub async fn workspace_resume(&self, id: Uuid) -> AppResult<Value> {
+        let row = self
+            .store
+            .workspace_get(id)
+            .await
+            .map_err(AppError::internal("lookup failed"))?;
+        let Some(row) = row.filter(|r| r.status == WorkspaceStatus::Paused) else {
+            return Err(AppError::not_found("workspace not found or not paused"));
+        };
+        let prov = self.provisioner()?.clone();
+        if let Some(name) = self.ancestor_paused(&row).await? {
+            return Err(conflict_paused(&name));
+        }
+        let mut targets = vec![row];
+        for (d, _) in self
+            .store
+            .workspace_descendants(id)
+            .await
+            .map_err(AppError::internal("lookup failed"))?
+        {
+            if let Some(r) = self
+                .store
+                .workspace_get(d)
+                .await
+                .map_err(AppError::internal("lookup failed"))?
+                && r.status == WorkspaceStatus::Paused
+            {
+                targets.push(r);
+            }
+        }
+        let n = targets.len();
+        for r in targets {
+            if let Ok(mut g) = self.governor.lock() {
+                g.reset_workspace(r.id);
+            }
+            self.reprovision(&prov, &r, "resumed by an operator")
+                .await?;
+        }
+        self.tasks.activate(PROVISIONER_TASK);
+        Ok(json!({ "status": "provisioning", "resumed_count": n }))
+    }
+
+    /// One activation of the provisioning watchdog: a workspace whose runtime
+    /// started but whose agent never registered is `failed`, with the reason.
+    pub async fn provision_watchdog(&self) -> AppResult<usize> {
+        if self.provisioner.is_none() {
+            return Ok(0);
+        }
+        let timeout = self.config.provision_timeout;
+        let cutoff = Utc::now() - chrono::Duration::from_std(timeout).unwrap_or_default();
+        let rows = self
+            .store
+            .workspace_list_by_status(&[WorkspaceStatus::Provisioning])
+            .await
+            .map_err(AppError::internal("query failed"))?;
+        let mut n = 0;
+        for row in rows
+            .into_iter()
+            .filter(|r| r.runtime != EXTERNAL_RUNTIME && r.updated_at < cutoff)
+        {
+            let reason = format!(
+                "the agent did not register within {} s of provisioning",
+                timeout.as_secs_f64()
+            );
+            self.decision(row.id, "fail", &reason, json!({})).await;
+            self.fail(row.id, &reason).await;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// At start: remove runtimes whose workspace is gone (orphans). Running
+    /// runtimes of live workspaces are adopted as they are.
+    pub async fn reap_orphans(&self) -> AppResult<usize> {
+        let Some(prov) = self.provisioner.clone() else {
+            return Ok(0);
+        };
+        let found = match prov.list().await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list runtimes; orphan reaping skipped");
+                return Ok(0);
+            }
+        };
+        let mut n = 0;
+        for (id, _) in found {
+            let row = self
+                .store
+                .workspace_get(id)
+                .await
+                .map_err(AppError::internal("lookup failed"))?;
+            if row.is_none_or(|r| r.status == WorkspaceStatus::Removed) {
+                tracing::info!(workspace_id = %id, "removing orphaned runtime");
+                if prov.remove(id, true).await.is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn conflict_paused(name: &str) -> AppError {
+    AppError::WithBody {
+        status: axum::http::StatusCode::CONFLICT,
+        body: json!({ "error": format!("parent workspace \"{name}\" is paused — resume it first") }),
+    }
+}

@@ -1,0 +1,227 @@
+//! Liveness judgements that involve a runtime: the periodic health sweep,
+//! TTL expiry confirmed by inspect, and the reactive check the A2A proxy
+//! calls when an agent does not answer. Every path ends in
+//! [`App::workspace_gone`], which asks the restart governor; nothing else
+//! restarts a workspace. `Unknown` observations never change anything.
+
+use futures_util::StreamExt;
+use molecule_provisioner::Observation;
+use molecule_types::{Event, EventType, WorkspaceStatus};
+use serde_json::json;
+use std::time::Instant;
+use uuid::Uuid;
+
+use super::App;
+use super::governor::{Decision, SweepVerdict};
+use super::lifecycle::PROVISIONER_TASK;
+use super::workspaces::EXTERNAL_RUNTIME;
+use crate::error::{AppError, AppResult};
+
+fn describe(obs: &Observation) -> String {
+    match obs {
+        Observation::Running => "container running".into(),
+        Observation::Exited { code: Some(c) } => format!("container exited with code {c}"),
+        Observation::Exited { code: None } => "container exited".into(),
+        Observation::NotFound => "container not found".into(),
+        Observation::Unknown(e) => format!("container state unknown ({e})"),
+    }
+}
+
+impl App {
+    fn count_unknown(&self, id: Uuid, source: &'static str, err: &str) {
+        self.metrics
+            .inc("molecule_inspect_unknown_total", &[("source", source)]);
+        tracing::warn!(workspace_id = %id, source, error = %err, "inspect failed: state unknown, assuming alive");
+    }
+
+    /// A workspace's runtime is definitely gone: ask the governor.
+    pub async fn workspace_gone(&self, id: Uuid, reason: &str) {
+        let decision = match self.governor.lock() {
+            Ok(mut g) => g.request(id, Instant::now()),
+            Err(_) => return,
+        };
+        match decision {
+            Decision::Restart { delay, attempt } => {
+                let _ = self.mark_offline(id, reason).await;
+                self.restart_queue
+                    .schedule(id, Instant::now() + delay, reason.to_string());
+                self.decision(
+                    id,
+                    "restart",
+                    reason,
+                    json!({ "attempt": attempt, "delay_seconds": delay.as_secs_f64() }),
+                )
+                .await;
+                self.tasks.activate(PROVISIONER_TASK);
+            }
+            Decision::AlreadyRestarting => {}
+            Decision::GiveUp { reason: why } => {
+                let _ = self.mark_offline(id, reason).await;
+                self.decision(id, "give_up", &why, json!({ "trigger": reason }))
+                    .await;
+                self.fail(id, &why).await;
+            }
+            Decision::Frozen => {
+                self.decision(
+                    id,
+                    "frozen",
+                    &format!("fleet breaker open; not restarting ({reason})"),
+                    json!({}),
+                )
+                .await;
+            }
+        }
+    }
+
+    /// A heartbeat deadline passed. External workspaces (or a platform
+    /// without a runtime backend) go offline; container workspaces are
+    /// confirmed by inspect first.
+    pub async fn heartbeat_expired(&self, id: Uuid) -> AppResult<()> {
+        let ttl = self.config.liveness_ttl.as_secs_f64();
+        let Some(row) = self
+            .store
+            .workspace_get(id)
+            .await
+            .map_err(AppError::internal("lookup failed"))?
+        else {
+            return Ok(());
+        };
+        if !row.status.is_live() {
+            return Ok(());
+        }
+        let Some(prov) = self
+            .provisioner
+            .clone()
+            .filter(|_| row.runtime != EXTERNAL_RUNTIME)
+        else {
+            self.mark_offline(id, &format!("no heartbeat for {ttl} s (liveness TTL)"))
+                .await?;
+            return Ok(());
+        };
+        match prov.inspect(id).await {
+            obs if obs.is_gone() => {
+                self.workspace_gone(
+                    id,
+                    &format!("no heartbeat for {ttl} s and {}", describe(&obs)),
+                )
+                .await
+            }
+            Observation::Unknown(e) => {
+                self.count_unknown(id, "ttl", &e);
+                self.liveness.touch(id, self.config.liveness_ttl);
+            }
+            _ => {
+                let reason =
+                    format!("no heartbeat for {ttl} s but the container is running: keeping it");
+                self.decision(id, "keep", &reason, json!({})).await;
+                self.liveness.touch(id, self.config.liveness_ttl);
+            }
+        }
+        Ok(())
+    }
+
+    /// One activation of the health sweep: inspect every started container
+    /// workspace, feed the fleet breaker, hand the gone ones to the governor.
+    pub async fn health_sweep(&self) -> AppResult<()> {
+        let Some(prov) = self.provisioner.clone() else {
+            return Ok(());
+        };
+        let rows = self
+            .store
+            .workspace_list_by_status(&[
+                WorkspaceStatus::Online,
+                WorkspaceStatus::Degraded,
+                WorkspaceStatus::Provisioning,
+            ])
+            .await
+            .map_err(AppError::internal("query failed"))?;
+        // Provisioning rows count once their runtime started (url set): a
+        // runtime that dies before registering is a crash like any other.
+        let started = |r: &molecule_store::WorkspaceRow| {
+            r.status != WorkspaceStatus::Provisioning || !r.url.as_deref().unwrap_or("").is_empty()
+        };
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|r| r.runtime != EXTERNAL_RUNTIME && started(r))
+            .collect();
+        let observed: Vec<(Uuid, Observation)> = futures_util::stream::iter(rows)
+            .map(|r| {
+                let p = prov.clone();
+                async move { (r.id, p.inspect(r.id).await) }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut inspected = 0;
+        let mut gone = Vec::new();
+        for (id, obs) in observed {
+            match obs {
+                Observation::Unknown(e) => self.count_unknown(id, "sweep", &e),
+                o if o.is_gone() => {
+                    inspected += 1;
+                    gone.push((id, o));
+                }
+                _ => inspected += 1,
+            }
+        }
+        let verdict = match self.governor.lock() {
+            Ok(mut g) => g.sweep(inspected, gone.len()),
+            Err(_) => return Ok(()),
+        };
+        match verdict {
+            SweepVerdict::Trip { reason } => {
+                self.metrics.inc("molecule_fleet_breaker_trips_total", &[]);
+                tracing::error!(reason, "fleet breaker tripped");
+                self.events.emit(Event { event_type: EventType::FleetBreakerTripped, workspace_id: None, payload: json!({ "reason": reason, "gone": gone.len(), "inspected": inspected }) }).await;
+                return Ok(());
+            }
+            SweepVerdict::StillFrozen => return Ok(()),
+            SweepVerdict::Reset { reason } => {
+                tracing::warn!(reason, "fleet breaker reset");
+                self.events
+                    .emit(Event {
+                        event_type: EventType::FleetBreakerReset,
+                        workspace_id: None,
+                        payload: json!({ "reason": reason }),
+                    })
+                    .await;
+            }
+            SweepVerdict::Proceed => {}
+        }
+        for (id, obs) in gone {
+            // Act only if nothing changed the workspace since it was listed
+            // (an operator restart or pause also makes the runtime vanish).
+            let still = self.store.workspace_get(id).await.ok().flatten();
+            if still.is_some_and(|r| {
+                r.status.is_live()
+                    || (r.status == WorkspaceStatus::Provisioning
+                        && !r.url.as_deref().unwrap_or("").is_empty())
+            }) {
+                self.workspace_gone(id, &format!("health sweep: {}", describe(&obs)))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reactive check for the A2A proxy after a transport error: gone →
+    /// governed restart (returns true: "restarting"); running or unknown →
+    /// false (the agent is busy or we cannot tell).
+    pub async fn reactive_check(&self, id: Uuid) -> bool {
+        let Some(prov) = self.provisioner.clone() else {
+            return false;
+        };
+        match prov.inspect(id).await {
+            obs if obs.is_gone() => {
+                self.workspace_gone(id, &format!("agent unreachable and {}", describe(&obs)))
+                    .await;
+                true
+            }
+            Observation::Unknown(e) => {
+                self.count_unknown(id, "a2a", &e);
+                false
+            }
+            _ => false,
+        }
+    }
+}
