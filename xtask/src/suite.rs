@@ -42,6 +42,8 @@ pub fn run(nextest_args: &[String]) -> Result<()> {
         }
     };
 
+    prepare_docker()?;
+
     let sqlite = nextest_pass(&root, "SQLite", None, nextest_args)?;
     let postgres = nextest_pass(&root, "PostgreSQL", Some(&pg_url), nextest_args)?;
     drop(stop_on_drop);
@@ -103,4 +105,41 @@ fn cargo(root: &Path) -> Command {
     let mut command = Command::new(env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")));
     command.current_dir(root);
     command
+}
+
+/// The Docker tests need the agent image and a static busybox for the
+/// provisioner's own test image. Both are made here, from what the project
+/// compiles and Debian's packages: no registry is involved. Without an engine
+/// the Docker tests say so (and fail when CI=true).
+fn prepare_docker() -> Result<()> {
+    let engine = Command::new("docker").args(["info"]).output();
+    if !engine.is_ok_and(|o| o.status.success()) {
+        println!(
+            "\n== docker ==\nno Docker engine answers: Docker tests will not run (CI=true makes that a failure)"
+        );
+        return Ok(());
+    }
+    println!("\n== agent image ==");
+    crate::image::run(&[])?;
+    if !Path::new("/bin/busybox").exists() {
+        println!("\n== busybox-static (for the provisioner's test image) ==");
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"));
+        if !is_root {
+            bail!(
+                "/bin/busybox is missing: install Debian's busybox-static package (apt-get install busybox-static)"
+            );
+        }
+        let update = Command::new("apt-get").args(["update", "-q"]).status();
+        let install = Command::new("apt-get")
+            .args(["install", "-y", "-q", "busybox-static"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status();
+        if !(update.is_ok_and(|s| s.success()) && install.is_ok_and(|s| s.success())) {
+            bail!("could not install busybox-static with apt-get");
+        }
+    }
+    Ok(())
 }

@@ -5,11 +5,26 @@ use std::collections::HashMap;
 
 use super::*;
 
-/// A fresh empty directory under the system temp dir.
-fn temp_dir() -> PathBuf {
+/// A fresh empty directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir() -> TempDir {
     let dir = std::env::temp_dir().join(format!("molecule-agent-config-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
+    TempDir(dir)
 }
 
 /// Loads with exactly `vars` set, MOLECULE_CONFIG_DIR pointing at `dir`.
@@ -83,7 +98,7 @@ fn platform_settings_from_env() {
     assert_eq!(platform.workspace_id, "ws-1");
     assert_eq!(platform.token.as_deref(), Some("tok"));
     assert_eq!(platform.heartbeat_interval, Duration::from_millis(500));
-    assert_eq!(platform.config_dir, dir);
+    assert_eq!(platform.config_dir, *dir);
     assert_eq!(config.advertised_url.as_deref(), Some("http://ws-abc:8000"));
     assert!(
         !format!("{platform:?}").contains("tok\""),

@@ -234,5 +234,6 @@ mod tests {
         assert_eq!(read_token(&dir), None, "a blank file is no token");
         // An unwritable place is survived (logged), not a panic.
         persist_token(Path::new("/nonexistent/molecule-agent"), "x");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -114,6 +114,7 @@ async fn run(backend: &'static str, db: Database) -> Row {
             .expect("token");
         agents.push((id, admin.clone().with_token(Some(token))));
     }
+    let ids: Vec<Uuid> = agents.iter().map(|(id, _)| *id).collect();
     let agents = Arc::new(agents);
     eprintln!("[{backend}] measuring heartbeats through the API…");
     let api = measure(move |n| {
@@ -133,7 +134,7 @@ async fn run(backend: &'static str, db: Database) -> Row {
     server.shutdown().await.expect("shutdown");
 
     eprintln!("[{backend}] measuring direct single-row UPDATEs…");
-    let ids: Arc<Vec<Uuid>> = Arc::new(agents.iter().map(|(id, _)| *id).collect());
+    let ids: Arc<Vec<Uuid>> = Arc::new(ids);
     let direct = match &db {
         Database::Sqlite(path) => {
             let opts = sqlx::sqlite::SqliteConnectOptions::new()

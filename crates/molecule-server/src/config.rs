@@ -91,6 +91,10 @@ pub struct Config {
     /// Extra environment for every provisioned workspace (tests, operators).
     pub workspace_env: Vec<(String, String)>,
     pub governor: crate::app::governor::GovernorConfig,
+    /// Docker endpoint; `None` = `DOCKER_HOST` or the local socket.
+    pub docker_host: Option<String>,
+    /// Deadline of every single Docker API call.
+    pub docker_call_timeout: Duration,
 }
 
 /// Environment names the server understands.
@@ -354,6 +358,8 @@ impl RawConfig {
             agent_heartbeat_every: Duration::from_secs(30),
             workspace_env: Vec::new(),
             governor: Default::default(),
+            docker_host: None,
+            docker_call_timeout: Duration::from_secs(10),
         })
     }
 }

@@ -39,6 +39,8 @@ fn docker_options(config: &Config) -> DockerOptions {
     let digest = sha2::Sha256::digest(config.database.store_url().as_bytes());
     let instance: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     DockerOptions {
+        host: config.docker_host.clone(),
+        call_timeout: config.docker_call_timeout,
         tier_limits: TierLimits::from_env(),
         instance: Some(instance),
         ..DockerOptions::default()

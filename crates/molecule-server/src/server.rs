@@ -93,6 +93,7 @@ impl Server {
             }),
             Arc::new(tasks::ProvisionerTask),
             Arc::new(tasks::ProvisionWatchdogTask),
+            Arc::new(tasks::RestartContextTask),
             Arc::new(tasks::HealthSweepTask {
                 every: app.config.health_sweep_every,
             }),

@@ -9,18 +9,18 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
-use crate::support::{DEADLINE, FakePlatform, client_of, eventually, temp_dir};
+use crate::support::{DEADLINE, FakePlatform, TempDir, client_of, eventually};
 
-/// The binary with a clean environment: loopback, an ephemeral port and a
-/// fresh config dir, plus `vars`.
-fn agent_command(vars: &[(&str, &str)]) -> Command {
+/// The binary with a clean environment: loopback, an ephemeral port and
+/// `config_dir`, plus `vars`.
+fn agent_command(config_dir: &TempDir, vars: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_molecule-agent"));
     command
         .env_clear()
         .env("AGENT_HOST", "127.0.0.1")
         .env("PORT", "0")
         .env("HOSTNAME", "localhost")
-        .env("MOLECULE_CONFIG_DIR", temp_dir())
+        .env("MOLECULE_CONFIG_DIR", config_dir.path())
         .env("RUST_LOG", "info")
         .envs(vars.iter().copied())
         .stdin(Stdio::null())
@@ -46,7 +46,8 @@ async fn wait(mut child: Child) -> (Option<i32>, String) {
 #[tokio::test]
 async fn the_fault_hook_exits_with_the_requested_code() {
     for (value, code) in [("7", 7), ("0", 0), ("not-a-number", 2)] {
-        let child = agent_command(&[("MOLECULE_AGENT_EXIT_AT_START", value)])
+        let dir = TempDir::new();
+        let child = agent_command(&dir, &[("MOLECULE_AGENT_EXIT_AT_START", value)])
             .spawn()
             .expect("spawn agent");
         let (exit, log) = wait(child).await;
@@ -60,7 +61,8 @@ async fn the_fault_hook_exits_with_the_requested_code() {
 
 #[tokio::test]
 async fn a_bad_configuration_exits_with_1_and_says_why() {
-    let child = agent_command(&[("PLATFORM_URL", "http://127.0.0.1:9")])
+    let dir = TempDir::new();
+    let child = agent_command(&dir, &[("PLATFORM_URL", "http://127.0.0.1:9")])
         .spawn()
         .expect("spawn agent");
     let (exit, log) = wait(child).await;
@@ -75,12 +77,16 @@ async fn the_binary_registers_serves_and_stops_on_sigterm() {
         StatusCode::OK,
     )
     .await;
-    let child = agent_command(&[
-        ("PLATFORM_URL", platform.url.as_str()),
-        ("WORKSPACE_ID", "ws-bin"),
-        ("HEARTBEAT_INTERVAL_SECONDS", "0.1"),
-        ("AGENT_NAME", "Binary agent"),
-    ])
+    let dir = TempDir::new();
+    let child = agent_command(
+        &dir,
+        &[
+            ("PLATFORM_URL", platform.url.as_str()),
+            ("WORKSPACE_ID", "ws-bin"),
+            ("HEARTBEAT_INTERVAL_SECONDS", "0.1"),
+            ("AGENT_NAME", "Binary agent"),
+        ],
+    )
     .spawn()
     .expect("spawn agent");
 
@@ -130,10 +136,14 @@ async fn the_binary_exits_0_when_the_workspace_was_removed() {
         StatusCode::OK,
     )
     .await;
-    let child = agent_command(&[
-        ("PLATFORM_URL", platform.url.as_str()),
-        ("WORKSPACE_ID", "ws-removed"),
-    ])
+    let dir = TempDir::new();
+    let child = agent_command(
+        &dir,
+        &[
+            ("PLATFORM_URL", platform.url.as_str()),
+            ("WORKSPACE_ID", "ws-removed"),
+        ],
+    )
     .spawn()
     .expect("spawn agent");
     let (exit, log) = wait(child).await;

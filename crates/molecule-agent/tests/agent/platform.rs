@@ -9,7 +9,7 @@ use molecule_agent::config::{CommandConfig, ExecutorConfig};
 use serde_json::json;
 
 use crate::support::{
-    Call, DEADLINE, FakePlatform, call, echo, eventually, message, start, temp_dir,
+    Call, DEADLINE, FakePlatform, TempDir, call, echo, eventually, message, start,
 };
 
 fn ok() -> (StatusCode, serde_json::Value) {
@@ -46,8 +46,8 @@ async fn registers_after_retries_then_heartbeats_with_the_issued_token() {
         StatusCode::OK,
     )
     .await;
-    let dir = temp_dir();
-    let mut config = platform.config("ws-test", dir.clone());
+    let dir = TempDir::new();
+    let mut config = platform.config("ws-test", dir.path());
     config.token = Some("env-token".into());
     let agent = start(scripted_command(), Some(config)).await;
 
@@ -63,7 +63,7 @@ async fn registers_after_retries_then_heartbeats_with_the_issued_token() {
         assert_eq!(&register.body["agent_card"], agent.card());
     }
     assert_eq!(
-        std::fs::read_to_string(dir.join(".auth_token"))
+        std::fs::read_to_string(dir.path().join(".auth_token"))
             .ok()
             .as_deref(),
         Some("issued-1"),
@@ -142,9 +142,9 @@ async fn a_refused_env_token_falls_back_to_the_persisted_one() {
         StatusCode::OK,
     )
     .await;
-    let dir = temp_dir();
-    std::fs::write(dir.join(".auth_token"), "saved-token\n").expect("write token");
-    let mut config = platform.config("ws-2", dir.clone());
+    let dir = TempDir::new();
+    std::fs::write(dir.path().join(".auth_token"), "saved-token\n").expect("write token");
+    let mut config = platform.config("ws-2", dir.path());
     config.token = Some("stale-token".into());
     let agent = start(echo(0), Some(config)).await;
 
@@ -167,7 +167,8 @@ async fn a_refused_env_token_falls_back_to_the_persisted_one() {
 #[tokio::test]
 async fn registration_without_any_token_sends_no_bearer() {
     let platform = FakePlatform::start(Box::new(|_, _| ok()), StatusCode::OK).await;
-    let agent = start(echo(0), Some(platform.config("ws-3", temp_dir()))).await;
+    let dir = TempDir::new();
+    let agent = start(echo(0), Some(platform.config("ws-3", dir.path()))).await;
     eventually("a heartbeat", || !platform.heartbeats().is_empty()).await;
     assert_eq!(platform.registers()[0].bearer, None);
     assert_eq!(platform.heartbeats()[0].bearer, None);
@@ -178,7 +179,8 @@ async fn registration_without_any_token_sends_no_bearer() {
 async fn a_410_at_registration_or_heartbeat_means_removed() {
     let gone = || (StatusCode::GONE, json!({"error": "workspace removed"}));
     let platform = FakePlatform::start(Box::new(move |_, _| gone()), StatusCode::OK).await;
-    let mut agent = start(echo(0), Some(platform.config("ws-gone", temp_dir()))).await;
+    let dir = TempDir::new();
+    let mut agent = start(echo(0), Some(platform.config("ws-gone", dir.path()))).await;
     tokio::time::timeout(DEADLINE, agent.workspace_removed())
         .await
         .expect("removal is reported");
@@ -186,7 +188,7 @@ async fn a_410_at_registration_or_heartbeat_means_removed() {
     agent.shutdown().await.expect("clean shutdown");
 
     let platform = FakePlatform::start(Box::new(|_, _| ok()), StatusCode::GONE).await;
-    let mut agent = start(echo(0), Some(platform.config("ws-gone-later", temp_dir()))).await;
+    let mut agent = start(echo(0), Some(platform.config("ws-gone-later", dir.path()))).await;
     tokio::time::timeout(DEADLINE, agent.workspace_removed())
         .await
         .expect("removal on heartbeat is reported");
@@ -198,7 +200,8 @@ async fn a_410_at_registration_or_heartbeat_means_removed() {
 async fn heartbeat_failures_do_not_stop_the_beat() {
     let platform =
         FakePlatform::start(Box::new(|_, _| ok()), StatusCode::INTERNAL_SERVER_ERROR).await;
-    let agent = start(echo(0), Some(platform.config("ws-flaky", temp_dir()))).await;
+    let dir = TempDir::new();
+    let agent = start(echo(0), Some(platform.config("ws-flaky", dir.path()))).await;
     eventually("heartbeats keep coming", || {
         platform.heartbeats().len() >= 3
     })

@@ -304,6 +304,7 @@ impl App {
             self.governor_finished(id);
             return Ok(());
         }
+        self.queue_restart_context(&row, reason);
         self.reprovision(prov, &row, &format!("restarting: {reason}"))
             .await
     }
@@ -342,6 +343,26 @@ impl App {
         Ok(())
     }
 
+    /// Remember to tell the agent, once it is back, why it was restarted.
+    fn queue_restart_context(&self, row: &WorkspaceRow, reason: &str) {
+        let mut keys: Vec<String> = [
+            "AWARENESS_NAMESPACE",
+            "HEARTBEAT_INTERVAL_SECONDS",
+            "MOLECULE_WORKSPACE_TOKEN",
+            "PLATFORM_URL",
+            "WORKSPACE_ID",
+            "WORKSPACE_NAME",
+            "WORKSPACE_RUNTIME",
+            "WORKSPACE_TIER",
+        ]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+        keys.extend(self.config.workspace_env.iter().map(|(k, _)| k.clone()));
+        self.restart_contexts
+            .queue(row.id, reason, row.last_heartbeat_at, keys);
+    }
+
     fn governor_finished(&self, id: Uuid) {
         if let Ok(mut g) = self.governor.lock() {
             g.finished(id);
@@ -377,6 +398,7 @@ impl App {
             g.reset_workspace(id);
         }
         self.restart_queue.cancel(id);
+        self.queue_restart_context(&row, "restart requested by an operator");
         self.reprovision(&prov, &row, "restart requested by an operator")
             .await?;
         self.tasks.activate(PROVISIONER_TASK);

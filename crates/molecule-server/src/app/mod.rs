@@ -9,6 +9,7 @@ pub mod governor;
 pub mod lifecycle;
 pub mod liveness;
 pub mod registry;
+pub mod restart_context;
 pub mod supervision;
 pub mod workspaces;
 
@@ -54,6 +55,9 @@ pub struct App {
     pub governor: Arc<Mutex<Governor>>,
     pub restart_queue: RestartQueue,
     pub listen_addrs: Arc<Mutex<ListenAddrs>>,
+    pub restart_contexts: restart_context::RestartContexts,
+    /// Outbound HTTP to agents (restart context, later the A2A proxy).
+    pub http: reqwest::Client,
     started_at: DateTime<Utc>,
     shutdown: watch::Receiver<bool>,
 }
@@ -77,6 +81,8 @@ impl App {
             governor: Arc::new(Mutex::new(Governor::new(config.governor.clone()))),
             restart_queue: RestartQueue::default(),
             listen_addrs: Arc::default(),
+            restart_contexts: Default::default(),
+            http: reqwest::Client::new(),
             provisioner,
             started_at: Utc::now(),
             shutdown,

@@ -139,3 +139,20 @@ impl Task for HealthSweepTask {
         Ok(())
     }
 }
+
+/// Tells restarted agents why they were restarted, once they are back.
+pub struct RestartContextTask;
+
+#[async_trait]
+impl Task for RestartContextTask {
+    fn name(&self) -> &'static str {
+        "restart-context"
+    }
+    fn period(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    async fn activate(&self, app: &App) -> anyhow::Result<()> {
+        app.send_restart_contexts().await?;
+        Ok(())
+    }
+}

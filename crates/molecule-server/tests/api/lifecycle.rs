@@ -246,6 +246,20 @@ pub async fn create_runs_kill_recovers_pause_resume_delete(backend: Backend) {
     );
     wait_status(&t.client, id, WorkspaceStatus::Online, BOOT).await;
 
+    let told = eventually(BOOT, || async {
+        let n = t
+            .server
+            .app
+            .metrics
+            .get("molecule_restart_context_sent_total", &[]);
+        (n >= 1.0).then_some(n)
+    })
+    .await;
+    assert!(
+        told.is_some(),
+        "the agent is told why it was restarted (restarts in quick succession share one message)"
+    );
+
     t.client.delete_workspace(id, true).await.unwrap();
     let obs = t.server.app.provisioner.as_ref().unwrap().inspect(id).await;
     if obs != molecule_provisioner::Observation::NotFound {

@@ -94,7 +94,8 @@ async fn admin_liveness_reports_every_task() {
             "liveness",
             "provision-watchdog",
             "provisioner",
-            "rate-limit-gc"
+            "rate-limit-gc",
+            "restart-context"
         ]
     );
     assert!(
