@@ -10,8 +10,9 @@ use crate::pg;
 pub fn run(name: Option<&str>) -> Result<()> {
     let bench = match name {
         Some("heartbeat") => "heartbeat",
-        Some(other) => bail!("unknown benchmark `{other}` (available: heartbeat)"),
-        None => bail!("name a benchmark: cargo xtask bench heartbeat"),
+        Some("provisioning") => return provisioning(),
+        Some(other) => bail!("unknown benchmark `{other}` (available: heartbeat, provisioning)"),
+        None => bail!("name a benchmark: cargo xtask bench heartbeat|provisioning"),
     };
     let root = crate::workspace_root()?;
     let instances = crate::instances_dir()?;
@@ -33,6 +34,23 @@ pub fn run(name: Option<&str>) -> Result<()> {
     drop(guard);
     if !status.success() {
         bail!("benchmark {bench} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Provisioning against the real Docker engine: builds the agent image
+/// first, needs no database server.
+fn provisioning() -> Result<()> {
+    crate::image::run(&[])?;
+    let root = crate::workspace_root()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .args(["bench", "-p", "molecule-server", "--bench", "provisioning"])
+        .status()
+        .context("cannot run `cargo bench`")?;
+    if !status.success() {
+        bail!("benchmark provisioning failed ({status})");
     }
     Ok(())
 }

@@ -156,6 +156,7 @@ impl App {
                         now,
                     )
                     .await;
+                self.status_written(id);
                 self.metrics.add(
                     "molecule_provision_seconds_total",
                     &[],
@@ -202,6 +203,7 @@ impl App {
             .await
         {
             self.liveness.forget(id);
+            self.status_written(id);
             tracing::warn!(workspace_id = %id, reason, "workspace failed");
             self.events
                 .emit(Event::new(
@@ -333,6 +335,7 @@ impl App {
             .workspace_transition(row.id, &from, Provisioning, Some(reason), now)
             .await
             .map_err(AppError::internal("failed to update"))?;
+        self.status_written(row.id);
         self.events
             .emit(Event::new(
                 EventType::WorkspaceProvisioning,
@@ -457,6 +460,7 @@ impl App {
                 .map_err(AppError::internal("failed to update"))?
             {
                 paused += 1;
+                self.status_written(r.id);
                 self.events
                     .emit(Event::new(
                         EventType::WorkspacePaused,

@@ -160,3 +160,73 @@ mod tests {
         assert_eq!(buf.pending(id).unwrap().active_tasks, 3);
     }
 }
+
+/// What the heartbeat path needs of a workspace, kept in memory so a
+/// heartbeat costs no database read: its status and current task. Every
+/// status write of this server invalidates the entry (`App::status_written`);
+/// a miss reads the row again. A read that raced with a write is not cached:
+/// `put` only succeeds when no invalidation happened since `generation()`.
+#[derive(Clone, Default)]
+pub struct HotState {
+    entries: Arc<Mutex<HashMap<Uuid, (molecule_types::WorkspaceStatus, String)>>>,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl HotState {
+    pub fn get(&self, id: Uuid) -> Option<(molecule_types::WorkspaceStatus, String)> {
+        self.entries.lock().ok()?.get(&id).cloned()
+    }
+    /// Take before reading the row that will be `put`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    pub fn put(
+        &self,
+        id: Uuid,
+        read_at: u64,
+        status: molecule_types::WorkspaceStatus,
+        task: String,
+    ) {
+        if let Ok(mut e) = self.entries.lock()
+            && self.generation() == read_at
+        {
+            e.insert(id, (status, task));
+        }
+    }
+    /// Record the task a heartbeat reported (the status is unchanged).
+    pub fn set_task(&self, id: Uuid, task: &str) {
+        if let Ok(mut e) = self.entries.lock()
+            && let Some(entry) = e.get_mut(&id)
+        {
+            entry.1 = task.to_string();
+        }
+    }
+    pub fn invalidate(&self, id: Uuid) {
+        if let Ok(mut e) = self.entries.lock() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            e.remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod hot_tests {
+    use super::*;
+    use molecule_types::WorkspaceStatus;
+
+    #[test]
+    fn a_read_that_raced_with_a_write_is_not_cached() {
+        let h = HotState::default();
+        let id = Uuid::new_v4();
+        let g = h.generation();
+        h.invalidate(id); // a status write happened while the row was read
+        h.put(id, g, WorkspaceStatus::Online, String::new());
+        assert!(h.get(id).is_none());
+        let g = h.generation();
+        h.put(id, g, WorkspaceStatus::Online, "t".into());
+        assert_eq!(h.get(id), Some((WorkspaceStatus::Online, "t".into())));
+        h.set_task(id, "u");
+        assert_eq!(h.get(id).unwrap().1, "u");
+    }
+}

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use molecule_provisioner::Provisioner;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use molecule_store::Store;
 
@@ -28,7 +29,7 @@ use auth::TokenCache;
 use events::EventBus;
 use governor::Governor;
 use lifecycle::RestartQueue;
-use liveness::{HeartbeatBuffer, Liveness, UrlCache};
+use liveness::{HeartbeatBuffer, HotState, Liveness, UrlCache};
 
 /// Addresses the server listens on, known once the listeners are bound.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +49,7 @@ pub struct App {
     pub tokens: TokenCache,
     pub liveness: Liveness,
     pub heartbeats: HeartbeatBuffer,
+    pub hot: HotState,
     pub urls: UrlCache,
     pub metrics: Arc<Metrics>,
     pub tasks: TaskRegistry,
@@ -75,6 +77,7 @@ impl App {
             tokens: TokenCache::default(),
             liveness: Liveness::default(),
             heartbeats: HeartbeatBuffer::default(),
+            hot: HotState::default(),
             urls: UrlCache::default(),
             metrics: Arc::new(Metrics::default()),
             tasks: TaskRegistry::default(),
@@ -89,6 +92,11 @@ impl App {
             config,
             store,
         }
+    }
+
+    /// Called after every status write: the in-memory view is re-read.
+    pub fn status_written(&self, id: Uuid) {
+        self.hot.invalidate(id);
     }
 
     pub fn started_at(&self) -> DateTime<Utc> {

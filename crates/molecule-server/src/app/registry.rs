@@ -109,6 +109,7 @@ impl App {
             .workspace_register(id, req.url.trim(), &req.agent_card, now)
             .await
             .map_err(AppError::internal("failed to register"))?;
+        self.status_written(id);
         if outcome == RegisterOutcome::SkippedRemoved {
             return Err(AppError::Gone("workspace removed".into()));
         }
@@ -148,23 +149,31 @@ impl App {
         }
         self.auth_lazy(id, bearer, "workspace").await?;
         self.metrics.inc("molecule_heartbeats_total", &[]);
-        let Some(row) = self
-            .store
-            .workspace_get(id)
-            .await
-            .map_err(AppError::internal("failed to update"))?
-        else {
-            return Ok(());
+        let (status, previous_task) = match self.hot.get(id) {
+            Some(hot) => hot,
+            None => {
+                let read_at = self.hot.generation();
+                let Some(row) = self
+                    .store
+                    .workspace_get(id)
+                    .await
+                    .map_err(AppError::internal("failed to update"))?
+                else {
+                    return Ok(());
+                };
+                let task = self
+                    .heartbeats
+                    .pending(id)
+                    .map(|p| p.current_task)
+                    .or(row.current_task)
+                    .unwrap_or_default();
+                self.hot.put(id, read_at, row.status, task.clone());
+                (row.status, task)
+            }
         };
-        if row.status == WorkspaceStatus::Removed {
+        if status == WorkspaceStatus::Removed {
             return Ok(());
         }
-        let previous_task = self
-            .heartbeats
-            .pending(id)
-            .map(|p| p.current_task)
-            .or(row.current_task.clone())
-            .unwrap_or_default();
         self.liveness.touch(id, self.config.liveness_ttl);
         self.heartbeats.push(HeartbeatWrite {
             id,
@@ -175,7 +184,8 @@ impl App {
             current_task: hb.current_task.clone(),
             at: Utc::now(),
         });
-        if let Some(to) = heartbeat_transition(row.status, hb.error_rate) {
+        self.hot.set_task(id, &hb.current_task);
+        if let Some(to) = heartbeat_transition(status, hb.error_rate) {
             let reason = (to == WorkspaceStatus::Degraded).then(|| {
                 format!(
                     "error rate {:.2} is at or above {DEGRADE_AT}; last error: {}",
@@ -184,9 +194,10 @@ impl App {
             });
             let changed = self
                 .store
-                .workspace_transition(id, &[row.status], to, reason.as_deref(), Utc::now())
+                .workspace_transition(id, &[status], to, reason.as_deref(), Utc::now())
                 .await
                 .map_err(AppError::internal("failed to update"))?;
+            self.status_written(id);
             if changed {
                 let payload = if to == WorkspaceStatus::Degraded {
                     json!({ "error_rate": hb.error_rate, "sample_error": hb.sample_error })
@@ -367,6 +378,7 @@ impl App {
             )
             .await
             .map_err(AppError::internal("failed to update"))?;
+        self.status_written(id);
         if changed {
             self.urls.clear(id);
             self.metrics.inc("molecule_workspace_offline_total", &[]);

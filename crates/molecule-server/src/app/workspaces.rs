@@ -246,6 +246,7 @@ impl App {
                 Utc::now(),
             )
             .await;
+        self.status_written(id);
         Ok(CreatedWorkspace {
             id,
             status: WorkspaceStatus::Provisioning,
@@ -263,6 +264,7 @@ impl App {
             .workspace_transition(id, &[], WorkspaceStatus::Online, None, Utc::now())
             .await
             .map_err(AppError::internal("failed to create workspace"))?;
+        self.status_written(id);
         self.events
             .emit(Event::new(
                 EventType::WorkspaceOnline,
@@ -433,6 +435,9 @@ impl App {
             .workspace_remove_many(&ids, Utc::now())
             .await
             .map_err(AppError::internal("failed to delete workspace"))?;
+        for ws in &ids {
+            self.status_written(*ws);
+        }
         self.tokens.forget(&ids);
         for ws in &ids {
             self.restart_queue.cancel(*ws);

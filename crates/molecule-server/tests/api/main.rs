@@ -7,6 +7,7 @@
 mod auth;
 mod bad_input;
 mod events;
+mod faults;
 mod lifecycle;
 mod liveness;
 mod middleware;

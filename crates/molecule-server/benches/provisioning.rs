@@ -1,0 +1,201 @@
+//! Provisioning speed and recovery, against the real Docker engine.
+//!
+//! 1. Baseline: the same 20 containers started with `docker run` (all at
+//!    once), timed until every agent answers on its published port.
+//! 2. Molecule: 20 workspaces created through the API, timed until every one
+//!    is `online` (the agent registered with the platform).
+//! 3. Recovery: `docker kill` one workspace's container and time until it is
+//!    `online` again, with the default 15 s health sweep.
+//!
+//! Run: `cargo xtask bench provisioning` (needs `cargo xtask image` first).
+
+use molecule_client::Client;
+use molecule_server::Server;
+use molecule_server::config::{Config, Database, ProvisionerChoice};
+use molecule_types::WorkspaceStatus;
+use molecule_types::dto::CreateWorkspace;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const N: usize = 20;
+const DEADLINE: Duration = Duration::from_secs(300);
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI")
+}
+
+#[tokio::main]
+async fn main() {
+    let image = format!("molecule/agent:{}", env!("CARGO_PKG_VERSION"));
+    assert!(
+        docker(&["image", "inspect", &image]).status.success(),
+        "{image} missing: run `cargo xtask image`"
+    );
+
+    eprintln!("baseline: {N} × docker run …");
+    let tag = Uuid::new_v4().simple().to_string()[..8].to_string();
+    let started = Instant::now();
+    let children: Vec<_> = (0..N)
+        .map(|i| {
+            Command::new("docker")
+                .args([
+                    "run",
+                    "-d",
+                    "--rm",
+                    "--name",
+                    &format!("bench-{tag}-{i}"),
+                    "-p",
+                    "127.0.0.1::8000",
+                    &image,
+                ])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("docker run")
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().expect("docker run").success());
+    }
+    let http = reqwest::Client::new();
+    for i in 0..N {
+        let out = docker(&["port", &format!("bench-{tag}-{i}"), "8000/tcp"]);
+        let addr = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let url = format!("http://{addr}/health");
+        while http
+            .get(&url)
+            .send()
+            .await
+            .map(|r| !r.status().is_success())
+            .unwrap_or(true)
+        {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "baseline container {i} never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let baseline = started.elapsed();
+    for i in 0..N {
+        let _ = docker(&["rm", "-f", &format!("bench-{tag}-{i}")]);
+    }
+
+    eprintln!("molecule: {N} workspaces through the API …");
+    let dir = std::env::temp_dir().join(format!("molecule-bench-{tag}"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut config = Config::for_tests(Database::Sqlite(dir.join("bench.db")));
+    config.data_dir = dir.clone();
+    config.provisioner = ProvisionerChoice::Docker;
+    config.agent_image = image.clone();
+    config.health_sweep_every = Duration::from_secs(15);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = Server::start(config, listener).await.expect("server");
+    let client = Client::new(server.url());
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for i in 0..N {
+        let req = CreateWorkspace {
+            name: format!("bench-{i}"),
+            ..Default::default()
+        };
+        ids.push(client.create_workspace(&req).await.expect("create").id);
+    }
+    wait_all_online(&client, &ids, started).await;
+    let molecule = started.elapsed();
+
+    eprintln!("recovery: docker kill one container …");
+    let victim = ids[0];
+    let killed_at = Instant::now();
+    assert!(
+        docker(&["kill", &molecule_types::container_name(victim)])
+            .status
+            .success()
+    );
+    // Wait for the platform to notice (status leaves online), then to recover.
+    loop {
+        let ws = client.get_workspace(victim).await.expect("get");
+        if ws.status != WorkspaceStatus::Online || killed_at.elapsed() > DEADLINE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let detected = killed_at.elapsed();
+    wait_all_online(&client, &[victim], killed_at).await;
+    let recovered = killed_at.elapsed();
+
+    for id in &ids {
+        let _ = client.delete_workspace(*id, true).await;
+    }
+    server.shutdown().await.expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let ratio = molecule.as_secs_f64() / baseline.as_secs_f64();
+    println!();
+    println!(
+        "provisioning benchmark: {N} containers of {image}, {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    println!("{:<44} {:>10}", "measurement", "seconds");
+    println!(
+        "{:<44} {:>10.2}",
+        format!("docker run ×{N} until every agent answers"),
+        baseline.as_secs_f64()
+    );
+    println!(
+        "{:<44} {:>10.2}",
+        format!("molecule: {N} workspaces until all online"),
+        molecule.as_secs_f64()
+    );
+    println!(
+        "{:<44} {:>9.2}x  (target ≤ 1.30: {})",
+        "ratio molecule / docker run",
+        ratio,
+        if ratio <= 1.3 { "met" } else { "MISSED" }
+    );
+    println!(
+        "{:<44} {:>10.2}",
+        "docker kill → detected (status not online)",
+        detected.as_secs_f64()
+    );
+    println!(
+        "{:<44} {:>10.2}  (target ≤ 30: {})",
+        "docker kill → online again",
+        recovered.as_secs_f64(),
+        if recovered <= Duration::from_secs(30) {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+}
+
+async fn wait_all_online(client: &Client, ids: &[Uuid], since: Instant) {
+    for id in ids {
+        loop {
+            let ws = client.get_workspace(*id).await.expect("get");
+            match ws.status {
+                WorkspaceStatus::Online => break,
+                WorkspaceStatus::Failed => panic!("workspace {id} failed: {:?}", ws.status_reason),
+                _ => {}
+            }
+            assert!(
+                since.elapsed() < DEADLINE,
+                "workspace {id} never came online"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
