@@ -363,3 +363,72 @@ lifecycle_tests!(
     crash_loop_ends_failed,
     watchdog_fails_silent_agents
 );
+
+/// A restarted platform adopts running containers without restarting them
+/// (Docker only: local child processes end with the platform).
+#[tokio::test]
+async fn docker_platform_restart_adopts_running_containers() {
+    if !docker_ready() {
+        return;
+    }
+    let (db, _dir) = crate::fresh_database().await;
+    let data = crate::TempDir(
+        std::env::temp_dir().join(format!("molecule-adopt-{}", Uuid::new_v4().simple())),
+    );
+    let boot = |db: molecule_server::config::Database| {
+        let data = data.0.clone();
+        async move {
+            let mut c = molecule_server::Config::for_tests(db);
+            c.data_dir = data;
+            c.provisioner = ProvisionerChoice::Docker;
+            c.agent_image = image();
+            c.health_sweep_every = Duration::from_millis(300);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let s = molecule_server::Server::start(c, listener).await.unwrap();
+            let client = Client::new(s.url());
+            (s, client)
+        }
+    };
+    let (s, c) = boot(db.clone()).await;
+    let id = c
+        .create_workspace(&CreateWorkspace {
+            name: "adopted".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    wait_status(&c, id, WorkspaceStatus::Online, BOOT).await;
+    let started_at = |id: Uuid| {
+        let out = std::process::Command::new("docker")
+            .args([
+                "inspect",
+                "-f",
+                "{{.State.StartedAt}}",
+                &molecule_types::container_name(id),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let before = started_at(id);
+    s.shutdown().await.unwrap();
+
+    let (s, c) = boot(db).await;
+    // Several sweeps pass; the container is neither restarted nor reaped.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(started_at(id), before, "the container was not restarted");
+    assert_eq!(
+        c.get_workspace(id).await.unwrap().status,
+        WorkspaceStatus::Online
+    );
+    let events = c.events(Some(id)).await.unwrap();
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.event_type == "WORKSPACE_RESTART_DECISION"),
+        "no restart decision after adoption"
+    );
+    c.delete_workspace(id, true).await.unwrap();
+    s.shutdown().await.unwrap();
+}
