@@ -432,3 +432,35 @@ async fn docker_platform_restart_adopts_running_containers() {
     c.delete_workspace(id, true).await.unwrap();
     s.shutdown().await.unwrap();
 }
+
+/// A missing image is never pulled: provisioning fails with a reason that
+/// names the build command.
+#[tokio::test]
+async fn docker_missing_image_fails_with_the_build_command() {
+    let Some(t) = start_backend(Backend::Docker, |c| {
+        c.runtime_images
+            .insert("custom".into(), "molecule/does-not-exist:1".into());
+    })
+    .await
+    else {
+        return;
+    };
+    let req = CreateWorkspace {
+        name: "no-image".into(),
+        runtime: Some("custom".into()),
+        ..Default::default()
+    };
+    let id = t.client.create_workspace(&req).await.unwrap().id;
+    let ws = wait_status(&t.client, id, WorkspaceStatus::Failed, BOOT).await;
+    let reason = ws.status_reason.unwrap_or_default();
+    assert!(
+        reason.contains("cargo xtask image") && reason.contains("never pulled"),
+        "{reason}"
+    );
+    let events = t.client.events(Some(id)).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == "WORKSPACE_PROVISION_FAILED")
+    );
+}
