@@ -12,8 +12,8 @@ use std::time::Duration;
 /// incident. None of them says anything about the container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transient {
-    /// The request is held longer than the client's call deadline (then
-    /// answered 500 `context deadline exceeded`, long after the client left).
+    /// The daemon gets the request (and acts on it) but its answer is held
+    /// back longer than the client's call deadline: a loaded daemon.
     DeadlineExceeded,
     /// The request is read, then the connection is closed without a byte
     /// of answer.
@@ -90,8 +90,8 @@ pub struct FaultConfig {
     pub not_found_share: f64,
     /// The transient shapes drawn from, uniformly.
     pub kinds: Vec<Transient>,
-    /// How long [`Transient::DeadlineExceeded`] holds a request: make it
-    /// longer than the client's call deadline.
+    /// How long [`Transient::DeadlineExceeded`] holds an answer back: make
+    /// it longer than the client's call deadline.
     pub hold: Duration,
     /// Which requests are eligible; `None` = all of them.
     pub filter: Option<Filter>,

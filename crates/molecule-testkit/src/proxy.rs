@@ -209,7 +209,7 @@ impl DockerFaultProxy {
         self.configure(|c| c.kinds = kinds.to_vec());
     }
 
-    /// How long a deadline-exceeded request is held.
+    /// How long a deadline-exceeded answer is held back.
     pub fn set_hold(&self, hold: Duration) {
         self.configure(|c| c.hold = hold);
     }
@@ -330,11 +330,10 @@ async fn handle(
             Ok(message(StatusCode::INTERNAL_SERVER_ERROR, "i/o timeout"))
         }
         Some(Fault::Transient(Transient::DeadlineExceeded)) => {
+            // The daemon acts, but answers only after the client gave up.
+            let answer = forward(&shared.upstream, req).await;
             tokio::time::sleep(hold).await;
-            Ok(message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "context deadline exceeded",
-            ))
+            answer
         }
         // An error from the service makes hyper close the connection
         // without writing anything.

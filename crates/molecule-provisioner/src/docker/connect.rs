@@ -85,7 +85,7 @@ pub(crate) async fn connect(opts: &DockerOptions) -> Result<Engine, ProvisionErr
     let endpoint = Endpoint::parse(configured.as_deref()).map_err(ProvisionError::Unavailable)?;
     // bollard's own deadline only covers response headers; ours (below)
     // covers whole calls. Keep bollard's no shorter than ours.
-    let secs = opts.call_timeout.as_secs().max(1);
+    let secs = (opts.call_timeout.as_secs_f64().ceil() as u64).max(1);
     let client = match &endpoint {
         Endpoint::Unix(path) => Docker::connect_with_unix(path, secs, API_DEFAULT_VERSION),
         Endpoint::Tcp(addr) => Docker::connect_with_http(addr, secs, API_DEFAULT_VERSION),

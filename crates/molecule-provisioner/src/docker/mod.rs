@@ -314,6 +314,22 @@ impl Provisioner for DockerProvisioner {
         }
         self.require_image(&spec.image).await?;
         if let Err(e) = self.create_and_start(spec, &name).await {
+            // A lost or late answer says nothing about the container: the
+            // daemon may well have started it. Look before tearing down, and
+            // never remove what we cannot see.
+            if let ProvisionError::Unavailable(_) = e {
+                match self.inspect_container(&name).await {
+                    Ok(c) if observe(facts_of(&c)) == Observation::Running => {
+                        if let Some(started) = Self::started_from(&c, &name, false) {
+                            tracing::warn!(workspace_id = %id, container = %name, error = %e, "start answer lost but the container runs; keeping it");
+                            return Ok(started);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(inspect) if inspect.is_not_found() => return Err(e),
+                    Err(_) => return Err(e),
+                }
+            }
             if let Err(cleanup) = self.remove_container(&name).await {
                 tracing::warn!(workspace_id = %id, container = %name, error = %cleanup, "could not remove half-created container");
             }

@@ -111,9 +111,13 @@ impl App {
     async fn provision_one(&self, prov: &Arc<dyn Provisioner>, row: WorkspaceRow) {
         let id = row.id;
         let started_at = Instant::now();
+        // (error text, whether it is only "the backend did not answer")
         let result = match self.workspace_spec(prov.kind(), &row).await {
-            Ok(spec) => prov.ensure(&spec).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+            Ok(spec) => prov.ensure(&spec).await.map_err(|e| {
+                let transient = matches!(e, molecule_provisioner::ProvisionError::Unavailable(_));
+                (e.to_string(), transient)
+            }),
+            Err(e) => Err((e.to_string(), false)),
         };
         match result {
             Ok(started) => {
@@ -175,10 +179,30 @@ impl App {
                 );
                 tracing::info!(workspace_id = %id, url = %started.url, adopted = started.adopted, "workspace runtime up");
             }
-            Err(error) => {
+            Err((error, transient)) => {
                 self.metrics
                     .inc("molecule_provisions_total", &[("result", "failed")]);
                 self.governor_finished(id);
+                let current = self
+                    .store
+                    .workspace_get(id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|r| r.status);
+                if current != Some(WorkspaceStatus::Provisioning) {
+                    // The agent registered meanwhile (or an operator acted):
+                    // a late error about starting it concludes nothing.
+                    tracing::warn!(workspace_id = %id, error = %error, "provisioning error after the workspace moved on; ignored");
+                    return;
+                }
+                if transient {
+                    // Unknown, not failed: the next activation looks again
+                    // (adopting the runtime if it did start); the watchdog
+                    // bounds how long.
+                    tracing::warn!(workspace_id = %id, error = %error, "runtime backend did not answer; will retry");
+                    return;
+                }
                 // A runtime that started and died at once crashed: that is
                 // the governor's call (backoff, crash loop), not a plain failure.
                 if let molecule_provisioner::Observation::Exited { .. } = prov.inspect(id).await {

@@ -380,3 +380,61 @@ async fn a_real_kill_through_a_clean_proxy_restarts_once() {
     delete_all(&t, &ids).await;
     proxy.stop();
 }
+
+/// A daemon that starts the container but answers the start call after the
+/// deadline (the incident's "deadline exceeded", during a start) says
+/// nothing about the container: it is running, its agent registers. The
+/// workspace must end up online, not failed or crash-looping.
+///
+/// (Regression: the provisioner used to remove the container on any start
+/// error and the platform then marked the workspace `failed`.)
+#[tokio::test]
+async fn a_late_start_answer_does_not_fail_a_healthy_workspace() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let proxy = proxy();
+    let Some(t) = start_through(&proxy).await else {
+        return;
+    };
+    let first = AtomicBool::new(true);
+    proxy.set_filter(move |r| {
+        r.method == "POST"
+            && r.path.contains("/containers/")
+            && r.path.ends_with("/start")
+            && first.swap(false, Ordering::SeqCst)
+    });
+    proxy.set_kinds(&[Transient::DeadlineExceeded]);
+    proxy.set_hold(CALL_TIMEOUT + Duration::from_secs(1));
+    proxy.set_transient_share(1.0);
+    let log = EventLog::start(&t.client).await;
+    let id = t
+        .client
+        .create_workspace(&CreateWorkspace {
+            name: "slow-start".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let ids = Containers(vec![id]);
+    wait_status(&t.client, id, WorkspaceStatus::Online, BOOT).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(proxy.counts().deadline_exceeded, 1);
+    let events: Vec<String> = t
+        .client
+        .events(Some(id))
+        .await
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| format!("{} {}", e.event_type, e.payload))
+        .collect();
+    let bad = log.matching(|e| {
+        e.event == "WORKSPACE_PROVISION_FAILED" || e.event == "WORKSPACE_RESTART_DECISION"
+    });
+    assert!(
+        bad.is_empty(),
+        "a late start answer failed or restarted the workspace: {events:#?}"
+    );
+    assert_all_online(&t.client, &ids.0, "after a late start answer").await;
+    delete_all(&t, &ids).await;
+}

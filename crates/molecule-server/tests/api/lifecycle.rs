@@ -323,6 +323,7 @@ pub async fn crash_loop_ends_failed(backend: Backend) {
         t.client.get_workspace(id).await.unwrap().status,
         WorkspaceStatus::Failed
     );
+    t.client.delete_workspace(id, true).await.unwrap();
 }
 
 pub async fn watchdog_fails_silent_agents(backend: Backend) {
@@ -345,6 +346,7 @@ pub async fn watchdog_fails_silent_agents(backend: Backend) {
         .id;
     let ws = wait_status(&t.client, id, WorkspaceStatus::Failed, BOOT).await;
     assert!(ws.status_reason.unwrap().contains("did not register"));
+    t.client.delete_workspace(id, true).await.unwrap();
 }
 
 macro_rules! lifecycle_tests {
