@@ -78,8 +78,12 @@ fn nextest_pass(
         .args(["nextest", "run", "--workspace", "--no-fail-fast"])
         .args(args);
     match database_url {
-        Some(url) => command.env(DATABASE_URL_VAR, url),
-        None => command.env_remove(DATABASE_URL_VAR),
+        Some(url) => command
+            .env(DATABASE_URL_VAR, url)
+            .env("MOLECULE_TEST_PASS", "postgres"),
+        None => command
+            .env_remove(DATABASE_URL_VAR)
+            .env("MOLECULE_TEST_PASS", "sqlite"),
     };
     command.status().context("cannot run `cargo nextest`")
 }
