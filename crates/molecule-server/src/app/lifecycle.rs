@@ -6,7 +6,6 @@
 //! workspace that should run but has no runtime yet.
 
 use chrono::Utc;
-use futures_util::StreamExt;
 use molecule_provisioner::{DirAccess, Provisioner, WorkspaceSpec};
 use molecule_store::WorkspaceRow;
 use molecule_types::{Event, EventType, WorkspaceStatus, container_name};
@@ -23,7 +22,14 @@ use crate::error::{AppError, AppResult};
 /// Name of the background task that provisions and restarts.
 pub const PROVISIONER_TASK: &str = "provisioner";
 /// At most this many workspaces are started at once.
-const PARALLEL_STARTS: usize = 8;
+pub const PARALLEL_STARTS: usize = 16;
+
+/// Provisioning jobs in flight, owned by the `provisioner` task.
+#[derive(Default)]
+pub struct ProvisionJobs {
+    set: tokio::task::JoinSet<()>,
+    in_flight: std::collections::HashSet<Uuid>,
+}
 
 /// Restarts granted by the governor, waiting for their backoff to pass.
 #[derive(Clone, Default)]
@@ -102,9 +108,33 @@ impl App {
             .into_iter()
             .filter(|r| r.runtime != EXTERNAL_RUNTIME && r.url.as_deref().unwrap_or("").is_empty())
             .collect();
-        futures_util::stream::iter(pending)
-            .for_each_concurrent(PARALLEL_STARTS, |row| self.provision_one(&prov, row))
-            .await;
+        // Starts run as jobs owned by this task: an activation launches what
+        // is pending and returns, so a workspace created a moment later does
+        // not wait for a whole batch. Finished jobs are reaped here; a
+        // panicking job is logged and its workspace is tried again.
+        let Ok(mut jobs) = self.provision_jobs.lock() else {
+            return Ok(());
+        };
+        while let Some(done) = jobs.set.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "a provisioning job panicked");
+            }
+        }
+        for row in pending {
+            if !jobs.in_flight.insert(row.id) {
+                continue;
+            }
+            let (app, prov) = (self.clone(), prov.clone());
+            jobs.set.spawn(async move {
+                let id = row.id;
+                let permit = app.provision_slots.clone().acquire_owned().await;
+                app.provision_one(&prov, row).await;
+                drop(permit);
+                if let Ok(mut j) = app.provision_jobs.lock() {
+                    j.in_flight.remove(&id);
+                }
+            });
+        }
         Ok(())
     }
 

@@ -58,6 +58,8 @@ pub struct App {
     pub restart_queue: RestartQueue,
     pub listen_addrs: Arc<Mutex<ListenAddrs>>,
     pub restart_contexts: restart_context::RestartContexts,
+    pub provision_jobs: Arc<Mutex<lifecycle::ProvisionJobs>>,
+    pub provision_slots: Arc<tokio::sync::Semaphore>,
     /// Outbound HTTP to agents (restart context, later the A2A proxy).
     pub http: reqwest::Client,
     started_at: DateTime<Utc>,
@@ -85,6 +87,8 @@ impl App {
             restart_queue: RestartQueue::default(),
             listen_addrs: Arc::default(),
             restart_contexts: Default::default(),
+            provision_jobs: Arc::default(),
+            provision_slots: Arc::new(tokio::sync::Semaphore::new(lifecycle::PARALLEL_STARTS)),
             http: reqwest::Client::new(),
             provisioner,
             started_at: Utc::now(),
