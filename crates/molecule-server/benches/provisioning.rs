@@ -1,7 +1,8 @@
 //! Provisioning speed and recovery, against the real Docker engine.
 //!
-//! 1. Baseline: the same 20 containers started with `docker run` (all at
-//!    once), timed until every agent answers on its published port.
+//! 1. Baseline: the same 20 containers (image, network, configs volume,
+//!    127.0.0.1 port) started with `docker run` (all at once), timed until
+//!    every agent answers on its published port.
 //! 2. Molecule: 20 workspaces created through the API, timed until every one
 //!    is `online` (the agent registered with the platform).
 //! 3. Recovery: `docker kill` one workspace's container and time until it is
@@ -36,6 +37,9 @@ async fn main() {
         "{image} missing: run `cargo xtask image`"
     );
 
+    // The same containers: same image, network, configs volume and port
+    // publishing as the Docker provisioner uses.
+    let _ = docker(&["network", "create", "--label", "molecule.managed=true", "molecule-net"]);
     eprintln!("baseline: {N} × docker run …");
     let tag = Uuid::new_v4().simple().to_string()[..8].to_string();
     let started = Instant::now();
@@ -45,9 +49,12 @@ async fn main() {
                 .args([
                     "run",
                     "-d",
-                    "--rm",
                     "--name",
                     &format!("bench-{tag}-{i}"),
+                    "--network",
+                    "molecule-net",
+                    "-v",
+                    &format!("bench-{tag}-{i}-configs:/configs"),
                     "-p",
                     "127.0.0.1::8000",
                     &image,
@@ -86,7 +93,8 @@ async fn main() {
     }
     let baseline = started.elapsed();
     for i in 0..N {
-        let _ = docker(&["rm", "-f", &format!("bench-{tag}-{i}")]);
+        let _ = docker(&["rm", "-f", "-v", &format!("bench-{tag}-{i}")]);
+        let _ = docker(&["volume", "rm", &format!("bench-{tag}-{i}-configs")]);
     }
 
     eprintln!("molecule: {N} workspaces through the API …");
