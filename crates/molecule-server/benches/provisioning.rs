@@ -39,7 +39,13 @@ async fn main() {
 
     // The same containers: same image, network, configs volume and port
     // publishing as the Docker provisioner uses.
-    let _ = docker(&["network", "create", "--label", "molecule.managed=true", "molecule-net"]);
+    let _ = docker(&[
+        "network",
+        "create",
+        "--label",
+        "molecule.managed=true",
+        "molecule-net",
+    ]);
     eprintln!("baseline: {N} × docker run …");
     let tag = Uuid::new_v4().simple().to_string()[..8].to_string();
     let started = Instant::now();

@@ -2,8 +2,9 @@
 //! format at `/metrics`. Owned by one server instance (no global recorder),
 //! so several servers in one test process never mix their numbers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
+use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -12,7 +13,18 @@ type Labels = Vec<(&'static str, String)>;
 #[derive(Default)]
 pub struct Metrics {
     counters: Mutex<BTreeMap<(&'static str, Labels), f64>>,
+    /// HTTP requests by a hash of (method, route, status): the hot path
+    /// allocates only the first time a series appears.
+    requests: Mutex<HashMap<u64, RequestSeries>>,
     ws_active: AtomicI64,
+}
+
+struct RequestSeries {
+    method: String,
+    route: String,
+    status: u16,
+    count: u64,
+    seconds: f64,
 }
 
 impl Metrics {
@@ -29,6 +41,24 @@ impl Metrics {
 
     pub fn inc(&self, name: &'static str, labels: &[(&'static str, &str)]) {
         self.add(name, labels, 1.0);
+    }
+
+    /// Count one HTTP request and its duration.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (method, route, status).hash(&mut h);
+        let key = h.finish();
+        if let Ok(mut map) = self.requests.lock() {
+            let series = map.entry(key).or_insert_with(|| RequestSeries {
+                method: method.to_string(),
+                route: route.to_string(),
+                status,
+                count: 0,
+                seconds: 0.0,
+            });
+            series.count += 1;
+            series.seconds += seconds;
+        }
     }
 
     pub fn ws_connected(&self) {
@@ -62,6 +92,31 @@ impl Metrics {
             "molecule_websocket_connections_active {}",
             self.ws_active.load(Ordering::Relaxed)
         );
+        if let Ok(reqs) = self.requests.lock() {
+            let mut rows: Vec<&RequestSeries> = reqs.values().collect();
+            rows.sort_by(|a, b| {
+                (&a.route, &a.method, a.status).cmp(&(&b.route, &b.method, b.status))
+            });
+            let columns: [(&str, fn(&RequestSeries) -> f64); 2] = [
+                ("molecule_http_requests_total", |r| r.count as f64),
+                ("molecule_http_request_duration_seconds_total", |r| {
+                    r.seconds
+                }),
+            ];
+            for (name, pick) in columns {
+                let _ = writeln!(out, "# TYPE {name} counter");
+                for r in &rows {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{method=\"{}\",path=\"{}\",status=\"{}\"}} {}",
+                        escape(&r.method),
+                        escape(&r.route),
+                        r.status,
+                        pick(r)
+                    );
+                }
+            }
+        }
         let Ok(map) = self.counters.lock() else {
             return out;
         };
@@ -98,32 +153,27 @@ mod tests {
     #[test]
     fn renders_counters_with_labels_and_gauge() {
         let m = Metrics::default();
+        m.observe_request("GET", "/health", 200, 0.5);
+        m.observe_request("GET", "/health", 200, 0.25);
+        m.observe_request("POST", "/workspaces", 429, 0.0);
+        m.inc("molecule_heartbeats_total", &[]);
+        m.inc("molecule_heartbeats_total", &[]);
         m.inc(
-            "molecule_http_requests_total",
-            &[("method", "GET"), ("path", "/health"), ("status", "200")],
-        );
-        m.inc(
-            "molecule_http_requests_total",
-            &[("method", "GET"), ("path", "/health"), ("status", "200")],
+            "molecule_restart_decisions_total",
+            &[("decision", "restart")],
         );
         m.ws_connected();
         let text = m.render();
-        assert!(
-            text.contains(
-                "molecule_http_requests_total{method=\"GET\",path=\"/health\",status=\"200\"} 2"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("molecule_websocket_connections_active 1"),
-            "{text}"
-        );
-        assert_eq!(
-            m.get(
-                "molecule_http_requests_total",
-                &[("method", "GET"), ("path", "/health"), ("status", "200")]
-            ),
-            2.0
-        );
+        for want in [
+            "molecule_http_requests_total{method=\"GET\",path=\"/health\",status=\"200\"} 2",
+            "molecule_http_request_duration_seconds_total{method=\"GET\",path=\"/health\",status=\"200\"} 0.75",
+            "molecule_http_requests_total{method=\"POST\",path=\"/workspaces\",status=\"429\"} 1",
+            "molecule_heartbeats_total 2",
+            "molecule_restart_decisions_total{decision=\"restart\"} 1",
+            "molecule_websocket_connections_active 1",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+        assert_eq!(m.get("molecule_heartbeats_total", &[]), 2.0);
     }
 }

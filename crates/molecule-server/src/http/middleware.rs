@@ -50,21 +50,12 @@ pub async fn observe(State(app): State<App>, req: Request, next: Next) -> Respon
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+        .unwrap_or_else(|| "unmatched".to_string());
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
+    let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    let labels = [
-        ("method", method.as_str()),
-        ("path", route.as_str()),
-        ("status", status.as_str()),
-    ];
-    app.metrics.inc("molecule_http_requests_total", &labels);
-    app.metrics.add(
-        "molecule_http_request_duration_seconds_total",
-        &labels,
-        elapsed.as_secs_f64(),
-    );
+    app.metrics
+        .observe_request(method.as_str(), &route, status, elapsed.as_secs_f64());
     tracing::debug!(method = %method, path = %route, status = %status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
     resp
 }
