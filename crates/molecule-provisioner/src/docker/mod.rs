@@ -123,8 +123,28 @@ impl DockerProvisioner {
             )
             .await
         {
+            // Another removal of the same container is under way (a restart
+            // racing a pause, say): wait for it to finish rather than fail.
+            Err(e) if e.status() == Some(409) => self.wait_gone(name).await,
             Err(e) if !e.is_not_found() => Err(e.into()),
             _ => Ok(()),
+        }
+    }
+
+    /// Poll until the container no longer exists, within one call timeout.
+    async fn wait_gone(&self, name: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.opts.call_timeout;
+        loop {
+            match self.inspect_container(name).await {
+                Err(e) if e.is_not_found() => return Ok(()),
+                Err(e) => return Err(e.into()),
+                Ok(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(ProvisionError::Unavailable(format!(
+                        "container {name} is still being removed"
+                    )));
+                }
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
         }
     }
 
