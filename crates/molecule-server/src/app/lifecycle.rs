@@ -367,7 +367,7 @@ impl App {
 
     /// Remove the runtime (keeping volumes), clear the url, mark
     /// `provisioning` and raise `WORKSPACE_PROVISIONING`.
-    async fn reprovision(
+    pub(crate) async fn reprovision(
         &self,
         prov: &Arc<dyn Provisioner>,
         row: &WorkspaceRow,
@@ -401,7 +401,7 @@ impl App {
     }
 
     /// Remember to tell the agent, once it is back, why it was restarted.
-    fn queue_restart_context(&self, row: &WorkspaceRow, reason: &str) {
+    pub(crate) fn queue_restart_context(&self, row: &WorkspaceRow, reason: &str) {
         let mut keys: Vec<String> = [
             "AWARENESS_NAMESPACE",
             "HEARTBEAT_INTERVAL_SECONDS",
@@ -420,154 +420,10 @@ impl App {
             .queue(row.id, reason, row.last_heartbeat_at, keys);
     }
 
-    fn governor_finished(&self, id: Uuid) {
+    pub(crate) fn governor_finished(&self, id: Uuid) {
         if let Ok(mut g) = self.governor.lock() {
             g.finished(id);
         }
-    }
-
-    async fn ancestor_paused(&self, row: &WorkspaceRow) -> AppResult<Option<String>> {
-        let mut parent = row.parent_id;
-        for _ in 0..super::access::MAX_HOPS {
-            let Some(p) = parent else { return Ok(None) };
-            let prow = self.workspace_row(p).await?;
-            if prow.status == WorkspaceStatus::Paused {
-                return Ok(Some(prow.name));
-            }
-            parent = prow.parent_id;
-        }
-        Ok(None)
-    }
-
-    /// POST /workspaces/:id/restart — an operator restart. Accepts any
-    /// status (it is also how a `failed` workspace is retried) and clears the
-    /// crash-loop history.
-    pub async fn workspace_restart(&self, id: Uuid) -> AppResult<Value> {
-        let row = self.workspace_row(id).await?;
-        if row.status == WorkspaceStatus::Removed {
-            return Err(AppError::not_found("workspace not found"));
-        }
-        if let Some(name) = self.ancestor_paused(&row).await? {
-            return Err(conflict_paused(&name));
-        }
-        let prov = self.provisioner()?.clone();
-        if let Ok(mut g) = self.governor.lock() {
-            g.reset_workspace(id);
-        }
-        self.restart_queue.cancel(id);
-        self.queue_restart_context(&row, "restart requested by an operator");
-        self.reprovision(&prov, &row, "restart requested by an operator")
-            .await?;
-        self.tasks.activate(PROVISIONER_TASK);
-        Ok(
-            json!({ "status": "provisioning", "config_dir": "existing-volume", "reset_session": false }),
-        )
-    }
-
-    /// POST /workspaces/:id/pause — self and every active descendant.
-    pub async fn workspace_pause(&self, id: Uuid) -> AppResult<Value> {
-        let row = self
-            .store
-            .workspace_get(id)
-            .await
-            .map_err(AppError::internal("lookup failed"))?;
-        let Some(row) =
-            row.filter(|r| !matches!(r.status, WorkspaceStatus::Removed | WorkspaceStatus::Paused))
-        else {
-            return Err(AppError::not_found("workspace not found or already paused"));
-        };
-        let mut targets = vec![row];
-        for (d, _) in self
-            .store
-            .workspace_descendants(id)
-            .await
-            .map_err(AppError::internal("lookup failed"))?
-        {
-            if let Some(r) = self
-                .store
-                .workspace_get(d)
-                .await
-                .map_err(AppError::internal("lookup failed"))?
-                && r.status != WorkspaceStatus::Paused
-            {
-                targets.push(r);
-            }
-        }
-        use WorkspaceStatus::*;
-        let mut paused = 0;
-        for r in targets {
-            if let Some(prov) = &self.provisioner
-                && let Err(e) = prov.remove(r.id, false).await
-            {
-                tracing::warn!(workspace_id = %r.id, error = %e, "could not stop the runtime while pausing");
-            }
-            self.restart_queue.cancel(r.id);
-            self.liveness.forget(r.id);
-            self.urls.clear(r.id);
-            let now = Utc::now();
-            let _ = self.store.workspace_set_url(r.id, "", now).await;
-            let from = [Provisioning, Online, Degraded, Offline, Failed];
-            if self
-                .store
-                .workspace_transition(r.id, &from, Paused, Some("paused by an operator"), now)
-                .await
-                .map_err(AppError::internal("failed to update"))?
-            {
-                paused += 1;
-                self.status_written(r.id);
-                self.events
-                    .emit(Event::new(
-                        EventType::WorkspacePaused,
-                        r.id,
-                        json!({ "name": r.name }),
-                    ))
-                    .await;
-            }
-        }
-        Ok(json!({ "status": "paused", "paused_count": paused }))
-    }
-
-    /// POST /workspaces/:id/resume — self and every paused descendant.
-    pub async fn workspace_resume(&self, id: Uuid) -> AppResult<Value> {
-        let row = self
-            .store
-            .workspace_get(id)
-            .await
-            .map_err(AppError::internal("lookup failed"))?;
-        let Some(row) = row.filter(|r| r.status == WorkspaceStatus::Paused) else {
-            return Err(AppError::not_found("workspace not found or not paused"));
-        };
-        let prov = self.provisioner()?.clone();
-        if let Some(name) = self.ancestor_paused(&row).await? {
-            return Err(conflict_paused(&name));
-        }
-        let mut targets = vec![row];
-        for (d, _) in self
-            .store
-            .workspace_descendants(id)
-            .await
-            .map_err(AppError::internal("lookup failed"))?
-        {
-            if let Some(r) = self
-                .store
-                .workspace_get(d)
-                .await
-                .map_err(AppError::internal("lookup failed"))?
-                && r.status == WorkspaceStatus::Paused
-            {
-                targets.push(r);
-            }
-        }
-        let n = targets.len();
-        for r in targets {
-            if let Ok(mut g) = self.governor.lock() {
-                g.reset_workspace(r.id);
-            }
-            self.reprovision(&prov, &r, "resumed by an operator")
-                .await?;
-        }
-        self.tasks.activate(PROVISIONER_TASK);
-        Ok(json!({ "status": "provisioning", "resumed_count": n }))
     }
 
     /// One activation of the provisioning watchdog: a workspace whose runtime
@@ -627,12 +483,5 @@ impl App {
             }
         }
         Ok(n)
-    }
-}
-
-fn conflict_paused(name: &str) -> AppError {
-    AppError::WithBody {
-        status: axum::http::StatusCode::CONFLICT,
-        body: json!({ "error": format!("parent workspace \"{name}\" is paused — resume it first") }),
     }
 }

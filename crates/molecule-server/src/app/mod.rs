@@ -8,9 +8,11 @@ pub mod events;
 pub mod governor;
 pub mod lifecycle;
 pub mod liveness;
+pub mod operator;
 pub mod registry;
 pub mod restart_context;
 pub mod supervision;
+pub mod validation;
 pub mod workspaces;
 
 use chrono::{DateTime, Utc};

@@ -1,6 +1,6 @@
 //! Registry (api-contract §5.4): registration, heartbeats, agent cards,
-//! discovery, peers and the access check, plus the two liveness judgements
-//! that need no container: the heartbeat TTL and external staleness.
+//! discovery, peers and the access check. (TTL expiry and external staleness
+//! live in `supervision`.)
 
 use chrono::Utc;
 use molecule_store::{HeartbeatWrite, RegisterOutcome, WorkspaceRow};
@@ -8,7 +8,6 @@ use molecule_types::dto::{Discovered, Heartbeat, Peer, RegisterRequest, Register
 use molecule_types::{Event, EventType, WorkspaceStatus, container_name};
 use serde_json::{Value, json};
 use std::net::IpAddr;
-use std::time::Instant;
 use uuid::Uuid;
 
 use super::App;
@@ -363,104 +362,6 @@ impl App {
             (Ok(c), Ok(t)) => Ok(self.hierarchy.can_communicate(c, t).await),
             _ => Ok(false),
         }
-    }
-
-    /// Mark `id` offline (when it is online or degraded) and record why.
-    pub async fn mark_offline(&self, id: Uuid, reason: &str) -> AppResult<bool> {
-        let changed = self
-            .store
-            .workspace_transition(
-                id,
-                &[WorkspaceStatus::Online, WorkspaceStatus::Degraded],
-                WorkspaceStatus::Offline,
-                Some(reason),
-                Utc::now(),
-            )
-            .await
-            .map_err(AppError::internal("failed to update"))?;
-        self.status_written(id);
-        if changed {
-            self.urls.clear(id);
-            self.metrics.inc("molecule_workspace_offline_total", &[]);
-            tracing::info!(workspace_id = %id, reason, "workspace offline");
-            self.events
-                .emit(Event::new(
-                    EventType::WorkspaceOffline,
-                    id,
-                    json!({ "reason": reason }),
-                ))
-                .await;
-        }
-        Ok(changed)
-    }
-
-    /// One activation of the liveness task: workspaces whose heartbeat
-    /// deadline passed are judged (see `supervision`).
-    pub async fn expire_heartbeats(&self) -> AppResult<usize> {
-        let expired = self.liveness.take_expired(Instant::now());
-        let n = expired.len();
-        for id in expired {
-            self.heartbeat_expired(id).await?;
-        }
-        Ok(n)
-    }
-
-    /// One activation of the external-staleness task.
-    pub async fn expire_stale_external(&self) -> AppResult<usize> {
-        let stale_after = self.config.remote_stale_after;
-        let before = Utc::now() - chrono::Duration::from_std(stale_after).unwrap_or_default();
-        let rows = self
-            .store
-            .workspace_list_stale_external(before)
-            .await
-            .map_err(AppError::internal("query failed"))?;
-        let reason = format!(
-            "external agent silent for more than {} s",
-            stale_after.as_secs_f64()
-        );
-        let mut n = 0;
-        for row in rows {
-            if self
-                .heartbeats
-                .pending(row.id)
-                .is_some_and(|p| p.at >= before)
-            {
-                continue;
-            }
-            if self.mark_offline(row.id, &reason).await? {
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
-    /// Seed heartbeat deadlines after a start: every live workspace gets a
-    /// full TTL, because the platform being down is no evidence that an
-    /// agent died.
-    pub async fn seed_liveness(&self) -> AppResult<()> {
-        let rows = self
-            .store
-            .workspace_list_by_status(&[WorkspaceStatus::Online, WorkspaceStatus::Degraded])
-            .await
-            .map_err(AppError::internal("query failed"))?;
-        for row in rows.iter().filter(|r| r.runtime != EXTERNAL_RUNTIME) {
-            self.liveness.touch(row.id, self.config.liveness_ttl);
-        }
-        Ok(())
-    }
-
-    /// Write buffered heartbeat statistics in one batch.
-    pub async fn flush_heartbeats(&self) -> AppResult<usize> {
-        let batch = self.heartbeats.take();
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let n = batch.len();
-        if let Err(e) = self.store.workspace_heartbeat_many(&batch).await {
-            self.heartbeats.restore(batch);
-            return Err(AppError::internal("heartbeat flush failed")(e));
-        }
-        Ok(n)
     }
 }
 
