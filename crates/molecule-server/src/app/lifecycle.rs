@@ -153,13 +153,7 @@ impl App {
             Ok(started) => {
                 // An operator may have paused or deleted the workspace while
                 // it was starting: then the fresh runtime must not survive.
-                let current = self
-                    .store
-                    .workspace_get(id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|r| r.status);
+                let current = self.current_status(id).await;
                 if matches!(
                     current,
                     None | Some(WorkspaceStatus::Removed | WorkspaceStatus::Paused)
@@ -213,13 +207,7 @@ impl App {
                 self.metrics
                     .inc("molecule_provisions_total", &[("result", "failed")]);
                 self.governor_finished(id);
-                let current = self
-                    .store
-                    .workspace_get(id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|r| r.status);
+                let current = self.current_status(id).await;
                 if current != Some(WorkspaceStatus::Provisioning) {
                     // The agent registered meanwhile (or an operator acted):
                     // a late error about starting it concludes nothing.
@@ -245,6 +233,16 @@ impl App {
             }
         }
         self.governor_finished(id);
+    }
+
+    /// The status a workspace has now; `None` when it is gone or unreadable.
+    async fn current_status(&self, id: Uuid) -> Option<WorkspaceStatus> {
+        self.store
+            .workspace_get(id)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.status)
     }
 
     /// Mark `id` failed with `reason` (from any status but removed/paused).

@@ -65,22 +65,10 @@ impl App {
             return Err(AppError::not_found("workspace not found or already paused"));
         };
         let mut targets = vec![row];
-        for (d, _) in self
-            .store
-            .workspace_descendants(id)
-            .await
-            .map_err(AppError::internal("lookup failed"))?
-        {
-            if let Some(r) = self
-                .store
-                .workspace_get(d)
-                .await
-                .map_err(AppError::internal("lookup failed"))?
-                && r.status != WorkspaceStatus::Paused
-            {
-                targets.push(r);
-            }
-        }
+        targets.extend(
+            self.descendants_where(id, |s| (s == WorkspaceStatus::Paused) == false)
+                .await?,
+        );
         use WorkspaceStatus::*;
         let mut paused = 0;
         for r in targets {
@@ -130,22 +118,10 @@ impl App {
             return Err(conflict_paused(&name));
         }
         let mut targets = vec![row];
-        for (d, _) in self
-            .store
-            .workspace_descendants(id)
-            .await
-            .map_err(AppError::internal("lookup failed"))?
-        {
-            if let Some(r) = self
-                .store
-                .workspace_get(d)
-                .await
-                .map_err(AppError::internal("lookup failed"))?
-                && r.status == WorkspaceStatus::Paused
-            {
-                targets.push(r);
-            }
-        }
+        targets.extend(
+            self.descendants_where(id, |s| (s == WorkspaceStatus::Paused) == true)
+                .await?,
+        );
         let n = targets.len();
         for r in targets {
             if let Ok(mut g) = self.governor.lock() {
@@ -156,6 +132,29 @@ impl App {
         }
         self.tasks.activate(PROVISIONER_TASK);
         Ok(json!({ "status": "provisioning", "resumed_count": n }))
+    }
+
+    /// The rows of `id`'s non-removed descendants whose status passes `keep`.
+    async fn descendants_where(
+        &self,
+        id: Uuid,
+        keep: impl Fn(WorkspaceStatus) -> bool,
+    ) -> AppResult<Vec<WorkspaceRow>> {
+        let lookup = || AppError::internal("lookup failed");
+        let mut rows = Vec::new();
+        for (d, _) in self
+            .store
+            .workspace_descendants(id)
+            .await
+            .map_err(lookup())?
+        {
+            if let Some(r) = self.store.workspace_get(d).await.map_err(lookup())?
+                && keep(r.status)
+            {
+                rows.push(r);
+            }
+        }
+        Ok(rows)
     }
 }
 
