@@ -88,6 +88,7 @@ impl Server {
             Arc::new(tasks::HeartbeatFlushTask {
                 every: app.config.heartbeat_flush_every,
             }),
+            Arc::new(tasks::ActivityWriterTask),
             Arc::new(tasks::RateLimitGcTask {
                 limiter: limiter.clone(),
             }),
@@ -163,6 +164,9 @@ impl RunningServer {
         }
         if let Err(e) = self.app.flush_heartbeats().await {
             tracing::error!(error = %e, "final heartbeat flush failed");
+        }
+        if let Err(e) = self.app.flush_activity().await {
+            tracing::error!(error = %e, "final activity flush failed");
         }
         result
     }

@@ -181,4 +181,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Newest first, at most `limit`, optionally for one workspace.
     async fn event_list(&self, workspace_id: Option<Uuid>, limit: i64) -> Result<Vec<EventRow>>;
+
+    // ----- activity_logs -----
+
+    /// Insert a batch in one transaction; rows whose workspace is gone and
+    /// idempotency-key duplicates are skipped. Returns the rows written.
+    async fn activity_insert_many(&self, rows: &[NewActivity]) -> Result<u64>;
 }

@@ -111,3 +111,68 @@ pub struct EventRow {
     pub payload: Value,
     pub created_at: DateTime<Utc>,
 }
+
+/// An `activity_logs` row to write. `source_id` is the calling workspace
+/// (`None` for the canvas and for system callers, whose id goes in
+/// `source_label` instead of being lost).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewActivity {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub activity_type: String,
+    pub source_id: Option<Uuid>,
+    pub source_label: Option<String>,
+    pub target_id: Option<Uuid>,
+    pub method: Option<String>,
+    pub summary: Option<String>,
+    pub request_body: Option<Value>,
+    pub response_body: Option<Value>,
+    pub duration_ms: Option<i64>,
+    pub status: String,
+    pub error_detail: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl NewActivity {
+    /// A row of `activity_type` on `workspace_id` with status `ok`, now.
+    pub fn new(workspace_id: Uuid, activity_type: &str) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            workspace_id,
+            activity_type: activity_type.to_string(),
+            source_id: None,
+            source_label: None,
+            target_id: None,
+            method: None,
+            summary: None,
+            request_body: None,
+            response_body: None,
+            duration_ms: None,
+            status: "ok".to_string(),
+            error_detail: None,
+            idempotency_key: None,
+            created_at: Utc::now(),
+        }
+    }
+}
+
+/// An `activity_logs` row as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityRow {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub activity_type: String,
+    pub source_id: Option<Uuid>,
+    pub source_label: Option<String>,
+    pub target_id: Option<Uuid>,
+    pub method: Option<String>,
+    pub summary: Option<String>,
+    pub request_body: Option<Value>,
+    pub response_body: Option<Value>,
+    pub duration_ms: Option<i64>,
+    pub status: String,
+    pub error_detail: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+}

@@ -56,6 +56,12 @@ impl EventBus {
         self.publish(event, now);
     }
 
+    /// Broadcast without recording, from synchronous code. For the
+    /// WebSocket-only event types.
+    pub fn publish_live(&self, event: Event) {
+        self.publish(event, Utc::now());
+    }
+
     fn publish(&self, event: Event, at: DateTime<Utc>) {
         let envelope = EventEnvelope {
             event: event.event_type.as_str().to_string(),

@@ -2,7 +2,9 @@
 //! provisioner). Handlers in `http/` call these methods and convert the
 //! results to wire views; background tasks call them too.
 
+pub mod a2a;
 pub mod access;
+pub mod activity;
 pub mod auth;
 pub mod events;
 pub mod governor;
@@ -47,6 +49,8 @@ pub struct App {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub events: EventBus,
+    /// Activity rows waiting for the batched writer.
+    pub activity: activity::ActivityQueue,
     pub hierarchy: Hierarchy,
     pub tokens: TokenCache,
     pub liveness: Liveness,
@@ -78,6 +82,7 @@ impl App {
         Self {
             events: EventBus::new(store.clone()),
             hierarchy: Hierarchy::new(store.clone()),
+            activity: Default::default(),
             tokens: TokenCache::default(),
             liveness: Liveness::default(),
             heartbeats: HeartbeatBuffer::default(),

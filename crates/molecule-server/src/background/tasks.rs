@@ -68,6 +68,23 @@ impl Task for HeartbeatFlushTask {
     }
 }
 
+/// Writes queued activity rows in batches.
+pub struct ActivityWriterTask;
+
+#[async_trait]
+impl Task for ActivityWriterTask {
+    fn name(&self) -> &'static str {
+        "activity-writer"
+    }
+    fn period(&self) -> Duration {
+        Duration::from_millis(100)
+    }
+    async fn activate(&self, app: &App) -> anyhow::Result<()> {
+        app.flush_activity().await?;
+        Ok(())
+    }
+}
+
 /// Drops rate-limit buckets idle for more than 10 minutes.
 pub struct RateLimitGcTask {
     pub limiter: Arc<RateLimiter>,

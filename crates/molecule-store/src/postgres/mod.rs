@@ -5,13 +5,14 @@
 //! in the resource submodules. Migrations run once per database version
 //! (tracked in `_sqlx_migrations`, serialised by sqlx's advisory lock).
 
+mod activity;
 mod codec;
 mod events;
 mod tokens;
 mod workspaces;
 
 use crate::{
-    EventRow, HeartbeatWrite, NewEvent, NewWorkspace, RegisterOutcome, Result, Store,
+    EventRow, HeartbeatWrite, NewActivity, NewEvent, NewWorkspace, RegisterOutcome, Result, Store,
     WorkspacePatch, WorkspaceRow, WorkspaceStatus,
 };
 use async_trait::async_trait;
@@ -176,5 +177,9 @@ impl Store for PostgresStore {
 
     async fn event_list(&self, workspace_id: Option<Uuid>, limit: i64) -> Result<Vec<EventRow>> {
         events::list(&self.pool, workspace_id, limit).await
+    }
+
+    async fn activity_insert_many(&self, rows: &[NewActivity]) -> Result<u64> {
+        activity::insert_many(&self.pool, rows).await
     }
 }

@@ -7,14 +7,15 @@
 //! This module owns the connection setup and the [`Store`] dispatch; the SQL
 //! lives in the resource submodules.
 
+mod activity;
 mod codec;
 mod events;
 mod tokens;
 mod workspaces;
 
 use crate::{
-    EventRow, HeartbeatWrite, NewEvent, NewWorkspace, RegisterOutcome, Result, Store, StoreError,
-    WorkspacePatch, WorkspaceRow, WorkspaceStatus,
+    EventRow, HeartbeatWrite, NewActivity, NewEvent, NewWorkspace, RegisterOutcome, Result, Store,
+    StoreError, WorkspacePatch, WorkspaceRow, WorkspaceStatus,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -205,5 +206,9 @@ impl Store for SqliteStore {
 
     async fn event_list(&self, workspace_id: Option<Uuid>, limit: i64) -> Result<Vec<EventRow>> {
         events::list(self, workspace_id, limit).await
+    }
+
+    async fn activity_insert_many(&self, rows: &[NewActivity]) -> Result<u64> {
+        activity::insert_many(self, rows).await
     }
 }
