@@ -165,3 +165,124 @@ impl Client {
         self.call(Method::GET, &path, NO_BODY).await
     }
 }
+
+/// §5.5 A2A proxy.
+impl Client {
+    /// `POST /workspaces/:target/a2a` with a JSON-RPC body. The agent's
+    /// answer (or the proxy's error) comes back whatever its status; this
+    /// client's workspace id and token identify the caller.
+    pub async fn a2a(
+        &self,
+        target: Uuid,
+        body: &Value,
+    ) -> Result<crate::client::RawResponse, ClientError> {
+        self.request(
+            Method::POST,
+            &format!("/workspaces/{target}/a2a"),
+            Some(body),
+        )
+        .await
+    }
+
+    /// `message/send` with one text part to `target`.
+    pub async fn a2a_send_text(
+        &self,
+        target: Uuid,
+        text: &str,
+    ) -> Result<crate::client::RawResponse, ClientError> {
+        let body = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": Uuid::new_v4().to_string(),
+            "method": "message/send",
+            "params": { "message": {
+                "role": "user",
+                "messageId": Uuid::new_v4().to_string(),
+                "parts": [{ "kind": "text", "text": text }],
+            }},
+        });
+        self.a2a(target, &body).await
+    }
+}
+
+/// §5.6 Delegation and §5.7 activity (workspace auth on `:id`).
+impl Client {
+    /// `POST /workspaces/:id/delegate`: answers 202 (new) or 200 (an
+    /// idempotency-key hit) with `{delegation_id, status, target_id, …}`.
+    pub async fn delegate(
+        &self,
+        id: Uuid,
+        target: Uuid,
+        task: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        let body = serde_json::json!({
+            "target_id": target, "task": task, "idempotency_key": idempotency_key,
+        });
+        self.call(
+            Method::POST,
+            &format!("/workspaces/{id}/delegate"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// `GET /workspaces/:id/delegations`: the newest 50 rows.
+    pub async fn delegations(&self, id: Uuid) -> Result<Vec<Value>, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/workspaces/{id}/delegations"),
+            NO_BODY,
+        )
+        .await
+    }
+
+    /// `GET /workspaces/:id/activity?<query>` (`type`, `source`, `limit`).
+    pub async fn activity(&self, id: Uuid, query: &str) -> Result<Vec<Value>, ClientError> {
+        let path = if query.is_empty() {
+            format!("/workspaces/{id}/activity")
+        } else {
+            format!("/workspaces/{id}/activity?{query}")
+        };
+        self.call(Method::GET, &path, NO_BODY).await
+    }
+
+    /// `POST /workspaces/:id/activity`.
+    pub async fn report_activity(&self, id: Uuid, body: &Value) -> Result<Value, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/workspaces/{id}/activity"),
+            Some(body),
+        )
+        .await
+    }
+
+    /// `POST /workspaces/:id/notify`.
+    pub async fn notify(&self, id: Uuid, message: &str) -> Result<Value, ClientError> {
+        let body = serde_json::json!({ "message": message });
+        self.call(
+            Method::POST,
+            &format!("/workspaces/{id}/notify"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// `GET /workspaces/:id/session-search?q=…`.
+    pub async fn session_search(&self, id: Uuid, q: &str) -> Result<Vec<Value>, ClientError> {
+        let q: String = q
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        self.call(
+            Method::GET,
+            &format!("/workspaces/{id}/session-search?q={q}"),
+            NO_BODY,
+        )
+        .await
+    }
+}

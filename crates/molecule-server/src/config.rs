@@ -84,6 +84,12 @@ pub struct Config {
     pub agent_program: Option<PathBuf>,
     /// No registration within this long after the container started → `failed`.
     pub provision_timeout: Duration,
+    /// `ACTIVITY_RETENTION_DAYS`: activity rows older than this are deleted.
+    pub activity_retention: Duration,
+    /// `ACTIVITY_CLEANUP_INTERVAL_HOURS`: how often retention runs.
+    pub activity_cleanup_every: Duration,
+    /// Wait before a delegation's one retry after a transient failure (8 s).
+    pub delegation_retry_after: Duration,
     /// How often running workspaces are inspected.
     pub health_sweep_every: Duration,
     /// Heartbeat interval handed to provisioned agents.
@@ -117,6 +123,8 @@ pub const ENV_NAMES: &[&str] = &[
     "MOLECULE_RUNTIME_IMAGES",
     "MOLECULE_AGENT_BIN",
     "MOLECULE_PROVISION_TIMEOUT_SECONDS",
+    "ACTIVITY_RETENTION_DAYS",
+    "ACTIVITY_CLEANUP_INTERVAL_HOURS",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -140,6 +148,8 @@ pub struct RawConfig {
     pub runtime_images: Option<String>,
     pub agent_program: Option<String>,
     pub provision_timeout: Option<String>,
+    pub activity_retention_days: Option<String>,
+    pub activity_cleanup_hours: Option<String>,
 }
 
 impl RawConfig {
@@ -166,6 +176,8 @@ impl RawConfig {
             runtime_images: g("MOLECULE_RUNTIME_IMAGES"),
             agent_program: g("MOLECULE_AGENT_BIN"),
             provision_timeout: g("MOLECULE_PROVISION_TIMEOUT_SECONDS"),
+            activity_retention_days: g("ACTIVITY_RETENTION_DAYS"),
+            activity_cleanup_hours: g("ACTIVITY_CLEANUP_INTERVAL_HOURS"),
         }
     }
 
@@ -321,6 +333,20 @@ impl RawConfig {
                 )),
             }
         }
+        let activity_retention = positive(
+            &self.activity_retention_days,
+            "ACTIVITY_RETENTION_DAYS",
+            "days",
+            7.0,
+            &mut problems,
+        ) * 86_400;
+        let activity_cleanup_every = positive(
+            &self.activity_cleanup_hours,
+            "ACTIVITY_CLEANUP_INTERVAL_HOURS",
+            "hours",
+            6.0,
+            &mut problems,
+        ) * 3_600;
         let provision_timeout = seconds(
             &self.provision_timeout,
             "MOLECULE_PROVISION_TIMEOUT_SECONDS",
@@ -354,6 +380,9 @@ impl RawConfig {
             runtime_images,
             agent_program: self.agent_program.map(PathBuf::from),
             provision_timeout,
+            activity_retention,
+            activity_cleanup_every,
+            delegation_retry_after: Duration::from_secs(8),
             health_sweep_every: Duration::from_secs(15),
             agent_heartbeat_every: Duration::from_secs(30),
             workspace_env: Vec::new(),
@@ -361,6 +390,27 @@ impl RawConfig {
             docker_host: None,
             docker_call_timeout: Duration::from_secs(10),
         })
+    }
+}
+
+/// A positive number of `unit`s, as a Duration of that many seconds (the
+/// caller scales it).
+fn positive(
+    raw: &Option<String>,
+    name: &str,
+    unit: &str,
+    default: f64,
+    problems: &mut Vec<String>,
+) -> Duration {
+    match raw.as_deref().map(str::trim) {
+        None => Duration::from_secs_f64(default),
+        Some(v) => match v.parse::<f64>() {
+            Ok(n) if n > 0.0 && n.is_finite() && n < 1e6 => Duration::from_secs_f64(n),
+            _ => {
+                problems.push(format!("{name}={v:?} must be a positive number of {unit}"));
+                Duration::from_secs_f64(default)
+            }
+        },
     }
 }
 

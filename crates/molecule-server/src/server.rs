@@ -89,6 +89,9 @@ impl Server {
                 every: app.config.heartbeat_flush_every,
             }),
             Arc::new(tasks::ActivityWriterTask),
+            Arc::new(tasks::ActivityRetentionTask {
+                every: app.config.activity_cleanup_every,
+            }),
             Arc::new(tasks::RateLimitGcTask {
                 limiter: limiter.clone(),
             }),

@@ -187,4 +187,66 @@ pub trait Store: Send + Sync + 'static {
     /// Insert a batch in one transaction; rows whose workspace is gone and
     /// idempotency-key duplicates are skipped. Returns the rows written.
     async fn activity_insert_many(&self, rows: &[NewActivity]) -> Result<u64>;
+
+    /// Insert one row now. False when the (workspace, idempotency key) pair
+    /// is taken (or the workspace is gone): nothing was written.
+    async fn activity_insert(&self, row: &NewActivity) -> Result<bool>;
+
+    /// The row holding `key` for `workspace_id`, if any.
+    async fn activity_by_idempotency_key(
+        &self,
+        workspace_id: Uuid,
+        key: &str,
+    ) -> Result<Option<ActivityRow>>;
+
+    async fn activity_delete(&self, id: Uuid) -> Result<bool>;
+
+    /// Newest first, filtered.
+    async fn activity_list(&self, q: &ActivityQuery) -> Result<Vec<ActivityRow>>;
+
+    /// The `delegate` tracking row of `delegation_id` on `workspace_id`.
+    async fn activity_delegation(
+        &self,
+        workspace_id: Uuid,
+        delegation_id: &str,
+    ) -> Result<Option<ActivityRow>>;
+
+    /// Change the status of a delegation's tracking row(s); returns how many
+    /// changed.
+    async fn activity_delegation_update(&self, u: &DelegationUpdate<'_>) -> Result<u64>;
+
+    /// Retention: delete every row created before `before`.
+    async fn activity_purge_before(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    /// Case-insensitive substring search over one workspace's activity
+    /// (summary, method, status, error, bodies); `None` = newest rows.
+    async fn activity_search(
+        &self,
+        workspace_id: Uuid,
+        q: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ActivityRow>>;
+
+    /// The same search over the workspace's own `agent_memories`.
+    async fn memory_search_own(
+        &self,
+        workspace_id: Uuid,
+        q: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MemoryHit>>;
+}
+
+/// `%<q lowercased, LIKE wildcards escaped with \>%`: a literal,
+/// case-insensitive substring pattern (`ESCAPE '\'`).
+pub(crate) fn like_pattern(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }

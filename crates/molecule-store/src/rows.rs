@@ -176,3 +176,44 @@ pub struct ActivityRow {
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
 }
+
+/// `source=canvas` (no calling workspace) or `source=agent` (one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivitySource {
+    Canvas,
+    Agent,
+}
+
+/// A filtered, newest-first read of one workspace's activity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityQuery {
+    pub workspace_id: Uuid,
+    pub activity_type: Option<String>,
+    pub source: Option<ActivitySource>,
+    /// Only rows with one of these methods; empty = any.
+    pub methods: Vec<String>,
+    pub limit: i64,
+}
+
+/// How a delegation's tracking row changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DelegationUpdate<'a> {
+    pub workspace_id: Uuid,
+    pub delegation_id: &'a str,
+    pub status: &'a str,
+    /// Overwrites `error_detail` when non-empty.
+    pub error: Option<&'a str>,
+    /// Only rows currently in one of these statuses change; empty = any.
+    pub from: &'a [&'a str],
+}
+
+/// An `agent_memories` row as session search shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryHit {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub content: String,
+    pub scope: String,
+    pub namespace: String,
+    pub created_at: DateTime<Utc>,
+}

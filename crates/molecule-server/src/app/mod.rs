@@ -6,6 +6,7 @@ pub mod a2a;
 pub mod access;
 pub mod activity;
 pub mod auth;
+pub mod delegation;
 pub mod events;
 pub mod governor;
 pub mod lifecycle;
@@ -57,6 +58,8 @@ pub struct App {
     pub heartbeats: HeartbeatBuffer,
     pub hot: HotState,
     pub urls: UrlCache,
+    /// A2A proxy targets, dropped on every status write.
+    pub targets: a2a::TargetCache,
     pub metrics: Arc<Metrics>,
     pub tasks: TaskRegistry,
     pub provisioner: Option<Arc<dyn Provisioner>>,
@@ -68,6 +71,9 @@ pub struct App {
     pub provision_slots: Arc<tokio::sync::Semaphore>,
     /// Outbound HTTP to agents (restart context, later the A2A proxy).
     pub http: reqwest::Client,
+    /// Outbound HTTP of the A2A proxy: pooled keep-alive connections, no
+    /// global timeout (each call carries its own deadline).
+    pub a2a_http: reqwest::Client,
     started_at: DateTime<Utc>,
     shutdown: watch::Receiver<bool>,
 }
@@ -88,6 +94,7 @@ impl App {
             heartbeats: HeartbeatBuffer::default(),
             hot: HotState::default(),
             urls: UrlCache::default(),
+            targets: Default::default(),
             metrics: Arc::new(Metrics::default()),
             tasks: TaskRegistry::default(),
             governor: Arc::new(Mutex::new(Governor::new(config.governor.clone()))),
@@ -97,6 +104,12 @@ impl App {
             provision_jobs: Arc::default(),
             provision_slots: Arc::new(tokio::sync::Semaphore::new(lifecycle::PARALLEL_STARTS)),
             http: reqwest::Client::new(),
+            a2a_http: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .tcp_nodelay(true)
+                .pool_idle_timeout(std::time::Duration::from_secs(60))
+                .build()
+                .expect("the A2A HTTP client builds"),
             provisioner,
             started_at: Utc::now(),
             shutdown,
@@ -108,6 +121,7 @@ impl App {
     /// Called after every status write: the in-memory view is re-read.
     pub fn status_written(&self, id: Uuid) {
         self.hot.invalidate(id);
+        self.targets.invalidate(id);
     }
 
     pub fn started_at(&self) -> DateTime<Utc> {

@@ -66,7 +66,7 @@ impl App {
         };
         let mut targets = vec![row];
         targets.extend(
-            self.descendants_where(id, |s| (s == WorkspaceStatus::Paused) == false)
+            self.descendants_where(id, |s| s != WorkspaceStatus::Paused)
                 .await?,
         );
         use WorkspaceStatus::*;
@@ -119,7 +119,7 @@ impl App {
         }
         let mut targets = vec![row];
         targets.extend(
-            self.descendants_where(id, |s| (s == WorkspaceStatus::Paused) == true)
+            self.descendants_where(id, |s| s == WorkspaceStatus::Paused)
                 .await?,
         );
         let n = targets.len();

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::App;
+use super::a2a::Caller;
 use crate::error::AppResult;
 
 /// How long after a restart the message may still be sent.
@@ -126,24 +127,24 @@ impl App {
                 continue;
             }
             let result = self
-                .http
-                .post(&url)
-                .header("X-Workspace-ID", RESTART_CONTEXT_CALLER)
-                .timeout(Duration::from_secs(10))
-                .json(&message(&ctx))
-                .send()
+                .a2a_call(
+                    id,
+                    Caller::System(RESTART_CONTEXT_CALLER.to_string()),
+                    message(&ctx),
+                    Duration::from_secs(10),
+                )
                 .await;
             match result {
-                Ok(resp) if resp.status().is_success() => {
+                Ok(resp) if resp.is_success() => {
                     self.restart_contexts.done(id);
                     self.metrics.inc("molecule_restart_context_sent_total", &[]);
                     sent += 1;
                 }
                 Ok(resp) => {
-                    tracing::warn!(workspace_id = %id, status = %resp.status(), "restart context refused; will retry")
+                    tracing::warn!(workspace_id = %id, status = resp.status, "restart context refused; will retry")
                 }
                 Err(e) => {
-                    tracing::warn!(workspace_id = %id, error = %e, "restart context not delivered yet; will retry")
+                    tracing::warn!(workspace_id = %id, error = %e.detail(), "restart context not delivered yet; will retry")
                 }
             }
         }

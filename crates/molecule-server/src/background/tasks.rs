@@ -85,6 +85,25 @@ impl Task for ActivityWriterTask {
     }
 }
 
+/// Deletes activity rows past `ACTIVITY_RETENTION_DAYS`.
+pub struct ActivityRetentionTask {
+    pub every: Duration,
+}
+
+#[async_trait]
+impl Task for ActivityRetentionTask {
+    fn name(&self) -> &'static str {
+        "activity-retention"
+    }
+    fn period(&self) -> Duration {
+        self.every
+    }
+    async fn activate(&self, app: &App) -> anyhow::Result<()> {
+        app.purge_activity().await?;
+        Ok(())
+    }
+}
+
 /// Drops rate-limit buckets idle for more than 10 minutes.
 pub struct RateLimitGcTask {
     pub limiter: Arc<RateLimiter>,

@@ -1,6 +1,8 @@
 //! The HTTP surface: thin axum handlers that extract, call `app`, and
 //! convert to wire views. No SQL and no business rules live here.
 
+mod a2a;
+mod activity;
 mod admin;
 pub mod extract;
 pub mod middleware;
@@ -38,6 +40,26 @@ pub fn router(app: App, limiter: Arc<RateLimiter>) -> Router {
         .route("/workspaces/{id}/restart", post(workspaces::restart))
         .route("/workspaces/{id}/pause", post(workspaces::pause))
         .route("/workspaces/{id}/resume", post(workspaces::resume))
+        .route("/workspaces/{id}/a2a", post(a2a::proxy))
+        .route(
+            "/workspaces/{id}/activity",
+            get(activity::list).post(activity::report),
+        )
+        .route("/workspaces/{id}/notify", post(activity::notify))
+        .route(
+            "/workspaces/{id}/session-search",
+            get(activity::session_search),
+        )
+        .route("/workspaces/{id}/delegate", post(activity::delegate))
+        .route("/workspaces/{id}/delegations", get(activity::delegations))
+        .route(
+            "/workspaces/{id}/delegations/record",
+            post(activity::record_delegation),
+        )
+        .route(
+            "/workspaces/{id}/delegations/{delegation_id}/update",
+            post(activity::update_delegation),
+        )
         .route("/registry/register", post(registry::register))
         .route("/registry/heartbeat", post(registry::heartbeat))
         .route("/registry/update-card", post(registry::update_card))

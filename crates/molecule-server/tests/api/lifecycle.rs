@@ -103,7 +103,7 @@ pub async fn wait_status(
 }
 
 /// Kill the workspace's runtime behind the platform's back.
-fn kill_runtime(backend: Backend, id: Uuid) {
+pub fn kill_runtime(backend: Backend, id: Uuid) {
     match backend {
         Backend::Docker => {
             let out = std::process::Command::new("docker")

@@ -88,6 +88,8 @@ async fn admin_liveness_reports_every_task() {
     assert_eq!(
         names,
         [
+            "activity-retention",
+            "activity-writer",
             "external-staleness",
             "health-sweep",
             "heartbeat-flush",

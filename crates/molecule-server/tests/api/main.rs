@@ -4,8 +4,10 @@
 //! PostgreSQL server named by `MOLECULE_TEST_DATABASE_URL` (CI runs the
 //! suite once each way).
 
+mod a2a;
 mod auth;
 mod bad_input;
+mod delegation;
 mod events;
 mod faults;
 mod lifecycle;

@@ -1,7 +1,14 @@
-//! `activity_logs` on PostgreSQL.
+//! `activity_logs` on PostgreSQL: the batched writer's inserts, listings,
+//! delegation tracking rows, retention and session search.
 
-use crate::{NewActivity, Result};
-use sqlx::postgres::PgPool;
+use crate::{
+    ActivityQuery, ActivityRow, ActivitySource, DelegationUpdate, MemoryHit, NewActivity, Result,
+    like_pattern,
+};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgRow};
+use uuid::Uuid;
 
 const INSERT: &str = "INSERT INTO activity_logs (id, workspace_id, activity_type, source_id, \
      source_label, target_id, method, summary, request_body, response_body, duration_ms, status, \
@@ -9,6 +16,31 @@ const INSERT: &str = "INSERT INTO activity_logs (id, workspace_id, activity_type
      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
      WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = $2) \
      ON CONFLICT DO NOTHING";
+
+const COLUMNS: &str = "id, workspace_id, activity_type, source_id, source_label, target_id, \
+     method, summary, request_body, response_body, duration_ms, status, error_detail, \
+     idempotency_key, created_at";
+
+fn bind_insert<'q>(
+    a: &'q NewActivity,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(INSERT)
+        .bind(a.id)
+        .bind(a.workspace_id)
+        .bind(&a.activity_type)
+        .bind(a.source_id)
+        .bind(&a.source_label)
+        .bind(a.target_id)
+        .bind(&a.method)
+        .bind(&a.summary)
+        .bind(&a.request_body)
+        .bind(&a.response_body)
+        .bind(a.duration_ms.map(|d| d.clamp(0, i32::MAX as i64) as i32))
+        .bind(&a.status)
+        .bind(&a.error_detail)
+        .bind(&a.idempotency_key)
+        .bind(a.created_at)
+}
 
 /// Insert `rows` in one transaction. Rows of workspaces that no longer
 /// exist, and idempotency-key duplicates, are skipped; returns how many
@@ -20,26 +52,188 @@ pub(super) async fn insert_many(pool: &PgPool, rows: &[NewActivity]) -> Result<u
     let mut tx = pool.begin().await?;
     let mut written = 0;
     for a in rows {
-        written += sqlx::query(INSERT)
-            .bind(a.id)
-            .bind(a.workspace_id)
-            .bind(&a.activity_type)
-            .bind(a.source_id)
-            .bind(&a.source_label)
-            .bind(a.target_id)
-            .bind(&a.method)
-            .bind(&a.summary)
-            .bind(&a.request_body)
-            .bind(&a.response_body)
-            .bind(a.duration_ms.map(|d| d.clamp(0, i32::MAX as i64) as i32))
-            .bind(&a.status)
-            .bind(&a.error_detail)
-            .bind(&a.idempotency_key)
-            .bind(a.created_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        written += bind_insert(a).execute(&mut *tx).await?.rows_affected();
     }
     tx.commit().await?;
     Ok(written)
+}
+
+pub(super) async fn insert(pool: &PgPool, row: &NewActivity) -> Result<bool> {
+    Ok(bind_insert(row).execute(pool).await?.rows_affected() == 1)
+}
+
+pub(super) async fn by_idempotency_key(
+    pool: &PgPool,
+    workspace_id: Uuid,
+    key: &str,
+) -> Result<Option<ActivityRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 AND idempotency_key = $2"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(workspace_id)
+        .bind(key)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(activity_row)
+        .transpose()
+}
+
+pub(super) async fn delete(pool: &PgPool, id: Uuid) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM activity_logs WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(super) async fn list(pool: &PgPool, q: &ActivityQuery) -> Result<Vec<ActivityRow>> {
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 \
+         AND ($2::text IS NULL OR activity_type = $2) \
+         AND (cardinality($3::text[]) = 0 OR method = ANY($3))"
+    );
+    match q.source {
+        Some(ActivitySource::Canvas) => sql.push_str(" AND source_id IS NULL"),
+        Some(ActivitySource::Agent) => sql.push_str(" AND source_id IS NOT NULL"),
+        None => {}
+    }
+    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT $4");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(q.workspace_id)
+        .bind(&q.activity_type)
+        .bind(&q.methods)
+        .bind(q.limit.max(0))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(activity_row).collect()
+}
+
+pub(super) async fn delegation(
+    pool: &PgPool,
+    workspace_id: Uuid,
+    delegation_id: &str,
+) -> Result<Option<ActivityRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 AND method = 'delegate' \
+         AND request_body->>'delegation_id' = $2 ORDER BY created_at DESC LIMIT 1"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(workspace_id)
+        .bind(delegation_id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(activity_row)
+        .transpose()
+}
+
+pub(super) async fn delegation_update(pool: &PgPool, u: &DelegationUpdate<'_>) -> Result<u64> {
+    let from: Vec<&str> = u.from.to_vec();
+    let r = sqlx::query(
+        "UPDATE activity_logs SET status = $3, \
+         error_detail = CASE WHEN coalesce($4::text, '') <> '' THEN $4 ELSE error_detail END \
+         WHERE workspace_id = $1 AND method = 'delegate' \
+         AND request_body->>'delegation_id' = $2 \
+         AND (cardinality($5::text[]) = 0 OR status = ANY($5))",
+    )
+    .bind(u.workspace_id)
+    .bind(u.delegation_id)
+    .bind(u.status)
+    .bind(u.error)
+    .bind(from)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+pub(super) async fn purge_before(pool: &PgPool, before: DateTime<Utc>) -> Result<u64> {
+    let r = sqlx::query("DELETE FROM activity_logs WHERE created_at < $1")
+        .bind(before)
+        .execute(pool)
+        .await?;
+    Ok(r.rows_affected())
+}
+
+pub(super) async fn search(
+    pool: &PgPool,
+    workspace_id: Uuid,
+    q: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ActivityRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 AND ($2::text IS NULL OR \
+         lower(coalesce(summary, '')) LIKE $2 ESCAPE '\\' OR \
+         lower(coalesce(method, '')) LIKE $2 ESCAPE '\\' OR \
+         lower(coalesce(status, '')) LIKE $2 ESCAPE '\\' OR \
+         lower(coalesce(error_detail, '')) LIKE $2 ESCAPE '\\' OR \
+         lower(coalesce(request_body::text, '')) LIKE $2 ESCAPE '\\' OR \
+         lower(coalesce(response_body::text, '')) LIKE $2 ESCAPE '\\') \
+         ORDER BY created_at DESC, id DESC LIMIT $3"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(workspace_id)
+        .bind(q.map(like_pattern))
+        .bind(limit.max(0))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(activity_row).collect()
+}
+
+pub(super) async fn memory_search_own(
+    pool: &PgPool,
+    workspace_id: Uuid,
+    q: Option<&str>,
+    limit: i64,
+) -> Result<Vec<MemoryHit>> {
+    let rows = sqlx::query(
+        "SELECT id, workspace_id, content, scope, namespace, created_at FROM agent_memories \
+         WHERE workspace_id = $1 AND ($2::text IS NULL OR lower(content) LIKE $2 ESCAPE '\\' \
+         OR lower(namespace) LIKE $2 ESCAPE '\\' OR lower(scope) LIKE $2 ESCAPE '\\') \
+         ORDER BY created_at DESC, id DESC LIMIT $3",
+    )
+    .bind(workspace_id)
+    .bind(q.map(like_pattern))
+    .bind(limit.max(0))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(MemoryHit {
+                id: r.try_get("id")?,
+                workspace_id: r.try_get("workspace_id")?,
+                content: r.try_get("content")?,
+                scope: r.try_get("scope")?,
+                namespace: r.try_get("namespace")?,
+                created_at: r
+                    .try_get::<Option<DateTime<Utc>>, _>("created_at")?
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+fn activity_row(r: &PgRow) -> Result<ActivityRow> {
+    Ok(ActivityRow {
+        id: r.try_get("id")?,
+        workspace_id: r.try_get("workspace_id")?,
+        activity_type: r.try_get("activity_type")?,
+        source_id: r.try_get("source_id")?,
+        source_label: r.try_get("source_label")?,
+        target_id: r.try_get("target_id")?,
+        method: r.try_get("method")?,
+        summary: r.try_get("summary")?,
+        request_body: r.try_get("request_body")?,
+        response_body: r.try_get("response_body")?,
+        duration_ms: r.try_get::<Option<i32>, _>("duration_ms")?.map(i64::from),
+        status: r
+            .try_get::<Option<String>, _>("status")?
+            .unwrap_or_default(),
+        error_detail: r.try_get("error_detail")?,
+        idempotency_key: r.try_get("idempotency_key")?,
+        created_at: r
+            .try_get::<Option<DateTime<Utc>>, _>("created_at")?
+            .unwrap_or_default(),
+    })
 }

@@ -12,8 +12,9 @@ mod tokens;
 mod workspaces;
 
 use crate::{
-    EventRow, HeartbeatWrite, NewActivity, NewEvent, NewWorkspace, RegisterOutcome, Result, Store,
-    WorkspacePatch, WorkspaceRow, WorkspaceStatus,
+    ActivityQuery, ActivityRow, DelegationUpdate, EventRow, HeartbeatWrite, MemoryHit, NewActivity,
+    NewEvent, NewWorkspace, RegisterOutcome, Result, Store, WorkspacePatch, WorkspaceRow,
+    WorkspaceStatus,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -181,5 +182,59 @@ impl Store for PostgresStore {
 
     async fn activity_insert_many(&self, rows: &[NewActivity]) -> Result<u64> {
         activity::insert_many(&self.pool, rows).await
+    }
+
+    async fn activity_insert(&self, row: &NewActivity) -> Result<bool> {
+        activity::insert(&self.pool, row).await
+    }
+
+    async fn activity_by_idempotency_key(
+        &self,
+        workspace_id: Uuid,
+        key: &str,
+    ) -> Result<Option<ActivityRow>> {
+        activity::by_idempotency_key(&self.pool, workspace_id, key).await
+    }
+
+    async fn activity_delete(&self, id: Uuid) -> Result<bool> {
+        activity::delete(&self.pool, id).await
+    }
+
+    async fn activity_list(&self, q: &ActivityQuery) -> Result<Vec<ActivityRow>> {
+        activity::list(&self.pool, q).await
+    }
+
+    async fn activity_delegation(
+        &self,
+        workspace_id: Uuid,
+        delegation_id: &str,
+    ) -> Result<Option<ActivityRow>> {
+        activity::delegation(&self.pool, workspace_id, delegation_id).await
+    }
+
+    async fn activity_delegation_update(&self, u: &DelegationUpdate<'_>) -> Result<u64> {
+        activity::delegation_update(&self.pool, u).await
+    }
+
+    async fn activity_purge_before(&self, before: DateTime<Utc>) -> Result<u64> {
+        activity::purge_before(&self.pool, before).await
+    }
+
+    async fn activity_search(
+        &self,
+        workspace_id: Uuid,
+        q: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ActivityRow>> {
+        activity::search(&self.pool, workspace_id, q, limit).await
+    }
+
+    async fn memory_search_own(
+        &self,
+        workspace_id: Uuid,
+        q: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MemoryHit>> {
+        activity::memory_search_own(&self.pool, workspace_id, q, limit).await
     }
 }

@@ -1,8 +1,16 @@
-//! `activity_logs` on SQLite.
+//! `activity_logs` on SQLite: the batched writer's inserts, listings,
+//! delegation tracking rows, retention and session search.
 
 use super::SqliteStore;
-use super::codec::ts;
-use crate::{NewActivity, Result};
+use super::codec::{get_opt_json, get_opt_uuid, get_ts, get_uuid, ts};
+use crate::{
+    ActivityQuery, ActivityRow, ActivitySource, DelegationUpdate, MemoryHit, NewActivity, Result,
+    like_pattern,
+};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
 
 const INSERT: &str = "INSERT INTO activity_logs (id, workspace_id, activity_type, source_id, \
      source_label, target_id, method, summary, request_body, response_body, duration_ms, status, \
@@ -10,6 +18,31 @@ const INSERT: &str = "INSERT INTO activity_logs (id, workspace_id, activity_type
      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
      WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = $2) \
      ON CONFLICT DO NOTHING";
+
+const COLUMNS: &str = "id, workspace_id, activity_type, source_id, source_label, target_id, \
+     method, summary, request_body, response_body, duration_ms, status, error_detail, \
+     idempotency_key, created_at";
+
+fn bind_insert<'q>(
+    a: &'q NewActivity,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    sqlx::query(INSERT)
+        .bind(a.id.to_string())
+        .bind(a.workspace_id.to_string())
+        .bind(&a.activity_type)
+        .bind(a.source_id.map(|id| id.to_string()))
+        .bind(&a.source_label)
+        .bind(a.target_id.map(|id| id.to_string()))
+        .bind(&a.method)
+        .bind(&a.summary)
+        .bind(a.request_body.as_ref().map(|v| v.to_string()))
+        .bind(a.response_body.as_ref().map(|v| v.to_string()))
+        .bind(a.duration_ms)
+        .bind(&a.status)
+        .bind(&a.error_detail)
+        .bind(&a.idempotency_key)
+        .bind(ts(a.created_at))
+}
 
 /// Insert `rows` in one transaction. Rows of workspaces that no longer
 /// exist, and idempotency-key duplicates, are skipped; returns how many
@@ -21,26 +54,192 @@ pub(super) async fn insert_many(s: &SqliteStore, rows: &[NewActivity]) -> Result
     let mut tx = s.writer.begin().await?;
     let mut written = 0;
     for a in rows {
-        written += sqlx::query(INSERT)
-            .bind(a.id.to_string())
-            .bind(a.workspace_id.to_string())
-            .bind(&a.activity_type)
-            .bind(a.source_id.map(|id| id.to_string()))
-            .bind(&a.source_label)
-            .bind(a.target_id.map(|id| id.to_string()))
-            .bind(&a.method)
-            .bind(&a.summary)
-            .bind(a.request_body.as_ref().map(|v| v.to_string()))
-            .bind(a.response_body.as_ref().map(|v| v.to_string()))
-            .bind(a.duration_ms)
-            .bind(&a.status)
-            .bind(&a.error_detail)
-            .bind(&a.idempotency_key)
-            .bind(ts(a.created_at))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        written += bind_insert(a).execute(&mut *tx).await?.rows_affected();
     }
     tx.commit().await?;
     Ok(written)
+}
+
+pub(super) async fn insert(s: &SqliteStore, row: &NewActivity) -> Result<bool> {
+    Ok(bind_insert(row).execute(&s.writer).await?.rows_affected() == 1)
+}
+
+pub(super) async fn by_idempotency_key(
+    s: &SqliteStore,
+    workspace_id: Uuid,
+    key: &str,
+) -> Result<Option<ActivityRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 AND idempotency_key = $2"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(workspace_id.to_string())
+        .bind(key)
+        .fetch_optional(&s.writer)
+        .await?
+        .as_ref()
+        .map(activity_row)
+        .transpose()
+}
+
+pub(super) async fn delete(s: &SqliteStore, id: Uuid) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM activity_logs WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&s.writer)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(super) async fn list(s: &SqliteStore, q: &ActivityQuery) -> Result<Vec<ActivityRow>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1");
+    if q.activity_type.is_some() {
+        sql.push_str(" AND activity_type = $2");
+    } else {
+        sql.push_str(" AND $2 IS NULL");
+    }
+    match q.source {
+        Some(ActivitySource::Canvas) => sql.push_str(" AND source_id IS NULL"),
+        Some(ActivitySource::Agent) => sql.push_str(" AND source_id IS NOT NULL"),
+        None => {}
+    }
+    if !q.methods.is_empty() {
+        sql.push_str(" AND method IN (SELECT value FROM json_each($3))");
+    } else {
+        sql.push_str(" AND $3 IS NULL");
+    }
+    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT $4");
+    let methods = (!q.methods.is_empty()).then(|| super::codec::json_list(&q.methods));
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(q.workspace_id.to_string())
+        .bind(&q.activity_type)
+        .bind(methods)
+        .bind(q.limit.max(0))
+        .fetch_all(&s.reader)
+        .await?;
+    rows.iter().map(activity_row).collect()
+}
+
+pub(super) async fn delegation(
+    s: &SqliteStore,
+    workspace_id: Uuid,
+    delegation_id: &str,
+) -> Result<Option<ActivityRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 AND method = 'delegate' \
+         AND json_extract(request_body, '$.delegation_id') = $2 \
+         ORDER BY created_at DESC LIMIT 1"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(workspace_id.to_string())
+        .bind(delegation_id)
+        .fetch_optional(&s.writer)
+        .await?
+        .as_ref()
+        .map(activity_row)
+        .transpose()
+}
+
+pub(super) async fn delegation_update(s: &SqliteStore, u: &DelegationUpdate<'_>) -> Result<u64> {
+    let from = (!u.from.is_empty()).then(|| super::codec::json_list(u.from));
+    let r = sqlx::query(
+        "UPDATE activity_logs SET status = $3, \
+         error_detail = CASE WHEN $4 IS NOT NULL AND $4 <> '' THEN $4 ELSE error_detail END \
+         WHERE workspace_id = $1 AND method = 'delegate' \
+         AND json_extract(request_body, '$.delegation_id') = $2 \
+         AND ($5 IS NULL OR status IN (SELECT value FROM json_each($5)))",
+    )
+    .bind(u.workspace_id.to_string())
+    .bind(u.delegation_id)
+    .bind(u.status)
+    .bind(u.error)
+    .bind(from)
+    .execute(&s.writer)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+pub(super) async fn purge_before(s: &SqliteStore, before: DateTime<Utc>) -> Result<u64> {
+    let r = sqlx::query("DELETE FROM activity_logs WHERE created_at < $1")
+        .bind(ts(before))
+        .execute(&s.writer)
+        .await?;
+    Ok(r.rows_affected())
+}
+
+pub(super) async fn search(
+    s: &SqliteStore,
+    workspace_id: Uuid,
+    q: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ActivityRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 AND ($2 IS NULL OR \
+         lower(coalesce(summary, '')) LIKE $2 ESCAPE '\\' OR \
+         lower(coalesce(method, '')) LIKE $2 ESCAPE '\\' OR \
+         lower(coalesce(status, '')) LIKE $2 ESCAPE '\\' OR \
+         lower(coalesce(error_detail, '')) LIKE $2 ESCAPE '\\' OR \
+         lower(coalesce(request_body, '')) LIKE $2 ESCAPE '\\' OR \
+         lower(coalesce(response_body, '')) LIKE $2 ESCAPE '\\') \
+         ORDER BY created_at DESC, id DESC LIMIT $3"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(workspace_id.to_string())
+        .bind(q.map(like_pattern))
+        .bind(limit.max(0))
+        .fetch_all(&s.reader)
+        .await?;
+    rows.iter().map(activity_row).collect()
+}
+
+pub(super) async fn memory_search_own(
+    s: &SqliteStore,
+    workspace_id: Uuid,
+    q: Option<&str>,
+    limit: i64,
+) -> Result<Vec<MemoryHit>> {
+    let rows = sqlx::query(
+        "SELECT id, workspace_id, content, scope, namespace, created_at FROM agent_memories \
+         WHERE workspace_id = $1 AND ($2 IS NULL OR lower(content) LIKE $2 ESCAPE '\\' \
+         OR lower(namespace) LIKE $2 ESCAPE '\\' OR lower(scope) LIKE $2 ESCAPE '\\') \
+         ORDER BY created_at DESC, id DESC LIMIT $3",
+    )
+    .bind(workspace_id.to_string())
+    .bind(q.map(like_pattern))
+    .bind(limit.max(0))
+    .fetch_all(&s.reader)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(MemoryHit {
+                id: get_uuid(r, "id")?,
+                workspace_id: get_uuid(r, "workspace_id")?,
+                content: r.try_get("content")?,
+                scope: r.try_get("scope")?,
+                namespace: r.try_get("namespace")?,
+                created_at: get_ts(r, "created_at")?,
+            })
+        })
+        .collect()
+}
+
+fn activity_row(r: &SqliteRow) -> Result<ActivityRow> {
+    Ok(ActivityRow {
+        id: get_uuid(r, "id")?,
+        workspace_id: get_uuid(r, "workspace_id")?,
+        activity_type: r.try_get("activity_type")?,
+        source_id: get_opt_uuid(r, "source_id")?,
+        source_label: r.try_get("source_label")?,
+        target_id: get_opt_uuid(r, "target_id")?,
+        method: r.try_get("method")?,
+        summary: r.try_get("summary")?,
+        request_body: get_opt_json(r, "request_body")?,
+        response_body: get_opt_json(r, "response_body")?,
+        duration_ms: r.try_get("duration_ms")?,
+        status: r
+            .try_get::<Option<String>, _>("status")?
+            .unwrap_or_default(),
+        error_detail: r.try_get("error_detail")?,
+        idempotency_key: r.try_get("idempotency_key")?,
+        created_at: get_ts(r, "created_at")?,
+    })
 }

@@ -1,0 +1,529 @@
+//! Async delegation (api-contract §5.6, data-and-lifecycle §4.1): a
+//! workspace hands a task to another one; the platform sends it through the
+//! A2A proxy in the background and tracks it in `activity_logs`
+//! (`activity_type = 'delegation'`, a `delegate` tracking row and
+//! `delegate_result` rows).
+//!
+//! Status lifecycle of the tracking row: `pending` → `dispatched` →
+//! `completed` | `failed`. Only a 2xx answer without a JSON-RPC error
+//! completes a delegation; an agent error or non-2xx status fails it.
+
+use axum::http::StatusCode;
+use chrono::Utc;
+use molecule_store::{ActivityQuery, ActivityRow, DelegationUpdate, NewActivity};
+use molecule_types::{Event, EventType, WorkspaceStatus};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+use uuid::Uuid;
+
+use super::App;
+use super::a2a::{A2aReply, Caller};
+use crate::error::{AppError, AppResult};
+
+/// Deadline of one delegated call.
+pub const DELEGATION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+const LIST_LIMIT: i64 = 50;
+
+#[derive(Debug, Deserialize)]
+pub struct DelegateRequest {
+    #[serde(default)]
+    pub target_id: String,
+    #[serde(default)]
+    pub task: String,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RecordRequest {
+    #[serde(default)]
+    pub target_id: String,
+    #[serde(default)]
+    pub task: String,
+    #[serde(default)]
+    pub delegation_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpdateRequest {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub response_preview: Option<String>,
+}
+
+/// At most `n` characters (never splits a UTF-8 sequence).
+pub fn preview(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+fn parse_target(raw: &str) -> AppResult<Uuid> {
+    raw.trim()
+        .parse()
+        .map_err(|_| AppError::invalid("target_id must be a valid UUID"))
+}
+
+/// The reply text of an A2A answer: the first text part of the result (a
+/// message), of its artifacts, or of its status message (a task); else the
+/// raw body.
+pub fn reply_text(body: &[u8]) -> String {
+    let raw = || String::from_utf8_lossy(body).into_owned();
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return raw();
+    };
+    let result = &v["result"];
+    let text_of = |parts: &Value| -> Option<String> {
+        parts.as_array()?.iter().find_map(|p| {
+            let is_text = p
+                .get("kind")
+                .or_else(|| p.get("type"))
+                .and_then(Value::as_str)
+                .is_none_or(|k| k == "text");
+            p.get("text")
+                .and_then(Value::as_str)
+                .filter(|_| is_text)
+                .map(str::to_string)
+        })
+    };
+    text_of(&result["parts"])
+        .or_else(|| {
+            result["artifacts"]
+                .as_array()
+                .and_then(|a| a.iter().find_map(|art| text_of(&art["parts"])))
+        })
+        .or_else(|| text_of(&result["status"]["message"]["parts"]))
+        .unwrap_or_else(raw)
+}
+
+/// Why an answer does not complete a delegation, if it does not.
+fn reply_failure(reply: &A2aReply) -> Option<String> {
+    if !reply.is_success() {
+        return Some(format!("HTTP {}", reply.status));
+    }
+    if let Ok(v) = serde_json::from_slice::<Value>(&reply.body)
+        && let Some(err) = v.get("error").filter(|e| e.is_object())
+    {
+        let msg = err["message"].as_str().unwrap_or("agent returned an error");
+        return Some(match err["code"].as_i64() {
+            Some(code) => format!("agent error {code}: {msg}"),
+            None => format!("agent error: {msg}"),
+        });
+    }
+    if let Ok(v) = serde_json::from_slice::<Value>(&reply.body)
+        && let Some(state) = v["result"]["status"]["state"].as_str()
+        && matches!(
+            state,
+            "failed"
+                | "rejected"
+                | "canceled"
+                | "TASK_STATE_FAILED"
+                | "TASK_STATE_REJECTED"
+                | "TASK_STATE_CANCELED"
+        )
+    {
+        return Some(format!("task {state}"));
+    }
+    None
+}
+
+/// The wire view of a delegation row.
+fn view(r: &ActivityRow) -> Value {
+    let mut v = json!({
+        "id": r.id,
+        "type": r.method,
+        "source_id": r.source_id,
+        "target_id": r.target_id,
+        "summary": r.summary,
+        "status": r.status,
+        "created_at": r.created_at,
+    });
+    let delegation_id = r
+        .request_body
+        .as_ref()
+        .and_then(|b| b["delegation_id"].as_str())
+        .or_else(|| {
+            r.response_body
+                .as_ref()
+                .and_then(|b| b["delegation_id"].as_str())
+        });
+    if let Some(d) = delegation_id {
+        v["delegation_id"] = json!(d);
+    }
+    if let Some(e) = r.error_detail.as_deref().filter(|e| !e.is_empty()) {
+        v["error"] = json!(e);
+    }
+    if let Some(t) = r.response_body.as_ref().and_then(|b| b["text"].as_str()) {
+        v["response_preview"] = json!(preview(t, 300));
+    }
+    v
+}
+
+impl App {
+    async fn live_workspace_name(&self, id: Uuid) -> AppResult<String> {
+        let row = self.workspace_row(id).await?;
+        if row.status == WorkspaceStatus::Removed {
+            return Err(AppError::not_found("workspace not found"));
+        }
+        Ok(row.name)
+    }
+
+    /// POST /workspaces/:id/delegate.
+    pub async fn delegate(
+        &self,
+        source: Uuid,
+        req: DelegateRequest,
+    ) -> AppResult<(StatusCode, Value)> {
+        let target = parse_target(&req.target_id)?;
+        if req.task.trim().is_empty() {
+            return Err(AppError::invalid("task is required"));
+        }
+        self.live_workspace_name(source).await?;
+        let target_name = self
+            .live_workspace_name(target)
+            .await
+            .map_err(|_| AppError::not_found("target workspace not found"))?;
+        if !self.hierarchy.can_communicate(source, target).await {
+            return Err(AppError::forbidden(
+                "access denied: workspaces cannot communicate per hierarchy rules",
+            ));
+        }
+        let key = req.idempotency_key.filter(|k| !k.trim().is_empty());
+        if let Some(key) = key.as_deref()
+            && let Some(hit) = self.idempotent_hit(source, key).await?
+        {
+            return Ok((StatusCode::OK, hit));
+        }
+        let delegation_id = Uuid::new_v4().to_string();
+        let mut row = NewActivity::new(source, "delegation");
+        row.source_id = Some(source);
+        row.target_id = Some(target);
+        row.method = Some("delegate".into());
+        row.summary = Some(format!("Delegating to {target_name}"));
+        row.request_body = Some(json!({ "task": req.task, "delegation_id": delegation_id }));
+        row.status = "pending".into();
+        row.idempotency_key = key.clone();
+        let mut body = json!({
+            "delegation_id": delegation_id,
+            "status": "delegated",
+            "target_id": target,
+        });
+        match self.store.activity_insert(&row).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // A concurrent call with the same key won: answer with it.
+                if let Some(key) = key.as_deref()
+                    && let Some(hit) = self.idempotent_hit(source, key).await?
+                {
+                    return Ok((StatusCode::OK, hit));
+                }
+                return Err(AppError::not_found("workspace not found"));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "delegation tracking insert failed");
+                body["warning"] = json!("delegation dispatched but status tracking unavailable");
+            }
+        }
+        self.events
+            .emit(Event::new(
+                EventType::DelegationSent,
+                source,
+                json!({
+                    "delegation_id": delegation_id,
+                    "target_id": target,
+                    "task_preview": preview(&req.task, 100),
+                }),
+            ))
+            .await;
+        let app = self.clone();
+        tokio::spawn(async move {
+            app.run_delegation(source, target, delegation_id, req.task)
+                .await;
+        });
+        Ok((StatusCode::ACCEPTED, body))
+    }
+
+    /// A live (not failed) delegation holding `key`; a failed one is
+    /// deleted so the call proceeds as new.
+    async fn idempotent_hit(&self, source: Uuid, key: &str) -> AppResult<Option<Value>> {
+        let q = AppError::internal("delegation lookup failed");
+        let Some(existing) = self
+            .store
+            .activity_by_idempotency_key(source, key)
+            .await
+            .map_err(q)?
+        else {
+            return Ok(None);
+        };
+        if existing.status == "failed" {
+            self.store
+                .activity_delete(existing.id)
+                .await
+                .map_err(AppError::internal("delegation lookup failed"))?;
+            return Ok(None);
+        }
+        Ok(Some(json!({
+            "delegation_id": existing.request_body.as_ref().and_then(|b| b["delegation_id"].as_str()),
+            "status": existing.status,
+            "target_id": existing.target_id,
+            "idempotent_hit": true,
+        })))
+    }
+
+    /// The background half of a delegation.
+    async fn run_delegation(
+        &self,
+        source: Uuid,
+        target: Uuid,
+        delegation_id: String,
+        task: String,
+    ) {
+        let update = DelegationUpdate {
+            workspace_id: source,
+            delegation_id: &delegation_id,
+            status: "dispatched",
+            error: None,
+            from: &["pending"],
+        };
+        if let Err(e) = self.store.activity_delegation_update(&update).await {
+            tracing::warn!(error = %e, %delegation_id, "delegation status update failed");
+        }
+        self.events
+            .emit(Event::new(
+                EventType::DelegationStatus,
+                source,
+                json!({ "delegation_id": delegation_id, "target_id": target, "status": "dispatched" }),
+            ))
+            .await;
+        let send = || {
+            self.a2a_message(
+                target,
+                Caller::Workspace(source),
+                &task,
+                Uuid::new_v4().to_string(),
+                DELEGATION_TIMEOUT,
+            )
+        };
+        let mut result = send().await;
+        let transient = match &result {
+            Err(e) => e.is_transient(),
+            Ok(r) => matches!(r.status, 502 | 503),
+        };
+        if transient {
+            tokio::time::sleep(self.config.delegation_retry_after).await;
+            result = send().await;
+        }
+        let outcome = match result {
+            Ok(reply) => match reply_failure(&reply) {
+                None => Ok(reply_text(&reply.body)),
+                Some(e) => Err(e),
+            },
+            Err(e) => Err(e.detail()),
+        };
+        self.finish_delegation(
+            source,
+            Some(target),
+            &delegation_id,
+            outcome,
+            &["pending", "dispatched"],
+        )
+        .await;
+    }
+
+    /// Record the end of a delegation: the tracking row, a `delegate_result`
+    /// row and the event.
+    async fn finish_delegation(
+        &self,
+        source: Uuid,
+        target: Option<Uuid>,
+        delegation_id: &str,
+        outcome: Result<String, String>,
+        from: &[&str],
+    ) {
+        let (status, error) = match &outcome {
+            Ok(_) => ("completed", None),
+            Err(e) => ("failed", Some(e.as_str())),
+        };
+        let update = DelegationUpdate {
+            workspace_id: source,
+            delegation_id,
+            status,
+            error,
+            from,
+        };
+        if let Err(e) = self.store.activity_delegation_update(&update).await {
+            tracing::warn!(error = %e, %delegation_id, "delegation status update failed");
+        }
+        let mut row = NewActivity::new(source, "delegation");
+        row.source_id = Some(source);
+        row.target_id = target;
+        row.method = Some("delegate_result".into());
+        row.status = status.into();
+        let event = match &outcome {
+            Ok(text) => {
+                row.summary = Some(format!("Delegation completed: {}", preview(text, 80)));
+                row.response_body = Some(json!({ "text": text, "delegation_id": delegation_id }));
+                Event::new(
+                    EventType::DelegationComplete,
+                    source,
+                    json!({
+                        "delegation_id": delegation_id,
+                        "target_id": target,
+                        "response_preview": preview(text, 200),
+                    }),
+                )
+            }
+            Err(e) => {
+                row.summary = Some("Delegation failed".into());
+                row.error_detail = Some(e.clone());
+                row.response_body = Some(json!({ "delegation_id": delegation_id }));
+                Event::new(
+                    EventType::DelegationFailed,
+                    source,
+                    json!({ "delegation_id": delegation_id, "target_id": target, "error": e }),
+                )
+            }
+        };
+        if let Err(e) = self.store.activity_insert(&row).await {
+            tracing::warn!(error = %e, %delegation_id, "delegation result row failed");
+        }
+        self.events.emit(event).await;
+    }
+
+    /// GET /workspaces/:id/delegations: the newest 50 tracking and result rows.
+    pub async fn delegations(&self, source: Uuid) -> AppResult<Vec<Value>> {
+        let rows = self
+            .store
+            .activity_list(&ActivityQuery {
+                workspace_id: source,
+                activity_type: Some("delegation".into()),
+                source: None,
+                methods: vec!["delegate".into(), "delegate_result".into()],
+                limit: LIST_LIMIT,
+            })
+            .await
+            .map_err(AppError::internal("failed to list delegations"))?;
+        Ok(rows.iter().map(view).collect())
+    }
+
+    /// POST /workspaces/:id/delegations/record: an agent delegated by
+    /// itself and tells the platform. Recording the same id twice keeps
+    /// one row.
+    pub async fn record_delegation(&self, source: Uuid, req: RecordRequest) -> AppResult<Value> {
+        let target = parse_target(&req.target_id)?;
+        let delegation_id = req.delegation_id.trim().to_string();
+        if req.task.trim().is_empty() || delegation_id.is_empty() {
+            return Err(AppError::invalid(
+                "target_id, task and delegation_id are required",
+            ));
+        }
+        self.live_workspace_name(source).await?;
+        let existing = self
+            .store
+            .activity_delegation(source, &delegation_id)
+            .await
+            .map_err(AppError::internal("failed to record delegation"))?;
+        if existing.is_none() {
+            let mut row = NewActivity::new(source, "delegation");
+            row.source_id = Some(source);
+            row.target_id = Some(target);
+            row.method = Some("delegate".into());
+            row.summary = Some(format!("Delegating to {target}"));
+            row.request_body = Some(json!({ "task": req.task, "delegation_id": delegation_id }));
+            row.status = "dispatched".into();
+            row.created_at = Utc::now();
+            self.store
+                .activity_insert(&row)
+                .await
+                .map_err(AppError::internal("failed to record delegation"))?;
+            self.events
+                .emit(Event::new(
+                    EventType::DelegationSent,
+                    source,
+                    json!({
+                        "delegation_id": delegation_id,
+                        "target_id": target,
+                        "task_preview": preview(&req.task, 100),
+                    }),
+                ))
+                .await;
+        }
+        Ok(json!({ "delegation_id": delegation_id, "status": "recorded" }))
+    }
+
+    /// POST /workspaces/:id/delegations/:delegation_id/update.
+    pub async fn update_delegation(
+        &self,
+        source: Uuid,
+        delegation_id: &str,
+        req: UpdateRequest,
+    ) -> AppResult<Value> {
+        let outcome = match req.status.as_str() {
+            "completed" => Ok(req.response_preview.clone().unwrap_or_default()),
+            "failed" => Err(req.error.clone().unwrap_or_default()),
+            _ => return Err(AppError::invalid("status must be 'completed' or 'failed'")),
+        };
+        let existing = self
+            .store
+            .activity_delegation(source, delegation_id)
+            .await
+            .map_err(AppError::internal("failed to update delegation"))?
+            .ok_or_else(|| AppError::not_found("delegation not found"))?;
+        self.finish_delegation(source, existing.target_id, delegation_id, outcome, &[])
+            .await;
+        Ok(json!({ "status": req.status, "delegation_id": delegation_id }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn reply_text_reads_messages_artifacts_and_tasks() {
+        let msg = br#"{"result":{"kind":"message","parts":[{"kind":"data","data":{}},{"kind":"text","text":"hi"}]}}"#;
+        assert_eq!(reply_text(msg), "hi");
+        let art = br#"{"result":{"kind":"task","artifacts":[{"parts":[{"kind":"text","text":"from artifact"}]}]}}"#;
+        assert_eq!(reply_text(art), "from artifact");
+        let task = br#"{"result":{"kind":"task","status":{"state":"completed","message":{"parts":[{"text":"v1 part"}]}}}}"#;
+        assert_eq!(reply_text(task), "v1 part");
+        assert_eq!(reply_text(b"plain"), "plain");
+    }
+
+    #[test]
+    fn only_a_clean_2xx_completes() {
+        let reply = |status, body: &'static [u8]| A2aReply {
+            status,
+            body: Bytes::from_static(body),
+            duration: Duration::ZERO,
+        };
+        assert_eq!(
+            reply_failure(&reply(200, br#"{"result":{"parts":[]}}"#)),
+            None
+        );
+        assert_eq!(
+            reply_failure(&reply(500, b"oops")).as_deref(),
+            Some("HTTP 500")
+        );
+        assert_eq!(
+            reply_failure(&reply(
+                200,
+                br#"{"error":{"code":-32601,"message":"nope"}}"#
+            ))
+            .as_deref(),
+            Some("agent error -32601: nope")
+        );
+        assert_eq!(
+            reply_failure(&reply(200, br#"{"result":{"status":{"state":"failed"}}}"#)).as_deref(),
+            Some("task failed")
+        );
+    }
+
+    #[test]
+    fn previews_never_split_characters() {
+        assert_eq!(preview("héllo", 2), "hé");
+    }
+}

@@ -1,0 +1,172 @@
+//! `POST /workspaces/:id/a2a` (api-contract §5.5): the HTTP face of the
+//! proxy in `app::a2a`. Unary answers are passed through with the agent's
+//! status; streams are relayed chunk by chunk, unbuffered.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::time::Duration;
+
+use super::extract::{WorkspacePath, bearer_from};
+use crate::app::App;
+use crate::app::a2a::{
+    A2aError, BUSY_RETRY_AFTER, Caller, MAX_REQUEST_BODY, ProxyBody, ProxyRequest, a2a_headers_of,
+};
+
+/// Longest deadline a client may ask for with `X-Timeout`.
+const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// `X-Timeout: <seconds>`: a positive integer sets the deadline; 0 or
+/// anything unparsable is ignored (the defaults apply).
+fn client_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get("x-timeout")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (secs > 0).then(|| Duration::from_secs(secs).min(MAX_CLIENT_TIMEOUT))
+}
+
+pub async fn proxy(
+    State(app): State<App>,
+    WorkspacePath(target): WorkspacePath,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match handle(app, target, headers, body).await {
+        Ok(resp) => resp,
+        Err(e) => error_response(e),
+    }
+}
+
+async fn handle(
+    app: App,
+    target: uuid::Uuid,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, A2aError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY) {
+        return Err(A2aError::TooLarge);
+    }
+    let caller = Caller::from_header(headers.get("x-workspace-id").and_then(|v| v.to_str().ok()))?;
+    let body = axum::body::to_bytes(body, MAX_REQUEST_BODY)
+        .await
+        .map_err(|e| {
+            if error_mentions_limit(&e) {
+                A2aError::TooLarge
+            } else {
+                A2aError::BadRequest("failed to read request body".into())
+            }
+        })?;
+    let resp = app
+        .proxy(ProxyRequest {
+            target,
+            caller,
+            bearer: bearer_from(&headers),
+            trusted: false,
+            body,
+            a2a_headers: a2a_headers_of(&headers),
+            timeout: client_timeout(&headers),
+        })
+        .await?;
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut out = match resp.body {
+        ProxyBody::Full(bytes) => Response::new(Body::from(bytes)),
+        ProxyBody::Stream(rx) => {
+            let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+                rx.recv()
+                    .await
+                    .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
+            });
+            let mut r = Response::new(Body::from_stream(stream));
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r.headers_mut()
+                .insert("x-accel-buffering", HeaderValue::from_static("no"));
+            r
+        }
+    };
+    *out.status_mut() = status;
+    if let Some(ct) = resp.content_type {
+        out.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    for (k, v) in resp.a2a_headers {
+        out.headers_mut().insert(k, v);
+    }
+    Ok(out)
+}
+
+fn error_mentions_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.to_string().contains("length limit") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// The contract's error bodies and statuses.
+pub fn error_response(e: A2aError) -> Response {
+    let (status, body) = match &e {
+        A2aError::BadRequest(m) => (StatusCode::BAD_REQUEST, json!({ "error": m })),
+        A2aError::Unauthenticated(m) => (StatusCode::UNAUTHORIZED, json!({ "error": m })),
+        A2aError::AccessDenied => (StatusCode::FORBIDDEN, json!({ "error": e.to_string() })),
+        A2aError::NotFound => (StatusCode::NOT_FOUND, json!({ "error": e.to_string() })),
+        A2aError::NoUrl { status } | A2aError::NotServing { status } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "error": e.to_string(), "status": status }),
+        ),
+        A2aError::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({ "error": e.to_string() }),
+        ),
+        A2aError::Busy => {
+            let mut r = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({
+                    "error": e.to_string(),
+                    "busy": true,
+                    "retry_after": BUSY_RETRY_AFTER,
+                })),
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(BUSY_RETRY_AFTER));
+            return r;
+        }
+        A2aError::Restarting => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "error": e.to_string(), "restarting": true }),
+        ),
+        A2aError::Unreachable(cause) => {
+            tracing::warn!(error = %cause, "a2a: agent unreachable");
+            (StatusCode::BAD_GATEWAY, json!({ "error": e.to_string() }))
+        }
+        A2aError::ResponseTooLarge | A2aError::ReadFailed(_) => {
+            (StatusCode::BAD_GATEWAY, json!({ "error": e.to_string() }))
+        }
+        A2aError::Internal(cause) => {
+            tracing::error!(error = %cause, "a2a proxy failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": "proxy failed" }),
+            )
+        }
+    };
+    let mut r = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
+}

@@ -1,0 +1,117 @@
+//! Activity, notify, session search (api-contract §5.7) and delegation
+//! (§5.6). All workspace-authenticated (WA) on `:id`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{Bearer, JsonBody, WorkspacePath};
+use crate::app::App;
+use crate::app::activity::{ActivityListQuery, ActivityReport};
+use crate::app::delegation::{DelegateRequest, RecordRequest, UpdateRequest};
+use crate::error::{AppError, AppResult};
+
+pub async fn list(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+    Query(q): Query<ActivityListQuery>,
+) -> AppResult<Json<Vec<Value>>> {
+    app.auth_workspace(id, bearer.as_deref()).await?;
+    Ok(Json(app.activity_list(id, q).await?))
+}
+
+pub async fn report(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+    JsonBody(r): JsonBody<ActivityReport>,
+) -> AppResult<Json<Value>> {
+    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.activity_report(id, r).await?;
+    Ok(Json(json!({ "status": "logged" })))
+}
+
+#[derive(Deserialize)]
+pub struct NotifyBody {
+    #[serde(default)]
+    message: String,
+}
+
+pub async fn notify(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+    JsonBody(b): JsonBody<NotifyBody>,
+) -> AppResult<Json<Value>> {
+    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.notify(id, &b.message).await?;
+    Ok(Json(json!({ "status": "sent" })))
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+    limit: Option<String>,
+}
+
+pub async fn session_search(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+    Query(q): Query<SearchQuery>,
+) -> AppResult<Json<Vec<Value>>> {
+    app.auth_workspace(id, bearer.as_deref()).await?;
+    Ok(Json(
+        app.session_search(id, q.q.as_deref(), q.limit.as_deref())
+            .await?,
+    ))
+}
+
+pub async fn delegate(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+    JsonBody(req): JsonBody<DelegateRequest>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    app.auth_workspace(id, bearer.as_deref()).await?;
+    let (status, body) = app.delegate(id, req).await?;
+    Ok((status, Json(body)))
+}
+
+pub async fn delegations(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+) -> AppResult<Json<Vec<Value>>> {
+    app.auth_workspace(id, bearer.as_deref()).await?;
+    Ok(Json(app.delegations(id).await?))
+}
+
+pub async fn record_delegation(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+    JsonBody(req): JsonBody<RecordRequest>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    app.auth_workspace(id, bearer.as_deref()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(app.record_delegation(id, req).await?),
+    ))
+}
+
+pub async fn update_delegation(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path((raw_id, delegation_id)): Path<(String, String)>,
+    JsonBody(req): JsonBody<UpdateRequest>,
+) -> AppResult<Json<Value>> {
+    let id = raw_id
+        .parse()
+        .map_err(|_| AppError::not_found("workspace not found"))?;
+    app.auth_workspace(id, bearer.as_deref()).await?;
+    Ok(Json(app.update_delegation(id, &delegation_id, req).await?))
+}
