@@ -554,6 +554,8 @@ impl App {
             self.forget_target(id);
             return A2aError::Restarting;
         }
+        // Whatever it was, the next call reads the target afresh.
+        self.forget_target(id);
         let text = error_chain(e);
         let lower = text.to_lowercase();
         if e.is_timeout()

@@ -166,6 +166,8 @@ impl App {
                 }
                 let now = Utc::now();
                 let _ = self.store.workspace_set_url(id, &started.url, now).await;
+                // The agent may have registered before this write.
+                self.forget_target(id);
                 self.urls.set_internal(
                     id,
                     started

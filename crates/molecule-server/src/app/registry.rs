@@ -102,10 +102,21 @@ impl App {
             // exists because an operator created it.
             self.workspace_row(id).await?;
         }
+        // A workspace this platform runs is reached at the address its
+        // provisioner reported (a published port), never at the address the
+        // agent sees itself at inside its network; registering before the
+        // provisioner wrote that address must not store the inner one.
+        let mut url = req.url.trim().to_string();
+        if self.provisioner.is_some()
+            && let Ok(Some(row)) = self.store.workspace_get(id).await
+            && row.runtime != EXTERNAL_RUNTIME
+        {
+            url = row.url.unwrap_or_default();
+        }
         let now = Utc::now();
         let outcome = self
             .store
-            .workspace_register(id, req.url.trim(), &req.agent_card, now)
+            .workspace_register(id, &url, &req.agent_card, now)
             .await
             .map_err(AppError::internal("failed to register"))?;
         self.status_written(id);

@@ -563,6 +563,26 @@ async fn calls_leave_activity_and_canvas_calls_broadcast_the_answer() {
 
 // ----- provisioned workspaces (local processes and Docker containers) -----
 
+/// Wait until a provisioned workspace answers through the proxy. Between
+/// the agent's registration and the provisioner recording the published
+/// address the proxy answers 503 `workspace has no URL` (retryable).
+async fn ready(c: &molecule_client::Client, id: Uuid) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = c.a2a(id, &send_body("ping")).await.unwrap();
+        if r.status == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{id} never answered: {} {}",
+            r.status,
+            r.text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Two provisioned agents in a parent/child pair exchange messages and a
 /// stream through the platform; a third, unrelated one is refused.
 async fn parent_and_child_talk_an_outsider_is_refused(backend: Backend) {
@@ -581,6 +601,9 @@ async fn parent_and_child_talk_an_outsider_is_refused(backend: Backend) {
             Duration::from_secs(60),
         )
         .await;
+    }
+    for id in [parent, child, other_root, outsider] {
+        ready(&t.client, id).await;
     }
     let child_token = t.client.test_token(child).await.unwrap().auth_token;
     let outsider_token = t.client.test_token(outsider).await.unwrap().auth_token;
@@ -638,10 +661,7 @@ async fn a_killed_agent_gives_restarting_and_one_restart(backend: Backend) {
         Duration::from_secs(60),
     )
     .await;
-    assert_eq!(
-        t.client.a2a(id, &send_body("alive")).await.unwrap().status,
-        200
-    );
+    ready(&t.client, id).await;
     kill_runtime(backend, id);
     let r = eventually(Duration::from_secs(10), || async {
         let r = t.client.a2a(id, &send_body("are you there")).await.ok()?;
@@ -663,10 +683,7 @@ async fn a_killed_agent_gives_restarting_and_one_restart(backend: Backend) {
         Duration::from_secs(60),
     )
     .await;
-    assert_eq!(
-        t.client.a2a(id, &send_body("back")).await.unwrap().status,
-        200
-    );
+    ready(&t.client, id).await;
     let restarts: Vec<_> = t
         .client
         .events(Some(id))
