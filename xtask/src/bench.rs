@@ -11,8 +11,11 @@ pub fn run(name: Option<&str>) -> Result<()> {
     let bench = match name {
         Some("heartbeat") => "heartbeat",
         Some("provisioning") => return provisioning(),
-        Some(other) => bail!("unknown benchmark `{other}` (available: heartbeat, provisioning)"),
-        None => bail!("name a benchmark: cargo xtask bench heartbeat|provisioning"),
+        Some("proxy") => return proxy(),
+        Some(other) => {
+            bail!("unknown benchmark `{other}` (available: heartbeat, provisioning, proxy)")
+        }
+        None => bail!("name a benchmark: cargo xtask bench heartbeat|provisioning|proxy"),
     };
     let root = crate::workspace_root()?;
     let instances = crate::instances_dir()?;
@@ -52,5 +55,75 @@ fn provisioning() -> Result<()> {
     if !status.success() {
         bail!("benchmark provisioning failed ({status})");
     }
+    Ok(())
+}
+
+/// The A2A proxy against direct calls and nginx: builds the release
+/// binaries the benchmark starts as separate processes and installs nginx
+/// from the machine's packages when it is missing.
+fn proxy() -> Result<()> {
+    ensure_nginx()?;
+    let root = crate::workspace_root()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    println!("==> building release molecule and molecule-agent");
+    let status = Command::new(&cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "molecule-server",
+            "--bin",
+            "molecule",
+            "-p",
+            "molecule-agent",
+            "--bin",
+            "molecule-agent",
+        ])
+        .status()
+        .context("cannot run `cargo build`")?;
+    if !status.success() {
+        bail!("building the benchmark's binaries failed ({status})");
+    }
+    let status = Command::new(&cargo)
+        .current_dir(&root)
+        .args(["bench", "-p", "molecule-server", "--bench", "proxy"])
+        .status()
+        .context("cannot run `cargo bench`")?;
+    if !status.success() {
+        bail!("benchmark proxy failed ({status})");
+    }
+    Ok(())
+}
+
+fn ensure_nginx() -> Result<()> {
+    let present = Command::new("nginx")
+        .arg("-v")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if present {
+        return Ok(());
+    }
+    println!(
+        "==> nginx not found: installing it from the machine's packages (apt-get install nginx-light or nginx)"
+    );
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    if !apt(&["update", "-q"]) {
+        bail!("`apt-get update` failed; install nginx by hand and run again");
+    }
+    if !apt(&["install", "-y", "-q", "--no-install-recommends", "nginx"]) {
+        bail!("`apt-get install nginx` failed; install nginx by hand and run again");
+    }
+    // The package starts a system nginx on port 80; the benchmark runs its
+    // own instance, so stop that one.
+    let _ = Command::new("nginx").args(["-s", "stop"]).status();
     Ok(())
 }

@@ -28,6 +28,7 @@ usage:
   cargo xtask test [nextest args...]   run all tests on SQLite, then on PostgreSQL
   cargo xtask bench heartbeat          heartbeat throughput on SQLite and PostgreSQL
   cargo xtask bench provisioning       20 workspaces vs 20 `docker run`; kill → recovery
+  cargo xtask bench proxy              A2A proxy vs direct vs nginx, concurrency 1 and 64
   cargo xtask image [--no-tls]         build the molecule/agent image (static agent, FROM scratch)
   cargo xtask pg start                 start a developer PostgreSQL, print its URL
   cargo xtask pg env                   print `export MOLECULE_TEST_DATABASE_URL=...`

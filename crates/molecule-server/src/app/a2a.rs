@@ -303,7 +303,7 @@ struct Exchange {
 }
 
 impl Exchange {
-    fn record(&self, o: Outcome) {
+    fn record(self, o: Outcome) {
         let ok = o.error.is_none() && o.status.is_some_and(|s| s < 400);
         let summary = match &o.error {
             None => format!("{} → {}", self.method, self.target_name),
@@ -318,8 +318,10 @@ impl Exchange {
         row.target_id = Some(self.target);
         row.method = Some(self.method.clone());
         row.summary = Some(summary);
-        row.request_body = Some(self.request.clone());
-        row.response_body = o.response.clone();
+        row.request_body = Some(self.request);
+        let canvas_answer = self.caller == Caller::Canvas && ok && self.app.events.has_subscribers();
+        let response_for_event = if canvas_answer { o.response.clone() } else { None };
+        row.response_body = o.response;
         row.duration_ms = Some(o.duration.as_millis() as i64);
         row.status = if ok { "ok" } else { "error" }.to_string();
         row.error_detail = o
@@ -327,12 +329,12 @@ impl Exchange {
             .clone()
             .or_else(|| (!ok).then(|| format!("HTTP {}", o.status.unwrap_or_default())));
         self.app.record_activity_announced(row);
-        if self.caller == Caller::Canvas && ok {
+        if canvas_answer {
             self.app.events.publish_live(Event::new(
                 EventType::A2aResponse,
                 self.target,
                 json!({
-                    "response_body": o.response,
+                    "response_body": response_for_event,
                     "method": self.method,
                     "duration_ms": o.duration.as_millis() as u64,
                 }),

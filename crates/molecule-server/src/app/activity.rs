@@ -84,6 +84,10 @@ impl App {
 
     /// Queue a row and broadcast `ACTIVITY_LOGGED` for it (WebSocket only).
     pub fn record_activity_announced(&self, row: NewActivity) {
+        if !self.events.has_subscribers() {
+            self.record_activity(row);
+            return;
+        }
         let event = Event::new(
             EventType::ActivityLogged,
             row.workspace_id,

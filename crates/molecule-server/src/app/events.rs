@@ -56,6 +56,11 @@ impl EventBus {
         self.publish(event, now);
     }
 
+    /// Someone is watching live: worth building WebSocket-only payloads.
+    pub fn has_subscribers(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
     /// Broadcast without recording, from synchronous code. For the
     /// WebSocket-only event types.
     pub fn publish_live(&self, event: Event) {

@@ -44,9 +44,20 @@ pub struct ListenAddrs {
     pub gateway: Option<std::net::SocketAddr>,
 }
 
-/// The context every handler and task receives. Cheap to clone.
+/// The context every handler and task receives: one pointer, cheap to
+/// clone (every middleware layer and every proxied call clones it).
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<AppInner>);
+
+impl std::ops::Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// What [`App`] points to.
+pub struct AppInner {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub events: EventBus,
@@ -85,7 +96,7 @@ impl App {
         provisioner: Option<Arc<dyn Provisioner>>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
-        Self {
+        Self(Arc::new(AppInner {
             events: EventBus::new(store.clone()),
             hierarchy: Hierarchy::new(store.clone()),
             activity: Default::default(),
@@ -115,7 +126,7 @@ impl App {
             shutdown,
             config,
             store,
-        }
+        }))
     }
 
     /// Called after every status write: the in-memory view is re-read.

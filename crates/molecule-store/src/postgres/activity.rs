@@ -42,17 +42,49 @@ fn bind_insert<'q>(
         .bind(a.created_at)
 }
 
-/// Insert `rows` in one transaction. Rows of workspaces that no longer
-/// exist, and idempotency-key duplicates, are skipped; returns how many
-/// were written.
+/// Rows per multi-row INSERT (15 parameters each).
+const CHUNK: usize = 64;
+
+/// Insert `rows` in one transaction, a few multi-row statements. Rows of
+/// workspaces that no longer exist, and idempotency-key duplicates, are
+/// skipped; returns how many were written.
 pub(super) async fn insert_many(pool: &PgPool, rows: &[NewActivity]) -> Result<u64> {
     if rows.is_empty() {
         return Ok(0);
     }
     let mut tx = pool.begin().await?;
     let mut written = 0;
-    for a in rows {
-        written += bind_insert(a).execute(&mut *tx).await?.rows_affected();
+    for chunk in rows.chunks(CHUNK) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO activity_logs (id, workspace_id, activity_type, source_id, \
+             source_label, target_id, method, summary, request_body, response_body, duration_ms, \
+             status, error_detail, idempotency_key, created_at) SELECT v.* FROM (",
+        );
+        q.push_values(chunk, |mut b, a| {
+            b.push_bind(a.id)
+                .push_bind(a.workspace_id)
+                .push_bind(a.activity_type.clone())
+                .push_bind(a.source_id)
+                .push_bind(a.source_label.clone())
+                .push_bind(a.target_id)
+                .push_bind(a.method.clone())
+                .push_bind(a.summary.clone())
+                .push_bind(a.request_body.clone())
+                .push_bind(a.response_body.clone())
+                .push_bind(a.duration_ms.map(|d| d.clamp(0, i32::MAX as i64) as i32))
+                .push_bind(a.status.clone())
+                .push_bind(a.error_detail.clone())
+                .push_bind(a.idempotency_key.clone())
+                .push_bind(a.created_at);
+        });
+        q.push(
+            ") AS v(id, workspace_id, activity_type, source_id, source_label, target_id, method, \
+             summary, request_body, response_body, duration_ms, status, error_detail, \
+             idempotency_key, created_at) \
+             WHERE EXISTS (SELECT 1 FROM workspaces w WHERE w.id = v.workspace_id) \
+             ON CONFLICT DO NOTHING",
+        );
+        written += q.build().execute(&mut *tx).await?.rows_affected();
     }
     tx.commit().await?;
     Ok(written)

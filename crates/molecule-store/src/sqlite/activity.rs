@@ -44,17 +44,43 @@ fn bind_insert<'q>(
         .bind(ts(a.created_at))
 }
 
-/// Insert `rows` in one transaction. Rows of workspaces that no longer
-/// exist, and idempotency-key duplicates, are skipped; returns how many
-/// were written.
+/// Rows per multi-row INSERT (15 parameters each).
+const CHUNK: usize = 64;
+
+/// Insert `rows` in one transaction, a few multi-row statements. Rows of
+/// workspaces that no longer exist, and idempotency-key duplicates, are
+/// skipped; returns how many were written.
 pub(super) async fn insert_many(s: &SqliteStore, rows: &[NewActivity]) -> Result<u64> {
     if rows.is_empty() {
         return Ok(0);
     }
     let mut tx = s.writer.begin().await?;
     let mut written = 0;
-    for a in rows {
-        written += bind_insert(a).execute(&mut *tx).await?.rows_affected();
+    for chunk in rows.chunks(CHUNK) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO activity_logs (id, workspace_id, activity_type, source_id, \
+             source_label, target_id, method, summary, request_body, response_body, duration_ms, \
+             status, error_detail, idempotency_key, created_at) SELECT * FROM (",
+        );
+        q.push_values(chunk, |mut b, a| {
+            b.push_bind(a.id.to_string())
+                .push_bind(a.workspace_id.to_string())
+                .push_bind(a.activity_type.clone())
+                .push_bind(a.source_id.map(|id| id.to_string()))
+                .push_bind(a.source_label.clone())
+                .push_bind(a.target_id.map(|id| id.to_string()))
+                .push_bind(a.method.clone())
+                .push_bind(a.summary.clone())
+                .push_bind(a.request_body.as_ref().map(|v| v.to_string()))
+                .push_bind(a.response_body.as_ref().map(|v| v.to_string()))
+                .push_bind(a.duration_ms)
+                .push_bind(a.status.clone())
+                .push_bind(a.error_detail.clone())
+                .push_bind(a.idempotency_key.clone())
+                .push_bind(ts(a.created_at));
+        });
+        q.push(") WHERE column2 IN (SELECT id FROM workspaces) ON CONFLICT DO NOTHING");
+        written += q.build().execute(&mut *tx).await?.rows_affected();
     }
     tx.commit().await?;
     Ok(written)

@@ -1,0 +1,278 @@
+//! A2A proxy overhead, in one run, against the same agent: direct, through
+//! `molecule serve` (`POST /workspaces/:id/a2a`), and through nginx
+//! `proxy_pass`, at concurrency 1 and 64: p50/p99 latency and requests/s,
+//! printed with ratios. Every server is its own process (release builds of
+//! `molecule-agent` and `molecule`, the machine's nginx); the load
+//! generator is this process.
+//!
+//! Run: `cargo xtask bench proxy` (builds the binaries, installs nginx from
+//! the machine's packages when missing). Targets (DESIGN.md): ≤ 1 ms added
+//! at p50 over the direct call, ≥ 0.8× nginx's throughput.
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const WARMUP: Duration = Duration::from_secs(1);
+const RUN_FOR: Duration = Duration::from_secs(5);
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `target/release`, where `cargo xtask bench proxy` built the binaries.
+fn release_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+fn binary(name: &str) -> PathBuf {
+    let p = release_dir().join(name);
+    assert!(
+        p.is_file(),
+        "{} missing: run `cargo xtask bench proxy` (it builds it)",
+        p.display()
+    );
+    p
+}
+
+async fn wait_http(client: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if client.get(url).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} did not come up");
+}
+
+struct Result_ {
+    p50: Duration,
+    p99: Duration,
+    rps: f64,
+    errors: u64,
+}
+
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    concurrency: usize,
+    run_for: Duration,
+) -> Result_ {
+    let body = bytes::Bytes::from(
+        json!({
+            "jsonrpc": "2.0", "id": 1, "method": "message/send",
+            "params": { "message": { "role": "user", "messageId": "bench",
+                "parts": [{ "kind": "text", "text": "ping" }] } }
+        })
+        .to_string(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, body, stop) =
+            (client.clone(), url.to_string(), body.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(100_000);
+            let mut errors = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let ok = match client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if ok {
+                    lat.push(t.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(run_for).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await.unwrap();
+        all.extend(lat);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Result_ {
+        p50: pct(0.50),
+        p99: pct(0.99),
+        rps: all.len() as f64 / elapsed.as_secs_f64(),
+        errors,
+    }
+}
+
+fn nginx_conf(dir: &Path, listen: u16, upstream: u16) -> String {
+    format!(
+        "daemon off;\nmaster_process on;\nworker_processes auto;\nuser root;\n\
+         error_log {d}/error.log warn;\npid {d}/nginx.pid;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+           fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+           upstream agent {{ server 127.0.0.1:{upstream}; keepalive 128; }}\n\
+           server {{\n    listen 127.0.0.1:{listen};\n\
+             location / {{ proxy_pass http://agent; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}\n  }}\n}}\n",
+        d = dir.display()
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = std::env::temp_dir().join(format!("molecule-proxy-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
+
+    // The agent.
+    let agent_port = free_port();
+    let _agent = Killed(
+        Command::new(binary("molecule-agent"))
+            .env("AGENT_HOST", "127.0.0.1")
+            .env("AGENT_PORT", agent_port.to_string())
+            .env("MOLECULE_CONFIG_DIR", &dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start molecule-agent"),
+    );
+    let agent = format!("http://127.0.0.1:{agent_port}");
+    wait_http(&client, &format!("{agent}/.well-known/agent-card.json")).await;
+
+    // molecule serve, SQLite, no provisioner, no rate limit in the way.
+    let port = free_port();
+    let _molecule = Killed(
+        Command::new(binary("molecule"))
+            .arg("serve")
+            .env("PORT", port.to_string())
+            .env("MOLECULE_DATA_DIR", dir.join("data"))
+            .env("MOLECULE_PROVISIONER", "none")
+            .env("RATE_LIMIT", "1000000000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start molecule serve"),
+    );
+    let platform = format!("http://127.0.0.1:{port}");
+    wait_http(&client, &format!("{platform}/health")).await;
+    let created: Value = client
+        .post(format!("{platform}/workspaces"))
+        .json(&json!({ "name": "bench-agent", "runtime": "external", "external": true }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("workspace id").to_string();
+    let reg = client
+        .post(format!("{platform}/registry/register"))
+        .json(
+            &json!({ "id": id, "url": format!("http://localhost:{agent_port}"), "agent_card": {} }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        reg.status().is_success(),
+        "register: {}",
+        reg.text().await.unwrap()
+    );
+
+    // nginx in front of the same agent.
+    let nginx_port = free_port();
+    let conf = dir.join("nginx.conf");
+    std::fs::write(&conf, nginx_conf(&dir, nginx_port, agent_port)).unwrap();
+    let _nginx = Killed(
+        Command::new("nginx")
+            .args(["-c", conf.to_str().unwrap(), "-p", dir.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start nginx (cargo xtask bench proxy installs it)"),
+    );
+    let nginx = format!("http://127.0.0.1:{nginx_port}");
+    wait_http(&client, &format!("{nginx}/.well-known/agent-card.json")).await;
+
+    let targets = [
+        ("direct", agent.clone()),
+        ("molecule", format!("{platform}/workspaces/{id}/a2a")),
+        ("nginx", nginx.clone()),
+    ];
+    println!(
+        "A2A message/send to one molecule-agent (echo), {RUN_FOR:?} per row after {WARMUP:?} warm-up"
+    );
+    println!(
+        "{:<10} {:>5} {:>10} {:>10} {:>10} {:>7}",
+        "path", "conc", "p50", "p99", "req/s", "errors"
+    );
+    let mut results = std::collections::HashMap::new();
+    for conc in [1usize, 64] {
+        for (name, url) in &targets {
+            load(&client, url, conc, WARMUP).await;
+            let r = load(&client, url, conc, RUN_FOR).await;
+            println!(
+                "{:<10} {:>5} {:>8.3}ms {:>8.3}ms {:>10.0} {:>7}",
+                name,
+                conc,
+                r.p50.as_secs_f64() * 1e3,
+                r.p99.as_secs_f64() * 1e3,
+                r.rps,
+                r.errors
+            );
+            results.insert((*name, conc), r);
+        }
+    }
+    println!();
+    for conc in [1usize, 64] {
+        let d = &results[&("direct", conc)];
+        let m = &results[&("molecule", conc)];
+        let n = &results[&("nginx", conc)];
+        println!(
+            "concurrency {conc:>2}: molecule adds {:.3} ms at p50 (nginx adds {:.3} ms); \
+             throughput molecule/nginx = {:.2}x, molecule/direct = {:.2}x",
+            (m.p50.as_secs_f64() - d.p50.as_secs_f64()) * 1e3,
+            (n.p50.as_secs_f64() - d.p50.as_secs_f64()) * 1e3,
+            m.rps / n.rps,
+            m.rps / d.rps,
+        );
+    }
+    println!("targets: <= 1 ms added at p50; >= 0.8x nginx throughput");
+    let _ = std::fs::remove_dir_all(&dir);
+}
