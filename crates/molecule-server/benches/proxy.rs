@@ -19,9 +19,20 @@ use std::time::{Duration, Instant};
 const WARMUP: Duration = Duration::from_secs(1);
 const RUN_FOR: Duration = Duration::from_secs(5);
 
+/// A child process stopped on drop: SIGTERM first (nginx's master then
+/// stops its workers), SIGKILL if it lingers.
 struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..50 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -151,6 +162,56 @@ fn nginx_conf(dir: &Path, listen: u16, upstream: u16) -> String {
     )
 }
 
+/// Start `molecule serve` with an external workspace registered at the
+/// agent; returns the process and the workspace's A2A URL.
+async fn start_molecule(
+    client: &reqwest::Client,
+    data: &Path,
+    agent_port: u16,
+    activity: &str,
+) -> (Killed, String) {
+    let port = free_port();
+    let child = Killed(
+        Command::new(binary("molecule"))
+            .arg("serve")
+            .env("PORT", port.to_string())
+            .env("MOLECULE_DATA_DIR", data)
+            .env("MOLECULE_PROVISIONER", "none")
+            .env("MOLECULE_A2A_ACTIVITY", activity)
+            .env("RATE_LIMIT", "1000000000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start molecule serve"),
+    );
+    let platform = format!("http://127.0.0.1:{port}");
+    wait_http(client, &format!("{platform}/health")).await;
+    let created: Value = client
+        .post(format!("{platform}/workspaces"))
+        .json(&json!({ "name": "bench-agent", "runtime": "external", "external": true }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("workspace id").to_string();
+    let reg = client
+        .post(format!("{platform}/registry/register"))
+        .json(
+            &json!({ "id": id, "url": format!("http://localhost:{agent_port}"), "agent_card": {} }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        reg.status().is_success(),
+        "register: {}",
+        reg.text().await.unwrap()
+    );
+    (child, format!("{platform}/workspaces/{id}/a2a"))
+}
+
 #[tokio::main]
 async fn main() {
     let dir = std::env::temp_dir().join(format!("molecule-proxy-bench-{}", std::process::id()));
@@ -176,45 +237,13 @@ async fn main() {
     let agent = format!("http://127.0.0.1:{agent_port}");
     wait_http(&client, &format!("{agent}/.well-known/agent-card.json")).await;
 
-    // molecule serve, SQLite, no provisioner, no rate limit in the way.
-    let port = free_port();
-    let _molecule = Killed(
-        Command::new(binary("molecule"))
-            .arg("serve")
-            .env("PORT", port.to_string())
-            .env("MOLECULE_DATA_DIR", dir.join("data"))
-            .env("MOLECULE_PROVISIONER", "none")
-            .env("RATE_LIMIT", "1000000000")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start molecule serve"),
-    );
-    let platform = format!("http://127.0.0.1:{port}");
-    wait_http(&client, &format!("{platform}/health")).await;
-    let created: Value = client
-        .post(format!("{platform}/workspaces"))
-        .json(&json!({ "name": "bench-agent", "runtime": "external", "external": true }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().expect("workspace id").to_string();
-    let reg = client
-        .post(format!("{platform}/registry/register"))
-        .json(
-            &json!({ "id": id, "url": format!("http://localhost:{agent_port}"), "agent_card": {} }),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        reg.status().is_success(),
-        "register: {}",
-        reg.text().await.unwrap()
-    );
+    // molecule serve, SQLite, no provisioner, no rate limit in the way:
+    // once as configured by default (every call logged to activity_logs)
+    // and once with MOLECULE_A2A_ACTIVITY=off.
+    let (_molecule, molecule_url) =
+        start_molecule(&client, &dir.join("data"), agent_port, "on").await;
+    let (_bare, bare_url) =
+        start_molecule(&client, &dir.join("data-bare"), agent_port, "off").await;
 
     // nginx in front of the same agent.
     let nginx_port = free_port();
@@ -232,7 +261,8 @@ async fn main() {
 
     let targets = [
         ("direct", agent.clone()),
-        ("molecule", format!("{platform}/workspaces/{id}/a2a")),
+        ("molecule", molecule_url),
+        ("mol-nolog", bare_url),
         ("nginx", nginx.clone()),
     ];
     println!(
@@ -263,14 +293,18 @@ async fn main() {
     for conc in [1usize, 64] {
         let d = &results[&("direct", conc)];
         let m = &results[&("molecule", conc)];
+        let b = &results[&("mol-nolog", conc)];
         let n = &results[&("nginx", conc)];
         println!(
             "concurrency {conc:>2}: molecule adds {:.3} ms at p50 (nginx adds {:.3} ms); \
-             throughput molecule/nginx = {:.2}x, molecule/direct = {:.2}x",
+             throughput molecule/nginx = {:.2}x, molecule/direct = {:.2}x; \
+             without activity rows: adds {:.3} ms, {:.2}x nginx",
             (m.p50.as_secs_f64() - d.p50.as_secs_f64()) * 1e3,
             (n.p50.as_secs_f64() - d.p50.as_secs_f64()) * 1e3,
             m.rps / n.rps,
             m.rps / d.rps,
+            (b.p50.as_secs_f64() - d.p50.as_secs_f64()) * 1e3,
+            b.rps / n.rps,
         );
     }
     println!("targets: <= 1 ms added at p50; >= 0.8x nginx throughput");

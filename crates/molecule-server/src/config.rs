@@ -90,6 +90,9 @@ pub struct Config {
     pub activity_cleanup_every: Duration,
     /// Wait before a delegation's one retry after a transient failure (8 s).
     pub delegation_retry_after: Duration,
+    /// `MOLECULE_A2A_ACTIVITY` (`on` | `off`): write an `a2a_receive`
+    /// activity row for every proxied call (on by default).
+    pub a2a_activity: bool,
     /// How often running workspaces are inspected.
     pub health_sweep_every: Duration,
     /// Heartbeat interval handed to provisioned agents.
@@ -125,6 +128,7 @@ pub const ENV_NAMES: &[&str] = &[
     "MOLECULE_PROVISION_TIMEOUT_SECONDS",
     "ACTIVITY_RETENTION_DAYS",
     "ACTIVITY_CLEANUP_INTERVAL_HOURS",
+    "MOLECULE_A2A_ACTIVITY",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -150,6 +154,7 @@ pub struct RawConfig {
     pub provision_timeout: Option<String>,
     pub activity_retention_days: Option<String>,
     pub activity_cleanup_hours: Option<String>,
+    pub a2a_activity: Option<String>,
 }
 
 impl RawConfig {
@@ -178,6 +183,7 @@ impl RawConfig {
             provision_timeout: g("MOLECULE_PROVISION_TIMEOUT_SECONDS"),
             activity_retention_days: g("ACTIVITY_RETENTION_DAYS"),
             activity_cleanup_hours: g("ACTIVITY_CLEANUP_INTERVAL_HOURS"),
+            a2a_activity: g("MOLECULE_A2A_ACTIVITY"),
         }
     }
 
@@ -333,6 +339,19 @@ impl RawConfig {
                 )),
             }
         }
+        let a2a_activity = match self
+            .a2a_activity
+            .as_deref()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(v) => {
+                problems.push(format!("MOLECULE_A2A_ACTIVITY={v:?} must be `on` or `off`"));
+                true
+            }
+        };
         let activity_retention = positive(
             &self.activity_retention_days,
             "ACTIVITY_RETENTION_DAYS",
@@ -383,6 +402,7 @@ impl RawConfig {
             activity_retention,
             activity_cleanup_every,
             delegation_retry_after: Duration::from_secs(8),
+            a2a_activity,
             health_sweep_every: Duration::from_secs(15),
             agent_heartbeat_every: Duration::from_secs(30),
             workspace_env: Vec::new(),

@@ -132,13 +132,35 @@ pub struct NewActivity {
     pub error_detail: Option<String>,
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Valid JSON text stored instead of `request_body` when set: the
+    /// proxy's hot path logs bodies without parsing and re-serialising them.
+    pub request_raw: Option<String>,
+    /// Valid JSON text stored instead of `response_body` when set.
+    pub response_raw: Option<String>,
 }
 
 impl NewActivity {
+    /// The request body as JSON text, whichever form it was given in.
+    pub fn request_text(&self) -> Option<String> {
+        self.request_raw
+            .clone()
+            .or_else(|| self.request_body.as_ref().map(Value::to_string))
+    }
+
+    /// The response body as JSON text, whichever form it was given in.
+    pub fn response_text(&self) -> Option<String> {
+        self.response_raw
+            .clone()
+            .or_else(|| self.response_body.as_ref().map(Value::to_string))
+    }
+
     /// A row of `activity_type` on `workspace_id` with status `ok`, now.
+    /// The id is a time-ordered UUIDv7: the busiest table of the platform
+    /// then appends to its primary-key index instead of touching a random
+    /// page per row.
     pub fn new(workspace_id: Uuid, activity_type: &str) -> Self {
         Self {
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             workspace_id,
             activity_type: activity_type.to_string(),
             source_id: None,
@@ -153,6 +175,8 @@ impl NewActivity {
             error_detail: None,
             idempotency_key: None,
             created_at: Utc::now(),
+            request_raw: None,
+            response_raw: None,
         }
     }
 }

@@ -220,7 +220,6 @@ impl TargetCache {
 struct Normalised {
     bytes: Bytes,
     method: String,
-    json: Value,
 }
 
 /// Parse and, where needed, repair the JSON-RPC envelope: a body without
@@ -263,31 +262,31 @@ fn normalise(body: &Bytes) -> Result<Normalised, A2aError> {
     } else {
         body.clone()
     };
-    Ok(Normalised {
-        bytes,
-        method,
-        json,
-    })
+    Ok(Normalised { bytes, method })
 }
 
-/// A body for an activity row: the JSON itself when small, else a marker.
-fn loggable(bytes: &[u8]) -> Option<Value> {
+/// A body for an activity row, as JSON text: the body itself when it is
+/// small valid JSON (checked without building a tree), a JSON string when
+/// it is not JSON, a marker when it is too large.
+fn loggable(bytes: &[u8]) -> Option<String> {
     if bytes.is_empty() {
         return None;
     }
     if bytes.len() > MAX_LOGGED_BODY {
-        return Some(json!({ "truncated": true, "bytes": bytes.len() }));
+        return Some(json!({ "truncated": true, "bytes": bytes.len() }).to_string());
     }
-    Some(
-        serde_json::from_slice(bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned())),
-    )
+    let valid = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+    match std::str::from_utf8(bytes) {
+        Ok(text) if valid => Some(text.to_string()),
+        _ => Some(Value::String(String::from_utf8_lossy(bytes).into_owned()).to_string()),
+    }
 }
 
 /// What the exchange task learned, for the activity row.
 struct Outcome {
     status: Option<u16>,
-    response: Option<Value>,
+    /// JSON text.
+    response: Option<String>,
     error: Option<String>,
     duration: Duration,
 }
@@ -299,7 +298,8 @@ struct Exchange {
     target_name: String,
     caller: Caller,
     method: String,
-    request: Value,
+    /// The request body as JSON text.
+    request: String,
 }
 
 impl Exchange {
@@ -318,17 +318,26 @@ impl Exchange {
         row.target_id = Some(self.target);
         row.method = Some(self.method.clone());
         row.summary = Some(summary);
-        row.request_body = Some(self.request);
-        let canvas_answer = self.caller == Caller::Canvas && ok && self.app.events.has_subscribers();
-        let response_for_event = if canvas_answer { o.response.clone() } else { None };
-        row.response_body = o.response;
+        row.request_raw = Some(self.request);
+        let canvas_answer =
+            self.caller == Caller::Canvas && ok && self.app.events.has_subscribers();
+        let response_for_event = if canvas_answer {
+            o.response
+                .as_deref()
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        } else {
+            None
+        };
+        row.response_raw = o.response;
         row.duration_ms = Some(o.duration.as_millis() as i64);
         row.status = if ok { "ok" } else { "error" }.to_string();
         row.error_detail = o
             .error
             .clone()
             .or_else(|| (!ok).then(|| format!("HTTP {}", o.status.unwrap_or_default())));
-        self.app.record_activity_announced(row);
+        if self.app.config.a2a_activity {
+            self.app.record_activity_announced(row);
+        }
         if canvas_answer {
             self.app.events.publish_live(Event::new(
                 EventType::A2aResponse,
@@ -466,17 +475,13 @@ impl App {
             target_name: target.name.clone(),
             caller: req.caller.clone(),
             method: n.method,
-            request: if req.body.len() > MAX_LOGGED_BODY {
-                json!({ "truncated": true, "bytes": req.body.len() })
-            } else {
-                n.json
-            },
+            request: loggable(&n.bytes).unwrap_or_else(|| "null".into()),
         };
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         let external = target.runtime == EXTERNAL_RUNTIME;
         // Detached: the agent's task runs to its end even when the client
         // goes away; the deadline still applies.
-        tokio::spawn(async move {
+        let exchange = async move {
             let started = Instant::now();
             let result = builder.send().await;
             let resp = match result {
@@ -543,9 +548,30 @@ impl App {
                     let _ = tx.send(Err(err));
                 }
             }
-        });
-        rx.await
-            .unwrap_or_else(|_| Err(A2aError::Internal("proxy task ended early".into())))
+        };
+        // The exchange runs inline (no task hop for the common unary call)
+        // but never dies with the client: whatever is left of it when this
+        // future is dropped, or when a stream outlives the answer, is
+        // spawned.
+        let mut detached = DetachOnDrop(Some(Box::pin(exchange)));
+        let early = match detached.0.as_mut() {
+            Some(fut) => tokio::select! {
+                biased;
+                _ = fut => None,
+                r = &mut rx => Some(r),
+            },
+            None => None,
+        };
+        match early {
+            Some(r) => {
+                r.unwrap_or_else(|_| Err(A2aError::Internal("proxy task ended early".into())))
+            }
+            None => {
+                detached.0 = None;
+                rx.await
+                    .unwrap_or_else(|_| Err(A2aError::Internal("proxy task ended early".into())))
+            }
+        }
     }
 
     /// Map a transport failure: a runtime that is gone → governed restart
@@ -634,6 +660,18 @@ impl App {
             body,
             duration: started.elapsed(),
         })
+    }
+}
+
+/// Holds a future polled inline; if it has not finished when this is
+/// dropped, the rest of it is spawned so it still runs to its end.
+struct DetachOnDrop(Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>);
+
+impl Drop for DetachOnDrop {
+    fn drop(&mut self) {
+        if let Some(fut) = self.0.take() {
+            tokio::spawn(fut);
+        }
     }
 }
 
@@ -732,7 +770,8 @@ async fn stream_through(
     exchange.record(Outcome {
         status: Some(status),
         response: Some(
-            json!({ "stream": true, "events": events, "client_disconnected": client_gone }),
+            json!({ "stream": true, "events": events, "client_disconnected": client_gone })
+                .to_string(),
         ),
         error,
         duration: started.elapsed(),

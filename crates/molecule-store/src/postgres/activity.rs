@@ -13,7 +13,7 @@ use uuid::Uuid;
 const INSERT: &str = "INSERT INTO activity_logs (id, workspace_id, activity_type, source_id, \
      source_label, target_id, method, summary, request_body, response_body, duration_ms, status, \
      error_detail, idempotency_key, created_at) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15 \
      WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = $2) \
      ON CONFLICT DO NOTHING";
 
@@ -33,8 +33,8 @@ fn bind_insert<'q>(
         .bind(a.target_id)
         .bind(&a.method)
         .bind(&a.summary)
-        .bind(&a.request_body)
-        .bind(&a.response_body)
+        .bind(a.request_text())
+        .bind(a.response_text())
         .bind(a.duration_ms.map(|d| d.clamp(0, i32::MAX as i64) as i32))
         .bind(&a.status)
         .bind(&a.error_detail)
@@ -69,8 +69,10 @@ pub(super) async fn insert_many(pool: &PgPool, rows: &[NewActivity]) -> Result<u
                 .push_bind(a.target_id)
                 .push_bind(a.method.clone())
                 .push_bind(a.summary.clone())
-                .push_bind(a.request_body.clone())
-                .push_bind(a.response_body.clone())
+                .push_bind(a.request_text())
+                .push_unseparated("::jsonb")
+                .push_bind(a.response_text())
+                .push_unseparated("::jsonb")
                 .push_bind(a.duration_ms.map(|d| d.clamp(0, i32::MAX as i64) as i32))
                 .push_bind(a.status.clone())
                 .push_bind(a.error_detail.clone())
