@@ -134,6 +134,12 @@ async fn serve(
     router: axum::Router,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Small request/response exchanges (heartbeats, proxied JSON-RPC) must
+    // not wait on Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -8,6 +8,8 @@
 //!
 //! Cases live in `conformance/*.rs`; this file holds the harness.
 
+#[path = "conformance/activity.rs"]
+mod activity;
 #[path = "conformance/registry.rs"]
 mod registry;
 #[path = "conformance/schema.rs"]

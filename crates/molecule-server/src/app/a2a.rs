@@ -186,6 +186,8 @@ impl A2aError {
 #[derive(Debug, Clone)]
 struct Target {
     url: String,
+    /// `url` parsed once, not per call; `None` when it does not parse.
+    parsed: Option<reqwest::Url>,
     name: String,
     runtime: String,
     status: WorkspaceStatus,
@@ -381,6 +383,7 @@ impl App {
             })?
             .ok_or(A2aError::NotFound)?;
         let t = Target {
+            parsed: row.url.as_deref().and_then(|u| reqwest::Url::parse(u).ok()),
             url: row.url.unwrap_or_default(),
             name: row.name,
             runtime: row.runtime,
@@ -457,7 +460,9 @@ impl App {
         };
         let mut builder = self
             .a2a_http
-            .post(&target.url)
+            .post(target.parsed.clone().ok_or_else(|| {
+                A2aError::Unreachable(format!("invalid workspace URL {:?}", target.url))
+            })?)
             .header("content-type", "application/json")
             .body(n.bytes.clone());
         if let Some(c) = req.caller.header_value() {
