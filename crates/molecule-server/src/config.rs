@@ -95,6 +95,16 @@ pub struct Config {
     pub docker_host: Option<String>,
     /// Deadline of every single Docker API call.
     pub docker_call_timeout: Duration,
+    /// `SECRETS_ENCRYPTION_KEY`; `None` = secrets stored as plaintext
+    /// (development only).
+    pub secrets_key: Option<crate::app::secret_box::SecretsKey>,
+    /// How often the scheduler looks for due schedules.
+    pub scheduler_every: Duration,
+    /// `MOLECULE_APPROVAL_TTL_SECONDS`: pending approvals older than this are
+    /// denied by `auto-expired`.
+    pub approval_ttl: Duration,
+    /// How often the approval expiry task runs.
+    pub approval_expiry_every: Duration,
 }
 
 /// Environment names the server understands.
@@ -117,6 +127,8 @@ pub const ENV_NAMES: &[&str] = &[
     "MOLECULE_RUNTIME_IMAGES",
     "MOLECULE_AGENT_BIN",
     "MOLECULE_PROVISION_TIMEOUT_SECONDS",
+    "SECRETS_ENCRYPTION_KEY",
+    "MOLECULE_APPROVAL_TTL_SECONDS",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -140,6 +152,8 @@ pub struct RawConfig {
     pub runtime_images: Option<String>,
     pub agent_program: Option<String>,
     pub provision_timeout: Option<String>,
+    pub secrets_key: Option<String>,
+    pub approval_ttl: Option<String>,
 }
 
 impl RawConfig {
@@ -166,6 +180,8 @@ impl RawConfig {
             runtime_images: g("MOLECULE_RUNTIME_IMAGES"),
             agent_program: g("MOLECULE_AGENT_BIN"),
             provision_timeout: g("MOLECULE_PROVISION_TIMEOUT_SECONDS"),
+            secrets_key: g("SECRETS_ENCRYPTION_KEY"),
+            approval_ttl: g("MOLECULE_APPROVAL_TTL_SECONDS"),
         }
     }
 
@@ -327,6 +343,31 @@ impl RawConfig {
             180,
             &mut problems,
         );
+        let secrets_key = match self.secrets_key.as_deref() {
+            Some(raw) => match crate::app::secret_box::SecretsKey::parse(raw) {
+                Ok(k) => Some(k),
+                Err(problem) => {
+                    problems.push(problem);
+                    None
+                }
+            },
+            None => {
+                if mode == Mode::Production {
+                    problems.push(
+                        "MOLECULE_ENV=production requires SECRETS_ENCRYPTION_KEY (32 bytes, \
+                         base64-encoded: `openssl rand -base64 32`) so secrets are encrypted at rest"
+                            .to_string(),
+                    );
+                }
+                None
+            }
+        };
+        let approval_ttl = seconds(
+            &self.approval_ttl,
+            "MOLECULE_APPROVAL_TTL_SECONDS",
+            600,
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -360,6 +401,11 @@ impl RawConfig {
             governor: Default::default(),
             docker_host: None,
             docker_call_timeout: Duration::from_secs(10),
+            secrets_key,
+            scheduler_every: Duration::from_secs(30),
+            approval_expiry_every: (approval_ttl / 20)
+                .clamp(Duration::from_millis(50), Duration::from_secs(30)),
+            approval_ttl,
         })
     }
 }
@@ -400,6 +446,7 @@ impl Config {
         c.rate_limit = 1_000_000;
         c.liveness_check_every = std::time::Duration::from_millis(100);
         c.provisioner = ProvisionerChoice::None;
+        c.scheduler_every = std::time::Duration::from_millis(100);
         c
     }
 }
@@ -436,6 +483,38 @@ mod tests {
     }
 
     #[test]
+    fn secrets_key_is_required_in_production_and_validated_everywhere() {
+        let err = raw(&[
+            ("MOLECULE_ENV", "production"),
+            ("MOLECULE_ADMIN_TOKEN", "0123456789abcdef0123"),
+            ("PORT", "nope"),
+        ])
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("SECRETS_ENCRYPTION_KEY"), "{err}");
+        assert!(err.contains("PORT"), "problems are listed together: {err}");
+        let err = raw(&[("SECRETS_ENCRYPTION_KEY", "too-short")])
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("32 bytes"), "{err}");
+        assert!(!err.contains("too-short"), "the key is never echoed: {err}");
+        let ok = raw(&[
+            ("MOLECULE_ENV", "production"),
+            ("MOLECULE_ADMIN_TOKEN", "0123456789abcdef0123"),
+            (
+                "SECRETS_ENCRYPTION_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+        ])
+        .validate()
+        .unwrap();
+        assert!(ok.secrets_key.is_some());
+        assert!(raw(&[]).validate().unwrap().secrets_key.is_none());
+    }
+
+    #[test]
     fn development_refuses_a_non_loopback_bind() {
         let err = raw(&[("MOLECULE_BIND", "0.0.0.0")]).validate().unwrap_err();
         assert!(
@@ -447,6 +526,10 @@ mod tests {
             ("MOLECULE_BIND", "0.0.0.0"),
             ("MOLECULE_ENV", "production"),
             ("MOLECULE_ADMIN_TOKEN", "0123456789abcdef"),
+            (
+                "SECRETS_ENCRYPTION_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
         ]);
         assert_eq!(ok.validate().unwrap().mode, Mode::Production);
     }

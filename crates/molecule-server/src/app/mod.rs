@@ -5,16 +5,23 @@
 pub mod a2a;
 pub mod access;
 pub mod activity;
+pub mod approvals;
 pub mod auth;
+pub mod cron;
 pub mod events;
 pub mod governor;
 pub mod lifecycle;
 pub mod liveness;
+pub mod memories;
 pub mod operator;
 pub mod registry;
 pub mod restart_context;
+pub mod schedules;
+pub mod secret_box;
+pub mod secrets;
 pub mod supervision;
 pub mod validation;
+pub mod workspace_config;
 pub mod workspaces;
 
 use chrono::{DateTime, Utc};
@@ -68,6 +75,10 @@ pub struct App {
     pub provision_slots: Arc<tokio::sync::Semaphore>,
     /// Outbound HTTP to agents (restart context, later the A2A proxy).
     pub http: reqwest::Client,
+    /// Seals and opens secret values with `SECRETS_ENCRYPTION_KEY`.
+    pub secret_box: secret_box::SecretBox,
+    /// Schedules whose run is in flight in this process (overlap policy).
+    pub cron_in_flight: schedules::InFlight,
     started_at: DateTime<Utc>,
     shutdown: watch::Receiver<bool>,
 }
@@ -97,6 +108,8 @@ impl App {
             provision_jobs: Arc::default(),
             provision_slots: Arc::new(tokio::sync::Semaphore::new(lifecycle::PARALLEL_STARTS)),
             http: reqwest::Client::new(),
+            secret_box: secret_box::SecretBox::new(config.secrets_key.clone()),
+            cron_in_flight: Default::default(),
             provisioner,
             started_at: Utc::now(),
             shutdown,
