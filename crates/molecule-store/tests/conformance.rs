@@ -10,6 +10,8 @@
 
 #[path = "conformance/registry.rs"]
 mod registry;
+#[path = "conformance/resources.rs"]
+mod resources;
 #[path = "conformance/schema.rs"]
 mod schema;
 #[path = "conformance/tokens_events.rs"]
