@@ -59,7 +59,7 @@ impl Default for InFlight {
 }
 
 /// Held while a run is in flight; releases the schedule on drop.
-struct RunGuard {
+pub struct RunGuard {
     ids: Arc<Mutex<HashSet<Uuid>>>,
     id: Uuid,
 }
@@ -73,7 +73,8 @@ impl Drop for RunGuard {
 }
 
 impl InFlight {
-    fn try_begin(&self, id: Uuid) -> Option<RunGuard> {
+    /// Mark a run of `id` in flight; `None` when one already is.
+    pub fn try_begin(&self, id: Uuid) -> Option<RunGuard> {
         let mut ids = self.ids.lock().ok()?;
         ids.insert(id).then(|| RunGuard {
             ids: self.ids.clone(),

@@ -1,0 +1,251 @@
+//! Secrets (api-contract §5.10): encrypted round trip, the stored version
+//! matching the bytes, a wrong key and tampered ciphertext failing loudly,
+//! plaintext development mode, global overrides, bad input.
+
+use crate::{TestServer, call, start_on, start_with};
+use molecule_client::{Client, Method};
+use molecule_server::app::secret_box::SecretsKey;
+use serde_json::json;
+use uuid::Uuid;
+
+async fn workspace(t: &TestServer, name: &str) -> (Uuid, String, Client) {
+    let id = t.create(name, None).await;
+    let token = t.register(id).await;
+    let c = t.as_workspace(id, &token);
+    (id, token, c)
+}
+
+fn key(b: u8) -> Option<SecretsKey> {
+    Some(SecretsKey::from_bytes([b; 32]))
+}
+
+#[tokio::test]
+async fn secrets_round_trip_encrypted_at_rest_with_global_overrides() {
+    let t = start_with(|c| c.secrets_key = key(1)).await;
+    let (ws, _, c) = workspace(&t, "ws").await;
+    let base = format!("/workspaces/{ws}/secrets");
+    let (s, body) = call(
+        &c,
+        Method::POST,
+        &base,
+        Some(json!({"key": "API_KEY", "value": "sk-live-123"})),
+    )
+    .await;
+    assert_eq!(
+        (s, body),
+        (200, json!({"status": "saved", "key": "API_KEY"}))
+    );
+    let (s, _) = call(
+        &c,
+        Method::PUT,
+        &base,
+        Some(json!({"key": "MODEL_PROVIDER", "value": "anthropic:claude"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    for (k, v) in [("API_KEY", "global-value"), ("SHARED", "from-global")] {
+        let (s, body) = call(
+            &t.client,
+            Method::PUT,
+            "/settings/secrets",
+            Some(json!({"key": k, "value": v})),
+        )
+        .await;
+        assert_eq!((s, body["scope"].as_str()), (200, Some("global")));
+    }
+
+    // At rest: version 1 and no plaintext in the bytes.
+    let rows = t.server.app.store.secret_list_workspace(ws).await.unwrap();
+    let api = rows.iter().find(|r| r.key == "API_KEY").unwrap();
+    assert_eq!(api.encryption_version, 1);
+    assert!(!api.value.windows(11).any(|w| w == b"sk-live-123"));
+    assert_eq!(api.value.len(), 12 + 11 + 16);
+
+    let (s, list) = call(&c, Method::GET, &base, None).await;
+    assert_eq!(s, 200);
+    let list = list.as_array().unwrap();
+    let keys: Vec<(&str, &str)> = list
+        .iter()
+        .map(|e| (e["key"].as_str().unwrap(), e["scope"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("API_KEY", "workspace"),
+            ("MODEL_PROVIDER", "workspace"),
+            ("SHARED", "global")
+        ]
+    );
+    assert!(
+        list.iter()
+            .all(|e| e["has_value"] == true && e.get("value").is_none())
+    );
+
+    let (s, values) = call(&c, Method::GET, &format!("{base}/values"), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        values,
+        json!({"API_KEY": "sk-live-123", "MODEL_PROVIDER": "anthropic:claude", "SHARED": "from-global"})
+    );
+    let (s, model) = call(&c, Method::GET, &format!("/workspaces/{ws}/model"), None).await;
+    assert_eq!(
+        (s, model),
+        (
+            200,
+            json!({"model": "anthropic:claude", "source": "workspace_secrets"})
+        )
+    );
+
+    let (s, body) = call(&c, Method::DELETE, &format!("{base}/API_KEY"), None).await;
+    assert_eq!(
+        (s, body),
+        (200, json!({"status": "deleted", "key": "API_KEY"}))
+    );
+    let (s, body) = call(&c, Method::DELETE, &format!("{base}/API_KEY"), None).await;
+    assert_eq!((s, body["error"].as_str()), (404, Some("secret not found")));
+    let (_, values) = call(&c, Method::GET, &format!("{base}/values"), None).await;
+    assert_eq!(
+        values["API_KEY"], "global-value",
+        "the global shows through again"
+    );
+    let (s, globals) = call(&t.client, Method::GET, "/admin/secrets", None).await;
+    assert_eq!((s, globals.as_array().unwrap().len()), (200, 2));
+    let (s, _) = call(&t.client, Method::DELETE, "/settings/secrets/SHARED", None).await;
+    assert_eq!(s, 200);
+    let (s, _) = call(&t.client, Method::DELETE, "/admin/secrets/SHARED", None).await;
+    assert_eq!(s, 404);
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn secrets_wrong_key_and_tampering_fail_loudly() {
+    let t = start_with(|c| c.secrets_key = key(1)).await;
+    let (ws, token, c) = workspace(&t, "ws").await;
+    let base = format!("/workspaces/{ws}/secrets");
+    call(
+        &c,
+        Method::POST,
+        &base,
+        Some(json!({"key": "API_KEY", "value": "sk-1"})),
+    )
+    .await;
+    call(
+        &c,
+        Method::POST,
+        &base,
+        Some(json!({"key": "MODEL_PROVIDER", "value": "m"})),
+    )
+    .await;
+    call(
+        &t.client,
+        Method::POST,
+        "/admin/secrets",
+        Some(json!({"key": "G", "value": "g"})),
+    )
+    .await;
+
+    // Tampered ciphertext: one flipped byte is rejected, not served.
+    let store = t.server.app.store.clone();
+    let row = store
+        .secret_list_workspace(ws)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.key == "API_KEY")
+        .unwrap();
+    let mut bytes = row.value.clone();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    store
+        .secret_set_workspace(ws, "API_KEY", &bytes, 1, chrono::Utc::now())
+        .await
+        .unwrap();
+    let (s, body) = call(&c, Method::GET, &format!("{base}/values"), None).await;
+    assert_eq!(s, 500, "{body}");
+    assert_eq!(body["failed_keys"], json!(["workspace:API_KEY"]));
+    assert!(!body.to_string().contains("sk-1"));
+
+    // Restart with another key: every encrypted value fails, and says so.
+    let database = t.server.app.config.database.clone();
+    let TestServer {
+        server,
+        client: _,
+        _dir,
+    } = t;
+    server.shutdown().await.unwrap();
+    let other = start_on(database.clone(), |c| c.secrets_key = key(2)).await;
+    let c2 = Client::new(other.url()).with_token(Some(token.clone()));
+    let (s, body) = call(&c2, Method::GET, &format!("{base}/values"), None).await;
+    assert_eq!(s, 500);
+    let mut failed: Vec<String> = serde_json::from_value(body["failed_keys"].clone()).unwrap();
+    failed.sort();
+    assert_eq!(
+        failed,
+        ["global:G", "workspace:API_KEY", "workspace:MODEL_PROVIDER"]
+    );
+    let (s, _) = call(&c2, Method::GET, &format!("/workspaces/{ws}/model"), None).await;
+    assert_eq!(s, 500);
+    other.shutdown().await.unwrap();
+
+    // Without any key: encrypted rows cannot be opened either.
+    let none = start_on(database, |c| c.secrets_key = None).await;
+    let c3 = Client::new(none.url()).with_token(Some(token));
+    let (s, _) = call(&c3, Method::GET, &format!("{base}/values"), None).await;
+    assert_eq!(s, 500);
+    none.shutdown().await.unwrap();
+    drop(_dir);
+}
+
+#[tokio::test]
+async fn secrets_without_a_key_are_plaintext_version_0() {
+    let t = start_with(|c| c.secrets_key = None).await;
+    let (ws, _, c) = workspace(&t, "ws").await;
+    call(
+        &c,
+        Method::POST,
+        &format!("/workspaces/{ws}/secrets"),
+        Some(json!({"key": "K", "value": "v"})),
+    )
+    .await;
+    let rows = t.server.app.store.secret_list_workspace(ws).await.unwrap();
+    assert_eq!(
+        (rows[0].value.as_slice(), rows[0].encryption_version),
+        (&b"v"[..], 0)
+    );
+    let (s, m) = call(&c, Method::GET, &format!("/workspaces/{ws}/model"), None).await;
+    assert_eq!((s, m), (200, json!({"model": "", "source": "default"})));
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn secrets_bad_input_changes_nothing() {
+    let t = start_with(|c| c.secrets_key = key(3)).await;
+    let (ws, _, c) = workspace(&t, "ws").await;
+    let base = format!("/workspaces/{ws}/secrets");
+    let (s, body) = call(&c, Method::GET, "/workspaces/not-a-uuid/secrets", None).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid workspace ID"))
+    );
+    for bad in [
+        json!({"key": "K"}),
+        json!({"value": "v"}),
+        json!({"key": "", "value": "v"}),
+        json!({"key": "K", "value": "x".repeat(70_000)}),
+        json!({"key": 1, "value": "v"}),
+    ] {
+        let (s, body) = call(&c, Method::POST, &base, Some(bad)).await;
+        assert_eq!(s, 400, "{body}");
+    }
+    let (s, _) = call(
+        &t.client,
+        Method::POST,
+        &base,
+        Some(json!({"key": "K", "value": "v"})),
+    )
+    .await;
+    assert_eq!(s, 401, "no token");
+    let (s, list) = call(&c, Method::GET, &base, None).await;
+    assert_eq!((s, list), (200, json!([])));
+    t.server.shutdown().await.unwrap();
+}
