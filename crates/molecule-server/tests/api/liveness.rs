@@ -88,6 +88,8 @@ async fn admin_liveness_reports_every_task() {
     assert_eq!(
         names,
         [
+            "activity-writer",
+            "approval-expiry",
             "external-staleness",
             "health-sweep",
             "heartbeat-flush",
@@ -95,7 +97,8 @@ async fn admin_liveness_reports_every_task() {
             "provision-watchdog",
             "provisioner",
             "rate-limit-gc",
-            "restart-context"
+            "restart-context",
+            "scheduler"
         ]
     );
     assert!(

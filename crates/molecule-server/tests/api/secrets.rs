@@ -249,3 +249,134 @@ async fn secrets_bad_input_changes_nothing() {
     assert_eq!((s, list), (200, json!([])));
     t.server.shutdown().await.unwrap();
 }
+
+/// The environment of the local child process running `id`.
+fn runtime_env(id: Uuid) -> Option<Vec<String>> {
+    let needle = format!("WORKSPACE_ID={id}");
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let vars: Vec<String> = env
+            .split(|b| *b == 0)
+            .map(|kv| String::from_utf8_lossy(kv).into_owned())
+            .collect();
+        if vars.iter().any(|v| *v == needle) {
+            return Some(vars);
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn secrets_reach_the_runtime_env_and_a_change_restarts_it() {
+    use crate::lifecycle::{Backend, start_backend, wait_status};
+    use molecule_types::WorkspaceStatus;
+    use std::time::Duration;
+    let t = start_backend(Backend::Local, |c| c.secrets_key = key(4))
+        .await
+        .expect("local backend");
+    call(
+        &t.client,
+        Method::PUT,
+        "/settings/secrets",
+        Some(json!({"key": "SHARED", "value": "global"})),
+    )
+    .await;
+    call(
+        &t.client,
+        Method::PUT,
+        "/settings/secrets",
+        Some(json!({"key": "WORKSPACE_ID", "value": "spoof"})),
+    )
+    .await;
+    let id = t.create("env", None).await;
+    wait_status(
+        &t.client,
+        id,
+        WorkspaceStatus::Online,
+        Duration::from_secs(60),
+    )
+    .await;
+    let env = runtime_env(id).expect("runtime process");
+    assert!(env.contains(&"SHARED=global".to_string()), "{env:?}");
+    assert!(
+        !env.contains(&"WORKSPACE_ID=spoof".to_string()),
+        "platform variables win"
+    );
+    // A workspace secret overrides the global and restarts the runtime.
+    let token = t.server.app.issue_token(id).await.unwrap();
+    let c = t.as_workspace(id, &token);
+    let (s, _) = call(
+        &c,
+        Method::POST,
+        &format!("/workspaces/{id}/secrets"),
+        Some(json!({"key": "SHARED", "value": "mine"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let env = crate::eventually(Duration::from_secs(60), || async {
+        runtime_env(id).filter(|e| e.contains(&"SHARED=mine".to_string()))
+    })
+    .await
+    .expect("restarted with the new value");
+    assert!(!env.contains(&"SHARED=global".to_string()));
+    let events = t.client.events(Some(id)).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == "WORKSPACE_RESTART_DECISION"
+                && e.payload["reason"] == "secret SHARED changed"),
+        "{events:?}"
+    );
+    wait_status(
+        &t.client,
+        id,
+        WorkspaceStatus::Online,
+        Duration::from_secs(60),
+    )
+    .await;
+    t.client.delete_workspace(id, true).await.unwrap();
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn secrets_that_cannot_be_decrypted_fail_provisioning_with_a_reason() {
+    use crate::lifecycle::{Backend, start_backend, wait_status};
+    use molecule_types::WorkspaceStatus;
+    use std::time::Duration;
+    let t = start_backend(Backend::Local, |c| c.secrets_key = key(5))
+        .await
+        .expect("local backend");
+    // Ciphertext from another key, as after a key mix-up.
+    let foreign = molecule_server::app::secret_box::SecretBox::new(key(6)).seal("top-secret");
+    t.server
+        .app
+        .store
+        .secret_set_global(
+            "BROKEN",
+            foreign.bytes(),
+            foreign.version(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let id = t.create("doomed", None).await;
+    let ws = wait_status(
+        &t.client,
+        id,
+        WorkspaceStatus::Failed,
+        Duration::from_secs(30),
+    )
+    .await;
+    let reason = ws.status_reason.unwrap_or_default();
+    assert!(reason.contains("global:BROKEN"), "{reason}");
+    assert!(!reason.contains("top-secret"));
+    let events = t.client.events(Some(id)).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == "WORKSPACE_PROVISION_FAILED")
+    );
+    t.server.shutdown().await.unwrap();
+}
