@@ -40,6 +40,13 @@ impl SecretInfo {
     }
 }
 
+/// Why the merged secrets could not be produced.
+pub enum SecretsError {
+    Store(AppError),
+    /// `scope:KEY` of every value that could not be opened.
+    Undecryptable(Vec<String>),
+}
+
 fn validate(key: &str, value: &str) -> AppResult<()> {
     if key.is_empty() || value.is_empty() {
         return Err(AppError::invalid("key and value are required"));
@@ -90,11 +97,8 @@ impl App {
 
     /// The merged plaintext map (workspace overrides global). A value that
     /// cannot be opened is an error naming every such key.
-    pub async fn secret_values(&self, ws: Uuid) -> Result<BTreeMap<String, String>, Vec<String>> {
-        let fail = |e: molecule_store::StoreError| {
-            tracing::error!(error = %e, workspace_id = %ws, "secrets query failed");
-            Vec::new()
-        };
+    pub async fn secret_values(&self, ws: Uuid) -> Result<BTreeMap<String, String>, SecretsError> {
+        let fail = |e| SecretsError::Store(Self::internal(e));
         let globals = self.store.secret_list_global().await.map_err(fail)?;
         let own = self.store.secret_list_workspace(ws).await.map_err(fail)?;
         let mut values = BTreeMap::new();
@@ -115,7 +119,7 @@ impl App {
         if failed.is_empty() {
             Ok(values)
         } else {
-            Err(failed)
+            Err(SecretsError::Undecryptable(failed))
         }
     }
 
@@ -127,7 +131,8 @@ impl App {
                     .map(|(k, v)| (k, Value::String(v)))
                     .collect::<Map<_, _>>(),
             )),
-            Err(failed) => Err(AppError::WithBody {
+            Err(SecretsError::Store(e)) => Err(e),
+            Err(SecretsError::Undecryptable(failed)) => Err(AppError::WithBody {
                 status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
                 body: json!({ "error": "failed to decrypt secrets", "failed_keys": failed }),
             }),
@@ -265,11 +270,8 @@ impl App {
     pub async fn secret_env(&self, ws: Uuid) -> AppResult<Vec<(String, String)>> {
         match self.secret_values(ws).await {
             Ok(m) => Ok(m.into_iter().collect()),
-            Err(failed) if failed.is_empty() => Err(AppError::Internal {
-                public: "secrets query failed",
-                cause: "cannot read secrets".into(),
-            }),
-            Err(failed) => Err(AppError::Internal {
+            Err(SecretsError::Store(e)) => Err(e),
+            Err(SecretsError::Undecryptable(failed)) => Err(AppError::Internal {
                 public: "secret decryption failed",
                 cause: format!("cannot decrypt secrets {}", failed.join(", ")),
             }),

@@ -261,7 +261,7 @@ fn runtime_env(id: Uuid) -> Option<Vec<String>> {
             .split(|b| *b == 0)
             .map(|kv| String::from_utf8_lossy(kv).into_owned())
             .collect();
-        if vars.iter().any(|v| *v == needle) {
+        if vars.contains(&needle) {
             return Some(vars);
         }
     }
