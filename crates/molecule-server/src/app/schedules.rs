@@ -321,8 +321,7 @@ impl App {
     ) -> AppResult<Vec<Value>> {
         let caller =
             caller.ok_or_else(|| AppError::unauthenticated("X-Workspace-ID header required"))?;
-        const SYSTEM: [&str; 4] = ["system:", "webhook:", "test:", "channel:"];
-        if SYSTEM.iter().any(|p| caller.starts_with(p)) {
+        if molecule_types::is_system_caller(caller) {
             // A self-declared system identity is only trusted from an
             // operator in production.
             if self.config.mode == crate::config::Mode::Production {

@@ -574,3 +574,169 @@ async fn config_get_and_shallow_patch() {
     assert_eq!(call(&t.client, Method::GET, &path, None).await.0, 401);
     t.server.shutdown().await.unwrap();
 }
+
+/// The "done when": an operator gives a workspace secrets, a daily
+/// schedule and an approval flow through the API, using the typed client
+/// (which also proves the responses decode into the wire DTOs).
+#[tokio::test]
+async fn schedules_secrets_approvals_operator_flow_through_the_typed_client() {
+    use molecule_types::workspace_data::{
+        CommitMemory, CreateApproval, CreateSchedule, DecideApproval, MemorySearch, SetMemoryEntry,
+    };
+    let t = crate::start_with(|c| {
+        c.secrets_key = Some(molecule_server::app::secret_box::SecretsKey::from_bytes(
+            [7; 32],
+        ))
+    })
+    .await;
+    let lead = t.create("lead", None).await;
+    let dev = t.create("dev", Some(lead)).await;
+    let token = t.register(dev).await;
+    let c = t.as_workspace(dev, &token);
+
+    t.client
+        .set_global_secret("ORG_TOKEN", "org")
+        .await
+        .unwrap();
+    c.set_secret(dev, "OPENAI_API_KEY", "sk-dev").await.unwrap();
+    let secrets = c.list_secrets(dev).await.unwrap();
+    assert_eq!(
+        secrets
+            .iter()
+            .map(|s| (s.key.as_str(), s.scope.as_str()))
+            .collect::<Vec<_>>(),
+        [("OPENAI_API_KEY", "workspace"), ("ORG_TOKEN", "global")]
+    );
+    let values = c.secret_values(dev).await.unwrap();
+    assert_eq!(
+        values.get("OPENAI_API_KEY").map(String::as_str),
+        Some("sk-dev")
+    );
+    assert_eq!(t.client.list_global_secrets().await.unwrap().len(), 1);
+
+    let daily = CreateSchedule {
+        name: "standup".into(),
+        cron_expr: "0 9 * * *".into(),
+        timezone: Some("Europe/Paris".into()),
+        prompt: "Post the daily standup".into(),
+        enabled: None,
+    };
+    let created = c.create_schedule(dev, &daily).await.unwrap();
+    let next = created.next_run_at.expect("a next run");
+    assert!(next > Utc::now() && next <= Utc::now() + Chrono::days(1));
+    let list = c.list_schedules(dev).await.unwrap();
+    assert_eq!(
+        (
+            list[0].name.as_str(),
+            list[0].timezone.as_str(),
+            list[0].enabled
+        ),
+        ("standup", "Europe/Paris", true)
+    );
+    let fired = c.run_schedule(dev, created.id).await.unwrap();
+    assert_eq!((fired.status.as_str(), fired.workspace_id), ("fired", dev));
+    let runs = eventually(Duration::from_secs(5), || async {
+        let h = c.schedule_history(dev, created.id).await.ok()?;
+        (!h.is_empty()).then_some(h)
+    })
+    .await
+    .expect("history");
+    assert!(runs[0].duration_ms.is_some());
+    let health = c
+        .clone()
+        .with_workspace_id(Some(dev))
+        .schedule_health(dev)
+        .await
+        .unwrap();
+    assert_eq!(health[0].run_count, 1);
+
+    let asked = c
+        .request_approval(
+            dev,
+            &CreateApproval {
+                action: "deploy".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(asked.status, "pending");
+    let pending = t.client.pending_approvals().await.unwrap();
+    assert_eq!(
+        (pending[0].workspace_name.as_str(), pending[0].id),
+        ("dev", asked.approval_id)
+    );
+    let decided = c
+        .decide_approval(
+            dev,
+            asked.approval_id,
+            &DecideApproval {
+                decision: "approved".into(),
+                decided_by: Some("ops".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(decided.status, "approved");
+    assert_eq!(
+        c.list_approvals(dev).await.unwrap()[0]
+            .decided_by
+            .as_deref(),
+        Some("ops")
+    );
+
+    c.set_memory(
+        dev,
+        &SetMemoryEntry {
+            key: "plan".into(),
+            value: json!([1]),
+            ttl_seconds: Some(60),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(c.memory(dev, "plan").await.unwrap().expires_at.is_some());
+    c.commit_memory(
+        dev,
+        &CommitMemory {
+            content: "rotate the org token monthly".into(),
+            scope: "TEAM".into(),
+            namespace: None,
+        },
+    )
+    .await
+    .unwrap();
+    let found = c
+        .search_memories(
+            dev,
+            &MemorySearch {
+                scope: Some("TEAM".into()),
+                q: Some("token invoice".into()),
+                namespace: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        found.is_empty(),
+        "plainto_tsquery semantics: every word must match"
+    );
+    let found = c
+        .search_memories(
+            dev,
+            &MemorySearch {
+                scope: Some("TEAM".into()),
+                q: Some("rotate token".into()),
+                namespace: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    c.patch_config(dev, &json!({"model": "gpt"})).await.unwrap();
+    assert_eq!(
+        c.config(dev).await.unwrap(),
+        json!({"data": {"model": "gpt"}})
+    );
+    t.server.shutdown().await.unwrap();
+}
