@@ -242,8 +242,23 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<bool>;
 
-    /// Record the outcome of a run: `run_count + 1`, last status and error.
+    /// Mark a run of `id` in flight (`run_started_at = now`) unless one
+    /// already is; a marker older than `stale_before` counts as abandoned.
+    /// True = this caller may fire.
+    async fn schedule_begin_run(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Record the outcome of a fired run (`run_count + 1`, last status and
+    /// error) and clear its in-flight marker.
     async fn schedule_record_run(&self, id: Uuid, result: &ScheduleRunResult) -> Result<bool>;
+
+    /// Record a skipped run (`run_count + 1`, last status and error); the
+    /// in-flight marker of another run is left alone.
+    async fn schedule_record_skip(&self, id: Uuid, result: &ScheduleRunResult) -> Result<bool>;
 
     /// Newest `cron_run` activity rows of one schedule.
     async fn activity_cron_history(

@@ -77,7 +77,7 @@ pub struct App {
     pub http: reqwest::Client,
     /// Seals and opens secret values with `SECRETS_ENCRYPTION_KEY`.
     pub secret_box: secret_box::SecretBox,
-    /// Schedules whose run is in flight in this process (overlap policy).
+    /// The scheduler's fire jobs in this process.
     pub cron_in_flight: schedules::InFlight,
     started_at: DateTime<Utc>,
     shutdown: watch::Receiver<bool>,

@@ -8,8 +8,9 @@
 //!   two schedulers (replicas, or overlapping ticks) never fire it twice;
 //! * **missed runs** — after downtime an overdue schedule fires once and its
 //!   next run is computed from now, not once per missed tick;
-//! * **overlap** — while a schedule's previous run is still in flight in
-//!   this process, a new run is skipped and recorded as skipped;
+//! * **overlap** — while a schedule's previous run is still in flight (on
+//!   any replica: the marker is `run_started_at` in the database), a new run
+//!   is skipped and recorded as skipped;
 //! * **busy workspace** (`active_tasks > 0`) — skipped and recorded;
 //! * **removed workspaces** — their schedules are never due.
 
@@ -20,7 +21,6 @@ use molecule_store::{
 use molecule_types::{Event, EventType};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -40,10 +40,13 @@ pub const FIRE_TIMEOUT: Duration = Duration::from_secs(300);
 /// History rows returned.
 const HISTORY_LIMIT: i64 = 20;
 
-/// Runs in flight in this process, and the jobs that carry them.
+/// A run marked in flight longer than this (plus the fire timeout) was
+/// abandoned (its process died) and no longer blocks the next run.
+const ABANDONED_AFTER: Duration = Duration::from_secs(60);
+
+/// The fire jobs of this process and the slots that bound them.
 #[derive(Clone)]
 pub struct InFlight {
-    ids: Arc<Mutex<HashSet<Uuid>>>,
     jobs: Arc<Mutex<JoinSet<()>>>,
     slots: Arc<tokio::sync::Semaphore>,
 }
@@ -51,42 +54,13 @@ pub struct InFlight {
 impl Default for InFlight {
     fn default() -> Self {
         Self {
-            ids: Arc::default(),
             jobs: Arc::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(PARALLEL_FIRES)),
         }
     }
 }
 
-/// Held while a run is in flight; releases the schedule on drop.
-pub struct RunGuard {
-    ids: Arc<Mutex<HashSet<Uuid>>>,
-    id: Uuid,
-}
-
-impl Drop for RunGuard {
-    fn drop(&mut self) {
-        if let Ok(mut ids) = self.ids.lock() {
-            ids.remove(&self.id);
-        }
-    }
-}
-
 impl InFlight {
-    /// Mark a run of `id` in flight; `None` when one already is.
-    pub fn try_begin(&self, id: Uuid) -> Option<RunGuard> {
-        let mut ids = self.ids.lock().ok()?;
-        ids.insert(id).then(|| RunGuard {
-            ids: self.ids.clone(),
-            id,
-        })
-    }
-
-    /// Whether a run of `id` is in flight here.
-    pub fn contains(&self, id: Uuid) -> bool {
-        self.ids.lock().map(|i| i.contains(&id)).unwrap_or(false)
-    }
-
     /// Reap finished fire jobs, logging any that panicked.
     fn reap(&self) {
         if let Ok(mut jobs) = self.jobs.lock() {
@@ -391,24 +365,15 @@ impl App {
         Ok(claimed)
     }
 
-    /// Skip (overlap, busy) or start a fire job for a claimed run.
+    /// Skip (busy workspace, previous run in flight) or start a fire job
+    /// for a claimed run. The in-flight marker lives in the database
+    /// (`schedule_begin_run`), so the overlap policy holds across replicas.
     async fn cron_dispatch(&self, row: ScheduleRow, trigger: Trigger, now: DateTime<Utc>) {
-        let Some(guard) = self.cron_in_flight.try_begin(row.id) else {
-            self.cron_skipped(
-                &row,
-                now,
-                "skipped: previous run still in flight".into(),
-                json!({}),
-            )
-            .await;
-            return;
-        };
         let active = match self.store.workspace_get(row.workspace_id).await {
             Ok(Some(ws)) => self.view(ws).active_tasks,
             _ => 0,
         };
         if active > 0 {
-            drop(guard);
             self.cron_skipped(
                 &row,
                 now,
@@ -418,6 +383,30 @@ impl App {
             .await;
             return;
         }
+        let stale_before = now
+            - chrono::Duration::from_std(FIRE_TIMEOUT + ABANDONED_AFTER)
+                .unwrap_or(chrono::Duration::minutes(6));
+        match self
+            .store
+            .schedule_begin_run(row.id, now, stale_before)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                self.cron_skipped(
+                    &row,
+                    now,
+                    "skipped: previous run still in flight".into(),
+                    json!({}),
+                )
+                .await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(schedule_id = %row.id, error = %e, "cannot mark the run in flight; not fired");
+                return;
+            }
+        }
         let app = self.clone();
         let slots = self.cron_in_flight.slots.clone();
         let Ok(mut jobs) = self.cron_in_flight.jobs.lock() else {
@@ -426,7 +415,6 @@ impl App {
         jobs.spawn(async move {
             let _permit = slots.acquire_owned().await;
             app.cron_fire(&row, trigger, now).await;
-            drop(guard);
         });
     }
 
@@ -443,7 +431,7 @@ impl App {
             started_at: now,
             at: now,
         };
-        if let Err(e) = self.store.schedule_record_run(row.id, &result).await {
+        if let Err(e) = self.store.schedule_record_skip(row.id, &result).await {
             tracing::warn!(schedule_id = %row.id, error = %e, "cannot record skipped run");
         }
         let mut request = json!({
@@ -534,18 +522,6 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn in_flight_guard_releases_on_drop() {
-        let f = InFlight::default();
-        let id = Uuid::new_v4();
-        let g = f.try_begin(id).expect("first run begins");
-        assert!(f.try_begin(id).is_none(), "overlap is refused");
-        assert!(f.contains(id));
-        drop(g);
-        assert!(!f.contains(id));
-        assert!(f.try_begin(id).is_some());
-    }
 
     #[test]
     fn prompt_truncation_respects_characters() {

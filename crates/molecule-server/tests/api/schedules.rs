@@ -389,12 +389,15 @@ async fn schedules_busy_workspace_and_overlap_are_skipped_and_recorded() {
         },
     )
     .await;
-    let guard = t
-        .server
-        .app
-        .cron_in_flight
-        .try_begin(sid)
-        .expect("not in flight");
+    // Another replica's run of this schedule is in flight.
+    let store = t.server.app.store.clone();
+    let now = Utc::now();
+    assert!(
+        store
+            .schedule_begin_run(sid, now, now - Chrono::minutes(6))
+            .await
+            .unwrap()
+    );
     make_due(&*t.server.app.store, id, sid, Chrono::seconds(5)).await;
     let r = eventually(Duration::from_secs(10), || async {
         let r = get(&c, id, sid).await;
@@ -409,7 +412,6 @@ async fn schedules_busy_workspace_and_overlap_are_skipped_and_recorded() {
             Some("skipped: previous run still in flight")
         )
     );
-    drop(guard);
     t.server.shutdown().await.unwrap();
 }
 

@@ -230,6 +230,19 @@ impl Store for PostgresStore {
         schedules::claim(&self.pool, id, seen, next, now).await
     }
 
+    async fn schedule_begin_run(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool> {
+        schedules::begin_run(&self.pool, id, now, stale_before).await
+    }
+
+    async fn schedule_record_skip(&self, id: Uuid, result: &ScheduleRunResult) -> Result<bool> {
+        schedules::record_skip(&self.pool, id, result).await
+    }
+
     async fn schedule_record_run(&self, id: Uuid, result: &ScheduleRunResult) -> Result<bool> {
         schedules::record_run(&self.pool, id, result).await
     }

@@ -259,6 +259,19 @@ impl Store for SqliteStore {
         schedules::claim(self, id, seen, next, now).await
     }
 
+    async fn schedule_begin_run(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool> {
+        schedules::begin_run(self, id, now, stale_before).await
+    }
+
+    async fn schedule_record_skip(&self, id: Uuid, result: &ScheduleRunResult) -> Result<bool> {
+        schedules::record_skip(self, id, result).await
+    }
+
     async fn schedule_record_run(&self, id: Uuid, result: &ScheduleRunResult) -> Result<bool> {
         schedules::record_run(self, id, result).await
     }

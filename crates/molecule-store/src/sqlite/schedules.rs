@@ -172,7 +172,42 @@ pub(super) async fn claim(
     Ok(n == 1)
 }
 
+pub(super) async fn begin_run(
+    st: &SqliteStore,
+    id: Uuid,
+    now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
+) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE workspace_schedules SET run_started_at = $2 \
+         WHERE id = $1 AND (run_started_at IS NULL OR run_started_at < $3)",
+    )
+    .bind(id.to_string())
+    .bind(ts(now))
+    .bind(ts(stale_before))
+    .execute(&st.writer)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
 pub(super) async fn record_run(st: &SqliteStore, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE workspace_schedules SET run_count = run_count + 1, last_status = $2, \
+         last_error = $3, updated_at = $4, last_run_at = $5, run_started_at = NULL WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(&r.status)
+    .bind(&r.error)
+    .bind(ts(r.at))
+    .bind(ts(r.started_at))
+    .execute(&st.writer)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+pub(super) async fn record_skip(st: &SqliteStore, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
     let n = sqlx::query(
         "UPDATE workspace_schedules SET run_count = run_count + 1, last_status = $2, \
          last_error = $3, updated_at = $4, last_run_at = $5 WHERE id = $1",

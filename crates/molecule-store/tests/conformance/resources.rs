@@ -168,6 +168,33 @@ async fn schedules_crud_due_list_and_history() {
             1
         );
 
+        // In-flight marker: one run at a time; a fired run's record clears
+        // it, a skip's does not; an abandoned marker can be taken over.
+        assert!(st.schedule_begin_run(c.id, at(40), at(0)).await.unwrap());
+        assert!(!st.schedule_begin_run(c.id, at(41), at(0)).await.unwrap());
+        let skip = ScheduleRunResult {
+            status: "skipped".into(),
+            error: "in flight".into(),
+            started_at: at(41),
+            at: at(41),
+        };
+        assert!(st.schedule_record_skip(c.id, &skip).await.unwrap());
+        assert!(
+            !st.schedule_begin_run(c.id, at(42), at(0)).await.unwrap(),
+            "a skip leaves the marker"
+        );
+        assert!(st.schedule_record_run(c.id, &r).await.unwrap());
+        assert!(
+            st.schedule_begin_run(c.id, at(43), at(0)).await.unwrap(),
+            "a finished run clears it"
+        );
+        assert!(
+            st.schedule_begin_run(c.id, at(500), at(100)).await.unwrap(),
+            "abandoned after the stale limit"
+        );
+        let row = st.schedule_get(ws, c.id).await.unwrap().unwrap();
+        assert_eq!((row.run_count, row.last_status.as_str()), (3, "error"));
+
         assert!(st.schedule_delete(ws, c.id).await.unwrap());
         assert!(!st.schedule_delete(ws, c.id).await.unwrap());
         b.finish().await;
