@@ -16,6 +16,7 @@ pub mod memories;
 pub mod operator;
 pub mod registry;
 pub mod restart_context;
+pub mod scheduler;
 pub mod schedules;
 pub mod secret_box;
 pub mod secrets;
@@ -78,7 +79,7 @@ pub struct App {
     /// Seals and opens secret values with `SECRETS_ENCRYPTION_KEY`.
     pub secret_box: secret_box::SecretBox,
     /// The scheduler's fire jobs in this process.
-    pub cron_in_flight: schedules::InFlight,
+    pub cron_in_flight: scheduler::InFlight,
     started_at: DateTime<Utc>,
     shutdown: watch::Receiver<bool>,
 }

@@ -40,6 +40,10 @@ impl SecretInfo {
     }
 }
 
+fn query_failed(e: molecule_store::StoreError) -> AppError {
+    AppError::internal("secrets query failed")(e)
+}
+
 /// Why the merged secrets could not be produced.
 pub enum SecretsError {
     Store(AppError),
@@ -61,21 +65,17 @@ fn validate(key: &str, value: &str) -> AppResult<()> {
 }
 
 impl App {
-    fn internal(e: molecule_store::StoreError) -> AppError {
-        AppError::internal("secrets query failed")(e)
-    }
-
     pub async fn secret_list(&self, ws: Uuid) -> AppResult<Vec<SecretInfo>> {
         let own = self
             .store
             .secret_list_workspace(ws)
             .await
-            .map_err(Self::internal)?;
+            .map_err(query_failed)?;
         let globals = self
             .store
             .secret_list_global()
             .await
-            .map_err(Self::internal)?;
+            .map_err(query_failed)?;
         let mut out: Vec<SecretInfo> = own.iter().map(|r| info(r, "workspace")).collect();
         out.extend(
             globals
@@ -91,14 +91,14 @@ impl App {
             .store
             .secret_list_global()
             .await
-            .map_err(Self::internal)?;
+            .map_err(query_failed)?;
         Ok(globals.iter().map(|r| info(r, "global")).collect())
     }
 
     /// The merged plaintext map (workspace overrides global). A value that
     /// cannot be opened is an error naming every such key.
     pub async fn secret_values(&self, ws: Uuid) -> Result<BTreeMap<String, String>, SecretsError> {
-        let fail = |e| SecretsError::Store(Self::internal(e));
+        let fail = |e| SecretsError::Store(query_failed(e));
         let globals = self.store.secret_list_global().await.map_err(fail)?;
         let own = self.store.secret_list_workspace(ws).await.map_err(fail)?;
         let mut values = BTreeMap::new();
@@ -145,7 +145,7 @@ impl App {
             .store
             .secret_list_workspace(ws)
             .await
-            .map_err(Self::internal)?;
+            .map_err(query_failed)?;
         let Some(r) = own.iter().find(|r| r.key == "MODEL_PROVIDER") else {
             return Ok(json!({ "model": "", "source": "default" }));
         };

@@ -14,6 +14,7 @@ mod liveness;
 mod memories;
 mod middleware;
 mod registry;
+mod scheduler;
 mod schedules;
 mod secrets;
 mod workspaces;
