@@ -371,6 +371,20 @@ mod tests {
                 "2026-06-01T00:00:00Z",
                 "2026-06-01T23:30:00+00:00",
             ),
+            // DST overlap (01:30 happens twice on 2026-11-01 in New York): the
+            // first one fires and the repeat does not (a daily job runs once).
+            (
+                "30 1 * * *",
+                "America/New_York",
+                "2026-11-01T04:00:00Z",
+                "2026-11-01T05:30:00+00:00",
+            ),
+            (
+                "30 1 * * *",
+                "America/New_York",
+                "2026-11-01T05:30:00Z",
+                "2026-11-02T06:30:00+00:00",
+            ),
             // DST gap (02:30 does not exist on 2026-03-08 in New York): skipped.
             (
                 "30 2 * * *",
