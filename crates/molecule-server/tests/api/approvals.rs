@@ -27,6 +27,26 @@ async fn approvals_create_list_decide_and_events() {
     ] {
         assert_eq!(call(&c, Method::POST, &base, Some(bad)).await.0, 400);
     }
+    let r = c
+        .raw(Method::POST, base.clone())
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    let wrong = t.as_workspace(parent, "not-a-token");
+    assert_eq!(
+        call(&wrong, Method::POST, &base, Some(json!({"action": "x"})))
+            .await
+            .0,
+        401
+    );
+    let (_, list) = call(&c, Method::GET, &base, None).await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "rejected requests stored nothing"
+    );
     let events = t.client.events(Some(child)).await.unwrap();
     let req = events
         .iter()

@@ -207,6 +207,22 @@ async fn memories_full_text_namespaces_delete_and_validation() {
     );
     let (s, _) = call(&c, Method::DELETE, &format!("{path}/not-a-uuid"), None).await;
     assert_eq!(s, 404);
+    // Oversized and malformed bodies are refused before anything is written.
+    let big = json!({"content": "x".repeat(2 << 20), "scope": "LOCAL"});
+    assert_eq!(call(&c, Method::POST, &path, Some(big)).await.0, 413);
+    let r = c
+        .raw(Method::POST, path.clone())
+        .header("content-type", "application/json")
+        .body("{\"content\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    let (s, body) = call(&c, Method::GET, "/workspaces/not-a-uuid/memories", None).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (404, Some("workspace not found"))
+    );
     let (s, body) = call(&c, Method::DELETE, &format!("{path}/{id}"), None).await;
     assert_eq!((s, body), (200, json!({"status": "deleted"})));
     t.server.shutdown().await.unwrap();

@@ -380,3 +380,87 @@ async fn secrets_that_cannot_be_decrypted_fail_provisioning_with_a_reason() {
     );
     t.server.shutdown().await.unwrap();
 }
+
+/// `WORKSPACE_RESTART_DECISION` events of `id` caused by the REGION secret.
+async fn restart_decisions(c: &Client, id: Uuid) -> usize {
+    c.events(Some(id))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            e.event_type == "WORKSPACE_RESTART_DECISION"
+                && e.payload["reason"] == "secret REGION changed"
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn secrets_global_change_restarts_only_workspaces_that_see_it() {
+    use crate::lifecycle::{Backend, start_backend, wait_status};
+    use molecule_types::WorkspaceStatus;
+    use molecule_types::dto::CreateWorkspace;
+    use std::time::Duration;
+    let t = start_backend(Backend::Local, |c| c.secrets_key = key(8))
+        .await
+        .expect("local backend");
+    let plain = t.create("plain", None).await;
+    let overriding = t.create("overriding", None).await;
+    let external = t
+        .client
+        .create_workspace(&CreateWorkspace {
+            name: "remote".into(),
+            external: true,
+            url: Some("http://remote.test:8000".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    for id in [plain, overriding] {
+        wait_status(
+            &t.client,
+            id,
+            WorkspaceStatus::Online,
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+    let token = t.server.app.issue_token(overriding).await.unwrap();
+    let oc = t.as_workspace(overriding, &token);
+    oc.set_secret(overriding, "REGION", "eu").await.unwrap();
+    // Let the override's own restart finish before the global change.
+    crate::eventually(Duration::from_secs(60), || async {
+        runtime_env(overriding).filter(|e| e.contains(&"REGION=eu".to_string()))
+    })
+    .await
+    .expect("override applied");
+    assert_eq!(restart_decisions(&t.client, overriding).await, 1);
+
+    t.client.set_global_secret("REGION", "us").await.unwrap();
+    let env = crate::eventually(Duration::from_secs(60), || async {
+        runtime_env(plain).filter(|e| e.contains(&"REGION=us".to_string()))
+    })
+    .await
+    .expect("the workspace without an override restarts with the global");
+    assert!(!env.is_empty());
+    assert_eq!(restart_decisions(&t.client, plain).await, 1);
+    assert_eq!(
+        restart_decisions(&t.client, overriding).await,
+        1,
+        "an overriding workspace is not restarted"
+    );
+    assert_eq!(
+        restart_decisions(&t.client, external).await,
+        0,
+        "an external workspace has no runtime to restart"
+    );
+    assert!(
+        runtime_env(overriding)
+            .unwrap()
+            .contains(&"REGION=eu".to_string())
+    );
+    for id in [plain, overriding, external] {
+        t.client.delete_workspace(id, true).await.unwrap();
+    }
+    t.server.shutdown().await.unwrap();
+}
