@@ -28,6 +28,7 @@ mod client;
 mod endpoints;
 mod error;
 mod events;
+mod workspace_data;
 
 pub use client::{Client, RawRequest, RawResponse};
 pub use error::ClientError;

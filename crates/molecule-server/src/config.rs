@@ -104,6 +104,16 @@ pub struct Config {
     pub docker_host: Option<String>,
     /// Deadline of every single Docker API call.
     pub docker_call_timeout: Duration,
+    /// `SECRETS_ENCRYPTION_KEY`; `None` = secrets stored as plaintext
+    /// (development only).
+    pub secrets_key: Option<crate::app::secret_box::SecretsKey>,
+    /// How often the scheduler looks for due schedules.
+    pub scheduler_every: Duration,
+    /// `MOLECULE_APPROVAL_TTL_SECONDS`: pending approvals older than this are
+    /// denied by `auto-expired`.
+    pub approval_ttl: Duration,
+    /// How often the approval expiry task runs.
+    pub approval_expiry_every: Duration,
 }
 
 /// Environment names the server understands.
@@ -129,6 +139,8 @@ pub const ENV_NAMES: &[&str] = &[
     "ACTIVITY_RETENTION_DAYS",
     "ACTIVITY_CLEANUP_INTERVAL_HOURS",
     "MOLECULE_A2A_ACTIVITY",
+    "SECRETS_ENCRYPTION_KEY",
+    "MOLECULE_APPROVAL_TTL_SECONDS",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -155,6 +167,8 @@ pub struct RawConfig {
     pub activity_retention_days: Option<String>,
     pub activity_cleanup_hours: Option<String>,
     pub a2a_activity: Option<String>,
+    pub secrets_key: Option<String>,
+    pub approval_ttl: Option<String>,
 }
 
 impl RawConfig {
@@ -184,6 +198,8 @@ impl RawConfig {
             activity_retention_days: g("ACTIVITY_RETENTION_DAYS"),
             activity_cleanup_hours: g("ACTIVITY_CLEANUP_INTERVAL_HOURS"),
             a2a_activity: g("MOLECULE_A2A_ACTIVITY"),
+            secrets_key: g("SECRETS_ENCRYPTION_KEY"),
+            approval_ttl: g("MOLECULE_APPROVAL_TTL_SECONDS"),
         }
     }
 
@@ -372,6 +388,31 @@ impl RawConfig {
             180,
             &mut problems,
         );
+        let secrets_key = match self.secrets_key.as_deref() {
+            Some(raw) => match crate::app::secret_box::SecretsKey::parse(raw) {
+                Ok(k) => Some(k),
+                Err(problem) => {
+                    problems.push(problem);
+                    None
+                }
+            },
+            None => {
+                if mode == Mode::Production {
+                    problems.push(
+                        "MOLECULE_ENV=production requires SECRETS_ENCRYPTION_KEY (32 bytes, \
+                         base64-encoded: `openssl rand -base64 32`) so secrets are encrypted at rest"
+                            .to_string(),
+                    );
+                }
+                None
+            }
+        };
+        let approval_ttl = seconds(
+            &self.approval_ttl,
+            "MOLECULE_APPROVAL_TTL_SECONDS",
+            600,
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -409,6 +450,11 @@ impl RawConfig {
             governor: Default::default(),
             docker_host: None,
             docker_call_timeout: Duration::from_secs(10),
+            secrets_key,
+            scheduler_every: Duration::from_secs(30),
+            approval_expiry_every: (approval_ttl / 20)
+                .clamp(Duration::from_millis(50), Duration::from_secs(30)),
+            approval_ttl,
         })
     }
 }
@@ -470,6 +516,7 @@ impl Config {
         c.rate_limit = 1_000_000;
         c.liveness_check_every = std::time::Duration::from_millis(100);
         c.provisioner = ProvisionerChoice::None;
+        c.scheduler_every = std::time::Duration::from_millis(100);
         c
     }
 }
@@ -506,6 +553,38 @@ mod tests {
     }
 
     #[test]
+    fn secrets_key_is_required_in_production_and_validated_everywhere() {
+        let err = raw(&[
+            ("MOLECULE_ENV", "production"),
+            ("MOLECULE_ADMIN_TOKEN", "0123456789abcdef0123"),
+            ("PORT", "nope"),
+        ])
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("SECRETS_ENCRYPTION_KEY"), "{err}");
+        assert!(err.contains("PORT"), "problems are listed together: {err}");
+        let err = raw(&[("SECRETS_ENCRYPTION_KEY", "too-short")])
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("32 bytes"), "{err}");
+        assert!(!err.contains("too-short"), "the key is never echoed: {err}");
+        let ok = raw(&[
+            ("MOLECULE_ENV", "production"),
+            ("MOLECULE_ADMIN_TOKEN", "0123456789abcdef0123"),
+            (
+                "SECRETS_ENCRYPTION_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+        ])
+        .validate()
+        .unwrap();
+        assert!(ok.secrets_key.is_some());
+        assert!(raw(&[]).validate().unwrap().secrets_key.is_none());
+    }
+
+    #[test]
     fn development_refuses_a_non_loopback_bind() {
         let err = raw(&[("MOLECULE_BIND", "0.0.0.0")]).validate().unwrap_err();
         assert!(
@@ -517,6 +596,10 @@ mod tests {
             ("MOLECULE_BIND", "0.0.0.0"),
             ("MOLECULE_ENV", "production"),
             ("MOLECULE_ADMIN_TOKEN", "0123456789abcdef"),
+            (
+                "SECRETS_ENCRYPTION_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
         ]);
         assert_eq!(ok.validate().unwrap().mode, Mode::Production);
     }

@@ -79,6 +79,12 @@ impl Server {
             a.gateway = gateway.as_ref().and_then(|g| g.local_addr().ok());
         }
 
+        if app.config.secrets_key.is_none() {
+            tracing::warn!(
+                "SECRETS_ENCRYPTION_KEY is not set: secrets are stored as plaintext \
+                 (encryption_version 0); set it before storing real credentials"
+            );
+        }
         let limiter = Arc::new(RateLimiter::new(app.config.rate_limit));
         let task_list: Vec<Arc<dyn background::Task>> = vec![
             Arc::new(tasks::LivenessTask {
@@ -100,6 +106,12 @@ impl Server {
             Arc::new(tasks::RestartContextTask),
             Arc::new(tasks::HealthSweepTask {
                 every: app.config.health_sweep_every,
+            }),
+            Arc::new(tasks::SchedulerTask {
+                every: app.config.scheduler_every,
+            }),
+            Arc::new(tasks::ApprovalExpiryTask {
+                every: app.config.approval_expiry_every,
             }),
         ];
         let tasks = task_list

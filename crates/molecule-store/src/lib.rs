@@ -9,6 +9,7 @@
 //! here, with the guards the caller asks for.
 
 mod postgres;
+mod resource_rows;
 mod rows;
 mod sqlite;
 
@@ -20,19 +21,32 @@ use uuid::Uuid;
 
 pub use molecule_types::WorkspaceStatus;
 pub use postgres::PostgresStore;
+pub use resource_rows::*;
 pub use rows::*;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A unique constraint refused the write (e.g. a schedule name in use).
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("unsupported database url {0:?}: expected sqlite:… or postgres://…")]
     UnsupportedUrl(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e.as_database_error() {
+            Some(d) if d.is_unique_violation() => StoreError::Conflict(d.message().to_string()),
+            _ => StoreError::Db(e),
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -234,6 +248,181 @@ pub trait Store: Send + Sync + 'static {
         q: Option<&str>,
         limit: i64,
     ) -> Result<Vec<MemoryHit>>;
+
+    // ---- schedules (issue 5) ----------------------------------------------
+
+    /// Insert a schedule; a name already used in the workspace is
+    /// [`StoreError::Conflict`].
+    async fn schedule_insert(&self, s: &NewSchedule) -> Result<()>;
+
+    /// The workspace's schedules, oldest first.
+    async fn schedule_list(&self, workspace_id: Uuid) -> Result<Vec<ScheduleRow>>;
+
+    /// One schedule, scoped to its workspace.
+    async fn schedule_get(&self, workspace_id: Uuid, id: Uuid) -> Result<Option<ScheduleRow>>;
+
+    /// Apply a patch; false when no such schedule in that workspace. A
+    /// colliding name is [`StoreError::Conflict`].
+    async fn schedule_patch(
+        &self,
+        workspace_id: Uuid,
+        id: Uuid,
+        patch: &SchedulePatch,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    async fn schedule_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool>;
+
+    /// Enabled schedules with `next_run_at <= now` whose workspace is not
+    /// removed, oldest `next_run_at` first, at most `limit`.
+    async fn schedule_list_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<ScheduleRow>>;
+
+    /// Claim one due run: move `next_run_at` from `seen` (the value the
+    /// claimer read) to `next` and set `last_run_at = now`, only if the row
+    /// still has `next_run_at = seen` and is enabled. True = this caller
+    /// owns the run; a concurrent claimer sees false.
+    async fn schedule_claim(
+        &self,
+        id: Uuid,
+        seen: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Mark a run of `id` in flight (`run_started_at = now`) unless one
+    /// already is; a marker older than `stale_before` counts as abandoned.
+    /// True = this caller may fire.
+    async fn schedule_begin_run(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Record the outcome of a fired run (`run_count + 1`, last status and
+    /// error) and clear its in-flight marker.
+    async fn schedule_record_run(&self, id: Uuid, result: &ScheduleRunResult) -> Result<bool>;
+
+    /// Record a skipped run (`run_count + 1`, last status and error); the
+    /// in-flight marker of another run is left alone.
+    async fn schedule_record_skip(&self, id: Uuid, result: &ScheduleRunResult) -> Result<bool>;
+
+    /// Newest `cron_run` activity rows of one schedule.
+    async fn activity_cron_history(
+        &self,
+        workspace_id: Uuid,
+        schedule_id: Uuid,
+        limit: i64,
+    ) -> Result<Vec<ActivityRow>>;
+
+    // ---- secrets (issue 5) ------------------------------------------------
+
+    /// Upsert a workspace secret (bytes and their format together).
+    async fn secret_set_workspace(
+        &self,
+        workspace_id: Uuid,
+        key: &str,
+        value: &[u8],
+        encryption_version: i32,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// The workspace's secrets ordered by key.
+    async fn secret_list_workspace(&self, workspace_id: Uuid) -> Result<Vec<SecretRow>>;
+
+    async fn secret_delete_workspace(&self, workspace_id: Uuid, key: &str) -> Result<bool>;
+
+    async fn secret_set_global(
+        &self,
+        key: &str,
+        value: &[u8],
+        encryption_version: i32,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// Global secrets ordered by key.
+    async fn secret_list_global(&self) -> Result<Vec<SecretRow>>;
+
+    async fn secret_delete_global(&self, key: &str) -> Result<bool>;
+
+    /// Workspaces that hold a secret named `key` (they override the global).
+    async fn secret_workspaces_with_key(&self, key: &str) -> Result<Vec<Uuid>>;
+
+    // ---- workspace config and key/value memory (issue 5) -------------------
+
+    /// `workspace_config.data`, `None` when there is no row.
+    async fn config_get(&self, workspace_id: Uuid) -> Result<Option<Value>>;
+
+    /// Shallow-merge the keys of `patch` (an object) into the stored object.
+    async fn config_merge(
+        &self,
+        workspace_id: Uuid,
+        patch: &serde_json::Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
+    async fn memory_kv_set(
+        &self,
+        workspace_id: Uuid,
+        key: &str,
+        value: &Value,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// A live entry (not expired at `now`).
+    async fn memory_kv_get(
+        &self,
+        workspace_id: Uuid,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MemoryEntryRow>>;
+
+    /// Live entries by key.
+    async fn memory_kv_list(
+        &self,
+        workspace_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MemoryEntryRow>>;
+
+    async fn memory_kv_delete(&self, workspace_id: Uuid, key: &str) -> Result<bool>;
+
+    // ---- scoped memories (issue 5) ----------------------------------------
+
+    async fn memory_insert(&self, m: &MemoryRow) -> Result<()>;
+
+    /// Delete a memory owned by `workspace_id`.
+    async fn memory_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool>;
+
+    async fn memory_search(&self, q: &MemoryQuery) -> Result<Vec<MemoryRow>>;
+
+    // ---- approvals (issue 5) ----------------------------------------------
+
+    async fn approval_insert(&self, a: &NewApproval) -> Result<()>;
+
+    /// The workspace's newest approvals.
+    async fn approval_list(&self, workspace_id: Uuid, limit: i64) -> Result<Vec<ApprovalRow>>;
+
+    /// Decide a `pending` approval of that workspace; false otherwise.
+    async fn approval_decide(
+        &self,
+        workspace_id: Uuid,
+        id: Uuid,
+        status: &str,
+        decided_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Deny every pending approval created before `before` with
+    /// `decided_by = 'auto-expired'`; returns the rows it expired.
+    async fn approval_expire(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ApprovalRow>>;
+
+    /// Pending approvals across workspaces, oldest first.
+    async fn approval_list_pending(&self, limit: i64) -> Result<Vec<ApprovalRow>>;
 }
 
 /// `%<q lowercased, LIKE wildcards escaped with \>%`: a literal,

@@ -12,6 +12,10 @@
 mod activity;
 #[path = "conformance/registry.rs"]
 mod registry;
+#[path = "conformance/resources.rs"]
+mod resources;
+#[path = "conformance/schedules.rs"]
+mod schedules;
 #[path = "conformance/schema.rs"]
 mod schema;
 #[path = "conformance/tokens_events.rs"]

@@ -5,6 +5,7 @@
 pub mod dto;
 pub mod event;
 pub mod status;
+pub mod workspace_data;
 
 pub use event::{Event, EventEnvelope, EventType};
 pub use status::{ParseStatusError, WorkspaceStatus};

@@ -280,6 +280,9 @@ impl App {
                 .unwrap_or_else(|| "molecule-agent".into()),
             _ => self.config.image_for(&row.runtime).to_string(),
         };
+        // Secrets first (globals overridden by the workspace's own); the
+        // platform's variables below win over a secret of the same name.
+        let secrets = self.secret_env(row.id).await?;
         let mut env = vec![
             ("WORKSPACE_ID".to_string(), row.id.to_string()),
             ("WORKSPACE_NAME".to_string(), row.name.clone()),
@@ -305,6 +308,14 @@ impl App {
             ));
         }
         env.extend(self.config.workspace_env.iter().cloned());
+        let platform: std::collections::HashSet<String> =
+            env.iter().map(|(k, _)| k.clone()).collect();
+        let mut env: Vec<(String, String)> = secrets
+            .into_iter()
+            .filter(|(k, _)| !platform.contains(k))
+            .chain(env)
+            .collect();
+        env.shrink_to_fit();
         let config_yaml = format!(
             "name: {:?}\nruntime: {:?}\ntier: {}\n",
             row.name, row.runtime, row.tier

@@ -5,17 +5,25 @@
 pub mod a2a;
 pub mod access;
 pub mod activity;
+pub mod approvals;
 pub mod auth;
+pub mod cron;
 pub mod delegation;
 pub mod events;
 pub mod governor;
 pub mod lifecycle;
 pub mod liveness;
+pub mod memories;
 pub mod operator;
 pub mod registry;
 pub mod restart_context;
+pub mod scheduler;
+pub mod schedules;
+pub mod secret_box;
+pub mod secrets;
 pub mod supervision;
 pub mod validation;
+pub mod workspace_config;
 pub mod workspaces;
 
 use chrono::{DateTime, Utc};
@@ -85,6 +93,10 @@ pub struct AppInner {
     /// Outbound HTTP of the A2A proxy: pooled keep-alive connections, no
     /// global timeout (each call carries its own deadline).
     pub a2a_http: reqwest::Client,
+    /// Seals and opens secret values with `SECRETS_ENCRYPTION_KEY`.
+    pub secret_box: secret_box::SecretBox,
+    /// The scheduler's fire jobs in this process.
+    pub cron_in_flight: scheduler::InFlight,
     started_at: DateTime<Utc>,
     shutdown: watch::Receiver<bool>,
 }
@@ -121,6 +133,8 @@ impl App {
                 .pool_idle_timeout(std::time::Duration::from_secs(60))
                 .build()
                 .expect("the A2A HTTP client builds"),
+            secret_box: secret_box::SecretBox::new(config.secrets_key.clone()),
+            cron_in_flight: Default::default(),
             provisioner,
             started_at: Utc::now(),
             shutdown,

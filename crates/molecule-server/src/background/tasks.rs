@@ -192,3 +192,41 @@ impl Task for RestartContextTask {
         Ok(())
     }
 }
+
+/// Claims and fires due schedules.
+pub struct SchedulerTask {
+    pub every: Duration,
+}
+
+#[async_trait]
+impl Task for SchedulerTask {
+    fn name(&self) -> &'static str {
+        "scheduler"
+    }
+    fn period(&self) -> Duration {
+        self.every
+    }
+    async fn activate(&self, app: &App) -> anyhow::Result<()> {
+        app.scheduler_tick().await?;
+        Ok(())
+    }
+}
+
+/// Denies pending approvals older than the approval TTL.
+pub struct ApprovalExpiryTask {
+    pub every: Duration,
+}
+
+#[async_trait]
+impl Task for ApprovalExpiryTask {
+    fn name(&self) -> &'static str {
+        "approval-expiry"
+    }
+    fn period(&self) -> Duration {
+        self.every
+    }
+    async fn activate(&self, app: &App) -> anyhow::Result<()> {
+        app.approval_expire().await?;
+        Ok(())
+    }
+}

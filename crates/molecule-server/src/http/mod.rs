@@ -5,15 +5,18 @@ mod a2a;
 mod activity;
 mod admin;
 pub mod extract;
+mod memories;
 pub mod middleware;
 mod registry;
+mod schedules;
+mod secrets;
 mod workspaces;
 mod ws;
 
 use axum::Router;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use std::sync::Arc;
 
 use crate::app::App;
@@ -66,6 +69,65 @@ pub fn router(app: App, limiter: Arc<RateLimiter>) -> Router {
         .route("/registry/discover/{id}", get(registry::discover))
         .route("/registry/{id}/peers", get(registry::peers))
         .route("/registry/check-access", post(registry::check_access))
+        .route(
+            "/workspaces/{id}/config",
+            get(schedules::config_get).patch(schedules::config_patch),
+        )
+        .route(
+            "/workspaces/{id}/schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route("/workspaces/{id}/schedules/health", get(schedules::health))
+        .route(
+            "/workspaces/{id}/schedules/{sid}",
+            axum::routing::patch(schedules::patch).delete(schedules::delete),
+        )
+        .route("/workspaces/{id}/schedules/{sid}/run", post(schedules::run))
+        .route(
+            "/workspaces/{id}/schedules/{sid}/history",
+            get(schedules::history),
+        )
+        .route(
+            "/workspaces/{id}/secrets",
+            get(secrets::list).post(secrets::set).put(secrets::set),
+        )
+        .route("/workspaces/{id}/secrets/values", get(secrets::values))
+        .route("/workspaces/{id}/secrets/{key}", delete(secrets::delete))
+        .route("/workspaces/{id}/model", get(secrets::model))
+        .route(
+            "/settings/secrets",
+            get(secrets::global_list)
+                .put(secrets::global_set)
+                .post(secrets::global_set),
+        )
+        .route("/settings/secrets/{key}", delete(secrets::global_delete))
+        .route(
+            "/admin/secrets",
+            get(secrets::global_list).post(secrets::global_set),
+        )
+        .route("/admin/secrets/{key}", delete(secrets::global_delete))
+        .route(
+            "/workspaces/{id}/memory",
+            get(memories::kv_list).post(memories::kv_set),
+        )
+        .route(
+            "/workspaces/{id}/memory/{key}",
+            get(memories::kv_get).delete(memories::kv_delete),
+        )
+        .route(
+            "/workspaces/{id}/memories",
+            get(memories::search).post(memories::commit),
+        )
+        .route("/workspaces/{id}/memories/{mid}", delete(memories::delete))
+        .route(
+            "/workspaces/{id}/approvals",
+            get(memories::approval_list).post(memories::approval_create),
+        )
+        .route(
+            "/workspaces/{id}/approvals/{aid}/decide",
+            post(memories::approval_decide),
+        )
+        .route("/approvals/pending", get(memories::approvals_pending))
         .route("/events", get(admin::events))
         .route("/events/{id}", get(admin::events_for))
         .route("/ws", get(ws::upgrade))

@@ -90,6 +90,7 @@ async fn admin_liveness_reports_every_task() {
         [
             "activity-retention",
             "activity-writer",
+            "approval-expiry",
             "external-staleness",
             "health-sweep",
             "heartbeat-flush",
@@ -97,7 +98,8 @@ async fn admin_liveness_reports_every_task() {
             "provision-watchdog",
             "provisioner",
             "rate-limit-gc",
-            "restart-context"
+            "restart-context",
+            "scheduler"
         ]
     );
     assert!(

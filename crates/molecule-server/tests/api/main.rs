@@ -5,6 +5,7 @@
 //! suite once each way).
 
 mod a2a;
+mod approvals;
 mod auth;
 mod bad_input;
 mod delegation;
@@ -12,8 +13,12 @@ mod events;
 mod faults;
 mod lifecycle;
 mod liveness;
+mod memories;
 mod middleware;
 mod registry;
+mod scheduler;
+mod schedules;
+mod secrets;
 mod workspaces;
 
 use molecule_client::Client;
@@ -92,6 +97,34 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         client,
         _dir: Some(dir),
     }
+}
+
+/// Start a development-mode server on an existing database (a second
+/// replica, or a restart after downtime).
+pub async fn start_on(database: Database, tweak: impl FnOnce(&mut Config)) -> RunningServer {
+    let dir = std::env::temp_dir().join(format!("molecule-test-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut config = Config::for_tests(database);
+    config.data_dir = dir;
+    tweak(&mut config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    Server::start(config, listener)
+        .await
+        .expect("server starts")
+}
+
+/// Any request; the status and the JSON body (`Null` when empty or not JSON).
+pub async fn call(
+    client: &Client,
+    method: molecule_client::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let r = client
+        .request(method, path, body.as_ref())
+        .await
+        .expect("request sent");
+    (r.status, r.json().unwrap_or(serde_json::Value::Null))
 }
 
 pub async fn start() -> TestServer {

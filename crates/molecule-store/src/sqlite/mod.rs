@@ -8,15 +8,21 @@
 //! lives in the resource submodules.
 
 mod activity;
+mod approvals;
 mod codec;
+mod config;
 mod events;
+mod memories;
+mod schedules;
+mod secrets;
 mod tokens;
 mod workspaces;
 
 use crate::{
-    ActivityQuery, ActivityRow, DelegationUpdate, EventRow, HeartbeatWrite, MemoryHit, NewActivity,
-    NewEvent, NewWorkspace, RegisterOutcome, Result, Store, StoreError, WorkspacePatch,
-    WorkspaceRow, WorkspaceStatus,
+    ActivityQuery, ActivityRow, ApprovalRow, DelegationUpdate, EventRow, HeartbeatWrite,
+    MemoryEntryRow, MemoryHit, MemoryQuery, MemoryRow, NewActivity, NewApproval, NewEvent,
+    NewSchedule, NewWorkspace, RegisterOutcome, Result, SchedulePatch, ScheduleRow,
+    ScheduleRunResult, SecretRow, Store, StoreError, WorkspacePatch, WorkspaceRow, WorkspaceStatus,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -265,5 +271,200 @@ impl Store for SqliteStore {
         limit: i64,
     ) -> Result<Vec<MemoryHit>> {
         activity::memory_search_own(self, workspace_id, q, limit).await
+    }
+
+    async fn schedule_insert(&self, s: &NewSchedule) -> Result<()> {
+        schedules::insert(self, s).await
+    }
+
+    async fn schedule_list(&self, workspace_id: Uuid) -> Result<Vec<ScheduleRow>> {
+        schedules::list(self, workspace_id).await
+    }
+
+    async fn schedule_get(&self, workspace_id: Uuid, id: Uuid) -> Result<Option<ScheduleRow>> {
+        schedules::get(self, workspace_id, id).await
+    }
+
+    async fn schedule_patch(
+        &self,
+        workspace_id: Uuid,
+        id: Uuid,
+        patch: &SchedulePatch,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        schedules::patch(self, workspace_id, id, patch, now).await
+    }
+
+    async fn schedule_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool> {
+        schedules::delete(self, workspace_id, id).await
+    }
+
+    async fn schedule_list_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<ScheduleRow>> {
+        schedules::list_due(self, now, limit).await
+    }
+
+    async fn schedule_claim(
+        &self,
+        id: Uuid,
+        seen: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        schedules::claim(self, id, seen, next, now).await
+    }
+
+    async fn schedule_begin_run(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool> {
+        schedules::begin_run(self, id, now, stale_before).await
+    }
+
+    async fn schedule_record_skip(&self, id: Uuid, result: &ScheduleRunResult) -> Result<bool> {
+        schedules::record_skip(self, id, result).await
+    }
+
+    async fn schedule_record_run(&self, id: Uuid, result: &ScheduleRunResult) -> Result<bool> {
+        schedules::record_run(self, id, result).await
+    }
+
+    async fn activity_cron_history(
+        &self,
+        workspace_id: Uuid,
+        schedule_id: Uuid,
+        limit: i64,
+    ) -> Result<Vec<ActivityRow>> {
+        schedules::cron_history(self, workspace_id, schedule_id, limit).await
+    }
+
+    async fn secret_set_workspace(
+        &self,
+        workspace_id: Uuid,
+        key: &str,
+        value: &[u8],
+        encryption_version: i32,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        secrets::set_workspace(self, workspace_id, key, value, encryption_version, now).await
+    }
+
+    async fn secret_list_workspace(&self, workspace_id: Uuid) -> Result<Vec<SecretRow>> {
+        secrets::list_workspace(self, workspace_id).await
+    }
+
+    async fn secret_delete_workspace(&self, workspace_id: Uuid, key: &str) -> Result<bool> {
+        secrets::delete_workspace(self, workspace_id, key).await
+    }
+
+    async fn secret_set_global(
+        &self,
+        key: &str,
+        value: &[u8],
+        encryption_version: i32,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        secrets::set_global(self, key, value, encryption_version, now).await
+    }
+
+    async fn secret_list_global(&self) -> Result<Vec<SecretRow>> {
+        secrets::list_global(self).await
+    }
+
+    async fn secret_delete_global(&self, key: &str) -> Result<bool> {
+        secrets::delete_global(self, key).await
+    }
+
+    async fn secret_workspaces_with_key(&self, key: &str) -> Result<Vec<Uuid>> {
+        secrets::workspaces_with_key(self, key).await
+    }
+
+    async fn config_get(&self, workspace_id: Uuid) -> Result<Option<Value>> {
+        config::get(self, workspace_id).await
+    }
+
+    async fn config_merge(
+        &self,
+        workspace_id: Uuid,
+        patch: &serde_json::Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        config::merge(self, workspace_id, patch, now).await
+    }
+
+    async fn memory_kv_set(
+        &self,
+        workspace_id: Uuid,
+        key: &str,
+        value: &Value,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        config::kv_set(self, workspace_id, key, value, expires_at, now).await
+    }
+
+    async fn memory_kv_get(
+        &self,
+        workspace_id: Uuid,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MemoryEntryRow>> {
+        config::kv_get(self, workspace_id, key, now).await
+    }
+
+    async fn memory_kv_list(
+        &self,
+        workspace_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MemoryEntryRow>> {
+        config::kv_list(self, workspace_id, now).await
+    }
+
+    async fn memory_kv_delete(&self, workspace_id: Uuid, key: &str) -> Result<bool> {
+        config::kv_delete(self, workspace_id, key).await
+    }
+
+    async fn memory_insert(&self, m: &MemoryRow) -> Result<()> {
+        memories::insert(self, m).await
+    }
+
+    async fn memory_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool> {
+        memories::delete(self, workspace_id, id).await
+    }
+
+    async fn memory_search(&self, q: &MemoryQuery) -> Result<Vec<MemoryRow>> {
+        memories::search(self, q).await
+    }
+
+    async fn approval_insert(&self, a: &NewApproval) -> Result<()> {
+        approvals::insert(self, a).await
+    }
+
+    async fn approval_list(&self, workspace_id: Uuid, limit: i64) -> Result<Vec<ApprovalRow>> {
+        approvals::list(self, workspace_id, limit).await
+    }
+
+    async fn approval_decide(
+        &self,
+        workspace_id: Uuid,
+        id: Uuid,
+        status: &str,
+        decided_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        approvals::decide(self, workspace_id, id, status, decided_by, now).await
+    }
+
+    async fn approval_expire(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ApprovalRow>> {
+        approvals::expire(self, before, now).await
+    }
+
+    async fn approval_list_pending(&self, limit: i64) -> Result<Vec<ApprovalRow>> {
+        approvals::list_pending(self, limit).await
     }
 }

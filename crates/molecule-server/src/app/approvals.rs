@@ -1,0 +1,213 @@
+//! Human approvals (api-contract §5.11, data-and-lifecycle §4.2): create,
+//! list, decide, pending across workspaces, and expiry by a background task
+//! (the reference only expired rows when someone listed them).
+
+use chrono::Utc;
+use molecule_store::{ApprovalRow, NewApproval};
+use molecule_types::{Event, EventType};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::App;
+use super::auth::Principal;
+use crate::config::Mode;
+use crate::error::{AppError, AppResult};
+
+const LIST_LIMIT: i64 = 50;
+pub const AUTO_EXPIRED: &str = "auto-expired";
+
+#[derive(Debug, Deserialize)]
+pub struct CreateApproval {
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub task_id: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub context: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Decide {
+    #[serde(default)]
+    pub decision: String,
+    #[serde(default)]
+    pub decided_by: Option<String>,
+}
+
+impl App {
+    pub async fn approval_create(&self, ws: Uuid, req: CreateApproval) -> AppResult<Value> {
+        if req.action.trim().is_empty() {
+            return Err(AppError::invalid("action is required"));
+        }
+        let context = match req.context {
+            None | Some(Value::Null) => json!({}),
+            Some(v @ Value::Object(_)) => v,
+            Some(_) => return Err(AppError::invalid("context must be an object")),
+        };
+        let row = self.workspace_row(ws).await?;
+        let a = NewApproval {
+            id: Uuid::new_v4(),
+            workspace_id: ws,
+            task_id: req.task_id,
+            action: req.action,
+            reason: req.reason,
+            context,
+            now: Utc::now(),
+        };
+        self.store
+            .approval_insert(&a)
+            .await
+            .map_err(AppError::internal("failed to create approval"))?;
+        self.events
+            .emit(Event::new(
+                EventType::ApprovalRequested,
+                ws,
+                json!({ "approval_id": a.id, "action": a.action, "reason": a.reason, "task_id": a.task_id }),
+            ))
+            .await;
+        if let Some(parent) = row.parent_id {
+            self.events
+                .emit(Event::new(
+                    EventType::ApprovalEscalated,
+                    parent,
+                    json!({ "approval_id": a.id, "from_workspace_id": ws, "action": a.action, "reason": a.reason }),
+                ))
+                .await;
+        }
+        Ok(json!({ "approval_id": a.id, "status": "pending" }))
+    }
+
+    pub async fn approval_list(&self, ws: Uuid) -> AppResult<Vec<Value>> {
+        let rows = self
+            .store
+            .approval_list(ws, LIST_LIMIT)
+            .await
+            .map_err(AppError::internal("query failed"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id, "task_id": r.task_id, "action": r.action, "reason": r.reason,
+                    "status": r.status, "decided_by": r.decided_by, "decided_at": r.decided_at,
+                    "created_at": r.created_at,
+                })
+            })
+            .collect())
+    }
+
+    /// Decide a pending approval. In production the requesting workspace
+    /// cannot approve its own request: the operator (admin token) or its
+    /// parent (the workspace it was escalated to) decides.
+    pub async fn approval_decide(
+        &self,
+        ws: Uuid,
+        id: Option<Uuid>,
+        req: Decide,
+        bearer: Option<&str>,
+    ) -> AppResult<Value> {
+        if !matches!(req.decision.as_str(), "approved" | "denied") {
+            return Err(AppError::invalid("decision must be approved or denied"));
+        }
+        let not_found = || AppError::not_found("approval not found or already decided");
+        let id = id.ok_or_else(not_found)?;
+        if self.config.mode == Mode::Production {
+            let parent = self.workspace_row(ws).await?.parent_id;
+            match self.principal(bearer).await? {
+                Principal::Admin => {}
+                Principal::Workspace(w) if Some(w) == parent => {}
+                _ => {
+                    return Err(AppError::forbidden(
+                        "an approval is decided by an operator or the parent workspace, not by its requester",
+                    ));
+                }
+            }
+        } else {
+            self.auth_workspace_or_parent(ws, bearer).await?;
+        }
+        let decided_by = req
+            .decided_by
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| "human".into());
+        let ok = self
+            .store
+            .approval_decide(ws, id, &req.decision, &decided_by, Utc::now())
+            .await
+            .map_err(AppError::internal("failed to decide"))?;
+        if !ok {
+            return Err(not_found());
+        }
+        let event = if req.decision == "approved" {
+            EventType::ApprovalApproved
+        } else {
+            EventType::ApprovalDenied
+        };
+        self.events
+            .emit(Event::new(
+                event,
+                ws,
+                json!({ "approval_id": id, "decision": req.decision, "decided_by": decided_by }),
+            ))
+            .await;
+        Ok(json!({ "status": req.decision, "approval_id": id }))
+    }
+
+    /// Development keeps the reference's rule (the requester's own token),
+    /// and also accepts the parent's.
+    async fn auth_workspace_or_parent(&self, ws: Uuid, bearer: Option<&str>) -> AppResult<()> {
+        if self.auth_workspace(ws, bearer).await.is_ok() {
+            return Ok(());
+        }
+        let parent = self.workspace_row(ws).await?.parent_id;
+        match (parent, self.principal(bearer).await?) {
+            (Some(p), Principal::Workspace(w)) if w == p => Ok(()),
+            _ => self.auth_workspace(ws, bearer).await,
+        }
+    }
+
+    /// `GET /approvals/pending` (admin): expire first, then list.
+    pub async fn approval_pending(&self) -> AppResult<Vec<Value>> {
+        self.approval_expire().await?;
+        let rows = self
+            .store
+            .approval_list_pending(LIST_LIMIT)
+            .await
+            .map_err(AppError::internal("query failed"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id, "workspace_id": r.workspace_id, "workspace_name": r.workspace_name,
+                    "action": r.action, "reason": r.reason, "status": r.status,
+                    "created_at": r.created_at,
+                })
+            })
+            .collect())
+    }
+
+    /// Deny pending approvals older than `approval_ttl` (decided_by
+    /// `auto-expired`), announcing each with `APPROVAL_DENIED`.
+    pub async fn approval_expire(&self) -> AppResult<usize> {
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(self.config.approval_ttl)
+            .unwrap_or(chrono::Duration::minutes(10));
+        let expired: Vec<ApprovalRow> = self
+            .store
+            .approval_expire(now - ttl, now)
+            .await
+            .map_err(AppError::internal("query failed"))?;
+        for r in &expired {
+            tracing::info!(approval_id = %r.id, workspace_id = %r.workspace_id, "approval expired");
+            self.events
+                .emit(Event::new(
+                    EventType::ApprovalDenied,
+                    r.workspace_id,
+                    json!({ "approval_id": r.id, "decision": "denied", "decided_by": AUTO_EXPIRED }),
+                ))
+                .await;
+        }
+        Ok(expired.len())
+    }
+}

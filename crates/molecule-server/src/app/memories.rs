@@ -1,0 +1,233 @@
+//! Workspace memory (api-contract §5.9, data-and-lifecycle §4.7): the
+//! key/value store with TTL, and scoped memories (LOCAL / TEAM / GLOBAL)
+//! with namespaces and full-text search. The visibility rule is computed
+//! here (which authors a scope may read); the store filters and ranks.
+
+use chrono::{Duration, Utc};
+use molecule_store::{MemoryQuery, MemoryRow, MemoryText};
+use molecule_types::WorkspaceStatus;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::App;
+use crate::error::{AppError, AppResult};
+
+/// Rows a search returns.
+const SEARCH_LIMIT: i64 = 50;
+const MAX_NAMESPACE: usize = 50;
+const MAX_KEY: usize = 256;
+const MAX_CONTENT: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize)]
+pub struct SetEntry {
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<Value>,
+    #[serde(default)]
+    pub ttl_seconds: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CommitMemory {
+    #[serde(default)]
+    pub content: String,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchMemories {
+    pub scope: Option<String>,
+    pub q: Option<String>,
+    pub namespace: Option<String>,
+}
+
+fn entry_json(e: molecule_store::MemoryEntryRow) -> Value {
+    let mut v = json!({ "key": e.key, "value": e.value, "updated_at": e.updated_at });
+    if let Some(x) = e.expires_at {
+        v["expires_at"] = json!(x);
+    }
+    v
+}
+
+fn memory_json(m: &MemoryRow) -> Value {
+    json!({
+        "id": m.id, "workspace_id": m.workspace_id, "content": m.content,
+        "scope": m.scope, "namespace": m.namespace, "created_at": m.created_at,
+    })
+}
+
+impl App {
+    pub async fn memory_kv_list(&self, ws: Uuid) -> AppResult<Vec<Value>> {
+        let rows = self
+            .store
+            .memory_kv_list(ws, Utc::now())
+            .await
+            .map_err(AppError::internal("query failed"))?;
+        Ok(rows.into_iter().map(entry_json).collect())
+    }
+
+    pub async fn memory_kv_get(&self, ws: Uuid, key: &str) -> AppResult<Value> {
+        self.store
+            .memory_kv_get(ws, key, Utc::now())
+            .await
+            .map_err(AppError::internal("query failed"))?
+            .map(entry_json)
+            .ok_or_else(|| AppError::not_found("key not found"))
+    }
+
+    pub async fn memory_kv_set(&self, ws: Uuid, req: SetEntry) -> AppResult<Value> {
+        if req.key.is_empty() {
+            return Err(AppError::invalid("key is required"));
+        }
+        if req.key.len() > MAX_KEY {
+            return Err(AppError::invalid("key must be at most 256 bytes"));
+        }
+        let value = req
+            .value
+            .ok_or_else(|| AppError::invalid("value is required"))?;
+        let now = Utc::now();
+        let expires_at = match req.ttl_seconds {
+            None => None,
+            Some(t) if t > 0 && t <= 10 * 365 * 86_400 => Some(now + Duration::seconds(t)),
+            Some(_) => {
+                return Err(AppError::invalid(
+                    "ttl_seconds must be a positive number of seconds (at most ten years)",
+                ));
+            }
+        };
+        self.store
+            .memory_kv_set(ws, &req.key, &value, expires_at, now)
+            .await
+            .map_err(AppError::internal("failed to save memory"))?;
+        Ok(json!({ "status": "ok", "key": req.key }))
+    }
+
+    pub async fn memory_kv_delete(&self, ws: Uuid, key: &str) -> AppResult<()> {
+        self.store
+            .memory_kv_delete(ws, key)
+            .await
+            .map_err(AppError::internal("failed to delete memory"))?;
+        Ok(())
+    }
+
+    pub async fn memory_commit(&self, ws: Uuid, req: CommitMemory) -> AppResult<Value> {
+        if req.content.trim().is_empty() {
+            return Err(AppError::invalid("content is required"));
+        }
+        if req.content.len() > MAX_CONTENT {
+            return Err(AppError::invalid("content must be at most 65536 bytes"));
+        }
+        let scope = req.scope.as_str();
+        if !matches!(scope, "LOCAL" | "TEAM" | "GLOBAL") {
+            return Err(AppError::invalid("scope must be LOCAL, TEAM or GLOBAL"));
+        }
+        let namespace = req
+            .namespace
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "general".into());
+        if namespace.chars().count() > MAX_NAMESPACE {
+            return Err(AppError::invalid("namespace must be at most 50 characters"));
+        }
+        if scope == "GLOBAL" {
+            let parent = self
+                .store
+                .workspace_parent(ws)
+                .await
+                .map_err(AppError::internal("query failed"))?;
+            if matches!(parent, Some(Some(_))) {
+                return Err(AppError::forbidden(
+                    "only root workspaces can write GLOBAL memories",
+                ));
+            }
+        }
+        let row = MemoryRow {
+            id: Uuid::new_v4(),
+            workspace_id: ws,
+            content: req.content,
+            scope: scope.to_string(),
+            namespace: namespace.clone(),
+            created_at: Utc::now(),
+        };
+        self.store
+            .memory_insert(&row)
+            .await
+            .map_err(AppError::internal("failed to save memory"))?;
+        Ok(json!({ "id": row.id, "scope": scope, "namespace": namespace }))
+    }
+
+    /// The authors whose TEAM memories `ws` reads: with a parent P, P and
+    /// every non-removed child of P (its siblings and itself); as a root,
+    /// itself and its non-removed direct children.
+    async fn team_authors(&self, ws: Uuid) -> AppResult<Vec<Uuid>> {
+        let me = self.workspace_row(ws).await?;
+        let mut authors = Vec::new();
+        let head = match me.parent_id {
+            Some(p) => {
+                if let Ok(Some(parent)) = self.store.workspace_get(p).await
+                    && parent.status != WorkspaceStatus::Removed
+                {
+                    authors.push(p);
+                }
+                p
+            }
+            None => {
+                authors.push(ws);
+                ws
+            }
+        };
+        let children = self
+            .store
+            .workspace_list_children(Some(head))
+            .await
+            .map_err(AppError::internal("query failed"))?;
+        authors.extend(children.into_iter().map(|c| c.id));
+        if !authors.contains(&ws) {
+            authors.push(ws);
+        }
+        Ok(authors)
+    }
+
+    pub async fn memory_search(&self, ws: Uuid, q: SearchMemories) -> AppResult<Vec<Value>> {
+        let (scope, authors) = match q.scope.as_deref() {
+            Some("LOCAL") => (Some("LOCAL".to_string()), Some(vec![ws])),
+            Some("TEAM") => (Some("TEAM".to_string()), Some(self.team_authors(ws).await?)),
+            Some("GLOBAL") => (Some("GLOBAL".to_string()), None),
+            // Absent (or unknown): the caller's own rows of every scope.
+            _ => (None, Some(vec![ws])),
+        };
+        let text = q.q.as_deref().map(str::trim).unwrap_or("");
+        let text = match text.len() {
+            0 => MemoryText::All,
+            1 => MemoryText::Substring(text.to_string()),
+            _ => MemoryText::FullText(text.to_string()),
+        };
+        let query = MemoryQuery {
+            scope,
+            authors,
+            namespace: q.namespace.filter(|n| !n.is_empty()),
+            text,
+            limit: SEARCH_LIMIT,
+        };
+        let rows = self
+            .store
+            .memory_search(&query)
+            .await
+            .map_err(AppError::internal("query failed"))?;
+        Ok(rows.iter().map(memory_json).collect())
+    }
+
+    pub async fn memory_delete(&self, ws: Uuid, id: Option<Uuid>) -> AppResult<()> {
+        let not_found = || AppError::not_found("memory not found or not owned by this workspace");
+        let id = id.ok_or_else(not_found)?;
+        match self.store.memory_delete(ws, id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(not_found()),
+            Err(e) => Err(AppError::internal("failed to delete memory")(e)),
+        }
+    }
+}

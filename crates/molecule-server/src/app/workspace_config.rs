@@ -1,0 +1,41 @@
+//! `GET/PATCH /workspaces/:id/config` (api-contract §5.8): a JSON object
+//! per workspace, shallow-merged on PATCH.
+
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::App;
+use crate::error::{AppError, AppResult};
+
+impl App {
+    pub async fn config_get(&self, ws: Uuid) -> AppResult<Value> {
+        let data = self
+            .store
+            .config_get(ws)
+            .await
+            .map_err(AppError::internal("query failed"))?
+            .unwrap_or_else(|| json!({}));
+        Ok(json!({ "data": data }))
+    }
+
+    /// The patch must be a JSON object (the reference accepted any JSON and
+    /// let `jsonb ||` turn the config into an array).
+    pub async fn config_patch(&self, ws: Uuid, body: &[u8]) -> AppResult<Value> {
+        let patch: Map<String, Value> = match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                return Err(AppError::invalid(
+                    "invalid JSON: the config patch must be an object",
+                ));
+            }
+            Err(_) => return Err(AppError::invalid("invalid JSON")),
+        };
+        self.workspace_row(ws).await?;
+        self.store
+            .config_merge(ws, &patch, Utc::now())
+            .await
+            .map_err(AppError::internal("failed to update config"))?;
+        Ok(json!({ "status": "updated" }))
+    }
+}

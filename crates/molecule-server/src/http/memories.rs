@@ -1,0 +1,136 @@
+//! Memory handlers (api-contract §5.9) and approvals (§5.11).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::extract::{Bearer, JsonBody, WorkspacePath};
+use crate::app::App;
+use crate::app::approvals::{CreateApproval, Decide};
+use crate::app::memories::{CommitMemory, SearchMemories, SetEntry};
+use crate::error::{AppError, AppResult};
+
+fn ws_and_raw(raw: (String, String)) -> AppResult<(Uuid, String)> {
+    let ws = raw
+        .0
+        .parse()
+        .map_err(|_| AppError::not_found("workspace not found"))?;
+    Ok((ws, raw.1))
+}
+
+pub async fn kv_list(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(ws): WorkspacePath,
+) -> AppResult<Json<Vec<Value>>> {
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok(Json(app.memory_kv_list(ws).await?))
+}
+
+pub async fn kv_get(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(raw): Path<(String, String)>,
+) -> AppResult<Json<Value>> {
+    let (ws, key) = ws_and_raw(raw)?;
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok(Json(app.memory_kv_get(ws, &key).await?))
+}
+
+pub async fn kv_set(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(ws): WorkspacePath,
+    JsonBody(req): JsonBody<SetEntry>,
+) -> AppResult<Json<Value>> {
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok(Json(app.memory_kv_set(ws, req).await?))
+}
+
+pub async fn kv_delete(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(raw): Path<(String, String)>,
+) -> AppResult<Json<Value>> {
+    let (ws, key) = ws_and_raw(raw)?;
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.memory_kv_delete(ws, &key).await?;
+    Ok(Json(json!({ "status": "deleted" })))
+}
+
+pub async fn commit(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(ws): WorkspacePath,
+    JsonBody(req): JsonBody<CommitMemory>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(app.memory_commit(ws, req).await?)))
+}
+
+pub async fn search(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(ws): WorkspacePath,
+    Query(q): Query<SearchMemories>,
+) -> AppResult<Json<Vec<Value>>> {
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok(Json(app.memory_search(ws, q).await?))
+}
+
+pub async fn delete(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(raw): Path<(String, String)>,
+) -> AppResult<Json<Value>> {
+    let (ws, id) = ws_and_raw(raw)?;
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.memory_delete(ws, id.parse().ok()).await?;
+    Ok(Json(json!({ "status": "deleted" })))
+}
+
+pub async fn approval_create(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(ws): WorkspacePath,
+    JsonBody(req): JsonBody<CreateApproval>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(app.approval_create(ws, req).await?),
+    ))
+}
+
+pub async fn approval_list(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(ws): WorkspacePath,
+) -> AppResult<Json<Vec<Value>>> {
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok(Json(app.approval_list(ws).await?))
+}
+
+/// Authorisation is the app's: who may decide depends on the mode.
+pub async fn approval_decide(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(raw): Path<(String, String)>,
+    JsonBody(req): JsonBody<Decide>,
+) -> AppResult<Json<Value>> {
+    let (ws, id) = ws_and_raw(raw)?;
+    Ok(Json(
+        app.approval_decide(ws, id.parse().ok(), req, bearer.as_deref())
+            .await?,
+    ))
+}
+
+pub async fn approvals_pending(
+    State(app): State<App>,
+    bearer: Bearer,
+) -> AppResult<Json<Vec<Value>>> {
+    app.auth_admin(bearer.as_deref())?;
+    Ok(Json(app.approval_pending().await?))
+}

@@ -1,0 +1,123 @@
+//! Schedule handlers (api-contract §5.8) and workspace config.
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::extract::{Bearer, CallerHeader, JsonBody, WorkspacePath, read_body};
+use crate::app::App;
+use crate::app::schedules::CreateSchedule;
+use crate::error::{AppError, AppResult};
+
+/// `/workspaces/{id}/{…}/{sub}`: a non-UUID workspace id names no
+/// workspace (404); a non-UUID sub-id names no `what` (404).
+pub fn ids(raw: (String, String), what: &str) -> AppResult<(Uuid, Uuid)> {
+    let ws = raw
+        .0
+        .parse()
+        .map_err(|_| AppError::not_found("workspace not found"))?;
+    let sub = raw
+        .1
+        .parse()
+        .map_err(|_| AppError::not_found(format!("{what} not found")))?;
+    Ok((ws, sub))
+}
+
+pub async fn list(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(ws): WorkspacePath,
+) -> AppResult<Json<Vec<Value>>> {
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok(Json(app.schedule_list(ws).await?))
+}
+
+pub async fn create(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(ws): WorkspacePath,
+    JsonBody(req): JsonBody<CreateSchedule>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(app.schedule_create(ws, req).await?),
+    ))
+}
+
+pub async fn patch(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(raw): Path<(String, String)>,
+    JsonBody(body): JsonBody<Map<String, Value>>,
+) -> AppResult<Json<Value>> {
+    let (ws, id) = ids(raw, "schedule")?;
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.schedule_patch(ws, id, body).await?;
+    Ok(Json(json!({ "status": "updated" })))
+}
+
+pub async fn delete(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(raw): Path<(String, String)>,
+) -> AppResult<Json<Value>> {
+    let (ws, id) = ids(raw, "schedule")?;
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.schedule_delete(ws, id).await?;
+    Ok(Json(json!({ "status": "deleted" })))
+}
+
+pub async fn run(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(raw): Path<(String, String)>,
+) -> AppResult<Json<Value>> {
+    let (ws, id) = ids(raw, "schedule")?;
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok(Json(app.schedule_run_now(ws, id).await?))
+}
+
+pub async fn history(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(raw): Path<(String, String)>,
+) -> AppResult<Json<Vec<Value>>> {
+    let (ws, id) = ids(raw, "schedule")?;
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok(Json(app.schedule_history(ws, id).await?))
+}
+
+pub async fn health(
+    State(app): State<App>,
+    bearer: Bearer,
+    caller: CallerHeader,
+    WorkspacePath(ws): WorkspacePath,
+) -> AppResult<Json<Vec<Value>>> {
+    Ok(Json(
+        app.schedule_health(ws, caller.0.as_deref(), bearer.as_deref())
+            .await?,
+    ))
+}
+
+pub async fn config_get(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(ws): WorkspacePath,
+) -> AppResult<Json<Value>> {
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok(Json(app.config_get(ws).await?))
+}
+
+pub async fn config_patch(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(ws): WorkspacePath,
+    req: Request,
+) -> AppResult<Json<Value>> {
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    let body = read_body(req, &()).await?;
+    Ok(Json(app.config_patch(ws, &body).await?))
+}

@@ -1,0 +1,120 @@
+//! Secret handlers (api-contract §5.10): workspace secrets (WA) and global
+//! secrets (AA). Responses never carry values except `…/secrets/values`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::extract::{Bearer, JsonBody};
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+
+#[derive(Deserialize)]
+pub struct SetSecret {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+/// Secrets routes check the id up front, as the reference does.
+fn ws_id(raw: &str) -> AppResult<Uuid> {
+    raw.parse()
+        .map_err(|_| AppError::invalid("invalid workspace ID"))
+}
+
+pub async fn list(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+) -> AppResult<Json<Vec<Value>>> {
+    let ws = ws_id(&id)?;
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok(Json(
+        app.secret_list(ws)
+            .await?
+            .iter()
+            .map(|s| s.to_json())
+            .collect(),
+    ))
+}
+
+pub async fn values(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+) -> AppResult<Json<Value>> {
+    let ws = ws_id(&id)?;
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok(Json(app.secret_values_view(ws).await?))
+}
+
+pub async fn set(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<SetSecret>,
+) -> AppResult<Json<Value>> {
+    let ws = ws_id(&id)?;
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.secret_set(ws, &req.key, &req.value).await?;
+    Ok(Json(json!({ "status": "saved", "key": req.key })))
+}
+
+pub async fn delete(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path((id, key)): Path<(String, String)>,
+) -> AppResult<Json<Value>> {
+    let ws = ws_id(&id)?;
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.secret_delete(ws, &key).await?;
+    Ok(Json(json!({ "status": "deleted", "key": key })))
+}
+
+pub async fn model(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+) -> AppResult<Json<Value>> {
+    let ws = ws_id(&id)?;
+    app.auth_workspace(ws, bearer.as_deref()).await?;
+    Ok(Json(app.secret_model(ws).await?))
+}
+
+pub async fn global_list(State(app): State<App>, bearer: Bearer) -> AppResult<Json<Vec<Value>>> {
+    app.auth_admin(bearer.as_deref())?;
+    Ok(Json(
+        app.secret_list_global()
+            .await?
+            .iter()
+            .map(|s| s.to_json())
+            .collect(),
+    ))
+}
+
+pub async fn global_set(
+    State(app): State<App>,
+    bearer: Bearer,
+    JsonBody(req): JsonBody<SetSecret>,
+) -> AppResult<Json<Value>> {
+    app.auth_admin(bearer.as_deref())?;
+    app.secret_set_global(&req.key, &req.value).await?;
+    Ok(Json(
+        json!({ "status": "saved", "key": req.key, "scope": "global" }),
+    ))
+}
+
+pub async fn global_delete(
+    State(app): State<App>,
+    bearer: Bearer,
+    Path(key): Path<String>,
+) -> AppResult<Json<Value>> {
+    app.auth_admin(bearer.as_deref())?;
+    app.secret_delete_global(&key).await?;
+    Ok(Json(
+        json!({ "status": "deleted", "key": key, "scope": "global" }),
+    ))
+}
