@@ -346,16 +346,6 @@ impl App {
             Ok(_) => ("completed", None),
             Err(e) => ("failed", Some(e.as_str())),
         };
-        let update = DelegationUpdate {
-            workspace_id: source,
-            delegation_id,
-            status,
-            error,
-            from,
-        };
-        if let Err(e) = self.store.activity_delegation_update(&update).await {
-            tracing::warn!(error = %e, %delegation_id, "delegation status update failed");
-        }
         let mut row = NewActivity::new(source, "delegation");
         row.source_id = Some(source);
         row.target_id = target;
@@ -388,6 +378,18 @@ impl App {
         };
         if let Err(e) = self.store.activity_insert(&row).await {
             tracing::warn!(error = %e, %delegation_id, "delegation result row failed");
+        }
+        // The tracking row changes last: whoever sees the final status also
+        // finds the result row.
+        let update = DelegationUpdate {
+            workspace_id: source,
+            delegation_id,
+            status,
+            error,
+            from,
+        };
+        if let Err(e) = self.store.activity_delegation_update(&update).await {
+            tracing::warn!(error = %e, %delegation_id, "delegation status update failed");
         }
         self.events.emit(event).await;
     }

@@ -270,3 +270,73 @@ async fn schedules_of_removed_workspaces_stop() {
     );
     t.server.shutdown().await.unwrap();
 }
+
+/// A due schedule fires through the real proxy to a real agent: `ok`, a
+/// history row, `CRON_EXECUTED {status: ok}`, and the agent logged the call.
+#[tokio::test]
+async fn schedules_fire_to_a_real_agent_and_record_ok() {
+    let t = start().await;
+    let (ws, token, _agent) = crate::a2a::agent_workspace(&t, "cron-target", None).await;
+    let c = t.as_workspace(ws, &token);
+    let id = yearly(&c, ws, "daily digest").await;
+    make_due(&*t.server.app.store, ws, id, Chrono::seconds(5)).await;
+    let r = eventually(Duration::from_secs(10), || async {
+        let r = get(&c, ws, id).await;
+        (r["run_count"] == 1).then_some(r)
+    })
+    .await
+    .expect("the scheduler fired");
+    assert_eq!(r["last_status"], "ok", "{r}");
+    let h = eventually(Duration::from_secs(5), || async {
+        let h = history(&c, ws, id).await;
+        (!h.is_empty()).then_some(h)
+    })
+    .await
+    .unwrap();
+    assert_eq!(h[0]["status"], "ok");
+    let executed = t
+        .client
+        .events(Some(ws))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.event_type == "CRON_EXECUTED")
+        .expect("CRON_EXECUTED");
+    assert_eq!(executed.payload["status"], "ok");
+    let received = eventually(Duration::from_secs(5), || async {
+        let rows = c.activity(ws, "type=a2a_receive").await.unwrap();
+        rows.into_iter().next()
+    })
+    .await
+    .expect("the agent's side of the call is logged");
+    assert_eq!(received["status"], "ok");
+    let text = received["request_body"]["params"]["message"]["parts"][0]["text"].clone();
+    assert_eq!(text, "yearly report");
+    let mid = received["request_body"]["params"]["message"]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        mid.starts_with(&format!("cron-{}-", &id.to_string()[..8])),
+        "{mid}"
+    );
+}
+
+/// An agent answering non-2xx makes the run `error` with `HTTP <code>`.
+#[tokio::test]
+async fn schedules_record_an_agent_error_as_http_status() {
+    let t = start().await;
+    let (url, _up) = crate::a2a::spawn_upstream(|_| (500, json!({"error": "down"}))).await;
+    let (ws, token) = crate::a2a::workspace_at(&t, "broken", None, &url).await;
+    let c = t.as_workspace(ws, &token);
+    let id = yearly(&c, ws, "doomed").await;
+    make_due(&*t.server.app.store, ws, id, Chrono::seconds(5)).await;
+    let r = eventually(Duration::from_secs(10), || async {
+        let r = get(&c, ws, id).await;
+        (r["run_count"] == 1).then_some(r)
+    })
+    .await
+    .expect("the scheduler fired");
+    assert_eq!(r["last_status"], "error");
+    assert_eq!(r["last_error"], "HTTP 500");
+}
