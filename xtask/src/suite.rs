@@ -44,8 +44,13 @@ pub fn run(nextest_args: &[String]) -> Result<()> {
 
     prepare_docker()?;
 
+    // Test servers leave their containers running when they stop (a real
+    // platform adopts them on restart); remove what each pass created.
+    let before = docker_leftovers();
     let sqlite = nextest_pass(&root, "SQLite", None, nextest_args)?;
+    remove_new_leftovers(&before);
     let postgres = nextest_pass(&root, "PostgreSQL", Some(&pg_url), nextest_args)?;
+    remove_new_leftovers(&before);
     drop(stop_on_drop);
 
     println!("\n== summary ==");
@@ -146,4 +151,63 @@ fn prepare_docker() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Containers and volumes carrying the `molecule.managed` label.
+fn docker_leftovers() -> (Vec<String>, Vec<String>) {
+    let list = |args: &[&str]| -> Vec<String> {
+        Command::new("docker")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(str::to_owned)
+                    .filter(|l| !l.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    (
+        list(&[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            "label=molecule.managed",
+        ]),
+        list(&["volume", "ls", "-q", "--filter", "label=molecule.managed"]),
+    )
+}
+
+/// Remove the managed containers and volumes that appeared since `before`
+/// (the tests' own; anything that existed before the run is left alone).
+fn remove_new_leftovers(before: &(Vec<String>, Vec<String>)) {
+    let (containers, volumes) = docker_leftovers();
+    let new_containers: Vec<&String> = containers
+        .iter()
+        .filter(|c| !before.0.contains(c))
+        .collect();
+    let new_volumes: Vec<&String> = volumes.iter().filter(|v| !before.1.contains(v)).collect();
+    if !new_containers.is_empty() {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", "-v"])
+            .args(&new_containers)
+            .output();
+    }
+    if !new_volumes.is_empty() {
+        let _ = Command::new("docker")
+            .args(["volume", "rm", "-f"])
+            .args(&new_volumes)
+            .output();
+    }
+    if !new_containers.is_empty() || !new_volumes.is_empty() {
+        println!(
+            "removed {} container(s) and {} volume(s) the tests left behind",
+            new_containers.len(),
+            new_volumes.len()
+        );
+    }
 }
