@@ -2,7 +2,7 @@
 //! format at `/metrics`. Owned by one server instance (no global recorder),
 //! so several servers in one test process never mix their numbers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
@@ -12,7 +12,9 @@ type Labels = Vec<(&'static str, String)>;
 
 #[derive(Default)]
 pub struct Metrics {
-    counters: Mutex<BTreeMap<(&'static str, Labels), f64>>,
+    /// Counters by a hash of (name, labels): incrementing an existing series
+    /// allocates nothing.
+    counters: Mutex<HashMap<u64, (&'static str, Labels, f64)>>,
     /// HTTP requests by a hash of (method, route, status): the hot path
     /// allocates only the first time a series appears.
     requests: Mutex<HashMap<u64, RequestSeries>>,
@@ -30,12 +32,17 @@ struct RequestSeries {
 impl Metrics {
     /// Add `by` to counter `name` with `labels`.
     pub fn add(&self, name: &'static str, labels: &[(&'static str, &str)], by: f64) {
-        let key = (
-            name,
-            labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-        );
+        let key = series_key(name, labels);
         if let Ok(mut map) = self.counters.lock() {
-            *map.entry(key).or_insert(0.0) += by;
+            map.entry(key)
+                .or_insert_with(|| {
+                    (
+                        name,
+                        labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+                        0.0,
+                    )
+                })
+                .2 += by;
         }
     }
 
@@ -71,16 +78,10 @@ impl Metrics {
 
     /// Current value of one counter series (for tests and `/admin` views).
     pub fn get(&self, name: &'static str, labels: &[(&'static str, &str)]) -> f64 {
-        let key = (
-            name,
-            labels
-                .iter()
-                .map(|(k, v)| (*k, v.to_string()))
-                .collect::<Labels>(),
-        );
+        let key = series_key(name, labels);
         self.counters
             .lock()
-            .map(|m| m.get(&key).copied().unwrap_or(0.0))
+            .map(|m| m.get(&key).map(|e| e.2).unwrap_or(0.0))
             .unwrap_or(0.0)
     }
 
@@ -120,8 +121,10 @@ impl Metrics {
         let Ok(map) = self.counters.lock() else {
             return out;
         };
+        let mut series: Vec<&(&'static str, Labels, f64)> = map.values().collect();
+        series.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let mut last = "";
-        for ((name, labels), value) in map.iter() {
+        for (name, labels, value) in series {
             if *name != last {
                 let _ = writeln!(out, "# TYPE {name} counter");
                 last = name;
@@ -176,4 +179,14 @@ mod tests {
         }
         assert_eq!(m.get("molecule_heartbeats_total", &[]), 2.0);
     }
+}
+
+fn series_key(name: &str, labels: &[(&'static str, &str)]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    for (k, v) in labels {
+        k.hash(&mut h);
+        v.hash(&mut h);
+    }
+    h.finish()
 }

@@ -198,15 +198,15 @@ struct Target {
 /// after a few seconds in any case.
 #[derive(Clone, Default)]
 pub struct TargetCache {
-    inner: Arc<Mutex<HashMap<Uuid, Target>>>,
+    inner: Arc<Mutex<HashMap<Uuid, Arc<Target>>>>,
 }
 
 impl TargetCache {
-    fn get(&self, id: Uuid) -> Option<Target> {
+    fn get(&self, id: Uuid) -> Option<Arc<Target>> {
         let m = self.inner.lock().ok()?;
         m.get(&id).filter(|t| t.at.elapsed() < TARGET_TTL).cloned()
     }
-    fn put(&self, id: Uuid, t: Target) {
+    fn put(&self, id: Uuid, t: Arc<Target>) {
         if let Ok(mut m) = self.inner.lock() {
             m.insert(id, t);
         }
@@ -368,7 +368,7 @@ impl App {
         self.targets.invalidate(id);
     }
 
-    async fn resolve_target(&self, id: Uuid) -> Result<Target, A2aError> {
+    async fn resolve_target(&self, id: Uuid) -> Result<Arc<Target>, A2aError> {
         if let Some(t) = self.targets.get(id) {
             return Ok(t);
         }
@@ -382,14 +382,14 @@ impl App {
                 A2aError::Internal("lookup failed".into())
             })?
             .ok_or(A2aError::NotFound)?;
-        let t = Target {
+        let t = Arc::new(Target {
             parsed: row.url.as_deref().and_then(|u| reqwest::Url::parse(u).ok()),
             url: row.url.unwrap_or_default(),
             name: row.name,
             runtime: row.runtime,
             status: row.status,
             at: Instant::now(),
-        };
+        });
         // Cache only when no status write raced with the read.
         if self.hot.generation() == generation {
             self.targets.put(id, t.clone());

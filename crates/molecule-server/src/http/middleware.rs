@@ -46,16 +46,14 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 pub async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    // `MatchedPath` is a shared string: cloning it allocates nothing.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     app.metrics
-        .observe_request(method.as_str(), &route, status, elapsed.as_secs_f64());
+        .observe_request(method.as_str(), route, status, elapsed.as_secs_f64());
     tracing::debug!(method = %method, path = %route, status = %status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
     resp
 }
