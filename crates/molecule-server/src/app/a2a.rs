@@ -413,7 +413,13 @@ impl App {
                 Ok(())
             }
             Caller::Workspace(caller) => {
-                if !req.trusted && (*caller != req.target || production) {
+                if !req.trusted && production {
+                    // Production: a workspace caller proves who it is, always
+                    // (no "no token yet, so anything goes").
+                    self.auth_caller_strict(*caller, req.bearer.as_deref())
+                        .await
+                        .map_err(to_a2a)?;
+                } else if !req.trusted && *caller != req.target {
                     self.auth_lazy(*caller, req.bearer.as_deref(), "caller")
                         .await
                         .map_err(to_a2a)?;
@@ -425,6 +431,20 @@ impl App {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// The caller's own token (or the admin token), required.
+    async fn auth_caller_strict(&self, caller: Uuid, bearer: Option<&str>) -> Result<(), AppError> {
+        let Some(token) = bearer else {
+            return Err(AppError::unauthenticated("missing caller auth token"));
+        };
+        if self.auth_admin(Some(token)).is_ok() {
+            return Ok(());
+        }
+        match self.token_owner(token).await? {
+            Some(owner) if owner == caller => Ok(()),
+            _ => Err(AppError::unauthenticated("invalid caller auth token")),
         }
     }
 
