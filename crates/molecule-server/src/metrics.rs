@@ -149,6 +149,16 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+fn series_key(name: &str, labels: &[(&'static str, &str)]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    for (k, v) in labels {
+        k.hash(&mut h);
+        v.hash(&mut h);
+    }
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,14 +189,4 @@ mod tests {
         }
         assert_eq!(m.get("molecule_heartbeats_total", &[]), 2.0);
     }
-}
-
-fn series_key(name: &str, labels: &[(&'static str, &str)]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    name.hash(&mut h);
-    for (k, v) in labels {
-        k.hash(&mut h);
-        v.hash(&mut h);
-    }
-    h.finish()
 }
