@@ -21,6 +21,9 @@ pub struct Metrics {
     ws_active: AtomicI64,
 }
 
+/// A rendered request metric: its name and how to read it from a series.
+type Column = (&'static str, fn(&RequestSeries) -> f64);
+
 struct RequestSeries {
     method: String,
     route: String,
@@ -98,7 +101,7 @@ impl Metrics {
             rows.sort_by(|a, b| {
                 (&a.route, &a.method, a.status).cmp(&(&b.route, &b.method, b.status))
             });
-            let columns: [(&str, fn(&RequestSeries) -> f64); 2] = [
+            let columns: [Column; 2] = [
                 ("molecule_http_requests_total", |r| r.count as f64),
                 ("molecule_http_request_duration_seconds_total", |r| {
                     r.seconds
