@@ -182,13 +182,10 @@ pub fn limit_param(raw: Option<&str>, default: i64, max: i64) -> i64 {
 }
 
 fn parse_opt_uuid(raw: Option<&str>, field: &str) -> AppResult<Option<uuid::Uuid>> {
-    match raw.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| AppError::invalid(format!("{field} must be a valid UUID"))),
-    }
+    raw.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| super::validation::uuid_field(s, field))
+        .transpose()
 }
 
 /// The wire view of an activity row.
@@ -283,10 +280,7 @@ impl App {
         if message.trim().is_empty() {
             return Err(AppError::invalid("message is required"));
         }
-        let row = self.workspace_row(id).await?;
-        if row.status == molecule_types::WorkspaceStatus::Removed {
-            return Err(AppError::not_found("workspace not found"));
-        }
+        let row = self.live_workspace_row(id).await?;
         self.events.publish_live(Event::new(
             EventType::AgentMessage,
             id,

@@ -11,7 +11,7 @@
 use axum::http::StatusCode;
 use chrono::Utc;
 use molecule_store::{ActivityQuery, ActivityRow, DelegationUpdate, NewActivity};
-use molecule_types::{Event, EventType, WorkspaceStatus};
+use molecule_types::{Event, EventType};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::App;
 use super::a2a::{A2aReply, Caller};
+use super::validation::uuid_field;
 use crate::error::{AppError, AppResult};
 
 /// Deadline of one delegated call.
@@ -61,9 +62,7 @@ pub fn preview(s: &str, n: usize) -> String {
 }
 
 fn parse_target(raw: &str) -> AppResult<Uuid> {
-    raw.trim()
-        .parse()
-        .map_err(|_| AppError::invalid("target_id must be a valid UUID"))
+    uuid_field(raw, "target_id")
 }
 
 /// The reply text of an A2A answer: the first text part of the result (a
@@ -162,14 +161,6 @@ fn view(r: &ActivityRow) -> Value {
 }
 
 impl App {
-    async fn live_workspace_name(&self, id: Uuid) -> AppResult<String> {
-        let row = self.workspace_row(id).await?;
-        if row.status == WorkspaceStatus::Removed {
-            return Err(AppError::not_found("workspace not found"));
-        }
-        Ok(row.name)
-    }
-
     /// POST /workspaces/:id/delegate.
     pub async fn delegate(
         &self,
@@ -180,11 +171,12 @@ impl App {
         if req.task.trim().is_empty() {
             return Err(AppError::invalid("task is required"));
         }
-        self.live_workspace_name(source).await?;
+        self.live_workspace_row(source).await?;
         let target_name = self
-            .live_workspace_name(target)
+            .live_workspace_row(target)
             .await
-            .map_err(|_| AppError::not_found("target workspace not found"))?;
+            .map_err(|_| AppError::not_found("target workspace not found"))?
+            .name;
         if !self.hierarchy.can_communicate(source, target).await {
             return Err(AppError::forbidden(
                 "access denied: workspaces cannot communicate per hierarchy rules",
@@ -421,7 +413,7 @@ impl App {
                 "target_id, task and delegation_id are required",
             ));
         }
-        self.live_workspace_name(source).await?;
+        self.live_workspace_row(source).await?;
         let existing = self
             .store
             .activity_delegation(source, &delegation_id)

@@ -31,10 +31,7 @@ impl App {
     /// status (it is also how a `failed` workspace is retried) and clears the
     /// crash-loop history.
     pub async fn workspace_restart(&self, id: Uuid) -> AppResult<Value> {
-        let row = self.workspace_row(id).await?;
-        if row.status == WorkspaceStatus::Removed {
-            return Err(AppError::not_found("workspace not found"));
-        }
+        let row = self.live_workspace_row(id).await?;
         if let Some(name) = self.ancestor_paused(&row).await? {
             return Err(conflict_paused(&name));
         }

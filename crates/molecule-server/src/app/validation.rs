@@ -6,6 +6,13 @@ use std::path::{Component, Path};
 
 use crate::error::{AppError, AppResult};
 
+/// A UUID given in a body field: 400 `<field> must be a valid UUID`.
+pub fn uuid_field(raw: &str, field: &str) -> AppResult<uuid::Uuid> {
+    raw.trim()
+        .parse()
+        .map_err(|_| AppError::invalid(format!("{field} must be a valid UUID")))
+}
+
 const FORBIDDEN_DIRS: [&str; 10] = [
     "/etc", "/var", "/proc", "/sys", "/dev", "/boot", "/sbin", "/bin", "/lib", "/usr",
 ];

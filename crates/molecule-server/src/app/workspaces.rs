@@ -76,6 +76,15 @@ impl App {
             .ok_or_else(|| AppError::not_found("workspace not found"))
     }
 
+    /// The row of a workspace that exists and is not removed (404 otherwise).
+    pub async fn live_workspace_row(&self, id: Uuid) -> AppResult<WorkspaceRow> {
+        let row = self.workspace_row(id).await?;
+        if row.status == WorkspaceStatus::Removed {
+            return Err(AppError::not_found("workspace not found"));
+        }
+        Ok(row)
+    }
+
     pub async fn workspace_get(&self, id: Uuid) -> AppResult<Workspace> {
         Ok(self.view(self.workspace_row(id).await?))
     }
