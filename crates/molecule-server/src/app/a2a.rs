@@ -533,7 +533,7 @@ impl App {
             };
             let status = resp.status().as_u16();
             let content_type = resp.headers().get("content-type").cloned();
-            let a2a_headers = pass_a2a_headers(resp.headers());
+            let a2a_headers = a2a_headers_of(resp.headers());
             let is_sse = content_type
                 .as_ref()
                 .and_then(|v| v.to_str().ok())
@@ -705,17 +705,8 @@ impl Drop for DetachOnDrop {
     }
 }
 
-fn pass_a2a_headers(h: &reqwest::header::HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
-    A2A_HEADERS
-        .iter()
-        .filter_map(|name| {
-            h.get(*name)
-                .map(|v| (HeaderName::from_static(name), v.clone()))
-        })
-        .collect()
-}
-
-/// The `A2A-Version` / `A2A-Extensions` headers of a client request.
+/// The `A2A-Version` / `A2A-Extensions` headers of a request or an answer
+/// (reqwest and axum share the `http` types).
 pub fn a2a_headers_of(h: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     A2A_HEADERS
         .iter()

@@ -9,11 +9,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::time::Duration;
 
-use super::extract::{WorkspacePath, bearer_from};
+use super::extract::{WorkspacePath, bearer_from, read_capped};
 use crate::app::App;
 use crate::app::a2a::{
-    A2aError, BUSY_RETRY_AFTER, Caller, MAX_REQUEST_BODY, ProxyBody, ProxyRequest, a2a_headers_of,
+    A2aError, BUSY_RETRY_AFTER, Caller, ProxyBody, ProxyRequest, a2a_headers_of,
 };
+use crate::error::AppError;
 
 /// Longest deadline a client may ask for with `X-Timeout`.
 const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -49,23 +50,12 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, A2aError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_REQUEST_BODY) {
-        return Err(A2aError::TooLarge);
-    }
     let caller = Caller::from_header(headers.get("x-workspace-id").and_then(|v| v.to_str().ok()))?;
-    let body = axum::body::to_bytes(body, MAX_REQUEST_BODY)
-        .await
-        .map_err(|e| {
-            if error_mentions_limit(&e) {
-                A2aError::TooLarge
-            } else {
-                A2aError::BadRequest("failed to read request body".into())
-            }
-        })?;
+    let body = read_capped(&headers, body).await.map_err(|e| match e {
+        AppError::TooLarge(_) => A2aError::TooLarge,
+        AppError::InvalidRequest(m) => A2aError::BadRequest(m),
+        other => A2aError::Internal(other.to_string()),
+    })?;
     let resp = app
         .proxy(ProxyRequest {
             target,
@@ -102,17 +92,6 @@ async fn handle(
         out.headers_mut().insert(k, v);
     }
     Ok(out)
-}
-
-fn error_mentions_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.to_string().contains("length limit") {
-            return true;
-        }
-        source = s.source();
-    }
-    false
 }
 
 /// The contract's error bodies and statuses.

@@ -1,7 +1,7 @@
 //! Request extractors with the contract's error texts: JSON bodies with a
 //! size cap and clear 400s, bearer tokens, and workspace ids in paths.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -30,8 +30,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 /// Read a body up to the cap.
 pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
-    if let Some(len) = req
-        .headers()
+    let _ = state;
+    let (parts, body) = req.into_parts();
+    read_capped(&parts.headers, body).await
+}
+
+/// Read `body` up to [`MAX_JSON_BODY`]: a declared or actual excess is 413
+/// (before reading, when `Content-Length` says so); any other read failure
+/// is 400 `failed to read request body`.
+pub async fn read_capped(headers: &HeaderMap, body: Body) -> Result<Bytes, AppError> {
+    if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
@@ -39,10 +47,27 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
     {
         return Err(too_large());
     }
-    let _ = state;
-    axum::body::to_bytes(req.into_body(), MAX_JSON_BODY)
+    axum::body::to_bytes(body, MAX_JSON_BODY)
         .await
-        .map_err(|_| too_large())
+        .map_err(|e| {
+            if mentions_length_limit(&e) {
+                too_large()
+            } else {
+                AppError::invalid("failed to read request body")
+            }
+        })
+}
+
+/// The body-size limit error is only reachable as a source in the chain.
+fn mentions_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.to_string().contains("length limit") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn too_large() -> AppError {
