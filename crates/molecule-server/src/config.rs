@@ -372,16 +372,18 @@ impl RawConfig {
             &self.activity_retention_days,
             "ACTIVITY_RETENTION_DAYS",
             "days",
+            86_400.0,
             7.0,
             &mut problems,
-        ) * 86_400;
+        );
         let activity_cleanup_every = positive(
             &self.activity_cleanup_hours,
             "ACTIVITY_CLEANUP_INTERVAL_HOURS",
             "hours",
+            3_600.0,
             6.0,
             &mut problems,
-        ) * 3_600;
+        );
         let provision_timeout = seconds(
             &self.provision_timeout,
             "MOLECULE_PROVISION_TIMEOUT_SECONDS",
@@ -459,38 +461,35 @@ impl RawConfig {
     }
 }
 
-/// A positive number of `unit`s, as a Duration of that many seconds (the
-/// caller scales it).
+/// Longest duration any setting may name (about 30 000 years): larger
+/// values would overflow `Duration`.
+const MAX_SETTING_SECS: f64 = 1e12;
+
+/// A positive number of `unit`s, each `unit_secs` long.
 fn positive(
     raw: &Option<String>,
     name: &str,
     unit: &str,
+    unit_secs: f64,
     default: f64,
     problems: &mut Vec<String>,
 ) -> Duration {
     match raw.as_deref().map(str::trim) {
-        None => Duration::from_secs_f64(default),
+        None => Duration::from_secs_f64(default * unit_secs),
         Some(v) => match v.parse::<f64>() {
-            Ok(n) if n > 0.0 && n.is_finite() && n < 1e6 => Duration::from_secs_f64(n),
+            Ok(n) if n > 0.0 && n.is_finite() && n * unit_secs <= MAX_SETTING_SECS => {
+                Duration::from_secs_f64(n * unit_secs)
+            }
             _ => {
                 problems.push(format!("{name}={v:?} must be a positive number of {unit}"));
-                Duration::from_secs_f64(default)
+                Duration::from_secs_f64(default * unit_secs)
             }
         },
     }
 }
 
 fn seconds(raw: &Option<String>, name: &str, default: u64, problems: &mut Vec<String>) -> Duration {
-    match raw.as_deref().map(str::trim) {
-        None => Duration::from_secs(default),
-        Some(v) => match v.parse::<f64>() {
-            Ok(s) if s > 0.0 && s.is_finite() => Duration::from_secs_f64(s),
-            _ => {
-                problems.push(format!("{name}={v:?} must be a positive number of seconds"));
-                Duration::from_secs(default)
-            }
-        },
-    }
+    positive(raw, name, "seconds", 1.0, default as f64, problems)
 }
 
 #[derive(Debug, thiserror::Error)]
