@@ -6,21 +6,34 @@
 //!
 //! Hot path: no database access once the target is cached (tokens,
 //! hierarchy and target are all in memory); the request body is forwarded
-//! as received unless it had to be normalised; the upstream exchange runs
-//! in its own task, so a client that disconnects does not cancel a task the
-//! agent is working on; activity rows and events are produced after the
-//! answer has been handed to the client.
+//! as received unless it had to be normalised; the upstream exchange is
+//! polled inline and spawned only if the client goes away, so a disconnect
+//! does not cancel a task the agent is working on; activity rows and events
+//! are produced after the answer has been handed to the client.
+//!
+//! Files: `types.rs` (callers, requests, answers, errors), `envelope.rs`
+//! (JSON-RPC normalisation, streaming methods, A2A headers, logged bodies),
+//! `exchange.rs` (one upstream exchange: capped read, SSE relay, detach on
+//! drop, the activity row and events).
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::HeaderValue;
 use bytes::{Bytes, BytesMut};
-use molecule_store::NewActivity;
-use molecule_types::{Event, EventType, WorkspaceStatus, is_system_caller};
-use serde_json::{Map, Value, json};
+use molecule_types::WorkspaceStatus;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use uuid::Uuid;
+
+mod envelope;
+mod exchange;
+mod types;
+
+pub use envelope::{a2a_headers_of, is_streaming_method};
+use envelope::{loggable, normalise};
+use exchange::{DetachOnDrop, Exchange, Outcome, error_chain, read_capped, stream_through};
+pub use types::{A2aError, A2aReply, Caller, ProxyBody, ProxyRequest, ProxyResponse};
 
 use super::App;
 use super::workspaces::EXTERNAL_RUNTIME;
@@ -43,144 +56,6 @@ const TARGET_TTL: Duration = Duration::from_secs(5);
 pub const BUSY_RETRY_AFTER: u64 = 30;
 /// Headers of the A2A protocol passed through both ways, untouched.
 pub const A2A_HEADERS: [&str; 2] = ["a2a-version", "a2a-extensions"];
-
-/// JSON-RPC methods answered with a server-sent event stream.
-pub fn is_streaming_method(method: &str) -> bool {
-    matches!(
-        method,
-        "message/stream" | "tasks/resubscribe" | "SendStreamingMessage" | "SubscribeToTask"
-    )
-}
-
-/// Who is calling the proxy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    /// No `X-Workspace-ID`: the canvas (an operator).
-    Canvas,
-    /// Another workspace; hierarchy rules apply.
-    Workspace(Uuid),
-    /// `system:…`, `webhook:…`, `channel:…`, `test:…`: platform components.
-    System(String),
-}
-
-impl Caller {
-    /// From the `X-Workspace-ID` header.
-    pub fn from_header(value: Option<&str>) -> Result<Caller, A2aError> {
-        match value.map(str::trim).filter(|v| !v.is_empty()) {
-            None => Ok(Caller::Canvas),
-            Some(v) if is_system_caller(v) => Ok(Caller::System(v.to_string())),
-            Some(v) => v.parse().map(Caller::Workspace).map_err(|_| {
-                A2aError::BadRequest(
-                    "X-Workspace-ID must be a workspace UUID or a system caller".into(),
-                )
-            }),
-        }
-    }
-
-    fn header_value(&self) -> Option<String> {
-        match self {
-            Caller::Canvas => None,
-            Caller::Workspace(id) => Some(id.to_string()),
-            Caller::System(s) => Some(s.clone()),
-        }
-    }
-}
-
-/// One call through the proxy.
-#[derive(Debug, Clone)]
-pub struct ProxyRequest {
-    pub target: Uuid,
-    pub caller: Caller,
-    /// The caller's bearer token (ignored for trusted internal calls).
-    pub bearer: Option<String>,
-    /// Internal call made by the platform on an already authorised
-    /// principal's behalf: no token check (hierarchy rules still apply).
-    pub trusted: bool,
-    pub body: Bytes,
-    /// `A2A-Version` / `A2A-Extensions` of the request.
-    pub a2a_headers: Vec<(HeaderName, HeaderValue)>,
-    /// `X-Timeout` or an internal caller's deadline.
-    pub timeout: Option<Duration>,
-}
-
-/// The agent's answer, passed through.
-pub struct ProxyResponse {
-    pub status: u16,
-    pub content_type: Option<HeaderValue>,
-    pub a2a_headers: Vec<(HeaderName, HeaderValue)>,
-    pub body: ProxyBody,
-}
-
-pub enum ProxyBody {
-    Full(Bytes),
-    /// Server-sent events, chunk by chunk as the agent flushes them.
-    Stream(mpsc::Receiver<Bytes>),
-}
-
-/// An agent's unary answer.
-#[derive(Debug, Clone)]
-pub struct A2aReply {
-    pub status: u16,
-    pub body: Bytes,
-    pub duration: Duration,
-}
-
-impl A2aReply {
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
-
-/// Why a call did not produce an agent answer.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum A2aError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    Unauthenticated(String),
-    #[error("access denied: workspaces cannot communicate per hierarchy rules")]
-    AccessDenied,
-    #[error("workspace not found")]
-    NotFound,
-    #[error("workspace has no URL")]
-    NoUrl { status: String },
-    #[error("workspace is {status}")]
-    NotServing { status: String },
-    #[error("request body too large (limit {MAX_REQUEST_BODY} bytes)")]
-    TooLarge,
-    #[error("workspace agent busy — retry after a short backoff")]
-    Busy,
-    #[error("workspace agent unreachable — container restart triggered")]
-    Restarting,
-    #[error("failed to reach workspace agent")]
-    Unreachable(String),
-    #[error("agent response larger than {MAX_RESPONSE_BODY} bytes")]
-    ResponseTooLarge,
-    #[error("failed to read agent response")]
-    ReadFailed(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl A2aError {
-    /// A short text for logs, activity rows and delegation errors.
-    pub fn detail(&self) -> String {
-        match self {
-            A2aError::Unreachable(cause) | A2aError::ReadFailed(cause) => {
-                format!("{self}: {cause}")
-            }
-            _ => self.to_string(),
-        }
-    }
-
-    /// Worth one retry (delegation): the agent may answer a moment later.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            A2aError::Busy | A2aError::Restarting | A2aError::Unreachable(_)
-        )
-    }
-}
 
 /// What the proxy remembers about a target between status writes.
 #[derive(Debug, Clone)]
@@ -215,150 +90,6 @@ impl TargetCache {
         if let Ok(mut m) = self.inner.lock() {
             m.remove(&id);
         }
-    }
-}
-
-/// The request after normalisation.
-struct Normalised {
-    bytes: Bytes,
-    method: String,
-}
-
-/// Parse and, where needed, repair the JSON-RPC envelope: a body without
-/// `jsonrpc` is rebuilt as `{jsonrpc, id, method, params}`; a
-/// `params.message` without `messageId` gets one. Anything else (unknown
-/// methods, ids, metadata) is forwarded byte for byte.
-fn normalise(body: &Bytes) -> Result<Normalised, A2aError> {
-    let parsed: Value =
-        serde_json::from_slice(body).map_err(|_| A2aError::BadRequest("invalid JSON".into()))?;
-    let Value::Object(mut obj) = parsed else {
-        return Err(A2aError::BadRequest("invalid JSON".into()));
-    };
-    let mut changed = false;
-    if !obj.contains_key("jsonrpc") {
-        let mut rebuilt = Map::new();
-        rebuilt.insert("jsonrpc".into(), json!("2.0"));
-        rebuilt.insert("id".into(), json!(Uuid::new_v4().to_string()));
-        rebuilt.insert("method".into(), obj.remove("method").unwrap_or(Value::Null));
-        rebuilt.insert("params".into(), obj.remove("params").unwrap_or(Value::Null));
-        obj = rebuilt;
-        changed = true;
-    }
-    if let Some(Value::Object(message)) = obj
-        .get_mut("params")
-        .and_then(|p| p.as_object_mut())
-        .and_then(|p| p.get_mut("message"))
-        && !message.contains_key("messageId")
-    {
-        message.insert("messageId".into(), json!(Uuid::new_v4().to_string()));
-        changed = true;
-    }
-    let method = obj
-        .get("method")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let json = Value::Object(obj);
-    let bytes = if changed {
-        Bytes::from(serde_json::to_vec(&json).map_err(|e| A2aError::Internal(e.to_string()))?)
-    } else {
-        body.clone()
-    };
-    Ok(Normalised { bytes, method })
-}
-
-/// A body for an activity row, as JSON text: the body itself when it is
-/// small valid JSON (checked without building a tree), a JSON string when
-/// it is not JSON, a marker when it is too large.
-fn loggable(bytes: &[u8]) -> Option<String> {
-    if bytes.is_empty() {
-        return None;
-    }
-    if bytes.len() > MAX_LOGGED_BODY {
-        return Some(json!({ "truncated": true, "bytes": bytes.len() }).to_string());
-    }
-    let valid = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
-    match std::str::from_utf8(bytes) {
-        Ok(text) if valid => Some(text.to_string()),
-        _ => Some(Value::String(String::from_utf8_lossy(bytes).into_owned()).to_string()),
-    }
-}
-
-/// What the exchange task learned, for the activity row.
-struct Outcome {
-    status: Option<u16>,
-    /// JSON text.
-    response: Option<String>,
-    error: Option<String>,
-    duration: Duration,
-}
-
-/// Everything the exchange task needs to record what happened.
-struct Exchange {
-    app: App,
-    target: Uuid,
-    target_name: String,
-    caller: Caller,
-    method: String,
-    /// The request body as JSON text.
-    request: String,
-}
-
-impl Exchange {
-    fn record(self, o: Outcome) {
-        let ok = o.error.is_none() && o.status.is_some_and(|s| s < 400);
-        let summary = match &o.error {
-            None => format!("{} → {}", self.method, self.target_name),
-            Some(e) => format!("A2A request to {} failed: {e}", self.target_name),
-        };
-        let mut row = NewActivity::new(self.target, "a2a_receive");
-        match &self.caller {
-            Caller::Canvas => {}
-            Caller::Workspace(id) => row.source_id = Some(*id),
-            Caller::System(s) => row.source_label = Some(s.clone()),
-        }
-        row.target_id = Some(self.target);
-        row.method = Some(self.method.clone());
-        row.summary = Some(summary);
-        row.request_raw = Some(self.request);
-        let canvas_answer =
-            self.caller == Caller::Canvas && ok && self.app.events.has_subscribers();
-        let response_for_event = if canvas_answer {
-            o.response
-                .as_deref()
-                .and_then(|t| serde_json::from_str::<Value>(t).ok())
-        } else {
-            None
-        };
-        row.response_raw = o.response;
-        row.duration_ms = Some(o.duration.as_millis() as i64);
-        row.status = if ok { "ok" } else { "error" }.to_string();
-        row.error_detail = o
-            .error
-            .clone()
-            .or_else(|| (!ok).then(|| format!("HTTP {}", o.status.unwrap_or_default())));
-        if self.app.config.a2a_activity {
-            self.app.record_activity_announced(row);
-        }
-        if canvas_answer {
-            self.app.events.publish_live(Event::new(
-                EventType::A2aResponse,
-                self.target,
-                json!({
-                    "response_body": response_for_event,
-                    "method": self.method,
-                    "duration_ms": o.duration.as_millis() as u64,
-                }),
-            ));
-        }
-        let outcome = match (ok, &o.error) {
-            (true, _) => "ok",
-            (false, None) => "agent_error",
-            (false, Some(_)) => "transport_error",
-        };
-        self.app
-            .metrics
-            .inc("molecule_a2a_requests_total", &[("outcome", outcome)]);
     }
 }
 
@@ -693,148 +424,9 @@ impl App {
     }
 }
 
-/// Holds a future polled inline; if it has not finished when this is
-/// dropped, the rest of it is spawned so it still runs to its end.
-struct DetachOnDrop(Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>);
-
-impl Drop for DetachOnDrop {
-    fn drop(&mut self) {
-        if let Some(fut) = self.0.take() {
-            tokio::spawn(fut);
-        }
-    }
-}
-
-/// The `A2A-Version` / `A2A-Extensions` headers of a request or an answer
-/// (reqwest and axum share the `http` types).
-pub fn a2a_headers_of(h: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
-    A2A_HEADERS
-        .iter()
-        .filter_map(|name| {
-            h.get(*name)
-                .map(|v| (HeaderName::from_static(name), v.clone()))
-        })
-        .collect()
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-async fn read_capped(mut resp: reqwest::Response) -> Result<Bytes, A2aError> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n as usize > MAX_RESPONSE_BODY)
-    {
-        return Err(A2aError::ResponseTooLarge);
-    }
-    let mut buf = BytesMut::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if buf.len() + chunk.len() > MAX_RESPONSE_BODY {
-                    return Err(A2aError::ResponseTooLarge);
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(buf.freeze()),
-            Err(e) if e.is_timeout() => return Err(A2aError::Busy),
-            Err(e) => return Err(A2aError::ReadFailed(error_chain(&e))),
-        }
-    }
-}
-
-/// Pass an SSE answer through chunk by chunk. If the client goes away the
-/// agent's stream is still read to its end (so its task is not cancelled)
-/// and the activity row is written when it ends.
-async fn stream_through(
-    exchange: Exchange,
-    mut resp: reqwest::Response,
-    status: u16,
-    content_type: Option<HeaderValue>,
-    a2a_headers: Vec<(HeaderName, HeaderValue)>,
-    tx: oneshot::Sender<Result<ProxyResponse, A2aError>>,
-    started: Instant,
-) {
-    let (chunks_tx, chunks_rx) = mpsc::channel::<Bytes>(64);
-    let _ = tx.send(Ok(ProxyResponse {
-        status,
-        content_type,
-        a2a_headers,
-        body: ProxyBody::Stream(chunks_rx),
-    }));
-    let mut client_gone = false;
-    let mut events = 0usize;
-    let mut error = None;
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                events += chunk.windows(2).filter(|w| w == b"\n\n").count();
-                if !client_gone && chunks_tx.send(chunk).await.is_err() {
-                    client_gone = true;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                error = Some(format!("stream interrupted: {}", error_chain(&e)));
-                break;
-            }
-        }
-    }
-    exchange.record(Outcome {
-        status: Some(status),
-        response: Some(
-            json!({ "stream": true, "events": events, "client_disconnected": client_gone })
-                .to_string(),
-        ),
-        error,
-        duration: started.elapsed(),
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_complete_envelope_is_forwarded_byte_for_byte() {
-        let body = Bytes::from_static(
-            br#"{"jsonrpc":"2.0","id":7,"method":"x/unknown","params":{"message":{"messageId":"m","parts":[]}},"extra":1}"#,
-        );
-        let n = normalise(&body).unwrap();
-        assert_eq!(n.bytes, body, "untouched bytes, unknown keys kept");
-        assert_eq!(n.method, "x/unknown");
-    }
-
-    #[test]
-    fn a_bare_body_is_wrapped_and_gets_a_message_id() {
-        let body = Bytes::from_static(
-            br#"{"method":"message/send","params":{"message":{"role":"user","parts":[]}},"dropped":true}"#,
-        );
-        let n = normalise(&body).unwrap();
-        let v: Value = serde_json::from_slice(&n.bytes).unwrap();
-        assert_eq!(v["jsonrpc"], "2.0");
-        assert!(v["id"].as_str().unwrap().parse::<Uuid>().is_ok());
-        assert!(v.get("dropped").is_none());
-        assert!(v["params"]["message"]["messageId"].is_string());
-    }
-
-    #[test]
-    fn non_objects_are_invalid_json() {
-        for body in [&b"[1,2]"[..], b"\"s\"", b"{", b""] {
-            assert_eq!(
-                normalise(&Bytes::copy_from_slice(body)).err(),
-                Some(A2aError::BadRequest("invalid JSON".into()))
-            );
-        }
-    }
 
     #[test]
     fn callers_from_the_header() {
@@ -850,18 +442,5 @@ mod tests {
             Caller::Workspace(id)
         );
         assert!(Caller::from_header(Some("nope")).is_err());
-    }
-
-    #[test]
-    fn streaming_methods_of_both_protocol_versions() {
-        for m in [
-            "message/stream",
-            "tasks/resubscribe",
-            "SendStreamingMessage",
-            "SubscribeToTask",
-        ] {
-            assert!(is_streaming_method(m));
-        }
-        assert!(!is_streaming_method("message/send"));
     }
 }

@@ -1,0 +1,189 @@
+//! One upstream exchange of the proxy: reading the answer within its cap,
+//! relaying a stream, detaching from a client that went away, and the
+//! activity row and events it leaves.
+
+use axum::http::{HeaderName, HeaderValue};
+use bytes::{Bytes, BytesMut};
+use molecule_store::NewActivity;
+use molecule_types::{Event, EventType};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{A2aError, Caller, MAX_RESPONSE_BODY, ProxyBody, ProxyResponse};
+use crate::app::App;
+
+/// What the exchange task learned, for the activity row.
+pub(super) struct Outcome {
+    pub(super) status: Option<u16>,
+    /// JSON text.
+    pub(super) response: Option<String>,
+    pub(super) error: Option<String>,
+    pub(super) duration: Duration,
+}
+
+/// Everything the exchange task needs to record what happened.
+pub(super) struct Exchange {
+    pub(super) app: App,
+    pub(super) target: Uuid,
+    pub(super) target_name: String,
+    pub(super) caller: Caller,
+    pub(super) method: String,
+    /// The request body as JSON text.
+    pub(super) request: String,
+}
+
+impl Exchange {
+    pub(super) fn record(self, o: Outcome) {
+        let ok = o.error.is_none() && o.status.is_some_and(|s| s < 400);
+        let summary = match &o.error {
+            None => format!("{} → {}", self.method, self.target_name),
+            Some(e) => format!("A2A request to {} failed: {e}", self.target_name),
+        };
+        let mut row = NewActivity::new(self.target, "a2a_receive");
+        match &self.caller {
+            Caller::Canvas => {}
+            Caller::Workspace(id) => row.source_id = Some(*id),
+            Caller::System(s) => row.source_label = Some(s.clone()),
+        }
+        row.target_id = Some(self.target);
+        row.method = Some(self.method.clone());
+        row.summary = Some(summary);
+        row.request_raw = Some(self.request);
+        let canvas_answer =
+            self.caller == Caller::Canvas && ok && self.app.events.has_subscribers();
+        let response_for_event = if canvas_answer {
+            o.response
+                .as_deref()
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        } else {
+            None
+        };
+        row.response_raw = o.response;
+        row.duration_ms = Some(o.duration.as_millis() as i64);
+        row.status = if ok { "ok" } else { "error" }.to_string();
+        row.error_detail = o
+            .error
+            .clone()
+            .or_else(|| (!ok).then(|| format!("HTTP {}", o.status.unwrap_or_default())));
+        if self.app.config.a2a_activity {
+            self.app.record_activity_announced(row);
+        }
+        if canvas_answer {
+            self.app.events.publish_live(Event::new(
+                EventType::A2aResponse,
+                self.target,
+                json!({
+                    "response_body": response_for_event,
+                    "method": self.method,
+                    "duration_ms": o.duration.as_millis() as u64,
+                }),
+            ));
+        }
+        let outcome = match (ok, &o.error) {
+            (true, _) => "ok",
+            (false, None) => "agent_error",
+            (false, Some(_)) => "transport_error",
+        };
+        self.app
+            .metrics
+            .inc("molecule_a2a_requests_total", &[("outcome", outcome)]);
+    }
+}
+
+/// Holds a future polled inline; if it has not finished when this is
+/// dropped, the rest of it is spawned so it still runs to its end.
+pub(super) struct DetachOnDrop(
+    pub(super) Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+);
+
+impl Drop for DetachOnDrop {
+    fn drop(&mut self) {
+        if let Some(fut) = self.0.take() {
+            tokio::spawn(fut);
+        }
+    }
+}
+
+pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+pub(super) async fn read_capped(mut resp: reqwest::Response) -> Result<Bytes, A2aError> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n as usize > MAX_RESPONSE_BODY)
+    {
+        return Err(A2aError::ResponseTooLarge);
+    }
+    let mut buf = BytesMut::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > MAX_RESPONSE_BODY {
+                    return Err(A2aError::ResponseTooLarge);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(buf.freeze()),
+            Err(e) if e.is_timeout() => return Err(A2aError::Busy),
+            Err(e) => return Err(A2aError::ReadFailed(error_chain(&e))),
+        }
+    }
+}
+
+/// Pass an SSE answer through chunk by chunk. If the client goes away the
+/// agent's stream is still read to its end (so its task is not cancelled)
+/// and the activity row is written when it ends.
+pub(super) async fn stream_through(
+    exchange: Exchange,
+    mut resp: reqwest::Response,
+    status: u16,
+    content_type: Option<HeaderValue>,
+    a2a_headers: Vec<(HeaderName, HeaderValue)>,
+    tx: oneshot::Sender<Result<ProxyResponse, A2aError>>,
+    started: Instant,
+) {
+    let (chunks_tx, chunks_rx) = mpsc::channel::<Bytes>(64);
+    let _ = tx.send(Ok(ProxyResponse {
+        status,
+        content_type,
+        a2a_headers,
+        body: ProxyBody::Stream(chunks_rx),
+    }));
+    let mut client_gone = false;
+    let mut events = 0usize;
+    let mut error = None;
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                events += chunk.windows(2).filter(|w| w == b"\n\n").count();
+                if !client_gone && chunks_tx.send(chunk).await.is_err() {
+                    client_gone = true;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                error = Some(format!("stream interrupted: {}", error_chain(&e)));
+                break;
+            }
+        }
+    }
+    exchange.record(Outcome {
+        status: Some(status),
+        response: Some(
+            json!({ "stream": true, "events": events, "client_disconnected": client_gone })
+                .to_string(),
+        ),
+        error,
+        duration: started.elapsed(),
+    });
+}
