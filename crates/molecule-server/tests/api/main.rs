@@ -5,6 +5,7 @@
 //! suite once each way).
 
 mod a2a;
+mod a2a_runtime;
 mod approvals;
 mod auth;
 mod bad_input;

@@ -1,0 +1,118 @@
+//! Unit tests of `config.rs`: defaults, validation, production rules.
+use super::*;
+use std::collections::HashMap;
+
+fn raw(pairs: &[(&str, &str)]) -> RawConfig {
+    let m: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    RawConfig::from_env(|k| m.get(k).cloned())
+}
+
+#[test]
+fn defaults_are_the_reference_defaults() {
+    let c = raw(&[]).validate().unwrap();
+    assert_eq!(c.port, 8080);
+    assert_eq!(c.bind, IpAddr::from([127, 0, 0, 1]));
+    assert_eq!(c.mode, Mode::Development);
+    assert_eq!(c.rate_limit, 600);
+    assert_eq!(c.liveness_ttl, Duration::from_secs(180));
+    assert_eq!(
+        c.database,
+        Database::Sqlite(PathBuf::from("./molecule-data/molecule.db"))
+    );
+    assert_eq!(
+        c.cors_origins,
+        ["http://localhost:3000", "http://localhost:3001"]
+    );
+}
+
+#[test]
+fn secrets_key_is_required_in_production_and_validated_everywhere() {
+    let err = raw(&[
+        ("MOLECULE_ENV", "production"),
+        ("MOLECULE_ADMIN_TOKEN", "0123456789abcdef0123"),
+        ("PORT", "nope"),
+    ])
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("SECRETS_ENCRYPTION_KEY"), "{err}");
+    assert!(err.contains("PORT"), "problems are listed together: {err}");
+    let err = raw(&[("SECRETS_ENCRYPTION_KEY", "too-short")])
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("32 bytes"), "{err}");
+    assert!(!err.contains("too-short"), "the key is never echoed: {err}");
+    let ok = raw(&[
+        ("MOLECULE_ENV", "production"),
+        ("MOLECULE_ADMIN_TOKEN", "0123456789abcdef0123"),
+        (
+            "SECRETS_ENCRYPTION_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ),
+    ])
+    .validate()
+    .unwrap();
+    assert!(ok.secrets_key.is_some());
+    assert!(raw(&[]).validate().unwrap().secrets_key.is_none());
+}
+
+#[test]
+fn development_refuses_a_non_loopback_bind() {
+    let err = raw(&[("MOLECULE_BIND", "0.0.0.0")]).validate().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("refusing to start open on 0.0.0.0"),
+        "{err}"
+    );
+    let ok = raw(&[
+        ("MOLECULE_BIND", "0.0.0.0"),
+        ("MOLECULE_ENV", "production"),
+        ("MOLECULE_ADMIN_TOKEN", "0123456789abcdef"),
+        (
+            "SECRETS_ENCRYPTION_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ),
+    ]);
+    assert_eq!(ok.validate().unwrap().mode, Mode::Production);
+}
+
+#[test]
+fn production_requires_an_admin_token() {
+    let err = raw(&[("MOLECULE_ENV", "production")])
+        .validate()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("requires MOLECULE_ADMIN_TOKEN"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_bad_value_is_reported_at_once() {
+    let err = raw(&[
+        ("PORT", "eighty"),
+        ("RATE_LIMIT", "0"),
+        ("DATABASE_URL", "mysql://x"),
+        ("MOLECULE_ENV", "staging"),
+        ("PLATFORM_URL", "ftp://x"),
+    ])
+    .validate()
+    .unwrap_err();
+    assert_eq!(err.0.len(), 5, "{err}");
+}
+
+#[test]
+fn cors_origins_are_trimmed_and_postgres_urls_accepted() {
+    let c = raw(&[
+        ("CORS_ORIGINS", "https://a.example, https://b.example"),
+        ("DATABASE_URL", "postgres://u@h/db"),
+    ])
+    .validate()
+    .unwrap();
+    assert_eq!(c.cors_origins, ["https://a.example", "https://b.example"]);
+    assert_eq!(c.database, Database::Postgres("postgres://u@h/db".into()));
+}
