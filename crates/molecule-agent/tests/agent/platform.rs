@@ -62,13 +62,15 @@ async fn registers_after_retries_then_heartbeats_with_the_issued_token() {
         assert_eq!(register.body["url"], agent.url());
         assert_eq!(&register.body["agent_card"], agent.card());
     }
-    assert_eq!(
+    // The platform records the third attempt before the agent has read the
+    // answer and written the token, so wait for the file rather than race it.
+    eventually("the issued token is persisted", || {
         std::fs::read_to_string(dir.path().join(".auth_token"))
             .ok()
-            .as_deref(),
-        Some("issued-1"),
-        "the issued token is persisted"
-    );
+            .as_deref()
+            == Some("issued-1")
+    })
+    .await;
 
     eventually("an idle heartbeat", || !platform.heartbeats().is_empty()).await;
     let beat = &platform.heartbeats()[0];
