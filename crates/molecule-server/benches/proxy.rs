@@ -16,8 +16,55 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const WARMUP: Duration = Duration::from_secs(1);
-const RUN_FOR: Duration = Duration::from_secs(5);
+const WARMUP: Duration = Duration::from_millis(500);
+const RUN_FOR: Duration = Duration::from_secs(3);
+/// Each path is measured this many times, interleaved with the others (in
+/// a rotating order), and the median round is reported: drift of a shared
+/// 2-core machine then hits every path alike.
+const ROUNDS: usize = 3;
+/// Linux reports process CPU time in ticks of 1/100 s (USER_HZ).
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// CPU time (user + system, all threads) used so far by these processes.
+fn cpu_seconds(pids: &[u32]) -> f64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the parenthesised command name; utime and stime
+            // are the 14th and 15th fields of the whole line.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum::<u64>() as f64
+        / TICKS_PER_SEC
+}
+
+/// A process and its direct children (nginx's master and its workers).
+fn with_children(pid: u32) -> Vec<u32> {
+    let mut pids = vec![pid];
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(child) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let ppid = std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let rest = s[s.rfind(')')? + 2..].to_string();
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                });
+            if ppid == Some(pid) {
+                pids.push(child);
+            }
+        }
+    }
+    pids
+}
 
 /// A child process stopped on drop: SIGTERM first (nginx's master then
 /// stops its workers), SIGKILL if it lingers.
@@ -73,11 +120,16 @@ async fn wait_http(client: &reqwest::Client, url: &str) {
     panic!("{url} did not come up");
 }
 
+#[derive(Clone)]
 struct Result_ {
     p50: Duration,
     p99: Duration,
     rps: f64,
     errors: u64,
+    /// CPU time the proxy in the path (molecule, nginx) spent per request.
+    proxy_cpu_us: Option<f64>,
+    /// CPU time the agent spent per request.
+    agent_cpu_us: f64,
 }
 
 async fn load(
@@ -145,7 +197,36 @@ async fn load(
         p99: pct(0.99),
         rps: all.len() as f64 / elapsed.as_secs_f64(),
         errors,
+        proxy_cpu_us: None,
+        agent_cpu_us: 0.0,
     }
+}
+
+/// One measured round of `load`, with the CPU the agent and the proxy
+/// (when there is one) spent per request.
+async fn measured(
+    client: &reqwest::Client,
+    url: &str,
+    concurrency: usize,
+    agent_pids: &[u32],
+    proxy_pids: &[u32],
+) -> Result_ {
+    load(client, url, concurrency, WARMUP).await;
+    let (agent0, proxy0) = (cpu_seconds(agent_pids), cpu_seconds(proxy_pids));
+    let mut r = load(client, url, concurrency, RUN_FOR).await;
+    let requests = r.rps * RUN_FOR.as_secs_f64();
+    let per_request = |cpu: f64| cpu * 1e6 / requests.max(1.0);
+    r.agent_cpu_us = per_request(cpu_seconds(agent_pids) - agent0);
+    if !proxy_pids.is_empty() {
+        r.proxy_cpu_us = Some(per_request(cpu_seconds(proxy_pids) - proxy0));
+    }
+    r
+}
+
+/// The round with the median throughput.
+fn median(mut rounds: Vec<Result_>) -> Result_ {
+    rounds.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    rounds[rounds.len() / 2].clone()
 }
 
 fn nginx_conf(dir: &Path, listen: u16, upstream: u16) -> String {
@@ -224,7 +305,7 @@ async fn main() {
 
     // The agent.
     let agent_port = free_port();
-    let _agent = Killed(
+    let agent_proc = Killed(
         Command::new(binary("molecule-agent"))
             .env("AGENT_HOST", "127.0.0.1")
             .env("AGENT_PORT", agent_port.to_string())
@@ -240,16 +321,16 @@ async fn main() {
     // molecule serve, SQLite, no provisioner, no rate limit in the way:
     // once as configured by default (every call logged to activity_logs)
     // and once with MOLECULE_A2A_ACTIVITY=off.
-    let (_molecule, molecule_url) =
+    let (molecule_proc, molecule_url) =
         start_molecule(&client, &dir.join("data"), agent_port, "on").await;
-    let (_bare, bare_url) =
+    let (bare_proc, bare_url) =
         start_molecule(&client, &dir.join("data-bare"), agent_port, "off").await;
 
     // nginx in front of the same agent.
     let nginx_port = free_port();
     let conf = dir.join("nginx.conf");
     std::fs::write(&conf, nginx_conf(&dir, nginx_port, agent_port)).unwrap();
-    let _nginx = Killed(
+    let nginx_proc = Killed(
         Command::new("nginx")
             .args(["-c", conf.to_str().unwrap(), "-p", dir.to_str().unwrap()])
             .stdout(Stdio::null())
@@ -259,32 +340,45 @@ async fn main() {
     let nginx = format!("http://127.0.0.1:{nginx_port}");
     wait_http(&client, &format!("{nginx}/.well-known/agent-card.json")).await;
 
+    let agent_pids = [agent_proc.0.id()];
     let targets = [
-        ("direct", agent.clone()),
-        ("molecule", molecule_url),
-        ("mol-nolog", bare_url),
-        ("nginx", nginx.clone()),
+        ("direct", agent.clone(), vec![]),
+        ("molecule", molecule_url, vec![molecule_proc.0.id()]),
+        ("mol-nolog", bare_url, vec![bare_proc.0.id()]),
+        ("nginx", nginx.clone(), with_children(nginx_proc.0.id())),
     ];
     println!(
-        "A2A message/send to one molecule-agent (echo), {RUN_FOR:?} per row after {WARMUP:?} warm-up"
+        "A2A message/send to one molecule-agent (echo): {ROUNDS} interleaved rounds of \
+         {RUN_FOR:?} per path (after {WARMUP:?} warm-up), median round shown; \
+         cpu/req = CPU time (user+system) per request of the proxy and of the agent"
     );
     println!(
-        "{:<10} {:>5} {:>10} {:>10} {:>10} {:>7}",
-        "path", "conc", "p50", "p99", "req/s", "errors"
+        "{:<10} {:>5} {:>10} {:>10} {:>10} {:>7} {:>14} {:>14}",
+        "path", "conc", "p50", "p99", "req/s", "errors", "proxy cpu/req", "agent cpu/req"
     );
     let mut results = std::collections::HashMap::new();
     for conc in [1usize, 64] {
-        for (name, url) in &targets {
-            load(&client, url, conc, WARMUP).await;
-            let r = load(&client, url, conc, RUN_FOR).await;
+        let mut rounds: Vec<Vec<Result_>> = vec![Vec::new(); targets.len()];
+        for round in 0..ROUNDS {
+            for i in 0..targets.len() {
+                let i = (i + round) % targets.len();
+                let (_, url, proxy_pids) = &targets[i];
+                rounds[i].push(measured(&client, url, conc, &agent_pids, proxy_pids).await);
+            }
+        }
+        for ((name, _, _), rounds) in targets.iter().zip(rounds) {
+            let r = median(rounds);
             println!(
-                "{:<10} {:>5} {:>8.3}ms {:>8.3}ms {:>10.0} {:>7}",
+                "{:<10} {:>5} {:>8.3}ms {:>8.3}ms {:>10.0} {:>7} {:>14} {:>12.1}us",
                 name,
                 conc,
                 r.p50.as_secs_f64() * 1e3,
                 r.p99.as_secs_f64() * 1e3,
                 r.rps,
-                r.errors
+                r.errors,
+                r.proxy_cpu_us
+                    .map_or("-".to_string(), |us| format!("{us:.1}us")),
+                r.agent_cpu_us,
             );
             results.insert((*name, conc), r);
         }
@@ -305,6 +399,13 @@ async fn main() {
             m.rps / d.rps,
             (b.p50.as_secs_f64() - d.p50.as_secs_f64()) * 1e3,
             b.rps / n.rps,
+        );
+    }
+    let (m, n) = (&results[&("molecule", 64)], &results[&("nginx", 64)]);
+    if let (Some(m), Some(n)) = (m.proxy_cpu_us, n.proxy_cpu_us) {
+        println!(
+            "proxy CPU per request at concurrency 64: molecule {m:.1} us, nginx {n:.1} us ({:.2}x)",
+            m / n
         );
     }
     println!("targets: <= 1 ms added at p50; >= 0.8x nginx throughput");

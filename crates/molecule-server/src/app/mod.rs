@@ -92,7 +92,7 @@ pub struct AppInner {
     pub http: reqwest::Client,
     /// Outbound HTTP of the A2A proxy: pooled keep-alive connections, no
     /// global timeout (each call carries its own deadline).
-    pub a2a_http: reqwest::Client,
+    pub a2a_http: a2a::Upstream,
     /// Seals and opens secret values with `SECRETS_ENCRYPTION_KEY`.
     pub secret_box: secret_box::SecretBox,
     /// The scheduler's fire jobs in this process.
@@ -127,12 +127,7 @@ impl App {
             provision_jobs: Arc::default(),
             provision_slots: Arc::new(tokio::sync::Semaphore::new(lifecycle::PARALLEL_STARTS)),
             http: reqwest::Client::new(),
-            a2a_http: reqwest::Client::builder()
-                .connect_timeout(std::time::Duration::from_secs(10))
-                .tcp_nodelay(true)
-                .pool_idle_timeout(std::time::Duration::from_secs(60))
-                .build()
-                .expect("the A2A HTTP client builds"),
+            a2a_http: a2a::Upstream::default(),
             secret_box: secret_box::SecretBox::new(config.secrets_key.clone()),
             cron_in_flight: Default::default(),
             provisioner,

@@ -28,6 +28,12 @@ pub(super) struct Normalised {
 /// `params.message` without `messageId` gets one. Anything else (unknown
 /// methods, ids, metadata) is forwarded byte for byte.
 pub(super) fn normalise(body: &Bytes) -> Result<Normalised, A2aError> {
+    if let Some(method) = complete_envelope(body) {
+        return Ok(Normalised {
+            bytes: body.clone(),
+            method,
+        });
+    }
     let parsed: Value =
         serde_json::from_slice(body).map_err(|_| A2aError::BadRequest("invalid JSON".into()))?;
     let Value::Object(mut obj) = parsed else {
@@ -66,6 +72,49 @@ pub(super) fn normalise(body: &Bytes) -> Result<Normalised, A2aError> {
     Ok(Normalised { bytes, method })
 }
 
+/// The fast path of [`normalise`]: the method of a body that needs no
+/// repair (an object with `jsonrpc`, and a `messageId` in any
+/// `params.message` object), read without building a JSON tree. `None`
+/// means "take the slow path", which also reports what is wrong.
+fn complete_envelope(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(default, deserialize_with = "present")]
+        jsonrpc: bool,
+        #[serde(default, borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+        #[serde(default)]
+        params: Option<Params>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params {
+        #[serde(default)]
+        message: Option<Message>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Message {
+        #[serde(rename = "messageId", default, deserialize_with = "present")]
+        message_id: bool,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| true)
+    }
+    use serde::Deserialize;
+
+    // A derived struct would also accept a JSON array; only objects count.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let e: Envelope = serde_json::from_slice(body).ok()?;
+    let message_ok = match e.params {
+        Some(Params {
+            message: Some(Message { message_id }),
+        }) => message_id,
+        _ => true,
+    };
+    (e.jsonrpc && message_ok).then(|| e.method.unwrap_or_default().into_owned())
+}
+
 /// A body for an activity row, as JSON text: the body itself when it is
 /// small valid JSON (checked without building a tree), a JSON string when
 /// it is not JSON, a marker when it is too large.
@@ -84,7 +133,7 @@ pub(super) fn loggable(bytes: &[u8]) -> Option<String> {
 }
 
 /// The `A2A-Version` / `A2A-Extensions` headers of a request or an answer
-/// (reqwest and axum share the `http` types).
+/// (hyper and axum share the `http` types).
 pub fn a2a_headers_of(h: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     A2A_HEADERS
         .iter()
@@ -120,6 +169,55 @@ mod tests {
         assert!(v["id"].as_str().unwrap().parse::<Uuid>().is_ok());
         assert!(v.get("dropped").is_none());
         assert!(v["params"]["message"]["messageId"].is_string());
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_tree() {
+        // (body, repaired?) — every body is checked against the slow path.
+        let cases: [(&str, bool); 11] = [
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"messageId":"m"}}}"#,
+                false,
+            ),
+            (r#" {"jsonrpc":null,"method":"m"}"#, false),
+            (
+                r#"{"jsonrpc":"2.0","method":"tasks/get","params":{"id":"t"}}"#,
+                false,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"m","params":{"message":null}}"#,
+                false,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"m","params":{"message":"text"}}"#,
+                false,
+            ),
+            (r#"{"jsonrpc":"2.0","method":"m","params":[1]}"#, false),
+            (r#"{"jsonrpc":"2.0","method":7}"#, false),
+            (r#"{"jsonrpc":"2.0","method":"a","method":"b"}"#, false),
+            (
+                r#"{"jsonrpc":"2.0","method":"m","params":{"message":{"parts":[]}}}"#,
+                true,
+            ),
+            (r#"{"method":"m"}"#, true),
+            (r#"{"jsonrpc":"2.0","method":"m\u00e9"}"#, false),
+        ];
+        for (body, repaired) in cases {
+            let bytes = Bytes::copy_from_slice(body.as_bytes());
+            let n = normalise(&bytes).unwrap_or_else(|e| panic!("{body}: {e}"));
+            assert_eq!(n.bytes != bytes, repaired, "{body}");
+            let v: Value = serde_json::from_str(body).unwrap();
+            let method = v["method"].as_str().unwrap_or_default();
+            // Duplicate keys: the tree keeps the last one, as JSON parsers do.
+            assert_eq!(n.method, method, "{body}");
+        }
+        assert_eq!(
+            complete_envelope(br#"{"jsonrpc":"2.0","method":"message/send","params":{"message":{"messageId":"m"}}}"#),
+            Some("message/send".into()),
+            "the common call takes the fast path"
+        );
+        assert_eq!(complete_envelope(br#"["jsonrpc","2.0"]"#), None);
+        assert_eq!(complete_envelope(br#"{"jsonrpc":"2.0"} trailing"#), None);
     }
 
     #[test]

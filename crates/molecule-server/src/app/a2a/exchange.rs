@@ -2,8 +2,9 @@
 //! relaying a stream, detaching from a client that went away, and the
 //! activity row and events it leaves.
 
-use axum::http::{HeaderName, HeaderValue};
-use bytes::{Bytes, BytesMut};
+use axum::http::{HeaderName, HeaderValue, Response};
+use bytes::Bytes;
+use hyper::body::Incoming;
 use molecule_store::NewActivity;
 use molecule_types::{Event, EventType};
 use serde_json::{Value, json};
@@ -11,7 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{A2aError, Caller, MAX_RESPONSE_BODY, ProxyBody, ProxyResponse};
+use super::upstream::next_chunk;
+use super::{A2aError, Caller, ProxyBody, ProxyResponse};
 use crate::app::App;
 
 /// What the exchange task learned, for the activity row.
@@ -117,35 +119,12 @@ pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-pub(super) async fn read_capped(mut resp: reqwest::Response) -> Result<Bytes, A2aError> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n as usize > MAX_RESPONSE_BODY)
-    {
-        return Err(A2aError::ResponseTooLarge);
-    }
-    let mut buf = BytesMut::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if buf.len() + chunk.len() > MAX_RESPONSE_BODY {
-                    return Err(A2aError::ResponseTooLarge);
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(buf.freeze()),
-            Err(e) if e.is_timeout() => return Err(A2aError::Busy),
-            Err(e) => return Err(A2aError::ReadFailed(error_chain(&e))),
-        }
-    }
-}
-
 /// Pass an SSE answer through chunk by chunk. If the client goes away the
 /// agent's stream is still read to its end (so its task is not cancelled)
 /// and the activity row is written when it ends.
 pub(super) async fn stream_through(
     exchange: Exchange,
-    mut resp: reqwest::Response,
+    resp: Response<Incoming>,
     status: u16,
     content_type: Option<HeaderValue>,
     a2a_headers: Vec<(HeaderName, HeaderValue)>,
@@ -162,17 +141,18 @@ pub(super) async fn stream_through(
     let mut client_gone = false;
     let mut events = 0usize;
     let mut error = None;
+    let mut body = resp.into_body();
     loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
+        match next_chunk(&mut body).await {
+            Some(Ok(chunk)) => {
                 events += chunk.windows(2).filter(|w| w == b"\n\n").count();
                 if !client_gone && chunks_tx.send(chunk).await.is_err() {
                     client_gone = true;
                 }
             }
-            Ok(None) => break,
-            Err(e) => {
-                error = Some(format!("stream interrupted: {}", error_chain(&e)));
+            None => break,
+            Some(Err(e)) => {
+                error = Some(format!("stream interrupted: {e}"));
                 break;
             }
         }

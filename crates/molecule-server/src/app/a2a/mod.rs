@@ -29,11 +29,14 @@ use uuid::Uuid;
 mod envelope;
 mod exchange;
 mod types;
+mod upstream;
 
 pub use envelope::{a2a_headers_of, is_streaming_method};
 use envelope::{loggable, normalise};
-use exchange::{DetachOnDrop, Exchange, Outcome, error_chain, read_capped, stream_through};
+use exchange::{DetachOnDrop, Exchange, Outcome, stream_through};
 pub use types::{A2aError, A2aReply, Caller, ProxyBody, ProxyRequest, ProxyResponse};
+pub use upstream::Upstream;
+use upstream::{SendError, read_capped};
 
 use super::App;
 use super::workspaces::EXTERNAL_RUNTIME;
@@ -61,8 +64,9 @@ pub const A2A_HEADERS: [&str; 2] = ["a2a-version", "a2a-extensions"];
 #[derive(Debug, Clone)]
 struct Target {
     url: String,
-    /// `url` parsed once, not per call; `None` when it does not parse.
-    parsed: Option<reqwest::Url>,
+    /// `url` parsed once, not per call; `None` when it is not a plain
+    /// `http://` URL.
+    parsed: Option<axum::http::Uri>,
     name: String,
     runtime: String,
     status: WorkspaceStatus,
@@ -93,6 +97,13 @@ impl TargetCache {
     }
 }
 
+/// An agent URL the proxy can call: `http://host[:port][/path]`. Anything
+/// else (another scheme, no host) gives `None`, and calls answer 502.
+fn parse_agent_url(url: &str) -> Option<axum::http::Uri> {
+    let uri: axum::http::Uri = url.trim().parse().ok()?;
+    (uri.scheme_str() == Some("http") && uri.host().is_some_and(|h| !h.is_empty())).then_some(uri)
+}
+
 impl App {
     /// Forget what the proxy knows about `id` (after any change of it).
     pub fn forget_target(&self, id: Uuid) {
@@ -114,7 +125,7 @@ impl App {
             })?
             .ok_or(A2aError::NotFound)?;
         let t = Arc::new(Target {
-            parsed: row.url.as_deref().and_then(|u| reqwest::Url::parse(u).ok()),
+            parsed: row.url.as_deref().and_then(parse_agent_url),
             url: row.url.unwrap_or_default(),
             name: row.name,
             runtime: row.runtime,
@@ -209,22 +220,17 @@ impl App {
             (false, None) if req.caller == Caller::Canvas => Some(CANVAS_TIMEOUT),
             (false, None) => Some(AGENT_TIMEOUT),
         };
-        let mut builder = self
-            .a2a_http
-            .post(target.parsed.clone().ok_or_else(|| {
-                A2aError::Unreachable(format!("invalid workspace URL {:?}", target.url))
-            })?)
-            .header("content-type", "application/json")
-            .body(n.bytes.clone());
-        if let Some(c) = req.caller.header_value() {
-            builder = builder.header("x-workspace-id", c);
-        }
-        for (k, v) in &req.a2a_headers {
-            builder = builder.header(k, v);
-        }
-        if let Some(d) = deadline {
-            builder = builder.timeout(d);
-        }
+        let uri = target.parsed.clone().ok_or_else(|| {
+            A2aError::Unreachable(format!("invalid workspace URL {:?}", target.url))
+        })?;
+        let upstream_req = upstream::post(
+            uri,
+            n.bytes.clone(),
+            req.caller.header_value(),
+            &req.a2a_headers,
+        );
+        let deadline = deadline.map(|d| tokio::time::Instant::now() + d);
+        let client = self.a2a_http.clone();
         let exchange = Exchange {
             app: self.clone(),
             target: req.target,
@@ -244,7 +250,7 @@ impl App {
         // goes away; the deadline still applies.
         let exchange = async move {
             let started = Instant::now();
-            let result = builder.send().await;
+            let result = client.send(upstream_req, deadline).await;
             let resp = match result {
                 Ok(r) => r,
                 Err(e) => {
@@ -282,7 +288,7 @@ impl App {
                 .await;
                 return;
             }
-            match read_capped(resp).await {
+            match read_capped(resp, deadline).await {
                 Ok(body) => {
                     let duration = started.elapsed();
                     let response = loggable(&body);
@@ -338,17 +344,19 @@ impl App {
     /// Map a transport failure: a runtime that is gone → governed restart
     /// (503 restarting); a timeout or a dropped connection to a running
     /// agent → 503 busy; anything else → 502.
-    async fn transport_error(&self, id: Uuid, external: bool, e: &reqwest::Error) -> A2aError {
+    async fn transport_error(&self, id: Uuid, external: bool, e: &SendError) -> A2aError {
         if !external && self.reactive_check(id).await {
             self.forget_target(id);
             return A2aError::Restarting;
         }
         // Whatever it was, the next call reads the target afresh.
         self.forget_target(id);
-        let text = error_chain(e);
+        let text = match e {
+            SendError::Timeout => return A2aError::Busy,
+            SendError::Failed(chain) => chain.clone(),
+        };
         let lower = text.to_lowercase();
-        if e.is_timeout()
-            || lower.contains("connection reset")
+        if lower.contains("connection reset")
             || lower.contains("connection closed")
             || lower.contains("incomplete message")
             || lower.contains("eof")
@@ -442,5 +450,23 @@ mod tests {
             Caller::Workspace(id)
         );
         assert!(Caller::from_header(Some("nope")).is_err());
+    }
+
+    #[test]
+    fn agent_urls_must_be_plain_http_with_a_host() {
+        let ok = parse_agent_url("http://127.0.0.1:8000").expect("host and port");
+        assert_eq!(ok.host(), Some("127.0.0.1"));
+        assert_eq!(ok.port_u16(), Some(8000));
+        assert!(parse_agent_url(" http://agent:8000/a2a ").is_some());
+        for bad in [
+            "",
+            "agent:8000",
+            "https://agent",
+            "ftp://agent",
+            "http://",
+            "not a url",
+        ] {
+            assert!(parse_agent_url(bad).is_none(), "{bad:?} is refused");
+        }
     }
 }
