@@ -248,7 +248,7 @@ pub(super) async fn memory_search_own(
         .collect()
 }
 
-fn activity_row(r: &PgRow) -> Result<ActivityRow> {
+pub(super) fn activity_row(r: &PgRow) -> Result<ActivityRow> {
     Ok(ActivityRow {
         id: r.try_get("id")?,
         workspace_id: r.try_get("workspace_id")?,

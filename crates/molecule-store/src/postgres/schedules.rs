@@ -235,25 +235,5 @@ pub(super) async fn cron_history(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ActivityRow {
-                id: r.try_get("id")?,
-                workspace_id: r.try_get("workspace_id")?,
-                activity_type: r.try_get("activity_type")?,
-                source_id: r.try_get("source_id")?,
-                source_label: r.try_get("source_label")?,
-                target_id: r.try_get("target_id")?,
-                method: r.try_get("method")?,
-                summary: r.try_get("summary")?,
-                request_body: r.try_get("request_body")?,
-                response_body: r.try_get("response_body")?,
-                duration_ms: r.try_get::<Option<i32>, _>("duration_ms")?.map(i64::from),
-                status: r.try_get("status")?,
-                error_detail: r.try_get("error_detail")?,
-                idempotency_key: r.try_get("idempotency_key")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(super::activity::activity_row).collect()
 }

@@ -248,7 +248,7 @@ pub(super) async fn memory_search_own(
         .collect()
 }
 
-fn activity_row(r: &SqliteRow) -> Result<ActivityRow> {
+pub(super) fn activity_row(r: &SqliteRow) -> Result<ActivityRow> {
     Ok(ActivityRow {
         id: get_uuid(r, "id")?,
         workspace_id: get_uuid(r, "workspace_id")?,

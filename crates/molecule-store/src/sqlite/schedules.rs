@@ -2,10 +2,8 @@
 //! `activity_logs` (rows the scheduler writes through the activity queue).
 
 use super::SqliteStore;
-use super::codec::{get_opt_json, get_opt_ts, get_opt_uuid, get_ts, get_uuid, ts};
-use crate::{
-    ActivityRow, NewSchedule, Result, SchedulePatch, ScheduleRow, ScheduleRunResult, StoreError,
-};
+use super::codec::{get_opt_ts, get_ts, get_uuid, ts};
+use crate::{ActivityRow, NewSchedule, Result, SchedulePatch, ScheduleRow, ScheduleRunResult};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -242,25 +240,5 @@ pub(super) async fn cron_history(
     .bind(limit)
     .fetch_all(&st.reader)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ActivityRow {
-                id: get_uuid(r, "id")?,
-                workspace_id: get_uuid(r, "workspace_id")?,
-                activity_type: r.try_get("activity_type")?,
-                source_id: get_opt_uuid(r, "source_id")?,
-                source_label: r.try_get("source_label")?,
-                target_id: get_opt_uuid(r, "target_id")?,
-                method: r.try_get("method")?,
-                summary: r.try_get("summary")?,
-                request_body: get_opt_json(r, "request_body")?,
-                response_body: get_opt_json(r, "response_body")?,
-                duration_ms: r.try_get("duration_ms")?,
-                status: r.try_get("status")?,
-                error_detail: r.try_get("error_detail")?,
-                idempotency_key: r.try_get("idempotency_key")?,
-                created_at: get_ts(r, "created_at")?,
-            })
-        })
-        .collect::<std::result::Result<_, StoreError>>()
+    rows.iter().map(super::activity::activity_row).collect()
 }
