@@ -25,15 +25,19 @@ const ROUNDS: usize = 3;
 /// Linux reports process CPU time in ticks of 1/100 s (USER_HZ).
 const TICKS_PER_SEC: f64 = 100.0;
 
+/// The fields of `/proc/<pid>/stat` after the parenthesised command name
+/// (so `[1]` is the parent pid, `[11]`/`[12]` utime/stime).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
 /// CPU time (user + system, all threads) used so far by these processes.
 fn cpu_seconds(pids: &[u32]) -> f64 {
     pids.iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .filter_map(|stat| {
-            // Fields after the parenthesised command name; utime and stime
-            // are the 14th and 15th fields of the whole line.
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
+        .filter_map(|pid| {
+            let f = stat_fields(*pid)?;
             Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
         })
         .sum::<u64>() as f64
@@ -43,24 +47,17 @@ fn cpu_seconds(pids: &[u32]) -> f64 {
 /// A process and its direct children (nginx's master and its workers).
 fn with_children(pid: u32) -> Vec<u32> {
     let mut pids = vec![pid];
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            let Some(child) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let ppid = std::fs::read_to_string(format!("/proc/{child}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let rest = s[s.rfind(')')? + 2..].to_string();
-                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
-                });
-            if ppid == Some(pid) {
-                pids.push(child);
-            }
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let ppid = stat_fields(child).and_then(|f| f.get(1)?.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            pids.push(child);
         }
     }
     pids
