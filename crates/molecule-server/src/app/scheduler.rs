@@ -206,8 +206,8 @@ impl App {
         act.request_body = Some(request);
         act.status = "skipped".into();
         act.error_detail = Some(reason.clone());
-        self.record_activity(act);
         tracing::info!(schedule_id = %row.id, workspace_id = %row.workspace_id, %reason, "schedule run skipped");
+        // The event is on record before the (queued) history row can be.
         self.events
             .emit(Event::new(
                 EventType::CronSkipped,
@@ -215,6 +215,7 @@ impl App {
                 json!({ "schedule_id": row.id, "schedule_name": row.name, "reason": reason }),
             ))
             .await;
+        self.record_activity(act);
     }
 
     async fn cron_fire(&self, row: &ScheduleRow, trigger: Trigger, started: DateTime<Utc>) {
@@ -261,10 +262,10 @@ impl App {
         act.status = status.into();
         act.error_detail = (!error.is_empty()).then(|| error.clone());
         act.duration_ms = Some(duration_ms);
-        self.record_activity(act);
         tracing::info!(schedule_id = %row.id, workspace_id = %row.workspace_id, status, "schedule fired");
         self.metrics
             .inc("molecule_cron_runs_total", &[("status", status)]);
+        // The event is on record before the (queued) history row can be.
         self.events
             .emit(Event::new(
                 EventType::CronExecuted,
@@ -272,6 +273,7 @@ impl App {
                 json!({ "schedule_id": row.id, "schedule_name": row.name, "status": status }),
             ))
             .await;
+        self.record_activity(act);
     }
 }
 

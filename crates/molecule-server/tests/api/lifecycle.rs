@@ -102,6 +102,22 @@ pub async fn wait_status(
     }
 }
 
+/// Wait until an event of `event_type` for `id` is on record. A status
+/// change commits before its event row, so a test that saw the status must
+/// still wait for the event.
+pub async fn wait_event(c: &Client, id: Uuid, event_type: &str, within: Duration) {
+    let found = eventually(within, || async {
+        let events = c.events(Some(id)).await.ok()?;
+        events.iter().any(|e| e.event_type == event_type).then_some(())
+    })
+    .await;
+    assert!(
+        found.is_some(),
+        "no {event_type} event for {id}: {:?}",
+        c.events(Some(id)).await
+    );
+}
+
 /// Kill the workspace's runtime behind the platform's back.
 pub fn kill_runtime(backend: Backend, id: Uuid) {
     match backend {
@@ -459,10 +475,11 @@ async fn docker_missing_image_fails_with_the_build_command() {
         reason.contains("cargo xtask image") && reason.contains("never pulled"),
         "{reason}"
     );
-    let events = t.client.events(Some(id)).await.unwrap();
-    assert!(
-        events
-            .iter()
-            .any(|e| e.event_type == "WORKSPACE_PROVISION_FAILED")
-    );
+    wait_event(
+        &t.client,
+        id,
+        "WORKSPACE_PROVISION_FAILED",
+        Duration::from_secs(10),
+    )
+    .await;
 }

@@ -342,7 +342,7 @@ async fn secrets_reach_the_runtime_env_and_a_change_restarts_it() {
 
 #[tokio::test]
 async fn secrets_that_cannot_be_decrypted_fail_provisioning_with_a_reason() {
-    use crate::lifecycle::{Backend, start_backend, wait_status};
+    use crate::lifecycle::{Backend, start_backend, wait_event, wait_status};
     use molecule_types::WorkspaceStatus;
     use std::time::Duration;
     let t = start_backend(Backend::Local, |c| c.secrets_key = key(5))
@@ -372,12 +372,13 @@ async fn secrets_that_cannot_be_decrypted_fail_provisioning_with_a_reason() {
     let reason = ws.status_reason.unwrap_or_default();
     assert!(reason.contains("global:BROKEN"), "{reason}");
     assert!(!reason.contains("top-secret"));
-    let events = t.client.events(Some(id)).await.unwrap();
-    assert!(
-        events
-            .iter()
-            .any(|e| e.event_type == "WORKSPACE_PROVISION_FAILED")
-    );
+    wait_event(
+        &t.client,
+        id,
+        "WORKSPACE_PROVISION_FAILED",
+        Duration::from_secs(10),
+    )
+    .await;
     t.server.shutdown().await.unwrap();
 }
 
