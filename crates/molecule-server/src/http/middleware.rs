@@ -1,6 +1,6 @@
-//! Global middleware (api-contract §1), outermost first: security headers
-//! (on every response, 403/429 included), request metrics and logs, CORS,
-//! per-IP rate limit, tenant guard.
+//! Global middleware (api-contract §1), one layer that does, outermost
+//! first: security headers (on every response, 403/429 included), request
+//! metrics and logs, CORS, per-IP rate limit, tenant guard.
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -30,32 +30,56 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
     ),
 ];
 
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
+/// What the global middleware needs.
+#[derive(Clone)]
+pub struct Global {
+    pub app: App,
+    pub limiter: std::sync::Arc<RateLimiter>,
+}
+
+/// The whole of §1 in one layer (one service clone and one boxed future per
+/// request, not five): the layers below in their order, outermost first.
+pub async fn global(
+    State(g): State<Global>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    // `MatchedPath` is a shared string: cloning it allocates nothing.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let mut resp = cors(&g, peer, req, next).await;
+    observe(&g.app, &method, matched.as_ref(), &resp, started);
+    security_headers(&mut resp);
+    resp
+}
+
+/// On every response, 403 and 429 included.
+fn security_headers(resp: &mut Response) {
     let h = resp.headers_mut();
     for (k, v) in SECURITY_HEADERS {
         if !h.contains_key(k) {
             h.insert(k, HeaderValue::from_static(v));
         }
     }
-    resp
 }
 
 /// Counts every request (403 and 429 included) by method, route pattern and
 /// status, and logs it.
-pub async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    // `MatchedPath` is a shared string: cloning it allocates nothing.
-    let matched = req.extensions().get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let resp = next.run(req).await;
+fn observe(
+    app: &App,
+    method: &Method,
+    matched: Option<&MatchedPath>,
+    resp: &Response,
+    started: Instant,
+) {
+    let route = matched.map_or("unmatched", MatchedPath::as_str);
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     app.metrics
         .observe_request(method.as_str(), route, status, elapsed.as_secs_f64());
     tracing::debug!(method = %method, path = %route, status = %status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
-    resp
 }
 
 const ALLOWED_HEADERS: &str = "Origin, Content-Type, X-Workspace-ID, Authorization";
@@ -79,16 +103,17 @@ fn origin_allowed(app: &App, origin: &str, headers: &HeaderMap) -> bool {
     !host.is_empty() && authority.eq_ignore_ascii_case(host)
 }
 
-pub async fn cors(State(app): State<App>, req: Request, next: Next) -> Response {
+/// CORS: a foreign origin gets 403; a preflight is answered here.
+async fn cors(g: &Global, peer: SocketAddr, req: Request, next: Next) -> Response {
     let Some(origin) = req
         .headers()
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
         .map(str::to_string)
     else {
-        return next.run(req).await;
+        return rate_limit(g, peer, req, next).await;
     };
-    if !origin_allowed(&app, &origin, req.headers()) {
+    if !origin_allowed(&g.app, &origin, req.headers()) {
         return StatusCode::FORBIDDEN.into_response();
     }
     let allow_origin = HeaderValue::from_str(&origin).unwrap_or(HeaderValue::from_static("null"));
@@ -99,7 +124,7 @@ pub async fn cors(State(app): State<App>, req: Request, next: Next) -> Response 
     let mut resp = if preflight {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        next.run(req).await
+        rate_limit(g, peer, req, next).await
     };
     let h = resp.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
@@ -187,15 +212,12 @@ impl RateLimiter {
     }
 }
 
-pub async fn rate_limit(
-    State(limiter): State<std::sync::Arc<RateLimiter>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// Per client IP, with the limit headers on every answer.
+async fn rate_limit(g: &Global, peer: SocketAddr, req: Request, next: Next) -> Response {
+    let limiter = &g.limiter;
     let d = limiter.check(peer.ip(), Instant::now());
     let mut resp = if d.allowed {
-        next.run(req).await
+        tenant_guard(&g.app, req, next).await
     } else {
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
@@ -214,7 +236,7 @@ pub async fn rate_limit(
 }
 
 /// Only when `MOLECULE_ORG_ID` is set: requests must name the org.
-pub async fn tenant_guard(State(app): State<App>, req: Request, next: Next) -> Response {
+async fn tenant_guard(app: &App, req: Request, next: Next) -> Response {
     let Some(org) = app.config.org_id.as_deref() else {
         return next.run(req).await;
     };

@@ -134,22 +134,12 @@ pub fn router(app: App, limiter: Arc<RateLimiter>) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            middleware::tenant_guard,
+            middleware::Global {
+                app: app.clone(),
+                limiter,
+            },
+            middleware::global,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            limiter,
-            middleware::rate_limit,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            middleware::cors,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            middleware::observe,
-        ))
-        .layer(axum::middleware::from_fn(middleware::security_headers))
         .with_state(app)
 }
 

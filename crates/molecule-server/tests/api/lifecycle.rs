@@ -108,7 +108,10 @@ pub async fn wait_status(
 pub async fn wait_event(c: &Client, id: Uuid, event_type: &str, within: Duration) {
     let found = eventually(within, || async {
         let events = c.events(Some(id)).await.ok()?;
-        events.iter().any(|e| e.event_type == event_type).then_some(())
+        events
+            .iter()
+            .any(|e| e.event_type == event_type)
+            .then_some(())
     })
     .await;
     assert!(
