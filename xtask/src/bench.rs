@@ -60,9 +60,9 @@ fn provisioning() -> Result<()> {
 
 /// The A2A proxy against direct calls and nginx: builds the release
 /// binaries the benchmark starts as separate processes and installs nginx
-/// from the machine's packages when it is missing.
+/// and wrk (the load generator) from the machine's packages when missing.
 fn proxy() -> Result<()> {
-    ensure_nginx()?;
+    ensure_nginx_and_wrk()?;
     let root = crate::workspace_root()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     println!("==> building release molecule and molecule-agent");
@@ -96,17 +96,15 @@ fn proxy() -> Result<()> {
     Ok(())
 }
 
-fn ensure_nginx() -> Result<()> {
-    let present = Command::new("nginx")
-        .arg("-v")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if present {
+/// Install `package` from the machine's packages when `program` (run with
+/// `version_arg`) is not there.
+fn ensure_package(program: &str, version_arg: &str, package: &str) -> Result<()> {
+    // Whatever the exit status (`wrk -v` exits 1): it ran, so it is there.
+    if Command::new(program).arg(version_arg).output().is_ok() {
         return Ok(());
     }
     println!(
-        "==> nginx not found: installing it from the machine's packages (apt-get install nginx-light or nginx)"
+        "==> {program} not found: installing it from the machine's packages (apt-get install {package})"
     );
     let apt = |args: &[&str]| {
         Command::new("apt-get")
@@ -117,13 +115,22 @@ fn ensure_nginx() -> Result<()> {
             .unwrap_or(false)
     };
     if !apt(&["update", "-q"]) {
-        bail!("`apt-get update` failed; install nginx by hand and run again");
+        bail!("`apt-get update` failed; install {package} by hand and run again");
     }
-    if !apt(&["install", "-y", "-q", "--no-install-recommends", "nginx"]) {
-        bail!("`apt-get install nginx` failed; install nginx by hand and run again");
+    if !apt(&["install", "-y", "-q", "--no-install-recommends", package]) {
+        bail!("`apt-get install {package}` failed; install it by hand and run again");
     }
-    // The package starts a system nginx on port 80; the benchmark runs its
-    // own instance, so stop that one.
-    let _ = Command::new("nginx").args(["-s", "stop"]).status();
     Ok(())
+}
+
+/// nginx (the baseline proxy) and wrk (the load generator).
+fn ensure_nginx_and_wrk() -> Result<()> {
+    let had_nginx = Command::new("nginx").arg("-v").output().is_ok();
+    ensure_package("nginx", "-v", "nginx")?;
+    if !had_nginx {
+        // The package starts a system nginx on port 80; the benchmark runs
+        // its own instance, so stop that one.
+        let _ = Command::new("nginx").args(["-s", "stop"]).status();
+    }
+    ensure_package("wrk", "-v", "wrk")
 }

@@ -2,22 +2,21 @@
 //! `molecule serve` (`POST /workspaces/:id/a2a`), and through nginx
 //! `proxy_pass`, at concurrency 1 and 64: p50/p99 latency and requests/s,
 //! printed with ratios. Every server is its own process (release builds of
-//! `molecule-agent` and `molecule`, the machine's nginx); the load
-//! generator is this process.
+//! `molecule-agent` and `molecule`, the machine's nginx), and the load
+//! comes from wrk (one thread): a load generator light enough not to take
+//! the 2 cores from the servers it measures.
 //!
-//! Run: `cargo xtask bench proxy` (builds the binaries, installs nginx from
-//! the machine's packages when missing). Targets (DESIGN.md): ≤ 1 ms added
+//! Run: `cargo xtask bench proxy` (builds the binaries, installs nginx and
+//! wrk from the machine's packages when missing). Targets (DESIGN.md): ≤ 1 ms added
 //! at p50 over the direct call, ≥ 0.8× nginx's throughput.
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const WARMUP: Duration = Duration::from_millis(500);
-const RUN_FOR: Duration = Duration::from_secs(3);
+const WARMUP_SECS: u64 = 1;
+const RUN_SECS: u64 = 3;
 /// Each path is measured this many times, interleaved with the others (in
 /// a rotating order), and the median round is reported: drift of a shared
 /// 2-core machine then hits every path alike.
@@ -129,95 +128,142 @@ struct Result_ {
     agent_cpu_us: f64,
 }
 
-async fn load(
-    client: &reqwest::Client,
-    url: &str,
-    concurrency: usize,
-    run_for: Duration,
-) -> Result_ {
-    let body = bytes::Bytes::from(
-        json!({
-            "jsonrpc": "2.0", "id": 1, "method": "message/send",
-            "params": { "message": { "role": "user", "messageId": "bench",
-                "parts": [{ "kind": "text", "text": "ping" }] } }
-        })
-        .to_string(),
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, url, body, stop) =
-            (client.clone(), url.to_string(), body.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(100_000);
-            let mut errors = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                let ok = match client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await
-                {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                if ok {
-                    lat.push(t.elapsed());
-                } else {
-                    errors += 1;
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let started = Instant::now();
-    tokio::time::sleep(run_for).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (lat, e) = t.await.unwrap();
-        all.extend(lat);
-        errors += e;
-    }
-    let elapsed = started.elapsed();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Result_ {
-        p50: pct(0.50),
-        p99: pct(0.99),
-        rps: all.len() as f64 / elapsed.as_secs_f64(),
-        errors,
-        proxy_cpu_us: None,
-        agent_cpu_us: 0.0,
-    }
+/// The request every path gets: a `message/send` the echo agent answers.
+fn request_body() -> String {
+    json!({
+        "jsonrpc": "2.0", "id": 1, "method": "message/send",
+        "params": { "message": { "role": "user", "messageId": "bench",
+            "parts": [{ "kind": "text", "text": "ping" }] } }
+    })
+    .to_string()
 }
 
-/// One measured round of `load`, with the CPU the agent and the proxy
-/// (when there is one) spent per request.
-async fn measured(
-    client: &reqwest::Client,
+/// The wrk script that POSTs [`request_body`].
+fn wrk_script(dir: &Path) -> PathBuf {
+    let path = dir.join("post.lua");
+    let script = format!(
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = {}\n",
+        lua_string(&request_body())
+    );
+    std::fs::write(&path, script).unwrap();
+    path
+}
+
+/// `s` as a Lua long-bracket-free quoted string.
+fn lua_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A wrk duration (`812.00us`, `1.23ms`, `2.01s`, `1.50m`).
+fn wrk_duration(s: &str) -> Option<Duration> {
+    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    let secs = match unit {
+        "us" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(secs))
+}
+
+/// What one wrk run reports.
+#[derive(Debug, PartialEq)]
+struct WrkReport {
+    p50: Duration,
+    p99: Duration,
+    requests: u64,
+    rps: f64,
+    errors: u64,
+}
+
+fn parse_wrk(out: &str) -> Option<WrkReport> {
+    let mut p50 = None;
+    let mut p99 = None;
+    let mut requests = None;
+    let mut rps = None;
+    let mut errors = 0u64;
+    for line in out.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["50%", t] => p50 = wrk_duration(t),
+            ["99%", t] => p99 = wrk_duration(t),
+            [n, "requests", "in", ..] => requests = n.parse().ok(),
+            ["Requests/sec:", n] => rps = n.parse().ok(),
+            ["Non-2xx", "or", "3xx", "responses:", n] => errors += n.parse::<u64>().ok()?,
+            ["Socket", "errors:", rest @ ..] => {
+                // connect 0, read 0, write 0, timeout 0
+                for pair in rest.chunks(2) {
+                    errors += pair.get(1)?.trim_end_matches(',').parse::<u64>().ok()?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(WrkReport {
+        p50: p50?,
+        p99: p99?,
+        requests: requests?,
+        rps: rps?,
+        errors,
+    })
+}
+
+/// Drive `url` with wrk (one thread, `concurrency` keep-alive connections)
+/// for `secs` seconds.
+fn load(script: &Path, url: &str, concurrency: usize, secs: u64) -> WrkReport {
+    let out = Command::new("wrk")
+        .args(["-t1", "--latency", "--timeout", "10s"])
+        .arg(format!("-c{concurrency}"))
+        .arg(format!("-d{secs}s"))
+        .arg("-s")
+        .arg(script)
+        .arg(url)
+        .output()
+        .expect("run wrk (cargo xtask bench proxy installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "wrk failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_wrk(&text).unwrap_or_else(|| panic!("cannot read wrk's report:\n{text}"))
+}
+
+/// One measured round of `load` (after a warm-up), with the CPU the agent
+/// and the proxy (when there is one) spent per request.
+fn measured(
+    script: &Path,
     url: &str,
     concurrency: usize,
     agent_pids: &[u32],
     proxy_pids: &[u32],
 ) -> Result_ {
-    load(client, url, concurrency, WARMUP).await;
+    load(script, url, concurrency, WARMUP_SECS);
     let (agent0, proxy0) = (cpu_seconds(agent_pids), cpu_seconds(proxy_pids));
-    let mut r = load(client, url, concurrency, RUN_FOR).await;
-    let requests = r.rps * RUN_FOR.as_secs_f64();
-    let per_request = |cpu: f64| cpu * 1e6 / requests.max(1.0);
-    r.agent_cpu_us = per_request(cpu_seconds(agent_pids) - agent0);
-    if !proxy_pids.is_empty() {
-        r.proxy_cpu_us = Some(per_request(cpu_seconds(proxy_pids) - proxy0));
+    let w = load(script, url, concurrency, RUN_SECS);
+    let per_request = |cpu: f64| cpu * 1e6 / (w.requests.max(1) as f64);
+    Result_ {
+        p50: w.p50,
+        p99: w.p99,
+        rps: w.rps,
+        errors: w.errors,
+        agent_cpu_us: per_request(cpu_seconds(agent_pids) - agent0),
+        proxy_cpu_us: (!proxy_pids.is_empty())
+            .then(|| per_request(cpu_seconds(proxy_pids) - proxy0)),
     }
-    r
 }
 
 /// The round with the median throughput.
@@ -337,6 +383,21 @@ async fn main() {
     let nginx = format!("http://127.0.0.1:{nginx_port}");
     wait_http(&client, &format!("{nginx}/.well-known/agent-card.json")).await;
 
+    // Every path answers the benchmark's request like the agent itself.
+    for url in [&agent, &molecule_url, &bare_url, &nginx] {
+        let r = client
+            .post(url.as_str())
+            .header("content-type", "application/json")
+            .body(request_body())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{url}: {}", r.status());
+        let v: Value = r.json().await.unwrap();
+        assert!(v["result"].is_object(), "{url} answered {v}");
+    }
+    let script = wrk_script(&dir);
+
     let agent_pids = [agent_proc.0.id()];
     let targets = [
         ("direct", agent.clone(), vec![]),
@@ -346,7 +407,7 @@ async fn main() {
     ];
     println!(
         "A2A message/send to one molecule-agent (echo): {ROUNDS} interleaved rounds of \
-         {RUN_FOR:?} per path (after {WARMUP:?} warm-up), median round shown; \
+         {RUN_SECS} s per path (after {WARMUP_SECS} s of warm-up), load from wrk (one thread), median round shown; \
          cpu/req = CPU time (user+system) per request of the proxy and of the agent"
     );
     println!(
@@ -360,7 +421,7 @@ async fn main() {
             for i in 0..targets.len() {
                 let i = (i + round) % targets.len();
                 let (_, url, proxy_pids) = &targets[i];
-                rounds[i].push(measured(&client, url, conc, &agent_pids, proxy_pids).await);
+                rounds[i].push(measured(&script, url, conc, &agent_pids, proxy_pids));
             }
         }
         for ((name, _, _), rounds) in targets.iter().zip(rounds) {
