@@ -114,6 +114,9 @@ pub struct Config {
     pub approval_ttl: Duration,
     /// How often the approval expiry task runs.
     pub approval_expiry_every: Duration,
+    /// `MOLECULE_AGENT_CA_FILE`: extra trust roots (PEM) for `https://`
+    /// agent URLs, next to the Mozilla roots.
+    pub agent_ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 /// Environment names the server understands.
@@ -141,6 +144,7 @@ pub const ENV_NAMES: &[&str] = &[
     "MOLECULE_A2A_ACTIVITY",
     "SECRETS_ENCRYPTION_KEY",
     "MOLECULE_APPROVAL_TTL_SECONDS",
+    "MOLECULE_AGENT_CA_FILE",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -169,6 +173,7 @@ pub struct RawConfig {
     pub a2a_activity: Option<String>,
     pub secrets_key: Option<String>,
     pub approval_ttl: Option<String>,
+    pub agent_ca_file: Option<String>,
 }
 
 impl RawConfig {
@@ -198,6 +203,7 @@ impl RawConfig {
             activity_retention_days: g("ACTIVITY_RETENTION_DAYS"),
             activity_cleanup_hours: g("ACTIVITY_CLEANUP_INTERVAL_HOURS"),
             a2a_activity: g("MOLECULE_A2A_ACTIVITY"),
+            agent_ca_file: g("MOLECULE_AGENT_CA_FILE"),
             secrets_key: g("SECRETS_ENCRYPTION_KEY"),
             approval_ttl: g("MOLECULE_APPROVAL_TTL_SECONDS"),
         }
@@ -415,6 +421,13 @@ impl RawConfig {
             600,
             &mut problems,
         );
+        let agent_ca_certs = match self.agent_ca_file.as_deref() {
+            Some(path) => read_ca_file(path.trim()).unwrap_or_else(|problem| {
+                problems.push(problem);
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -457,8 +470,32 @@ impl RawConfig {
             approval_expiry_every: (approval_ttl / 20)
                 .clamp(Duration::from_millis(50), Duration::from_secs(30)),
             approval_ttl,
+            agent_ca_certs,
         })
     }
+}
+
+/// The certificates of a PEM file, at least one, each one rustls accepts
+/// as a trust root.
+fn read_ca_file(path: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let problem = |what: String| format!("MOLECULE_AGENT_CA_FILE={path:?}: {what}");
+    let pem = std::fs::read(path).map_err(|e| problem(format!("cannot read it: {e}")))?;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| problem(format!("not a PEM certificate bundle: {e}")))?;
+    if certs.is_empty() {
+        return Err(problem("holds no PEM certificate".into()));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let (_, refused) = roots.add_parsable_certificates(certs.iter().cloned());
+    if refused > 0 {
+        return Err(problem(format!(
+            "{refused} of {} certificates are not usable trust roots",
+            certs.len()
+        )));
+    }
+    Ok(certs)
 }
 
 /// Longest duration any setting may name (about 30 000 years): larger

@@ -116,3 +116,37 @@ fn cors_origins_are_trimmed_and_postgres_urls_accepted() {
     assert_eq!(c.cors_origins, ["https://a.example", "https://b.example"]);
     assert_eq!(c.database, Database::Postgres("postgres://u@h/db".into()));
 }
+
+#[test]
+fn agent_ca_file_must_hold_usable_pem_certificates() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/tls/ca.pem");
+    let c = raw(&[("MOLECULE_AGENT_CA_FILE", fixture)])
+        .validate()
+        .unwrap();
+    assert_eq!(c.agent_ca_certs.len(), 1);
+    assert!(raw(&[]).validate().unwrap().agent_ca_certs.is_empty());
+
+    let dir = std::env::temp_dir().join(format!("molecule-ca-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "no certificates here\n").unwrap();
+    let garbage = dir.join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let missing = dir.join("missing.pem");
+    for (path, says) in [
+        (&empty, "holds no PEM certificate"),
+        (&garbage, "MOLECULE_AGENT_CA_FILE"),
+        (&missing, "cannot read it"),
+    ] {
+        let err = raw(&[("MOLECULE_AGENT_CA_FILE", path.to_str().unwrap())])
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{path:?}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -88,8 +88,6 @@ pub struct AppInner {
     pub restart_contexts: restart_context::RestartContexts,
     pub provision_jobs: Arc<Mutex<lifecycle::ProvisionJobs>>,
     pub provision_slots: Arc<tokio::sync::Semaphore>,
-    /// Outbound HTTP to agents (restart context, later the A2A proxy).
-    pub http: reqwest::Client,
     /// Outbound HTTP of the A2A proxy: pooled keep-alive connections, no
     /// global timeout (each call carries its own deadline).
     pub a2a_http: a2a::Upstream,
@@ -126,8 +124,7 @@ impl App {
             restart_contexts: Default::default(),
             provision_jobs: Arc::default(),
             provision_slots: Arc::new(tokio::sync::Semaphore::new(lifecycle::PARALLEL_STARTS)),
-            http: reqwest::Client::new(),
-            a2a_http: a2a::Upstream::default(),
+            a2a_http: a2a::Upstream::new(&config.agent_ca_certs),
             secret_box: secret_box::SecretBox::new(config.secrets_key.clone()),
             cron_in_flight: Default::default(),
             provisioner,

@@ -64,8 +64,8 @@ pub const A2A_HEADERS: [&str; 2] = ["a2a-version", "a2a-extensions"];
 #[derive(Debug, Clone)]
 struct Target {
     url: String,
-    /// `url` parsed once, not per call; `None` when it is not a plain
-    /// `http://` URL.
+    /// `url` parsed once, not per call; `None` when it is not an
+    /// `http(s)://` URL.
     parsed: Option<axum::http::Uri>,
     name: String,
     runtime: String,
@@ -97,11 +97,15 @@ impl TargetCache {
     }
 }
 
-/// An agent URL the proxy can call: `http://host[:port][/path]`. Anything
-/// else (another scheme, no host) gives `None`, and calls answer 502.
+/// An agent URL the proxy can call: `http(s)://host[:port][/path]`.
+/// Anything else (another scheme, no host) gives `None`, and calls answer
+/// 502.
 fn parse_agent_url(url: &str) -> Option<axum::http::Uri> {
     let uri: axum::http::Uri = url.trim().parse().ok()?;
-    (uri.scheme_str() == Some("http") && uri.host().is_some_and(|h| !h.is_empty())).then_some(uri)
+    matches!(uri.scheme_str(), Some("http" | "https"))
+        .then_some(())
+        .filter(|()| uri.host().is_some_and(|h| !h.is_empty()))
+        .map(|()| uri)
 }
 
 impl App {
@@ -453,15 +457,16 @@ mod tests {
     }
 
     #[test]
-    fn agent_urls_must_be_plain_http_with_a_host() {
+    fn agent_urls_must_be_http_or_https_with_a_host() {
         let ok = parse_agent_url("http://127.0.0.1:8000").expect("host and port");
         assert_eq!(ok.host(), Some("127.0.0.1"));
         assert_eq!(ok.port_u16(), Some(8000));
         assert!(parse_agent_url(" http://agent:8000/a2a ").is_some());
+        assert!(parse_agent_url("https://agent.example.com").is_some());
         for bad in [
             "",
             "agent:8000",
-            "https://agent",
+            "https://",
             "ftp://agent",
             "http://",
             "not a url",

@@ -1,16 +1,21 @@
 //! The proxy's upstream HTTP/1.1 client: hyper's pooled keep-alive client
 //! with no request builder, redirect policy or body wrapper on top (the
 //! proxy forwards one POST per call and needs none of that), and the
-//! call's own deadline instead of a client-wide timeout.
+//! call's own deadline instead of a client-wide timeout. `https://` agents
+//! are reached over rustls (ring), trusting the Mozilla roots plus the
+//! operator's `MOLECULE_AGENT_CA_FILE`.
 
 use axum::http::{HeaderValue, Method, Request, Response, Uri, header};
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::CertificateDer;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -22,15 +27,41 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE: Duration = Duration::from_secs(60);
 
-/// Pooled keep-alive connections to agents.
+/// Pooled keep-alive connections to agents, plain or TLS.
 #[derive(Clone)]
-pub struct Upstream(Client<HttpConnector, Full<Bytes>>);
+pub struct Upstream(Client<HttpsConnector<HttpConnector>, Full<Bytes>>);
 
 impl Default for Upstream {
     fn default() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        Self::new(&[])
+    }
+}
+
+impl Upstream {
+    /// A client that trusts the Mozilla roots and `extra_roots`.
+    pub fn new(extra_roots: &[CertificateDer<'static>]) -> Self {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        // Checked when the configuration was read; a certificate rustls
+        // still refuses is skipped (and the agent behind it answers 502).
+        roots.add_parsable_certificates(extra_roots.iter().cloned());
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         Upstream(
             Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(POOL_IDLE)
