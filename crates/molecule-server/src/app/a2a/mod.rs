@@ -102,10 +102,9 @@ impl TargetCache {
 /// 502.
 fn parse_agent_url(url: &str) -> Option<axum::http::Uri> {
     let uri: axum::http::Uri = url.trim().parse().ok()?;
-    matches!(uri.scheme_str(), Some("http" | "https"))
-        .then_some(())
-        .filter(|()| uri.host().is_some_and(|h| !h.is_empty()))
-        .map(|()| uri)
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    let host_ok = uri.host().is_some_and(|h| !h.is_empty());
+    (scheme_ok && host_ok).then_some(uri)
 }
 
 impl App {

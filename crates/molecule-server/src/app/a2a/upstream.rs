@@ -31,12 +31,6 @@ const POOL_IDLE: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct Upstream(Client<HttpsConnector<HttpConnector>, Full<Bytes>>);
 
-impl Default for Upstream {
-    fn default() -> Self {
-        Self::new(&[])
-    }
-}
-
 impl Upstream {
     /// A client that trusts the Mozilla roots and `extra_roots`.
     pub fn new(extra_roots: &[CertificateDer<'static>]) -> Self {
@@ -68,6 +62,19 @@ impl Upstream {
                 .pool_timer(TokioTimer::new())
                 .build(connector),
         )
+    }
+
+    /// Send `req` and wait for the answer's head, within `deadline`.
+    pub(super) async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+        deadline: Option<Instant>,
+    ) -> Result<Response<Incoming>, SendError> {
+        match within(deadline, self.0.request(req)).await {
+            None => Err(SendError::Timeout),
+            Some(Ok(resp)) => Ok(resp),
+            Some(Err(e)) => Err(SendError::Failed(error_chain(&e))),
+        }
     }
 }
 
@@ -122,21 +129,6 @@ pub(super) fn post(
     req
 }
 
-impl Upstream {
-    /// Send `req` and wait for the answer's head, within `deadline`.
-    pub(super) async fn send(
-        &self,
-        req: Request<Full<Bytes>>,
-        deadline: Option<Instant>,
-    ) -> Result<Response<Incoming>, SendError> {
-        match within(deadline, self.0.request(req)).await {
-            None => Err(SendError::Timeout),
-            Some(Ok(resp)) => Ok(resp),
-            Some(Err(e)) => Err(SendError::Failed(error_chain(&e))),
-        }
-    }
-}
-
 /// The whole unary answer, at most [`MAX_RESPONSE_BODY`] bytes, read
 /// within `deadline` (a timeout mid-body means the agent is busy).
 pub(super) async fn read_capped(
@@ -156,33 +148,30 @@ pub(super) async fn read_capped(
     let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
     loop {
-        let frame = match within(deadline, body.frame()).await {
+        let chunk = match within(deadline, next_chunk(&mut body)).await {
             None => return Err(A2aError::Busy),
             Some(None) => break,
-            Some(Some(Ok(frame))) => frame,
-            Some(Some(Err(e))) => return Err(A2aError::ReadFailed(error_chain(&e))),
-        };
-        let Ok(chunk) = frame.into_data() else {
-            continue; // trailers
+            Some(Some(Ok(chunk))) => chunk,
+            Some(Some(Err(chain))) => return Err(A2aError::ReadFailed(chain)),
         };
         let have = first.as_ref().map_or(0, Bytes::len) + buf.len();
         if have + chunk.len() > MAX_RESPONSE_BODY {
             return Err(A2aError::ResponseTooLarge);
         }
-        match first.take() {
-            None if buf.is_empty() => first = Some(chunk),
-            earlier => {
-                if let Some(earlier) = earlier {
-                    buf.extend_from_slice(&earlier);
-                }
-                buf.extend_from_slice(&chunk);
-            }
+        if first.is_none() && buf.is_empty() {
+            first = Some(chunk);
+            continue;
         }
+        if let Some(earlier) = first.take() {
+            buf.extend_from_slice(&earlier);
+        }
+        buf.extend_from_slice(&chunk);
     }
     Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
-/// The next data chunk of a streamed answer (`None` at its end).
+/// The next data chunk of an answer, trailers skipped (`None` at its
+/// end; an error as its cause chain).
 pub(super) async fn next_chunk(body: &mut Incoming) -> Option<Result<Bytes, String>> {
     loop {
         match body.frame().await? {
