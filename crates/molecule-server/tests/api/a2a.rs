@@ -337,6 +337,31 @@ async fn agent_answers_pass_through_with_their_status() {
 }
 
 #[tokio::test]
+async fn answers_up_to_10_mib_pass_whole_and_larger_ones_are_a_502() {
+    let t = start().await;
+    // Hit 0: 2 MiB (many reads on the way); hit 1: just over the cap.
+    let (url, _) = spawn_upstream(|n| {
+        let size = if n == 0 { 2 << 20 } else { (10 << 20) + 1 };
+        (
+            200,
+            json!({"jsonrpc": "2.0", "id": "req-1", "result": {"blob": "x".repeat(size)}}),
+        )
+    })
+    .await;
+    let (id, _) = workspace_at(&t, "big", None, &url).await;
+    let r = t.client.a2a(id, &send_body("x")).await.unwrap();
+    assert_eq!(r.status, 200);
+    let blob = r.json().unwrap()["result"]["blob"].as_str().unwrap().len();
+    assert_eq!(blob, 2 << 20, "the answer arrives whole");
+    let r = t.client.a2a(id, &send_body("x")).await.unwrap();
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(
+        r.json().unwrap()["error"],
+        format!("agent response larger than {} bytes", 10 << 20)
+    );
+}
+
+#[tokio::test]
 async fn bad_requests_get_clear_errors_and_reach_no_agent() {
     let t = start().await;
     let (url, up) = spawn_upstream(|_| (200, json!({}))).await;
