@@ -143,24 +143,11 @@ fn wrk_script(dir: &Path) -> PathBuf {
     let path = dir.join("post.lua");
     let script = format!(
         "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = {}\n",
-        lua_string(&request_body())
+        // A JSON string literal is a Lua one for this ASCII body.
+        serde_json::to_string(&request_body()).unwrap()
     );
     std::fs::write(&path, script).unwrap();
     path
-}
-
-/// `s` as a Lua long-bracket-free quoted string.
-fn lua_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A wrk duration (`812.00us`, `1.23ms`, `2.01s`, `1.50m`).

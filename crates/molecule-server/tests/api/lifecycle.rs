@@ -102,11 +102,11 @@ pub async fn wait_status(
     }
 }
 
-/// Wait until an event of `event_type` for `id` is on record. A status
+/// Wait (up to 10 s) until an event of `event_type` for `id` is on record. A status
 /// change commits before its event row, so a test that saw the status must
 /// still wait for the event.
-pub async fn wait_event(c: &Client, id: Uuid, event_type: &str, within: Duration) {
-    let found = eventually(within, || async {
+pub async fn wait_event(c: &Client, id: Uuid, event_type: &str) {
+    let found = eventually(Duration::from_secs(10), || async {
         let events = c.events(Some(id)).await.ok()?;
         events
             .iter()
@@ -478,11 +478,5 @@ async fn docker_missing_image_fails_with_the_build_command() {
         reason.contains("cargo xtask image") && reason.contains("never pulled"),
         "{reason}"
     );
-    wait_event(
-        &t.client,
-        id,
-        "WORKSPACE_PROVISION_FAILED",
-        Duration::from_secs(10),
-    )
-    .await;
+    wait_event(&t.client, id, "WORKSPACE_PROVISION_FAILED").await;
 }

@@ -372,13 +372,7 @@ async fn secrets_that_cannot_be_decrypted_fail_provisioning_with_a_reason() {
     let reason = ws.status_reason.unwrap_or_default();
     assert!(reason.contains("global:BROKEN"), "{reason}");
     assert!(!reason.contains("top-secret"));
-    wait_event(
-        &t.client,
-        id,
-        "WORKSPACE_PROVISION_FAILED",
-        Duration::from_secs(10),
-    )
-    .await;
+    wait_event(&t.client, id, "WORKSPACE_PROVISION_FAILED").await;
     t.server.shutdown().await.unwrap();
 }
 
