@@ -96,41 +96,26 @@ fn proxy() -> Result<()> {
     Ok(())
 }
 
-/// Install `package` from the machine's packages when `program` (run with
-/// `version_arg`) is not there.
-fn ensure_package(program: &str, version_arg: &str, package: &str) -> Result<()> {
+/// Install `package` when `program` (run with `version_arg`) is not there;
+/// true when it had to be installed.
+fn ensure_package(program: &str, version_arg: &str, package: &str) -> Result<bool> {
     // Whatever the exit status (`wrk -v` exits 1): it ran, so it is there.
     if Command::new(program).arg(version_arg).output().is_ok() {
-        return Ok(());
+        return Ok(false);
     }
     println!(
         "==> {program} not found: installing it from the machine's packages (apt-get install {package})"
     );
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    if !apt(&["update", "-q"]) {
-        bail!("`apt-get update` failed; install {package} by hand and run again");
-    }
-    if !apt(&["install", "-y", "-q", "--no-install-recommends", package]) {
-        bail!("`apt-get install {package}` failed; install it by hand and run again");
-    }
-    Ok(())
+    crate::apt_install(package)?;
+    Ok(true)
 }
 
 /// nginx (the baseline proxy) and wrk (the load generator).
 fn ensure_nginx_and_wrk() -> Result<()> {
-    let had_nginx = Command::new("nginx").arg("-v").output().is_ok();
-    ensure_package("nginx", "-v", "nginx")?;
-    if !had_nginx {
+    if ensure_package("nginx", "-v", "nginx")? {
         // The package starts a system nginx on port 80; the benchmark runs
         // its own instance, so stop that one.
         let _ = Command::new("nginx").args(["-s", "stop"]).status();
     }
-    ensure_package("wrk", "-v", "wrk")
+    ensure_package("wrk", "-v", "wrk").map(|_| ())
 }

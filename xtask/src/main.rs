@@ -19,7 +19,7 @@ mod pg;
 mod suite;
 
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
@@ -122,6 +122,25 @@ fn pg_stop() -> Result<()> {
 /// The workspace root, from the manifest dir cargo sets when running xtask
 /// (read at run time: a build reused from another checkout must not point
 /// at that checkout).
+/// `apt-get update` then `apt-get install <package>` (non-interactive): how
+/// the commands get what the machine lacks (busybox-static, nginx, wrk).
+fn apt_install(package: &str) -> Result<()> {
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !apt(&["update", "-q"]) {
+        bail!("`apt-get update` failed; install {package} by hand and run again");
+    }
+    if !apt(&["install", "-y", "-q", "--no-install-recommends", package]) {
+        bail!("`apt-get install {package}` failed; install it by hand and run again");
+    }
+    Ok(())
+}
+
 fn workspace_root() -> Result<PathBuf> {
     let manifest_dir =
         std::env::var_os("CARGO_MANIFEST_DIR").context("run this through `cargo xtask`")?;

@@ -141,14 +141,7 @@ fn prepare_docker() -> Result<()> {
                 "/bin/busybox is missing: install Debian's busybox-static package (apt-get install busybox-static)"
             );
         }
-        let update = Command::new("apt-get").args(["update", "-q"]).status();
-        let install = Command::new("apt-get")
-            .args(["install", "-y", "-q", "busybox-static"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status();
-        if !(update.is_ok_and(|s| s.success()) && install.is_ok_and(|s| s.success())) {
-            bail!("could not install busybox-static with apt-get");
-        }
+        crate::apt_install("busybox-static")?;
     }
     Ok(())
 }
