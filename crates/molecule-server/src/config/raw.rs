@@ -1,0 +1,422 @@
+//! The raw settings (flags and environment) and their validation into a
+//! [`Config`]: every problem is collected and reported at once.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Config, Database, LogFormat, Mode, ProvisionerChoice};
+
+/// Environment names the server understands.
+pub const ENV_NAMES: &[&str] = &[
+    "PORT",
+    "DATABASE_URL",
+    "MOLECULE_DATA_DIR",
+    "MOLECULE_BIND",
+    "MOLECULE_ENV",
+    "MOLECULE_ADMIN_TOKEN",
+    "CORS_ORIGINS",
+    "RATE_LIMIT",
+    "PLATFORM_URL",
+    "MOLECULE_ORG_ID",
+    "MOLECULE_LIVENESS_TTL_SECONDS",
+    "REMOTE_LIVENESS_STALE_AFTER",
+    "MOLECULE_LOG_FORMAT",
+    "MOLECULE_PROVISIONER",
+    "MOLECULE_AGENT_IMAGE",
+    "MOLECULE_RUNTIME_IMAGES",
+    "MOLECULE_AGENT_BIN",
+    "MOLECULE_PROVISION_TIMEOUT_SECONDS",
+    "ACTIVITY_RETENTION_DAYS",
+    "ACTIVITY_CLEANUP_INTERVAL_HOURS",
+    "MOLECULE_A2A_ACTIVITY",
+    "SECRETS_ENCRYPTION_KEY",
+    "MOLECULE_APPROVAL_TTL_SECONDS",
+    "MOLECULE_AGENT_CA_FILE",
+];
+
+/// Raw settings before validation (flags win over environment).
+#[derive(Debug, Clone, Default)]
+pub struct RawConfig {
+    pub port: Option<String>,
+    pub database_url: Option<String>,
+    pub data_dir: Option<String>,
+    pub bind: Option<String>,
+    pub env: Option<String>,
+    pub admin_token: Option<String>,
+    pub cors_origins: Option<String>,
+    pub rate_limit: Option<String>,
+    pub platform_url: Option<String>,
+    pub org_id: Option<String>,
+    pub liveness_ttl_seconds: Option<String>,
+    pub remote_stale_after: Option<String>,
+    pub log_format: Option<String>,
+    pub provisioner: Option<String>,
+    pub agent_image: Option<String>,
+    pub runtime_images: Option<String>,
+    pub agent_program: Option<String>,
+    pub provision_timeout: Option<String>,
+    pub activity_retention_days: Option<String>,
+    pub activity_cleanup_hours: Option<String>,
+    pub a2a_activity: Option<String>,
+    pub secrets_key: Option<String>,
+    pub approval_ttl: Option<String>,
+    pub agent_ca_file: Option<String>,
+}
+
+impl RawConfig {
+    /// Read every setting from an environment lookup (`std::env::var` in
+    /// `main`, a map in tests). Empty values count as unset.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Self {
+        let g = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        Self {
+            port: g("PORT"),
+            database_url: g("DATABASE_URL"),
+            data_dir: g("MOLECULE_DATA_DIR"),
+            bind: g("MOLECULE_BIND"),
+            env: g("MOLECULE_ENV"),
+            admin_token: g("MOLECULE_ADMIN_TOKEN"),
+            cors_origins: g("CORS_ORIGINS"),
+            rate_limit: g("RATE_LIMIT"),
+            platform_url: g("PLATFORM_URL"),
+            org_id: g("MOLECULE_ORG_ID"),
+            liveness_ttl_seconds: g("MOLECULE_LIVENESS_TTL_SECONDS"),
+            remote_stale_after: g("REMOTE_LIVENESS_STALE_AFTER"),
+            log_format: g("MOLECULE_LOG_FORMAT"),
+            provisioner: g("MOLECULE_PROVISIONER"),
+            agent_image: g("MOLECULE_AGENT_IMAGE"),
+            runtime_images: g("MOLECULE_RUNTIME_IMAGES"),
+            agent_program: g("MOLECULE_AGENT_BIN"),
+            provision_timeout: g("MOLECULE_PROVISION_TIMEOUT_SECONDS"),
+            activity_retention_days: g("ACTIVITY_RETENTION_DAYS"),
+            activity_cleanup_hours: g("ACTIVITY_CLEANUP_INTERVAL_HOURS"),
+            a2a_activity: g("MOLECULE_A2A_ACTIVITY"),
+            agent_ca_file: g("MOLECULE_AGENT_CA_FILE"),
+            secrets_key: g("SECRETS_ENCRYPTION_KEY"),
+            approval_ttl: g("MOLECULE_APPROVAL_TTL_SECONDS"),
+        }
+    }
+
+    /// Validate everything; the error lists every problem found.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let port = match self.port.as_deref().map(str::trim) {
+            None => 8080,
+            Some(p) => p.parse::<u16>().unwrap_or_else(|_| {
+                problems.push(format!("PORT={p:?} is not a port number (0-65535)"));
+                0
+            }),
+        };
+        let bind = match self.bind.as_deref().map(str::trim) {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(b) => b.parse::<IpAddr>().unwrap_or_else(|_| {
+                problems.push(format!(
+                    "MOLECULE_BIND={b:?} is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)"
+                ));
+                IpAddr::from([127, 0, 0, 1])
+            }),
+        };
+        let mode = match self.env.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
+            None => Mode::Development,
+            Some(m) if m == "development" || m == "dev" => Mode::Development,
+            Some(m) if m == "production" || m == "prod" => Mode::Production,
+            Some(m) => {
+                problems.push(format!(
+                    "MOLECULE_ENV={m:?} must be `development` or `production`"
+                ));
+                Mode::Development
+            }
+        };
+        let data_dir = PathBuf::from(self.data_dir.as_deref().unwrap_or("./molecule-data"));
+        let database = match self.database_url.as_deref().map(str::trim) {
+            None => Database::Sqlite(data_dir.join("molecule.db")),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Database::Postgres(u.to_string())
+            }
+            Some(u) if u.starts_with("sqlite:") => Database::Sqlite(PathBuf::from(
+                u.trim_start_matches("sqlite:").trim_start_matches("//"),
+            )),
+            Some(_) => {
+                problems.push("DATABASE_URL must start with postgres:// (or be unset for the embedded SQLite)".to_string());
+                Database::Sqlite(data_dir.join("molecule.db"))
+            }
+        };
+        let admin_token = self.admin_token.map(|t| t.trim().to_string());
+        if let Some(t) = &admin_token
+            && t.len() < 16
+        {
+            problems.push("MOLECULE_ADMIN_TOKEN must be at least 16 characters".to_string());
+        }
+        match mode {
+            Mode::Production if admin_token.is_none() => problems.push(
+                "MOLECULE_ENV=production requires MOLECULE_ADMIN_TOKEN (the credential for admin routes)".to_string(),
+            ),
+            Mode::Development if !bind.is_loopback() => problems.push(format!(
+                "refusing to start open on {bind}: development mode leaves admin routes unauthenticated, so it only binds loopback. \
+                 Use MOLECULE_BIND=127.0.0.1, or set MOLECULE_ENV=production with MOLECULE_ADMIN_TOKEN"
+            )),
+            _ => {}
+        }
+        let cors_origins = match &self.cors_origins {
+            None => vec![
+                "http://localhost:3000".to_string(),
+                "http://localhost:3001".to_string(),
+            ],
+            Some(list) => list
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        };
+        let rate_limit = match self.rate_limit.as_deref().map(str::trim) {
+            None => 600,
+            Some(r) => {
+                match r.parse::<u32>() {
+                    Ok(n) if n > 0 => n,
+                    _ => {
+                        problems.push(format!("RATE_LIMIT={r:?} must be a positive integer (requests per minute per IP)"));
+                        600
+                    }
+                }
+            }
+        };
+        let platform_url = self
+            .platform_url
+            .map(|u| u.trim().trim_end_matches('/').to_string());
+        if let Some(u) = &platform_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            problems.push(format!(
+                "PLATFORM_URL={u:?} must be an http:// or https:// URL"
+            ));
+        }
+        let liveness_ttl = seconds(
+            &self.liveness_ttl_seconds,
+            "MOLECULE_LIVENESS_TTL_SECONDS",
+            180,
+            &mut problems,
+        );
+        let remote_stale_after = seconds(
+            &self.remote_stale_after,
+            "REMOTE_LIVENESS_STALE_AFTER",
+            90,
+            &mut problems,
+        );
+        let log_format = match self.log_format.as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(f) => {
+                problems.push(format!(
+                    "MOLECULE_LOG_FORMAT={f:?} must be `text` or `json`"
+                ));
+                LogFormat::Text
+            }
+        };
+        let provisioner = match self
+            .provisioner
+            .as_deref()
+            .map(|s| s.trim().to_ascii_lowercase())
+        {
+            None => ProvisionerChoice::Auto,
+            Some(p) => match p.as_str() {
+                "auto" => ProvisionerChoice::Auto,
+                "docker" => ProvisionerChoice::Docker,
+                "local" => ProvisionerChoice::Local,
+                "none" => ProvisionerChoice::None,
+                _ => {
+                    problems.push(format!(
+                        "MOLECULE_PROVISIONER={p:?} must be auto, docker, local or none"
+                    ));
+                    ProvisionerChoice::Auto
+                }
+            },
+        };
+        let mut runtime_images = std::collections::BTreeMap::new();
+        for pair in self
+            .runtime_images
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            match pair.split_once('=') {
+                Some((r, i)) if !r.trim().is_empty() && !i.trim().is_empty() => {
+                    runtime_images.insert(r.trim().to_string(), i.trim().to_string());
+                }
+                _ => problems.push(format!(
+                    "MOLECULE_RUNTIME_IMAGES entry {pair:?} must be runtime=image"
+                )),
+            }
+        }
+        let a2a_activity = match self
+            .a2a_activity
+            .as_deref()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(v) => {
+                problems.push(format!("MOLECULE_A2A_ACTIVITY={v:?} must be `on` or `off`"));
+                true
+            }
+        };
+        let activity_retention = positive(
+            &self.activity_retention_days,
+            "ACTIVITY_RETENTION_DAYS",
+            "days",
+            86_400.0,
+            7.0,
+            &mut problems,
+        );
+        let activity_cleanup_every = positive(
+            &self.activity_cleanup_hours,
+            "ACTIVITY_CLEANUP_INTERVAL_HOURS",
+            "hours",
+            3_600.0,
+            6.0,
+            &mut problems,
+        );
+        let provision_timeout = seconds(
+            &self.provision_timeout,
+            "MOLECULE_PROVISION_TIMEOUT_SECONDS",
+            180,
+            &mut problems,
+        );
+        let secrets_key = match self.secrets_key.as_deref() {
+            Some(raw) => match crate::app::secret_box::SecretsKey::parse(raw) {
+                Ok(k) => Some(k),
+                Err(problem) => {
+                    problems.push(problem);
+                    None
+                }
+            },
+            None => {
+                if mode == Mode::Production {
+                    problems.push(
+                        "MOLECULE_ENV=production requires SECRETS_ENCRYPTION_KEY (32 bytes, \
+                         base64-encoded: `openssl rand -base64 32`) so secrets are encrypted at rest"
+                            .to_string(),
+                    );
+                }
+                None
+            }
+        };
+        let approval_ttl = seconds(
+            &self.approval_ttl,
+            "MOLECULE_APPROVAL_TTL_SECONDS",
+            600,
+            &mut problems,
+        );
+        let agent_ca_certs = match self.agent_ca_file.as_deref() {
+            Some(path) => read_ca_file(path.trim()).unwrap_or_else(|problem| {
+                problems.push(problem);
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        Ok(Config {
+            bind,
+            port,
+            database,
+            data_dir,
+            mode,
+            admin_token,
+            cors_origins,
+            rate_limit,
+            platform_url,
+            org_id: self.org_id.map(|s| s.trim().to_string()),
+            liveness_ttl,
+            liveness_check_every: (liveness_ttl / 12)
+                .clamp(Duration::from_millis(50), Duration::from_secs(5)),
+            remote_stale_after,
+            heartbeat_flush_every: Duration::from_millis(200),
+            log_format,
+            provisioner,
+            agent_image: self
+                .agent_image
+                .unwrap_or_else(|| format!("molecule/agent:{}", env!("CARGO_PKG_VERSION"))),
+            runtime_images,
+            agent_program: self.agent_program.map(PathBuf::from),
+            provision_timeout,
+            activity_retention,
+            activity_cleanup_every,
+            delegation_retry_after: Duration::from_secs(8),
+            a2a_activity,
+            health_sweep_every: Duration::from_secs(15),
+            agent_heartbeat_every: Duration::from_secs(30),
+            workspace_env: Vec::new(),
+            governor: Default::default(),
+            docker_host: None,
+            docker_call_timeout: Duration::from_secs(10),
+            secrets_key,
+            scheduler_every: Duration::from_secs(30),
+            approval_expiry_every: (approval_ttl / 20)
+                .clamp(Duration::from_millis(50), Duration::from_secs(30)),
+            approval_ttl,
+            agent_ca_certs,
+        })
+    }
+}
+
+/// The certificates of a PEM file, at least one, each one rustls accepts
+/// as a trust root.
+fn read_ca_file(path: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let problem = |what: String| format!("MOLECULE_AGENT_CA_FILE={path:?}: {what}");
+    let pem = std::fs::read(path).map_err(|e| problem(format!("cannot read it: {e}")))?;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| problem(format!("not a PEM certificate bundle: {e}")))?;
+    if certs.is_empty() {
+        return Err(problem("holds no PEM certificate".into()));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let (_, refused) = roots.add_parsable_certificates(certs.iter().cloned());
+    if refused > 0 {
+        return Err(problem(format!(
+            "{refused} of {} certificates are not usable trust roots",
+            certs.len()
+        )));
+    }
+    Ok(certs)
+}
+
+/// Longest duration any setting may name (about 30 000 years): larger
+/// values would overflow `Duration`.
+const MAX_SETTING_SECS: f64 = 1e12;
+
+/// A positive number of `unit`s, each `unit_secs` long.
+fn positive(
+    raw: &Option<String>,
+    name: &str,
+    unit: &str,
+    unit_secs: f64,
+    default: f64,
+    problems: &mut Vec<String>,
+) -> Duration {
+    match raw.as_deref().map(str::trim) {
+        None => Duration::from_secs_f64(default * unit_secs),
+        Some(v) => match v.parse::<f64>() {
+            Ok(n) if n > 0.0 && n.is_finite() && n * unit_secs <= MAX_SETTING_SECS => {
+                Duration::from_secs_f64(n * unit_secs)
+            }
+            _ => {
+                problems.push(format!("{name}={v:?} must be a positive number of {unit}"));
+                Duration::from_secs_f64(default * unit_secs)
+            }
+        },
+    }
+}
+
+fn seconds(raw: &Option<String>, name: &str, default: u64, problems: &mut Vec<String>) -> Duration {
+    positive(raw, name, "seconds", 1.0, default as f64, problems)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
