@@ -89,6 +89,10 @@ async fn parent_and_child_talk_an_outsider_is_refused(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status, 403);
+    // Containers outlive the server by design: remove them.
+    for root in [parent, other_root] {
+        t.client.delete_workspace(root, true).await.unwrap();
+    }
 }
 
 /// A killed runtime: the next call answers 503 restarting, and exactly one
@@ -147,6 +151,7 @@ async fn a_killed_agent_gives_restarting_and_one_restart(backend: Backend) {
         })
         .collect();
     assert_eq!(restarts.len(), 1, "{restarts:?}");
+    t.client.delete_workspace(id, true).await.unwrap();
 }
 
 macro_rules! backend_tests {
