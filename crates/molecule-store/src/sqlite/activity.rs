@@ -26,8 +26,15 @@ const COLUMNS: &str = "id, workspace_id, activity_type, source_id, source_label,
 fn bind_insert<'q>(
     a: &'q NewActivity,
 ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-    sqlx::query(INSERT)
-        .bind(a.id.to_string())
+    bind_row(sqlx::query(INSERT), a)
+}
+
+/// The 15 values of one row, in `INSERT`'s column order.
+fn bind_row<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    a: &'q NewActivity,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    q.bind(a.id.to_string())
         .bind(a.workspace_id.to_string())
         .bind(&a.activity_type)
         .bind(a.source_id.map(|id| id.to_string()))
@@ -47,40 +54,46 @@ fn bind_insert<'q>(
 /// Rows per multi-row INSERT (15 parameters each).
 const CHUNK: usize = 64;
 
-/// Insert `rows` in one transaction, a few multi-row statements. Rows of
-/// workspaces that no longer exist, and idempotency-key duplicates, are
-/// skipped; returns how many were written.
+/// The multi-row INSERT for `n` rows: rows of workspaces that no longer
+/// exist, and idempotency-key duplicates, are skipped.
+fn insert_many_sql(n: usize) -> String {
+    const ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    let mut sql = String::from(
+        "INSERT INTO activity_logs (id, workspace_id, activity_type, source_id, source_label, \
+         target_id, method, summary, request_body, response_body, duration_ms, status, \
+         error_detail, idempotency_key, created_at) SELECT * FROM (VALUES ",
+    );
+    sql.reserve(n * (ROW.len() + 1) + 80);
+    for i in 0..n {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(ROW);
+    }
+    sql.push_str(") WHERE column2 IN (SELECT id FROM workspaces) ON CONFLICT DO NOTHING");
+    sql
+}
+
+/// Insert `rows` in one transaction, a few multi-row statements (the
+/// statement for a full chunk is built once). Returns how many were
+/// written.
 pub(super) async fn insert_many(s: &SqliteStore, rows: &[NewActivity]) -> Result<u64> {
+    static FULL_CHUNK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     if rows.is_empty() {
         return Ok(0);
     }
     let mut tx = s.writer.begin().await?;
     let mut written = 0;
     for chunk in rows.chunks(CHUNK) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO activity_logs (id, workspace_id, activity_type, source_id, \
-             source_label, target_id, method, summary, request_body, response_body, duration_ms, \
-             status, error_detail, idempotency_key, created_at) SELECT * FROM (",
-        );
-        q.push_values(chunk, |mut b, a| {
-            b.push_bind(a.id.to_string())
-                .push_bind(a.workspace_id.to_string())
-                .push_bind(a.activity_type.clone())
-                .push_bind(a.source_id.map(|id| id.to_string()))
-                .push_bind(a.source_label.clone())
-                .push_bind(a.target_id.map(|id| id.to_string()))
-                .push_bind(a.method.clone())
-                .push_bind(a.summary.clone())
-                .push_bind(a.request_text())
-                .push_bind(a.response_text())
-                .push_bind(a.duration_ms)
-                .push_bind(a.status.clone())
-                .push_bind(a.error_detail.clone())
-                .push_bind(a.idempotency_key.clone())
-                .push_bind(ts(a.created_at));
-        });
-        q.push(") WHERE column2 IN (SELECT id FROM workspaces) ON CONFLICT DO NOTHING");
-        written += q.build().execute(&mut *tx).await?.rows_affected();
+        let mut q = if chunk.len() == CHUNK {
+            sqlx::query(FULL_CHUNK.get_or_init(|| insert_many_sql(CHUNK)).as_str())
+        } else {
+            sqlx::query(sqlx::AssertSqlSafe(insert_many_sql(chunk.len())))
+        };
+        for a in chunk {
+            q = bind_row(q, a);
+        }
+        written += q.execute(&mut *tx).await?.rows_affected();
     }
     tx.commit().await?;
     Ok(written)

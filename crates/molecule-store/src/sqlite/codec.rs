@@ -15,6 +15,7 @@ use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 /// Microsecond precision, always six fraction digits, always `Z`.
+#[cfg_attr(not(test), allow(dead_code))] // `ts` writes it out; a test checks they agree
 pub(super) const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 
 /// The columns every workspace read returns, joined with the canvas layout.
@@ -36,7 +37,25 @@ macro_rules! select_workspace {
 pub(super) use select_workspace;
 
 pub(super) fn ts(t: DateTime<Utc>) -> String {
-    t.format(TS_FORMAT).to_string()
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    // `TS_FORMAT`, written out: the activity writer formats one per row,
+    // and chrono's `format` parses its pattern on every call.
+    let mut s = String::with_capacity(27);
+    let _ = write!(
+        s,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        // chrono keeps a leap second as :59 with nanoseconds past 1e9;
+        // `%S%.6f` prints it as :60.
+        t.second() + t.nanosecond() / 1_000_000_000,
+        t.nanosecond() % 1_000_000_000 / 1_000,
+    );
+    s
 }
 
 fn parse_ts(column: &str, s: &str) -> Result<DateTime<Utc>> {
@@ -151,6 +170,25 @@ mod tests {
         let whole = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 6).unwrap();
         assert_eq!(ts(whole), "2026-01-02T03:04:06.000000Z");
         assert!(ts(t) < ts(whole));
+    }
+
+    #[test]
+    fn the_written_out_format_is_ts_format() {
+        let base = Utc.with_ymd_and_hms(1999, 12, 31, 23, 59, 59).unwrap();
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_250_000_000)
+            .unwrap()
+            .and_utc();
+        for t in [
+            base,
+            base + chrono::Duration::nanoseconds(999_999_999),
+            base + chrono::Duration::days(365 * 8000),
+            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
+            leap,
+        ] {
+            assert_eq!(ts(t), t.format(TS_FORMAT).to_string(), "{t:?}");
+        }
     }
 
     #[test]
