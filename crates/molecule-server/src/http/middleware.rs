@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -15,18 +15,32 @@ use std::time::{Duration, Instant};
 
 use crate::app::App;
 
-const SECURITY_HEADERS: [(&str, &str); 6] = [
-    ("x-content-type-options", "nosniff"),
-    ("x-frame-options", "DENY"),
-    ("content-security-policy", "default-src 'self'"),
+/// Parsed once: inserting by `&str` would parse and hash each name on
+/// every response.
+static SECURITY_HEADERS: [(HeaderName, HeaderValue); 6] = [
     (
-        "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
     ),
-    ("referrer-policy", "strict-origin-when-cross-origin"),
     (
-        "permissions-policy",
-        "camera=(), microphone=(), geolocation=()",
+        HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    ),
+    (
+        HeaderName::from_static("content-security-policy"),
+        HeaderValue::from_static("default-src 'self'"),
+    ),
+    (
+        HeaderName::from_static("strict-transport-security"),
+        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    ),
+    (
+        HeaderName::from_static("referrer-policy"),
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    ),
+    (
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
     ),
 ];
 
@@ -58,9 +72,10 @@ pub async fn global(
 /// On every response, 403 and 429 included.
 fn security_headers(resp: &mut Response) {
     let h = resp.headers_mut();
-    for (k, v) in SECURITY_HEADERS {
-        if !h.contains_key(k) {
-            h.insert(k, HeaderValue::from_static(v));
+    h.reserve(SECURITY_HEADERS.len());
+    for (k, v) in &SECURITY_HEADERS {
+        if let header::Entry::Vacant(slot) = h.entry(k.clone()) {
+            slot.insert(v.clone());
         }
     }
 }

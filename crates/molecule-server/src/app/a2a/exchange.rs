@@ -37,8 +37,28 @@ pub(super) struct Exchange {
 }
 
 impl Exchange {
+    /// Whether anything will read the answer's body: the activity row, or
+    /// an operator watching a canvas call.
+    pub(super) fn wants_answer(&self) -> bool {
+        self.app.config.a2a_activity
+            || (self.caller == Caller::Canvas && self.app.events.has_subscribers())
+    }
+
     pub(super) fn record(self, o: Outcome) {
         let ok = o.error.is_none() && o.status.is_some_and(|s| s < 400);
+        let outcome = match (ok, &o.error) {
+            (true, _) => "ok",
+            (false, None) => "agent_error",
+            (false, Some(_)) => "transport_error",
+        };
+        self.app
+            .metrics
+            .inc("molecule_a2a_requests_total", &[("outcome", outcome)]);
+        let canvas_answer =
+            self.caller == Caller::Canvas && ok && self.app.events.has_subscribers();
+        if !self.app.config.a2a_activity && !canvas_answer {
+            return;
+        }
         let summary = match &o.error {
             None => format!("{} → {}", self.method, self.target_name),
             Some(e) => format!("A2A request to {} failed: {e}", self.target_name),
@@ -53,8 +73,6 @@ impl Exchange {
         row.method = Some(self.method.clone());
         row.summary = Some(summary);
         row.request_raw = Some(self.request);
-        let canvas_answer =
-            self.caller == Caller::Canvas && ok && self.app.events.has_subscribers();
         let response_for_event = if canvas_answer {
             o.response
                 .as_deref()
@@ -83,14 +101,6 @@ impl Exchange {
                 }),
             ));
         }
-        let outcome = match (ok, &o.error) {
-            (true, _) => "ok",
-            (false, None) => "agent_error",
-            (false, Some(_)) => "transport_error",
-        };
-        self.app
-            .metrics
-            .inc("molecule_a2a_requests_total", &[("outcome", outcome)]);
     }
 }
 

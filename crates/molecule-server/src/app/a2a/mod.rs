@@ -294,7 +294,11 @@ impl App {
             match read_capped(resp, deadline).await {
                 Ok(body) => {
                     let duration = started.elapsed();
-                    let response = loggable(&body);
+                    let response = if exchange.wants_answer() {
+                        loggable(&body)
+                    } else {
+                        None
+                    };
                     let _ = tx.send(Ok(ProxyResponse {
                         status,
                         content_type: Some(HeaderValue::from_static("application/json")),
