@@ -35,10 +35,12 @@ fn client_timeout(headers: &HeaderMap) -> Option<Duration> {
 pub async fn proxy(
     State(app): State<App>,
     WorkspacePath(target): WorkspacePath,
-    headers: HeaderMap,
-    body: Body,
+    req: axum::extract::Request,
 ) -> Response {
-    match handle(app, target, headers, body).await {
+    // The whole request, not `HeaderMap` + `Body`: that extractor clones
+    // every header.
+    let (parts, body) = req.into_parts();
+    match handle(app, target, parts.headers, body).await {
         Ok(resp) => resp,
         Err(e) => error_response(e),
     }

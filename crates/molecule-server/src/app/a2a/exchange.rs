@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::upstream::next_chunk;
-use super::{A2aError, Caller, ProxyBody, ProxyResponse};
+use super::{A2aError, Caller, MAX_LOGGED_BODY, ProxyBody, ProxyResponse};
 use crate::app::App;
 
 /// What the exchange task learned, for the activity row.
@@ -32,8 +32,9 @@ pub(super) struct Exchange {
     pub(super) target_name: String,
     pub(super) caller: Caller,
     pub(super) method: String,
-    /// The request body as JSON text.
-    pub(super) request: String,
+    /// The request body as forwarded (valid JSON: `normalise` parsed it);
+    /// copied into the activity row only when one is written.
+    pub(super) request: Bytes,
 }
 
 impl Exchange {
@@ -72,7 +73,11 @@ impl Exchange {
         row.target_id = Some(self.target);
         row.method = Some(self.method.clone());
         row.summary = Some(summary);
-        row.request_raw = Some(self.request);
+        row.request_raw = Some(if self.request.len() > MAX_LOGGED_BODY {
+            json!({ "truncated": true, "bytes": self.request.len() }).to_string()
+        } else {
+            String::from_utf8_lossy(&self.request).into_owned()
+        });
         let response_for_event = if canvas_answer {
             o.response
                 .as_deref()

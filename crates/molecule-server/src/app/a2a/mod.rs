@@ -240,12 +240,7 @@ impl App {
             target_name: target.name.clone(),
             caller: req.caller.clone(),
             method: n.method,
-            // Already parsed by `normalise`: valid JSON (hence UTF-8).
-            request: if n.bytes.len() > MAX_LOGGED_BODY {
-                json!({ "truncated": true, "bytes": n.bytes.len() }).to_string()
-            } else {
-                String::from_utf8_lossy(&n.bytes).into_owned()
-            },
+            request: n.bytes,
         };
         let (tx, mut rx) = oneshot::channel();
         let external = target.runtime == EXTERNAL_RUNTIME;

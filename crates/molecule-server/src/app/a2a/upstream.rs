@@ -144,30 +144,29 @@ pub(super) async fn read_capped(
         return Err(A2aError::ResponseTooLarge);
     }
     let mut body = resp.into_body();
-    // Most answers arrive as one chunk: keep it without copying.
-    let mut first: Option<Bytes> = None;
-    let mut buf = BytesMut::new();
-    loop {
-        let chunk = match within(deadline, next_chunk(&mut body)).await {
-            None => return Err(A2aError::Busy),
-            Some(None) => break,
-            Some(Some(Ok(chunk))) => chunk,
-            Some(Some(Err(chain))) => return Err(A2aError::ReadFailed(chain)),
-        };
-        let have = first.as_ref().map_or(0, Bytes::len) + buf.len();
-        if have + chunk.len() > MAX_RESPONSE_BODY {
-            return Err(A2aError::ResponseTooLarge);
+    // One deadline for the whole body (not a timer per chunk).
+    let read = async move {
+        // Most answers arrive as one chunk: keep it without copying.
+        let mut first: Option<Bytes> = None;
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = next_chunk(&mut body).await {
+            let chunk = chunk.map_err(A2aError::ReadFailed)?;
+            let have = first.as_ref().map_or(0, Bytes::len) + buf.len();
+            if have + chunk.len() > MAX_RESPONSE_BODY {
+                return Err(A2aError::ResponseTooLarge);
+            }
+            if first.is_none() && buf.is_empty() {
+                first = Some(chunk);
+                continue;
+            }
+            if let Some(earlier) = first.take() {
+                buf.extend_from_slice(&earlier);
+            }
+            buf.extend_from_slice(&chunk);
         }
-        if first.is_none() && buf.is_empty() {
-            first = Some(chunk);
-            continue;
-        }
-        if let Some(earlier) = first.take() {
-            buf.extend_from_slice(&earlier);
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(first.unwrap_or_else(|| buf.freeze()))
+        Ok(first.unwrap_or_else(|| buf.freeze()))
+    };
+    within(deadline, read).await.unwrap_or(Err(A2aError::Busy))
 }
 
 /// The next data chunk of an answer, trailers skipped (`None` at its
