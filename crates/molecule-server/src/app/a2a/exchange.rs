@@ -38,11 +38,16 @@ pub(super) struct Exchange {
 }
 
 impl Exchange {
+    /// A canvas (operator) call while someone watches the event stream:
+    /// its answer goes out as `A2A_RESPONSE`.
+    fn canvas_watched(&self) -> bool {
+        self.caller == Caller::Canvas && self.app.events.has_subscribers()
+    }
+
     /// Whether anything will read the answer's body: the activity row, or
     /// an operator watching a canvas call.
     pub(super) fn wants_answer(&self) -> bool {
-        self.app.config.a2a_activity
-            || (self.caller == Caller::Canvas && self.app.events.has_subscribers())
+        self.app.config.a2a_activity || self.canvas_watched()
     }
 
     pub(super) fn record(self, o: Outcome) {
@@ -55,8 +60,7 @@ impl Exchange {
         self.app
             .metrics
             .inc("molecule_a2a_requests_total", &[("outcome", outcome)]);
-        let canvas_answer =
-            self.caller == Caller::Canvas && ok && self.app.events.has_subscribers();
+        let canvas_answer = ok && self.canvas_watched();
         if !self.app.config.a2a_activity && !canvas_answer {
             return;
         }

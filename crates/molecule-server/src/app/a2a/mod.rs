@@ -289,11 +289,7 @@ impl App {
             match read_capped(resp, deadline).await {
                 Ok(body) => {
                     let duration = started.elapsed();
-                    let response = if exchange.wants_answer() {
-                        loggable(&body)
-                    } else {
-                        None
-                    };
+                    let response = exchange.wants_answer().then(|| loggable(&body)).flatten();
                     let _ = tx.send(Ok(ProxyResponse {
                         status,
                         content_type: Some(HeaderValue::from_static("application/json")),
