@@ -45,7 +45,12 @@ pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
 pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
+        format!(
+            "{}# TYPE molecule_a2a_upstream_connections_opened_total counter\n\
+             molecule_a2a_upstream_connections_opened_total {}\n",
+            app.metrics.render(),
+            app.a2a_http.connections_opened()
+        ),
     )
 }
 

@@ -180,7 +180,7 @@ async fn assert_all_online(c: &Client, ids: &[Uuid], when: &str) {
 }
 
 /// Sum of every series of a counter in the Prometheus text.
-fn counter(metrics: &str, name: &str) -> f64 {
+pub(crate) fn counter(metrics: &str, name: &str) -> f64 {
     metrics
         .lines()
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))

@@ -2,7 +2,7 @@
 //! relaying a stream, detaching from a client that went away, and the
 //! activity row and events it leaves.
 
-use axum::http::{HeaderName, HeaderValue, Response};
+use axum::http::{Response, header};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use molecule_store::NewActivity;
@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::upstream::next_chunk;
-use super::{A2aError, Caller, MAX_LOGGED_BODY, ProxyBody, ProxyResponse};
+use super::upstream::{Lease, next_chunk};
+use super::{A2aError, Caller, MAX_LOGGED_BODY, ProxyBody, ProxyResponse, a2a_headers_of};
 use crate::app::App;
 
 /// What the exchange task learned, for the activity row.
@@ -144,12 +144,13 @@ pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 pub(super) async fn stream_through(
     exchange: Exchange,
     resp: Response<Incoming>,
-    status: u16,
-    content_type: Option<HeaderValue>,
-    a2a_headers: Vec<(HeaderName, HeaderValue)>,
+    mut lease: Lease,
     tx: oneshot::Sender<Result<ProxyResponse, A2aError>>,
     started: Instant,
 ) {
+    let status = resp.status().as_u16();
+    let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+    let a2a_headers = a2a_headers_of(resp.headers());
     let (chunks_tx, chunks_rx) = mpsc::channel::<Bytes>(64);
     let _ = tx.send(Ok(ProxyResponse {
         status,
@@ -161,20 +162,26 @@ pub(super) async fn stream_through(
     let mut events = 0usize;
     let mut error = None;
     let mut body = resp.into_body();
-    loop {
-        match next_chunk(&mut body).await {
-            Some(Ok(chunk)) => {
-                events += chunk.windows(2).filter(|w| w == b"\n\n").count();
-                if !client_gone && chunks_tx.send(chunk).await.is_err() {
-                    client_gone = true;
+    let relay = async {
+        loop {
+            match next_chunk(&mut body).await {
+                Some(Ok(chunk)) => {
+                    events += chunk.windows(2).filter(|w| w == b"\n\n").count();
+                    if !client_gone && chunks_tx.send(chunk).await.is_err() {
+                        client_gone = true;
+                    }
+                }
+                None => break,
+                Some(Err(e)) => {
+                    error = Some(format!("stream interrupted: {e}"));
+                    break;
                 }
             }
-            None => break,
-            Some(Err(e)) => {
-                error = Some(format!("stream interrupted: {e}"));
-                break;
-            }
         }
+    };
+    lease.drive(relay).await;
+    if error.is_none() {
+        lease.release();
     }
     exchange.record(Outcome {
         status: Some(status),

@@ -35,7 +35,7 @@ pub use envelope::{a2a_headers_of, is_streaming_method};
 use envelope::{loggable, normalise};
 use exchange::{DetachOnDrop, Exchange, Outcome, stream_through};
 pub use types::{A2aError, A2aReply, Caller, ProxyBody, ProxyRequest, ProxyResponse};
-pub use upstream::Upstream;
+pub use upstream::{Endpoint, Upstream};
 use upstream::{SendError, read_capped};
 
 use super::App;
@@ -66,7 +66,7 @@ struct Target {
     url: String,
     /// `url` parsed once, not per call; `None` when it is not an
     /// `http(s)://` URL.
-    parsed: Option<axum::http::Uri>,
+    endpoint: Option<Endpoint>,
     name: String,
     runtime: String,
     status: WorkspaceStatus,
@@ -97,16 +97,6 @@ impl TargetCache {
     }
 }
 
-/// An agent URL the proxy can call: `http(s)://host[:port][/path]`.
-/// Anything else (another scheme, no host) gives `None`, and calls answer
-/// 502.
-fn parse_agent_url(url: &str) -> Option<axum::http::Uri> {
-    let uri: axum::http::Uri = url.trim().parse().ok()?;
-    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-    let host_ok = uri.host().is_some_and(|h| !h.is_empty());
-    (scheme_ok && host_ok).then_some(uri)
-}
-
 impl App {
     /// Forget what the proxy knows about `id` (after any change of it).
     pub fn forget_target(&self, id: Uuid) {
@@ -128,7 +118,7 @@ impl App {
             })?
             .ok_or(A2aError::NotFound)?;
         let t = Arc::new(Target {
-            parsed: row.url.as_deref().and_then(parse_agent_url),
+            endpoint: row.url.as_deref().and_then(Endpoint::parse),
             url: row.url.unwrap_or_default(),
             name: row.name,
             runtime: row.runtime,
@@ -223,11 +213,14 @@ impl App {
             (false, None) if req.caller == Caller::Canvas => Some(CANVAS_TIMEOUT),
             (false, None) => Some(AGENT_TIMEOUT),
         };
-        let uri = target.parsed.clone().ok_or_else(|| {
-            A2aError::Unreachable(format!("invalid workspace URL {:?}", target.url))
-        })?;
+        let Some(endpoint) = target.endpoint.clone() else {
+            return Err(A2aError::Unreachable(format!(
+                "invalid workspace URL {:?}",
+                target.url
+            )));
+        };
         let upstream_req = upstream::post(
-            uri,
+            &endpoint,
             n.bytes.clone(),
             req.caller.header_value(),
             &req.a2a_headers,
@@ -248,8 +241,8 @@ impl App {
         // goes away; the deadline still applies.
         let exchange = async move {
             let started = Instant::now();
-            let result = client.send(upstream_req, deadline).await;
-            let resp = match result {
+            let result = client.send(&endpoint, upstream_req, deadline).await;
+            let (resp, mut lease) = match result {
                 Ok(r) => r,
                 Err(e) => {
                     let err = exchange
@@ -266,28 +259,20 @@ impl App {
                     return;
                 }
             };
-            let status = resp.status().as_u16();
-            let content_type = resp.headers().get("content-type").cloned();
-            let a2a_headers = a2a_headers_of(resp.headers());
-            let is_sse = content_type
-                .as_ref()
+            let is_sse = resp
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("text/event-stream"));
             if streaming && is_sse {
-                stream_through(
-                    exchange,
-                    resp,
-                    status,
-                    content_type,
-                    a2a_headers,
-                    tx,
-                    started,
-                )
-                .await;
+                stream_through(exchange, resp, lease, tx, started).await;
                 return;
             }
-            match read_capped(resp, deadline).await {
+            let status = resp.status().as_u16();
+            let a2a_headers = a2a_headers_of(resp.headers());
+            match lease.drive(read_capped(resp, deadline)).await {
                 Ok(body) => {
+                    lease.release();
                     let duration = started.elapsed();
                     let response = exchange.wants_answer().then(|| loggable(&body)).flatten();
                     let _ = tx.send(Ok(ProxyResponse {
@@ -448,24 +433,5 @@ mod tests {
             Caller::Workspace(id)
         );
         assert!(Caller::from_header(Some("nope")).is_err());
-    }
-
-    #[test]
-    fn agent_urls_must_be_http_or_https_with_a_host() {
-        let ok = parse_agent_url("http://127.0.0.1:8000").expect("host and port");
-        assert_eq!(ok.host(), Some("127.0.0.1"));
-        assert_eq!(ok.port_u16(), Some(8000));
-        assert!(parse_agent_url(" http://agent:8000/a2a ").is_some());
-        assert!(parse_agent_url("https://agent.example.com").is_some());
-        for bad in [
-            "",
-            "agent:8000",
-            "https://",
-            "ftp://agent",
-            "http://",
-            "not a url",
-        ] {
-            assert!(parse_agent_url(bad).is_none(), "{bad:?} is refused");
-        }
     }
 }

@@ -1,35 +1,235 @@
-//! The proxy's upstream HTTP/1.1 client: hyper's pooled keep-alive client
-//! with no request builder, redirect policy or body wrapper on top (the
-//! proxy forwards one POST per call and needs none of that), and the
-//! call's own deadline instead of a client-wide timeout. `https://` agents
-//! are reached over rustls (ring), trusting the Mozilla roots plus the
-//! operator's `MOLECULE_AGENT_CA_FILE`.
+//! The proxy's upstream HTTP/1.1 client: keep-alive connections to agents
+//! (plain or rustls), each driven by the request that holds it. There is no
+//! per-connection task: the exchange that leases a connection polls it
+//! together with the answer it waits for, so a call costs no task hop and
+//! no channel hand-off, and a connection the exchange is done with goes
+//! back to an idle list. Idle connections are not polled; one the agent
+//! closed in the meantime is noticed when it is next used, before the
+//! request is written, and the call moves to another connection.
+//! `https://` agents are reached over rustls (ring), trusting the Mozilla
+//! roots plus the operator's `MOLECULE_AGENT_CA_FILE`.
 
-use axum::http::{HeaderValue, Method, Request, Response, Uri, header};
+use axum::http::uri::PathAndQuery;
+use axum::http::{HeaderName, HeaderValue, Method, Request, Response, Uri, header};
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
+use hyper::client::conn::http1;
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tower_service::Service;
 
 use super::exchange::error_chain;
 use super::{A2aError, MAX_RESPONSE_BODY};
 
 /// How long opening a connection to an agent may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Idle pooled connections are closed after this long.
+/// Idle connections are closed after this long.
 const POOL_IDLE: Duration = Duration::from_secs(60);
+/// Idle connections kept per agent address; more are closed.
+const MAX_IDLE_PER_HOST: usize = 256;
 
-/// Pooled keep-alive connections to agents, plain or TLS.
+type Io = MaybeHttpsStream<TokioIo<TcpStream>>;
+type Body = Full<Bytes>;
+
+/// Keep-alive connections to agents, plain or TLS.
 #[derive(Clone)]
-pub struct Upstream(Client<HttpsConnector<HttpConnector>, Full<Bytes>>);
+pub struct Upstream {
+    connector: HttpsConnector<HttpConnector>,
+    pool: Arc<Pool>,
+}
+
+/// Where a connection goes: TLS or not, and the authority of the agent's
+/// URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    https: bool,
+    authority: Arc<str>,
+}
+
+/// An agent's address, parsed once per target rather than per call: the
+/// URL to connect to, the request target and `Host` header a call carries
+/// on the wire, and the pool key.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    uri: Uri,
+    path: Uri,
+    host: HeaderValue,
+    key: Key,
+}
+
+impl Endpoint {
+    /// An agent URL the proxy can call: `http(s)://host[:port][/path]`.
+    /// Anything else (another scheme, no host) gives `None`.
+    pub fn parse(url: &str) -> Option<Self> {
+        let uri: Uri = url.trim().parse().ok()?;
+        let https = match uri.scheme_str()? {
+            "https" => true,
+            "http" => false,
+            _ => return None,
+        };
+        let authority = uri.authority()?;
+        if authority.host().is_empty() {
+            return None;
+        }
+        let host = match authority.port() {
+            Some(port) => format!("{}:{port}", authority.host()),
+            None => authority.host().to_string(),
+        };
+        let path = uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        Some(Endpoint {
+            host: HeaderValue::try_from(host).ok()?,
+            path: Uri::from(path),
+            key: Key {
+                https,
+                authority: authority.as_str().into(),
+            },
+            uri,
+        })
+    }
+}
+
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<Idle>,
+    opened: AtomicU64,
+}
+
+#[derive(Default)]
+struct Idle {
+    /// Per address, oldest first (checkout takes the newest).
+    conns: HashMap<Key, Vec<(Instant, Box<Conn>)>>,
+    last_sweep: Option<Instant>,
+}
+
+impl Pool {
+    /// The most recently used idle connection to `key` that has not been
+    /// idle too long.
+    fn checkout(&self, key: &Key) -> Option<Box<Conn>> {
+        let mut idle = self.idle.lock().expect("upstream pool poisoned");
+        let list = idle.conns.get_mut(key)?;
+        let fresh_after = Instant::now().checked_sub(POOL_IDLE);
+        while let Some((since, conn)) = list.pop() {
+            if fresh_after.is_none_or(|t| since > t) {
+                return Some(conn);
+            }
+            // The rest is older still.
+            list.clear();
+        }
+        None
+    }
+
+    fn checkin(&self, key: Key, conn: Box<Conn>) {
+        let now = Instant::now();
+        let mut idle = self.idle.lock().expect("upstream pool poisoned");
+        if idle
+            .last_sweep
+            .is_none_or(|t| now.duration_since(t) > POOL_IDLE)
+        {
+            idle.last_sweep = Some(now);
+            if let Some(cut) = now.checked_sub(POOL_IDLE) {
+                idle.conns.retain(|_, list| {
+                    list.retain(|(since, _)| *since > cut);
+                    !list.is_empty()
+                });
+            }
+        }
+        let list = idle.conns.entry(key).or_default();
+        if list.len() < MAX_IDLE_PER_HOST {
+            list.push((now, conn));
+        }
+    }
+}
+
+/// One HTTP/1.1 connection: the request side and the connection state
+/// machine, which makes progress only while someone polls it.
+struct Conn {
+    sender: http1::SendRequest<Body>,
+    /// `None` once the state machine has finished (closed or failed). It is
+    /// dropped then: that fails a request still queued on it, handing the
+    /// request back unsent.
+    conn: Option<http1::Connection<Io, Body>>,
+}
+
+impl Conn {
+    /// Poll `fut` and this connection together until `fut` is ready.
+    async fn drive<F: Future>(&mut self, fut: F) -> F::Output {
+        let mut fut = pin!(fut);
+        std::future::poll_fn(|cx| {
+            self.poll_conn(cx);
+            fut.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    fn poll_conn(&mut self, cx: &mut Context<'_>) {
+        // A finished connection has already failed or completed whatever
+        // waits on it (an answer or a body gets its error).
+        if let Some(conn) = self.conn.as_mut()
+            && conn.poll_without_shutdown(cx).is_ready()
+        {
+            self.conn = None;
+        }
+    }
+
+    /// Ready for another request: the previous exchange is complete and the
+    /// connection still open. Polls without a waker of its own.
+    fn reusable(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        // The state machine needs a turn to settle after the answer's last
+        // byte was handed out.
+        for _ in 0..2 {
+            self.poll_conn(&mut cx);
+            if self.conn.is_none() {
+                return false;
+            }
+            match self.sender.poll_ready(&mut cx) {
+                Poll::Ready(Ok(())) => return true,
+                Poll::Ready(Err(_)) => return false,
+                Poll::Pending => {}
+            }
+        }
+        false
+    }
+}
+
+/// A connection leased to one exchange; [`Lease::release`] returns it for
+/// reuse once the answer has been read to its end. Dropped otherwise, the
+/// connection is closed.
+pub(super) struct Lease {
+    conn: Box<Conn>,
+    key: Key,
+    pool: Arc<Pool>,
+}
+
+impl Lease {
+    /// Poll `fut` (reading the answer) while driving the connection.
+    pub(super) async fn drive<F: Future>(&mut self, fut: F) -> F::Output {
+        self.conn.drive(fut).await
+    }
+
+    /// The answer was read to its end: keep the connection if it can take
+    /// another request.
+    pub(super) fn release(mut self) {
+        if self.conn.reusable() {
+            self.pool.checkin(self.key, self.conn);
+        }
+    }
+}
 
 impl Upstream {
     /// A client that trusts the Mozilla roots and `extra_roots`.
@@ -56,25 +256,76 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        Upstream(
-            Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(POOL_IDLE)
-                .pool_timer(TokioTimer::new())
-                .build(connector),
-        )
+        Upstream {
+            connector,
+            pool: Arc::default(),
+        }
     }
 
-    /// Send `req` and wait for the answer's head, within `deadline`.
+    /// Connections opened to agents since start (each is reused while it
+    /// stays open).
+    pub fn connections_opened(&self) -> u64 {
+        self.pool.opened.load(Ordering::Relaxed)
+    }
+
+    /// Send `req` (made by [`post`]) to `to` and wait for the answer's
+    /// head, within `deadline`. The lease must be driven while the body is
+    /// read.
     pub(super) async fn send(
         &self,
-        req: Request<Full<Bytes>>,
+        to: &Endpoint,
+        req: Request<Body>,
         deadline: Option<Instant>,
-    ) -> Result<Response<Incoming>, SendError> {
-        match within(deadline, self.0.request(req)).await {
-            None => Err(SendError::Timeout),
-            Some(Ok(resp)) => Ok(resp),
-            Some(Err(e)) => Err(SendError::Failed(error_chain(&e))),
+    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        within(deadline, self.exchange(to, req))
+            .await
+            .unwrap_or(Err(SendError::Timeout))
+    }
+
+    async fn exchange(
+        &self,
+        to: &Endpoint,
+        mut req: Request<Body>,
+    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        loop {
+            let (mut conn, reused) = match self.pool.checkout(&to.key) {
+                Some(conn) => (conn, true),
+                None => (self.connect(&to.uri).await?, false),
+            };
+            let sent = conn.sender.try_send_request(req);
+            match conn.drive(sent).await {
+                Ok(resp) => {
+                    let lease = Lease {
+                        conn,
+                        key: to.key.clone(),
+                        pool: self.pool.clone(),
+                    };
+                    return Ok((resp, lease));
+                }
+                Err(mut e) => match e.take_message() {
+                    // Not written: an idle connection the agent had closed.
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(SendError::Failed(error_chain(e.error()))),
+                },
+            }
         }
+    }
+
+    async fn connect(&self, uri: &Uri) -> Result<Box<Conn>, SendError> {
+        let io = self
+            .connector
+            .clone()
+            .call(uri.clone())
+            .await
+            .map_err(|e| SendError::Failed(error_chain(&*e)))?;
+        let (sender, conn) = http1::handshake(io)
+            .await
+            .map_err(|e| SendError::Failed(error_chain(&e)))?;
+        self.pool.opened.fetch_add(1, Ordering::Relaxed);
+        Ok(Box::new(Conn {
+            sender,
+            conn: Some(conn),
+        }))
     }
 }
 
@@ -106,28 +357,31 @@ pub(super) async fn within<F: Future>(deadline: Option<Instant>, fut: F) -> Opti
 
 /// A JSON POST to an agent.
 pub(super) fn post(
-    uri: Uri,
+    to: &Endpoint,
     body: Bytes,
     caller: Option<String>,
     a2a_headers: &[(axum::http::HeaderName, HeaderValue)],
-) -> Request<Full<Bytes>> {
+) -> Request<Body> {
     let mut req = Request::new(Full::new(body));
     *req.method_mut() = Method::POST;
-    *req.uri_mut() = uri;
+    *req.uri_mut() = to.path.clone();
     let h = req.headers_mut();
+    h.insert(header::HOST, to.host.clone());
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     // Caller ids come from a header or from the platform: always valid.
     if let Some(v) = caller.and_then(|c| HeaderValue::try_from(c).ok()) {
-        h.insert("x-workspace-id", v);
+        h.insert(X_WORKSPACE_ID, v);
     }
     for (k, v) in a2a_headers {
         h.insert(k.clone(), v.clone());
     }
     req
 }
+
+const X_WORKSPACE_ID: HeaderName = HeaderName::from_static("x-workspace-id");
 
 /// The whole unary answer, at most [`MAX_RESPONSE_BODY`] bytes, read
 /// within `deadline` (a timeout mid-body means the agent is busy).
@@ -181,5 +435,44 @@ pub(super) async fn next_chunk(body: &mut Incoming) -> Option<Result<Bytes, Stri
             }
             Err(e) => return Some(Err(error_chain(&e))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_urls_must_be_http_or_https_with_a_host() {
+        let ok = Endpoint::parse("http://127.0.0.1:8000").expect("host and port");
+        assert_eq!(ok.host, "127.0.0.1:8000");
+        assert_eq!(ok.path, "/");
+        assert_eq!(ok.uri, "http://127.0.0.1:8000/");
+        assert!(!ok.key.https);
+        let ok = Endpoint::parse(" https://user@agent.example.com/a2a?x=1 ").expect("with a path");
+        assert_eq!(ok.host, "agent.example.com", "no user info in Host");
+        assert_eq!(ok.path, "/a2a?x=1");
+        assert!(ok.key.https);
+        for bad in [
+            "",
+            "agent:8000",
+            "https://",
+            "ftp://agent",
+            "http://",
+            "not a url",
+        ] {
+            assert!(Endpoint::parse(bad).is_none(), "{bad:?} is refused");
+        }
+    }
+
+    #[test]
+    fn the_pool_keeps_connections_apart_by_scheme_and_address() {
+        let plain = Endpoint::parse("http://agent:8000").unwrap();
+        let tls = Endpoint::parse("https://agent:8000").unwrap();
+        let other = Endpoint::parse("http://agent:8001/a2a").unwrap();
+        let same = Endpoint::parse("http://agent:8000/other").unwrap();
+        assert_ne!(plain.key, tls.key);
+        assert_ne!(plain.key, other.key);
+        assert_eq!(plain.key, same.key);
     }
 }
