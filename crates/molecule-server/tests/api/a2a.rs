@@ -319,6 +319,74 @@ async fn bodies_are_normalised_only_where_needed_and_headers_pass_through() {
     assert!(sent["params"]["message"]["messageId"].is_string());
 }
 
+#[tokio::test]
+async fn bodies_json_readers_refuse_are_logged_as_text_and_listings_still_work() {
+    let t = start().await;
+    // A NUL in the answer: fine for serde_json, refused by jsonb.
+    let (url, up) = spawn_upstream(|_| {
+        (
+            200,
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"text": "nul \u{0} here"}}),
+        )
+    })
+    .await;
+    let (id, token) = workspace_at(&t, "up", None, &url).await;
+    // A lone surrogate and a number past f64: JSON grammar, but neither
+    // serde_json::Value nor jsonb takes them back; a NUL in the method,
+    // which PostgreSQL text refuses. Forwarded untouched all the same.
+    let raw = br#"{"jsonrpc":"2.0","id":1,"method":"odd\u0000method","params":{"t":"\ud800 alone","n":1e400}}"#;
+    let r = t
+        .client
+        .raw(
+            molecule_client::Method::POST,
+            format!("/workspaces/{id}/a2a"),
+        )
+        .header("content-type", "application/json")
+        .body(raw.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (_, body) = up.last.lock().unwrap().clone().unwrap();
+    assert_eq!(&body[..], &raw[..]);
+    // The writer is not stuck on the odd row: a later call is logged too.
+    assert_eq!(
+        t.client.a2a(id, &send_body("after")).await.unwrap().status,
+        200
+    );
+
+    let own = t.as_workspace(id, &token);
+    let rows = eventually(Duration::from_secs(5), || async {
+        let rows = own.activity(id, "type=a2a_receive").await.unwrap();
+        (rows.len() == 2).then_some(rows)
+    })
+    .await
+    .expect("both rows are listed");
+    let odd = rows
+        .iter()
+        .find(|r| r["request_body"].is_string())
+        .expect("the odd request is kept as text");
+    assert!(
+        odd["request_body"]
+            .as_str()
+            .unwrap()
+            .contains(r"\ud800 alone"),
+        "{odd}"
+    );
+    // PostgreSQL keeps U+FFFD where it refuses NUL.
+    let text = odd["response_body"]["result"]["text"].as_str().unwrap();
+    assert!(
+        text == "nul \u{0} here" || text == "nul \u{FFFD} here",
+        "{text:?}"
+    );
+    let method = odd["method"].as_str().unwrap();
+    assert!(
+        method == "odd\u{0}method" || method == "odd\u{FFFD}method",
+        "{method:?}"
+    );
+    assert!(rows.iter().any(|r| r["request_body"]["params"].is_object()));
+}
+
 /// An HTTP/1.1 upstream that answers each connection's first request with
 /// keep-alive and then closes the connection once it has been idle for
 /// `idle` (as uvicorn does after its keep-alive timeout). Returns its URL

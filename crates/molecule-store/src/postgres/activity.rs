@@ -27,19 +27,56 @@ fn bind_insert<'q>(
     sqlx::query(INSERT)
         .bind(a.id)
         .bind(a.workspace_id)
-        .bind(&a.activity_type)
+        .bind(pg_text(&a.activity_type))
         .bind(a.source_id)
-        .bind(&a.source_label)
+        .bind(a.source_label.as_deref().map(pg_text))
         .bind(a.target_id)
-        .bind(&a.method)
-        .bind(&a.summary)
-        .bind(a.request_text())
-        .bind(a.response_text())
+        .bind(a.method.as_deref().map(pg_text))
+        .bind(a.summary.as_deref().map(pg_text))
+        .bind(a.request_text().map(pg_json))
+        .bind(a.response_text().map(pg_json))
         .bind(a.duration_ms.map(|d| d.clamp(0, i32::MAX as i64) as i32))
-        .bind(&a.status)
-        .bind(&a.error_detail)
-        .bind(&a.idempotency_key)
+        .bind(pg_text(&a.status))
+        .bind(a.error_detail.as_deref().map(pg_text))
+        .bind(a.idempotency_key.as_deref().map(pg_text))
         .bind(a.created_at)
+}
+
+/// Text as PostgreSQL stores it: it refuses the NUL character in `text`
+/// (a JSON-RPC method or an agent's error can carry one), and a refused
+/// row would fail the writer's whole batch. NUL becomes U+FFFD.
+fn pg_text(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// JSON text as `jsonb` stores it: it refuses the escape `\u0000`, which
+/// becomes `\ufffd` (escaped backslashes are told apart).
+fn pg_json(json: String) -> String {
+    if !json.contains("\\u0000") {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len());
+    let mut rest = json.as_str();
+    while let Some(at) = rest.find('\\') {
+        let (before, escape) = rest.split_at(at);
+        out.push_str(before);
+        if let Some(after) = escape.strip_prefix("\\u0000") {
+            out.push_str("\\ufffd");
+            rest = after;
+        } else {
+            // `\\` or `\"` or another escape: copied whole, so the next
+            // backslash found starts an escape.
+            let len = 1 + escape[1..].chars().next().map_or(0, char::len_utf8);
+            out.push_str(&escape[..len]);
+            rest = &escape[len..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Rows per multi-row INSERT (15 parameters each).
@@ -63,20 +100,20 @@ pub(super) async fn insert_many(pool: &PgPool, rows: &[NewActivity]) -> Result<u
         q.push_values(chunk, |mut b, a| {
             b.push_bind(a.id)
                 .push_bind(a.workspace_id)
-                .push_bind(a.activity_type.clone())
+                .push_bind(pg_text(&a.activity_type))
                 .push_bind(a.source_id)
-                .push_bind(a.source_label.clone())
+                .push_bind(a.source_label.as_deref().map(pg_text))
                 .push_bind(a.target_id)
-                .push_bind(a.method.clone())
-                .push_bind(a.summary.clone())
-                .push_bind(a.request_text())
+                .push_bind(a.method.as_deref().map(pg_text))
+                .push_bind(a.summary.as_deref().map(pg_text))
+                .push_bind(a.request_text().map(pg_json))
                 .push_unseparated("::jsonb")
-                .push_bind(a.response_text())
+                .push_bind(a.response_text().map(pg_json))
                 .push_unseparated("::jsonb")
                 .push_bind(a.duration_ms.map(|d| d.clamp(0, i32::MAX as i64) as i32))
-                .push_bind(a.status.clone())
-                .push_bind(a.error_detail.clone())
-                .push_bind(a.idempotency_key.clone())
+                .push_bind(pg_text(&a.status))
+                .push_bind(a.error_detail.as_deref().map(pg_text))
+                .push_bind(a.idempotency_key.as_deref().map(pg_text))
                 .push_bind(a.created_at);
         });
         q.push(
@@ -270,4 +307,26 @@ pub(super) fn activity_row(r: &PgRow) -> Result<ActivityRow> {
             .try_get::<Option<DateTime<Utc>>, _>("created_at")?
             .unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_is_replaced_where_postgres_refuses_it() {
+        assert_eq!(pg_text("a\0b"), "a\u{FFFD}b");
+        assert_eq!(pg_text("plain"), "plain");
+        assert_eq!(
+            pg_json(r#"{"t":"a\u0000b","u":"\\u0000","v":"\\\u0000"}"#.into()),
+            r#"{"t":"a\ufffdb","u":"\\u0000","v":"\\\ufffd"}"#
+        );
+        let same = r#"{"t":"\u0001 \\u0000 ok"}"#.to_string();
+        assert_eq!(pg_json(same.clone()), same);
+        for doc in [r#""\u0000""#, r#"["\\", "\u0000\u0000", "é\u0000"]"#] {
+            let fixed = pg_json(doc.to_string());
+            let v: serde_json::Value = serde_json::from_str(&fixed).unwrap();
+            assert!(!v.to_string().contains("\\u0000"), "{fixed}");
+        }
+    }
 }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::json_check::is_storable_json;
 use super::{A2A_HEADERS, A2aError, MAX_LOGGED_BODY};
 
 /// JSON-RPC methods answered with a server-sent event stream.
@@ -116,8 +117,8 @@ fn complete_envelope(body: &[u8]) -> Option<String> {
 }
 
 /// A body for an activity row, as JSON text: the body itself when it is
-/// small valid JSON (checked without building a tree), a JSON string when
-/// it is not JSON, a marker when it is too large.
+/// small JSON its readers can parse back (see `json_check`), a JSON string
+/// when it is not, a marker when it is too large.
 pub(super) fn loggable(bytes: &[u8]) -> Option<String> {
     if bytes.is_empty() {
         return None;
@@ -125,9 +126,8 @@ pub(super) fn loggable(bytes: &[u8]) -> Option<String> {
     if bytes.len() > MAX_LOGGED_BODY {
         return Some(json!({ "truncated": true, "bytes": bytes.len() }).to_string());
     }
-    let valid = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
     match std::str::from_utf8(bytes) {
-        Ok(text) if valid => Some(text.to_string()),
+        Ok(text) if is_storable_json(text) => Some(text.to_string()),
         _ => Some(Value::String(String::from_utf8_lossy(bytes).into_owned()).to_string()),
     }
 }

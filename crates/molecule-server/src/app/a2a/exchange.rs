@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::envelope::loggable;
 use super::upstream::{Lease, next_chunk};
-use super::{A2aError, Caller, MAX_LOGGED_BODY, ProxyBody, ProxyResponse, a2a_headers_of};
+use super::{A2aError, Caller, ProxyBody, ProxyResponse, a2a_headers_of};
 use crate::app::App;
 
 /// What the exchange task learned, for the activity row.
@@ -32,8 +33,8 @@ pub(super) struct Exchange {
     pub(super) target_name: String,
     pub(super) caller: Caller,
     pub(super) method: String,
-    /// The request body as forwarded (valid JSON: `normalise` parsed it);
-    /// copied into the activity row only when one is written.
+    /// The request body as forwarded; copied into the activity row only
+    /// when one is written.
     pub(super) request: Bytes,
 }
 
@@ -77,11 +78,7 @@ impl Exchange {
         row.target_id = Some(self.target);
         row.method = Some(self.method.clone());
         row.summary = Some(summary);
-        row.request_raw = Some(if self.request.len() > MAX_LOGGED_BODY {
-            json!({ "truncated": true, "bytes": self.request.len() }).to_string()
-        } else {
-            String::from_utf8_lossy(&self.request).into_owned()
-        });
+        row.request_raw = loggable(&self.request);
         let response_for_event = if canvas_answer {
             o.response
                 .as_deref()

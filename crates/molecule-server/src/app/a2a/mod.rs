@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 mod envelope;
 mod exchange;
+mod json_check;
 mod types;
 mod upstream;
 
