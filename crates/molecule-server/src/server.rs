@@ -101,6 +101,7 @@ impl Server {
             Arc::new(tasks::RateLimitGcTask {
                 limiter: limiter.clone(),
             }),
+            Arc::new(tasks::UpstreamIdleTask),
             Arc::new(tasks::ProvisionerTask),
             Arc::new(tasks::ProvisionWatchdogTask),
             Arc::new(tasks::RestartContextTask),

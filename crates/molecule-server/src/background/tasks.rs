@@ -123,6 +123,24 @@ impl Task for RateLimitGcTask {
     }
 }
 
+/// Closes the A2A proxy's idle upstream connections that are too old or
+/// that their agent closed.
+pub struct UpstreamIdleTask;
+
+#[async_trait]
+impl Task for UpstreamIdleTask {
+    fn name(&self) -> &'static str {
+        "upstream-idle"
+    }
+    fn period(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+    async fn activate(&self, app: &App) -> anyhow::Result<()> {
+        app.a2a_http.close_idle();
+        Ok(())
+    }
+}
+
 /// Performs due restarts and starts workspaces that should run.
 pub struct ProvisionerTask;
 

@@ -47,9 +47,12 @@ pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         format!(
             "{}# TYPE molecule_a2a_upstream_connections_opened_total counter\n\
-             molecule_a2a_upstream_connections_opened_total {}\n",
+             molecule_a2a_upstream_connections_opened_total {}\n\
+             # TYPE molecule_a2a_upstream_connections_idle gauge\n\
+             molecule_a2a_upstream_connections_idle {}\n",
             app.metrics.render(),
-            app.a2a_http.connections_opened()
+            app.a2a_http.connections_opened(),
+            app.a2a_http.idle_connections()
         ),
     )
 }

@@ -465,6 +465,18 @@ async fn upstream_connections_are_reused_and_ones_the_agent_closed_are_replaced(
         assert_eq!(accepted.load(Ordering::SeqCst), round);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+
+    // Both connections wait in the pool; the background sweep closes the
+    // one its agent closed and keeps the other.
+    let idle = |m: String| crate::faults::counter(&m, "molecule_a2a_upstream_connections_idle");
+    assert_eq!(idle(t.client.metrics_text().await.unwrap()), 2.0);
+    t.server.app.tasks.activate("upstream-idle");
+    eventually(Duration::from_secs(5), || async {
+        (idle(t.client.metrics_text().await.unwrap()) == 1.0).then_some(())
+    })
+    .await
+    .expect("the closed connection is swept");
+    assert_eq!(t.client.a2a(id, &send_body("x")).await.unwrap().status, 200);
 }
 
 #[tokio::test]

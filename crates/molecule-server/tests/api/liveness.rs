@@ -99,7 +99,8 @@ async fn admin_liveness_reports_every_task() {
             "provisioner",
             "rate-limit-gc",
             "restart-context",
-            "scheduler"
+            "scheduler",
+            "upstream-idle"
         ]
     );
     assert!(

@@ -113,7 +113,6 @@ struct Pool {
 struct Idle {
     /// Per address, oldest first (checkout takes the newest).
     conns: HashMap<Key, Vec<(Instant, Box<Conn>)>>,
-    last_sweep: Option<Instant>,
 }
 
 impl Pool {
@@ -134,24 +133,36 @@ impl Pool {
     }
 
     fn checkin(&self, key: Key, conn: Box<Conn>) {
-        let now = Instant::now();
         let mut idle = self.idle.lock().expect("upstream pool poisoned");
-        if idle
-            .last_sweep
-            .is_none_or(|t| now.duration_since(t) > POOL_IDLE)
-        {
-            idle.last_sweep = Some(now);
-            if let Some(cut) = now.checked_sub(POOL_IDLE) {
-                idle.conns.retain(|_, list| {
-                    list.retain(|(since, _)| *since > cut);
-                    !list.is_empty()
-                });
-            }
-        }
         let list = idle.conns.entry(key).or_default();
         if list.len() < MAX_IDLE_PER_HOST {
-            list.push((now, conn));
+            list.push((Instant::now(), conn));
         }
+    }
+
+    /// Close connections idle for longer than [`POOL_IDLE`] and those the
+    /// agent closed meanwhile (their sockets would linger half-closed).
+    fn sweep(&self) {
+        let cut = Instant::now().checked_sub(POOL_IDLE);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut idle = self.idle.lock().expect("upstream pool poisoned");
+        idle.conns.retain(|_, list| {
+            list.retain_mut(|(since, conn)| {
+                if cut.is_some_and(|t| *since <= t) {
+                    return false;
+                }
+                // An idle connection only reads: an end of stream from the
+                // agent finishes it.
+                conn.poll_conn(&mut cx);
+                conn.conn.is_some()
+            });
+            !list.is_empty()
+        });
+    }
+
+    fn idle_count(&self) -> usize {
+        let idle = self.idle.lock().expect("upstream pool poisoned");
+        idle.conns.values().map(Vec::len).sum()
     }
 }
 
@@ -266,6 +277,17 @@ impl Upstream {
     /// stays open).
     pub fn connections_opened(&self) -> u64 {
         self.pool.opened.load(Ordering::Relaxed)
+    }
+
+    /// Keep-alive connections waiting for the next call.
+    pub fn idle_connections(&self) -> usize {
+        self.pool.idle_count()
+    }
+
+    /// Close the idle connections that are too old or that the agent has
+    /// closed (the `upstream-idle` background task).
+    pub fn close_idle(&self) {
+        self.pool.sweep();
     }
 
     /// Send `req` (made by [`post`]) to `to` and wait for the answer's
