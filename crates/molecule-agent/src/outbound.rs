@@ -1,20 +1,17 @@
 //! Outbound HTTP: the one place that decides how this agent's HTTP clients
 //! are built, i.e. TLS or not, which crypto provider, which roots.
 //!
-//! Without the `tls` feature clients speak plain HTTP only. With it, rustls
-//! uses the `ring` provider (installed process-wide on first use) and trusts
-//! Mozilla's roots compiled into the binary, plus the PEM bundle named by
+//! rustls uses the `ring` provider, installed process-wide on first use
+//! (`molecule-client` turns reqwest's TLS on without a provider). Without
+//! the `tls` feature HTTPS trusts the system's roots; with it, Mozilla's
+//! roots compiled into the binary plus the PEM bundle named by
 //! `SSL_CERT_FILE` when set: a FROM-scratch image has no CA files to read.
 
-/// Installs rustls' `ring` provider as the process default, once. A no-op
-/// without the `tls` feature. Must run before any reqwest client is built
-/// (reqwest with `rustls-no-provider` panics otherwise).
+/// Installs rustls' `ring` provider as the process default, once. Must run
+/// before any reqwest client is built (reqwest without a provider of its
+/// own panics otherwise).
 pub fn install_crypto_provider() {
-    #[cfg(feature = "tls")]
-    {
-        // Err means a provider is already installed: exactly what we need.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
+    molecule_client::install_crypto_provider();
 }
 
 /// A reqwest client builder with this agent's TLS set-up (see module docs).

@@ -27,17 +27,30 @@ pub struct Client {
     extra_headers: Vec<(String, String)>,
 }
 
+/// Installs rustls' `ring` provider as the process default, once (later
+/// calls, and a provider installed by someone else, are fine). This crate
+/// turns on reqwest's TLS without a provider of its own, so in any process
+/// that links it every `reqwest::Client` and `wss://` connection needs one
+/// installed first: [`Client::new`] and [`Client::subscribe`] call this;
+/// code that builds its own `reqwest::Client` calls it before.
+pub fn install_crypto_provider() {
+    // Err means a provider is already installed: exactly what is needed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl Client {
-    /// A client of the platform at `base_url` (`http://host:port`, optionally
-    /// with a path prefix), with no token and no workspace identity.
+    /// A client of the platform at `base_url` (`http://host:port` or
+    /// `https://…`, optionally with a path prefix), with no token and no
+    /// workspace identity. HTTPS trusts the system's roots.
     pub fn new(base_url: impl Into<String>) -> Client {
+        install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             // Redirects are part of the contract (trailing slashes answer
             // 301/307); callers must see them, not have them followed.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .expect("a reqwest client without TLS or proxies always builds");
+            .expect("a reqwest client with a crypto provider and no proxies always builds");
         Client {
             http,
             base_url: base_url.into().trim_end_matches('/').to_owned(),

@@ -19,8 +19,10 @@ impl Client {
     /// Opens the event WebSocket, sending the client's `X-Workspace-ID` and
     /// `Authorization` when set (an agent subscription; none means the
     /// canvas, which sees every event). A refused handshake (401, 403, 500)
-    /// comes back as [`ClientError::Http`].
+    /// comes back as [`ClientError::Http`]. `wss://` (from an `https://`
+    /// base URL) trusts the system's roots.
     pub async fn subscribe(&self) -> Result<EventStream, ClientError> {
+        crate::client::install_crypto_provider();
         let mut request = ws_url(self.base_url())?
             .into_client_request()
             .map_err(ws_error)?;

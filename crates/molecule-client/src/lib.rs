@@ -30,7 +30,7 @@ mod error;
 mod events;
 mod workspace_data;
 
-pub use client::{Client, RawRequest, RawResponse};
+pub use client::{Client, RawRequest, RawResponse, install_crypto_provider};
 pub use error::ClientError;
 pub use events::EventStream;
 pub use reqwest::Method;

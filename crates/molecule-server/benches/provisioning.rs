@@ -73,6 +73,7 @@ async fn main() {
     for mut c in children {
         assert!(c.wait().expect("docker run").success());
     }
+    molecule_client::install_crypto_provider();
     let http = reqwest::Client::new();
     for i in 0..N {
         let out = docker(&["port", &format!("bench-{tag}-{i}"), "8000/tcp"]);

@@ -327,6 +327,7 @@ async fn start_molecule(
 async fn main() {
     let dir = std::env::temp_dir().join(format!("molecule-proxy-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    molecule_client::install_crypto_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)

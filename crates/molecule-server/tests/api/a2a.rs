@@ -655,6 +655,7 @@ async fn streams_are_relayed_event_by_event() {
             "parts": [{ "kind": "text", "text": "a b c d e" }] } }
     });
     let started = Instant::now();
+    molecule_client::install_crypto_provider();
     let mut resp = reqwest::Client::new()
         .post(format!("{}/workspaces/{id}/a2a", t.server.url()))
         .json(&body)

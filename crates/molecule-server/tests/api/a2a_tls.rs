@@ -23,7 +23,7 @@ fn test_ca() -> Vec<rustls::pki_types::CertificateDer<'static>> {
 
 /// A TLS front (certificate for `localhost`, issued by [`test_ca`]) for
 /// the plain-HTTP agent at `agent_url`; returns its `https://` URL.
-async fn tls_front(agent_url: &str) -> String {
+pub(crate) async fn tls_front(agent_url: &str) -> String {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/tls");
@@ -94,4 +94,46 @@ async fn https_agents_are_reached_over_tls_with_verified_certificates() {
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(reply_text(&r.json().unwrap()), format!("echo: {text}"));
     }
+}
+
+/// `molecule-client` against a platform behind TLS: HTTPS calls and the
+/// event WebSocket over `wss://`, trusting the system's roots (here the
+/// test CA through `SSL_CERT_FILE`).
+#[tokio::test]
+async fn the_client_reaches_an_https_platform_over_https_and_wss() {
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/tls/ca.pem");
+    // SAFETY: set before this test starts any TLS client; nextest runs each
+    // test in a process of its own, and no other test reads the variable.
+    unsafe { std::env::set_var("SSL_CERT_FILE", ca) };
+    let t = start().await;
+    let url = tls_front(&t.server.url()).await;
+    assert!(url.starts_with("https://"));
+    let client = molecule_client::Client::new(url);
+    let mut events = client.subscribe().await.expect("wss:// subscription");
+    let created = client
+        .create_workspace(&molecule_types::dto::CreateWorkspace {
+            name: "over-tls".into(),
+            runtime: Some("external".into()),
+            external: true,
+            ..Default::default()
+        })
+        .await
+        .expect("an HTTPS call");
+    client
+        .register(&molecule_types::dto::RegisterRequest {
+            id: created.id.to_string(),
+            url: "http://localhost:9".into(),
+            agent_card: serde_json::json!({ "name": "over-tls" }),
+        })
+        .await
+        .expect("an HTTPS registration");
+    let event = events
+        .next_matching(
+            |e| e.workspace_id == created.id.to_string() && e.event == "WORKSPACE_ONLINE",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap()
+        .expect("an event over wss://");
+    assert_eq!(event.payload["name"], "over-tls", "{}", event.payload);
 }
