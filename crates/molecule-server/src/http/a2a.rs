@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::time::Duration;
@@ -16,6 +16,9 @@ use crate::app::a2a::{
 };
 use crate::error::AppError;
 
+const X_TIMEOUT: HeaderName = HeaderName::from_static("x-timeout");
+const X_WORKSPACE_ID: HeaderName = HeaderName::from_static("x-workspace-id");
+
 /// Longest deadline a client may ask for with `X-Timeout`.
 const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
@@ -23,7 +26,7 @@ const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// anything unparsable is ignored (the defaults apply).
 fn client_timeout(headers: &HeaderMap) -> Option<Duration> {
     let secs: u64 = headers
-        .get("x-timeout")?
+        .get(X_TIMEOUT)?
         .to_str()
         .ok()?
         .trim()
@@ -52,7 +55,7 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, A2aError> {
-    let caller = Caller::from_header(headers.get("x-workspace-id").and_then(|v| v.to_str().ok()))?;
+    let caller = Caller::from_header(headers.get(X_WORKSPACE_ID).and_then(|v| v.to_str().ok()))?;
     let body = read_capped(&headers, body).await.map_err(|e| match e {
         AppError::TooLarge(_) => A2aError::TooLarge,
         AppError::InvalidRequest(m) => A2aError::BadRequest(m),

@@ -243,10 +243,14 @@ async fn rate_limit(g: &Global, peer: SocketAddr, req: Request, next: Next) -> R
             .insert(header::RETRY_AFTER, HeaderValue::from(d.reset_secs));
         r
     };
+    // Names parsed at compile time: a `&str` name is parsed on every insert.
+    const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+    const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+    const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
     let h = resp.headers_mut();
-    h.insert("x-ratelimit-limit", HeaderValue::from(limiter.per_minute));
-    h.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
-    h.insert("x-ratelimit-reset", HeaderValue::from(d.reset_secs));
+    h.insert(LIMIT, HeaderValue::from(limiter.per_minute));
+    h.insert(REMAINING, HeaderValue::from(d.remaining));
+    h.insert(RESET, HeaderValue::from(d.reset_secs));
     resp
 }
 

@@ -137,10 +137,7 @@ pub(super) fn loggable(bytes: &[u8]) -> Option<String> {
 pub fn a2a_headers_of(h: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     A2A_HEADERS
         .iter()
-        .filter_map(|name| {
-            h.get(*name)
-                .map(|v| (HeaderName::from_static(name), v.clone()))
-        })
+        .filter_map(|name| h.get(name).map(|v| (name.clone(), v.clone())))
         .collect()
 }
 

@@ -59,7 +59,10 @@ const TARGET_TTL: Duration = Duration::from_secs(5);
 /// `Retry-After` of a busy answer, seconds.
 pub const BUSY_RETRY_AFTER: u64 = 30;
 /// Headers of the A2A protocol passed through both ways, untouched.
-pub const A2A_HEADERS: [&str; 2] = ["a2a-version", "a2a-extensions"];
+pub const A2A_HEADERS: [axum::http::HeaderName; 2] = [
+    axum::http::HeaderName::from_static("a2a-version"),
+    axum::http::HeaderName::from_static("a2a-extensions"),
+];
 
 /// What the proxy remembers about a target between status writes.
 #[derive(Debug, Clone)]
