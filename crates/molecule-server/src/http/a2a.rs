@@ -12,12 +12,11 @@ use std::time::Duration;
 use super::extract::{WorkspacePath, bearer_from, read_capped};
 use crate::app::App;
 use crate::app::a2a::{
-    A2aError, BUSY_RETRY_AFTER, Caller, ProxyBody, ProxyRequest, a2a_headers_of,
+    A2aError, BUSY_RETRY_AFTER, Caller, ProxyBody, ProxyRequest, X_WORKSPACE_ID, a2a_headers_of,
 };
 use crate::error::AppError;
 
 const X_TIMEOUT: HeaderName = HeaderName::from_static("x-timeout");
-const X_WORKSPACE_ID: HeaderName = HeaderName::from_static("x-workspace-id");
 
 /// Longest deadline a client may ask for with `X-Timeout`.
 const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -25,13 +24,7 @@ const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// `X-Timeout: <seconds>`: a positive integer sets the deadline; 0 or
 /// anything unparsable is ignored (the defaults apply).
 fn client_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers
-        .get(X_TIMEOUT)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let secs: u64 = headers.get(X_TIMEOUT)?.to_str().ok()?.trim().parse().ok()?;
     (secs > 0).then(|| Duration::from_secs(secs).min(MAX_CLIENT_TIMEOUT))
 }
 

@@ -107,7 +107,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CallerHeader {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let v = parts
             .headers
-            .get("x-workspace-id")
+            .get(crate::app::a2a::X_WORKSPACE_ID)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty());

@@ -15,7 +15,6 @@ use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 /// Microsecond precision, always six fraction digits, always `Z`.
-#[cfg_attr(not(test), allow(dead_code))] // `ts` writes it out; a test checks they agree
 pub(super) const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 
 /// The columns every workspace read returns, joined with the canvas layout.

@@ -36,7 +36,8 @@ pub use envelope::{a2a_headers_of, is_streaming_method};
 use envelope::{loggable, normalise};
 use exchange::{DetachOnDrop, Exchange, Outcome, stream_through};
 pub use types::{A2aError, A2aReply, Caller, ProxyBody, ProxyRequest, ProxyResponse};
-pub use upstream::{Endpoint, Upstream};
+use upstream::Endpoint;
+pub use upstream::Upstream;
 use upstream::{SendError, read_capped};
 
 use super::App;
@@ -58,6 +59,10 @@ pub const AGENT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const TARGET_TTL: Duration = Duration::from_secs(5);
 /// `Retry-After` of a busy answer, seconds.
 pub const BUSY_RETRY_AFTER: u64 = 30;
+/// Who is calling: a workspace id or a system caller (`system:…`,
+/// `webhook:…`); absent for the canvas.
+pub const X_WORKSPACE_ID: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-workspace-id");
 /// Headers of the A2A protocol passed through both ways, untouched.
 pub const A2A_HEADERS: [axum::http::HeaderName; 2] = [
     axum::http::HeaderName::from_static("a2a-version"),

@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use super::exchange::error_chain;
-use super::{A2aError, MAX_RESPONSE_BODY};
+use super::{A2aError, MAX_RESPONSE_BODY, X_WORKSPACE_ID};
 
 /// How long opening a connection to an agent may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -382,7 +382,7 @@ pub(super) fn post(
     to: &Endpoint,
     body: Bytes,
     caller: Option<String>,
-    a2a_headers: &[(axum::http::HeaderName, HeaderValue)],
+    a2a_headers: &[(HeaderName, HeaderValue)],
 ) -> Request<Body> {
     let mut req = Request::new(Full::new(body));
     *req.method_mut() = Method::POST;
@@ -402,8 +402,6 @@ pub(super) fn post(
     }
     req
 }
-
-const X_WORKSPACE_ID: HeaderName = HeaderName::from_static("x-workspace-id");
 
 /// The whole unary answer, at most [`MAX_RESPONSE_BODY`] bytes, read
 /// within `deadline` (a timeout mid-body means the agent is busy).
