@@ -10,37 +10,9 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 use uuid::Uuid;
 
-const INSERT: &str = "INSERT INTO activity_logs (id, workspace_id, activity_type, source_id, \
-     source_label, target_id, method, summary, request_body, response_body, duration_ms, status, \
-     error_detail, idempotency_key, created_at) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15 \
-     WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = $2) \
-     ON CONFLICT DO NOTHING";
-
 const COLUMNS: &str = "id, workspace_id, activity_type, source_id, source_label, target_id, \
      method, summary, request_body, response_body, duration_ms, status, error_detail, \
      idempotency_key, created_at";
-
-fn bind_insert<'q>(
-    a: &'q NewActivity,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    sqlx::query(INSERT)
-        .bind(a.id)
-        .bind(a.workspace_id)
-        .bind(pg_text(&a.activity_type))
-        .bind(a.source_id)
-        .bind(a.source_label.as_deref().map(pg_text))
-        .bind(a.target_id)
-        .bind(a.method.as_deref().map(pg_text))
-        .bind(a.summary.as_deref().map(pg_text))
-        .bind(a.request_text().map(pg_json))
-        .bind(a.response_text().map(pg_json))
-        .bind(a.duration_ms.map(|d| d.clamp(0, i32::MAX as i64) as i32))
-        .bind(pg_text(&a.status))
-        .bind(a.error_detail.as_deref().map(pg_text))
-        .bind(a.idempotency_key.as_deref().map(pg_text))
-        .bind(a.created_at)
-}
 
 /// Text as PostgreSQL stores it: it refuses the NUL character in `text`
 /// (a JSON-RPC method or an agent's error can carry one), and a refused
@@ -82,55 +54,62 @@ fn pg_json(json: String) -> String {
 /// Rows per multi-row INSERT (15 parameters each).
 const CHUNK: usize = 64;
 
-/// Insert `rows` in one transaction, a few multi-row statements. Rows of
-/// workspaces that no longer exist, and idempotency-key duplicates, are
-/// skipped; returns how many were written.
+/// Insert `rows` (one statement per [`CHUNK`], in one transaction when
+/// there are several). Rows of workspaces that no longer exist, and
+/// idempotency-key duplicates, are skipped; returns how many were written.
 pub(super) async fn insert_many(pool: &PgPool, rows: &[NewActivity]) -> Result<u64> {
-    if rows.is_empty() {
-        return Ok(0);
+    if rows.len() <= CHUNK {
+        return insert_chunk(pool, rows).await;
     }
     let mut tx = pool.begin().await?;
     let mut written = 0;
     for chunk in rows.chunks(CHUNK) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-            "INSERT INTO activity_logs (id, workspace_id, activity_type, source_id, \
-             source_label, target_id, method, summary, request_body, response_body, duration_ms, \
-             status, error_detail, idempotency_key, created_at) SELECT v.* FROM (",
-        );
-        q.push_values(chunk, |mut b, a| {
-            b.push_bind(a.id)
-                .push_bind(a.workspace_id)
-                .push_bind(pg_text(&a.activity_type))
-                .push_bind(a.source_id)
-                .push_bind(a.source_label.as_deref().map(pg_text))
-                .push_bind(a.target_id)
-                .push_bind(a.method.as_deref().map(pg_text))
-                .push_bind(a.summary.as_deref().map(pg_text))
-                .push_bind(a.request_text().map(pg_json))
-                .push_unseparated("::jsonb")
-                .push_bind(a.response_text().map(pg_json))
-                .push_unseparated("::jsonb")
-                .push_bind(a.duration_ms.map(|d| d.clamp(0, i32::MAX as i64) as i32))
-                .push_bind(pg_text(&a.status))
-                .push_bind(a.error_detail.as_deref().map(pg_text))
-                .push_bind(a.idempotency_key.as_deref().map(pg_text))
-                .push_bind(a.created_at);
-        });
-        q.push(
-            ") AS v(id, workspace_id, activity_type, source_id, source_label, target_id, method, \
-             summary, request_body, response_body, duration_ms, status, error_detail, \
-             idempotency_key, created_at) \
-             WHERE EXISTS (SELECT 1 FROM workspaces w WHERE w.id = v.workspace_id) \
-             ON CONFLICT DO NOTHING",
-        );
-        written += q.build().execute(&mut *tx).await?.rows_affected();
+        written += insert_chunk(&mut *tx, chunk).await?;
     }
     tx.commit().await?;
     Ok(written)
 }
 
 pub(super) async fn insert(pool: &PgPool, row: &NewActivity) -> Result<bool> {
-    Ok(bind_insert(row).execute(pool).await?.rows_affected() == 1)
+    Ok(insert_chunk(pool, std::slice::from_ref(row)).await? == 1)
+}
+
+/// One multi-row INSERT of at most [`CHUNK`] rows.
+async fn insert_chunk<'c>(
+    db: impl sqlx::Executor<'c, Database = sqlx::Postgres>,
+    rows: &[NewActivity],
+) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+        "INSERT INTO activity_logs ({COLUMNS}) SELECT v.* FROM ("
+    ));
+    q.push_values(rows, |mut b, a| {
+        b.push_bind(a.id)
+            .push_bind(a.workspace_id)
+            .push_bind(pg_text(&a.activity_type))
+            .push_bind(a.source_id)
+            .push_bind(a.source_label.as_deref().map(pg_text))
+            .push_bind(a.target_id)
+            .push_bind(a.method.as_deref().map(pg_text))
+            .push_bind(a.summary.as_deref().map(pg_text))
+            .push_bind(a.request_text().map(pg_json))
+            .push_unseparated("::jsonb")
+            .push_bind(a.response_text().map(pg_json))
+            .push_unseparated("::jsonb")
+            .push_bind(a.duration_ms.map(|d| d.clamp(0, i32::MAX as i64) as i32))
+            .push_bind(pg_text(&a.status))
+            .push_bind(a.error_detail.as_deref().map(pg_text))
+            .push_bind(a.idempotency_key.as_deref().map(pg_text))
+            .push_bind(a.created_at);
+    });
+    q.push(format!(
+        ") AS v({COLUMNS}) \
+         WHERE EXISTS (SELECT 1 FROM workspaces w WHERE w.id = v.workspace_id) \
+         ON CONFLICT DO NOTHING"
+    ));
+    Ok(q.build().execute(db).await?.rows_affected())
 }
 
 pub(super) async fn by_idempotency_key(
