@@ -98,6 +98,17 @@ pub async fn spawn_upstream(
     (format!("http://localhost:{port}"), up)
 }
 
+/// POST `body` as JSON to `path`, byte for byte.
+async fn post_raw(t: &TestServer, path: String, body: Vec<u8>) -> molecule_client::RawResponse {
+    t.client
+        .raw(molecule_client::Method::POST, path)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 pub fn send_body(text: &str) -> Value {
     json!({
         "jsonrpc": "2.0", "id": "req-1", "method": "message/send",
@@ -335,17 +346,7 @@ async fn bodies_json_readers_refuse_are_logged_as_text_and_listings_still_work()
     // serde_json::Value nor jsonb takes them back; a NUL in the method,
     // which PostgreSQL text refuses. Forwarded untouched all the same.
     let raw = br#"{"jsonrpc":"2.0","id":1,"method":"odd\u0000method","params":{"t":"\ud800 alone","n":1e400}}"#;
-    let r = t
-        .client
-        .raw(
-            molecule_client::Method::POST,
-            format!("/workspaces/{id}/a2a"),
-        )
-        .header("content-type", "application/json")
-        .body(raw.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = post_raw(&t, format!("/workspaces/{id}/a2a"), raw.to_vec()).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let (_, body) = up.last.lock().unwrap().clone().unwrap();
     assert_eq!(&body[..], &raw[..]);
@@ -385,98 +386,6 @@ async fn bodies_json_readers_refuse_are_logged_as_text_and_listings_still_work()
         "{method:?}"
     );
     assert!(rows.iter().any(|r| r["request_body"]["params"].is_object()));
-}
-
-/// An HTTP/1.1 upstream that answers each connection's first request with
-/// keep-alive and then closes the connection once it has been idle for
-/// `idle` (as uvicorn does after its keep-alive timeout). Returns its URL
-/// and the number of connections it accepted.
-async fn spawn_closing_upstream(idle: Duration) -> (String, Arc<AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        loop {
-            let (mut sock, _) = listener.accept().await.unwrap();
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                let head_end = loop {
-                    let n = sock.read(&mut buf).await.unwrap();
-                    assert!(n > 0, "request ended early");
-                    req.extend_from_slice(&buf[..n]);
-                    if let Some(at) = req.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break at + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&req[..head_end]).to_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .map_or(0, |v| v.trim().parse().unwrap());
-                while req.len() < head_end + length {
-                    let n = sock.read(&mut buf).await.unwrap();
-                    assert!(n > 0, "body ended early");
-                    req.extend_from_slice(&buf[..n]);
-                }
-                let body = br#"{"jsonrpc":"2.0","id":1,"result":{"ok":true}}"#;
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                );
-                sock.write_all(answer.as_bytes()).await.unwrap();
-                sock.write_all(body).await.unwrap();
-                tokio::time::sleep(idle).await;
-            });
-        }
-    });
-    (format!("http://localhost:{port}"), accepted)
-}
-
-#[tokio::test]
-async fn upstream_connections_are_reused_and_ones_the_agent_closed_are_replaced() {
-    let t = start().await;
-    let opened =
-        |m: String| crate::faults::counter(&m, "molecule_a2a_upstream_connections_opened_total");
-    let before = opened(t.client.metrics_text().await.unwrap());
-    let (url, up) =
-        spawn_upstream(|_| (200, json!({"jsonrpc": "2.0", "id": 1, "result": {}}))).await;
-    let (id, _) = workspace_at(&t, "keeps", None, &url).await;
-    for _ in 0..5 {
-        assert_eq!(t.client.a2a(id, &send_body("x")).await.unwrap().status, 200);
-    }
-    assert_eq!(up.hits.load(Ordering::SeqCst), 5);
-    assert_eq!(
-        opened(t.client.metrics_text().await.unwrap()) - before,
-        1.0,
-        "five calls in a row share one connection"
-    );
-
-    // An agent that closes idle connections: the next call finds its
-    // pooled connection closed, and goes out on a new one instead of failing.
-    let (url, accepted) = spawn_closing_upstream(Duration::from_millis(100)).await;
-    let (id, _) = workspace_at(&t, "closes", None, &url).await;
-    for round in 1..=3 {
-        let r = t.client.a2a(id, &send_body("x")).await.unwrap();
-        assert_eq!(r.status, 200, "call {round}: {}", r.text());
-        assert_eq!(accepted.load(Ordering::SeqCst), round);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-
-    // Both connections wait in the pool; the background sweep closes the
-    // one its agent closed and keeps the other.
-    let idle = |m: String| crate::faults::counter(&m, "molecule_a2a_upstream_connections_idle");
-    assert_eq!(idle(t.client.metrics_text().await.unwrap()), 2.0);
-    t.server.app.tasks.activate("upstream-idle");
-    eventually(Duration::from_secs(5), || async {
-        (idle(t.client.metrics_text().await.unwrap()) == 1.0).then_some(())
-    })
-    .await
-    .expect("the closed connection is swept");
-    assert_eq!(t.client.a2a(id, &send_body("x")).await.unwrap().status, 200);
 }
 
 #[tokio::test]
@@ -526,38 +435,23 @@ async fn bad_requests_get_clear_errors_and_reach_no_agent() {
     let t = start().await;
     let (url, up) = spawn_upstream(|_| (200, json!({}))).await;
     let (id, _) = workspace_at(&t, "up", None, &url).await;
-    let post = |path: String, body: Vec<u8>| {
-        t.client
-            .raw(molecule_client::Method::POST, path)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
-    let r = post(format!("/workspaces/{id}/a2a"), b"{not json".to_vec())
-        .await
-        .unwrap();
+    let r = post_raw(&t, format!("/workspaces/{id}/a2a"), b"{not json".to_vec()).await;
     assert_eq!(
         (r.status, r.json().unwrap()["error"].clone()),
         (400, json!("invalid JSON"))
     );
-    let r = post(format!("/workspaces/{id}/a2a"), b"[1]".to_vec())
-        .await
-        .unwrap();
+    let r = post_raw(&t, format!("/workspaces/{id}/a2a"), b"[1]".to_vec()).await;
     assert_eq!(r.status, 400);
-    let r = post(format!("/workspaces/{id}/a2a"), vec![b' '; 2 << 20])
-        .await
-        .unwrap();
+    let r = post_raw(&t, format!("/workspaces/{id}/a2a"), vec![b' '; 2 << 20]).await;
     assert_eq!(r.status, 413);
-    let r = post("/workspaces/not-a-uuid/a2a".into(), b"{}".to_vec())
-        .await
-        .unwrap();
+    let r = post_raw(&t, "/workspaces/not-a-uuid/a2a".into(), b"{}".to_vec()).await;
     assert_eq!(r.status, 404);
-    let r = post(
+    let r = post_raw(
+        &t,
         format!("/workspaces/{}/a2a", Uuid::new_v4()),
         b"{}".to_vec(),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         (r.status, r.json().unwrap()["error"].clone()),
         (404, json!("workspace not found"))

@@ -7,6 +7,7 @@
 mod a2a;
 mod a2a_runtime;
 mod a2a_tls;
+mod a2a_upstream;
 mod approvals;
 mod auth;
 mod bad_input;
