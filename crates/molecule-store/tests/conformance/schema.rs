@@ -218,3 +218,15 @@ async fn open_rejects_unknown_urls() {
         .expect("rejected");
     assert!(matches!(err, StoreError::UnsupportedUrl(_)), "got {err:?}");
 }
+
+#[tokio::test]
+async fn a_new_sqlite_file_has_16_kib_pages() {
+    for b in stores().await {
+        if let Raw::Sqlite(_) = b.raw().await {
+            // The activity writer appends kilobyte rows: bigger pages mean
+            // fewer WAL frames and checkpoint copies for the same bytes.
+            assert_eq!(b.raw().await.count("PRAGMA page_size").await, 16384);
+        }
+        b.finish().await;
+    }
+}
