@@ -197,12 +197,32 @@ pub(super) async fn delegation_update(s: &SqliteStore, u: &DelegationUpdate<'_>)
     Ok(r.rows_affected())
 }
 
+/// Rows deleted per retention statement.
+pub(super) const PURGE_CHUNK: i64 = 5_000;
+
+/// Delete rows older than `before`, [`PURGE_CHUNK`] rows per statement:
+/// each chunk is its own short transaction on the one write connection,
+/// so a purge of millions of rows never stalls the activity writer and the
+/// API's writes for the seconds one big `DELETE` would hold the lock.
 pub(super) async fn purge_before(s: &SqliteStore, before: DateTime<Utc>) -> Result<u64> {
-    let r = sqlx::query("DELETE FROM activity_logs WHERE created_at < $1")
-        .bind(ts(before))
+    let before = ts(before);
+    let mut total = 0;
+    loop {
+        let n = sqlx::query(
+            "DELETE FROM activity_logs WHERE rowid IN \
+             (SELECT rowid FROM activity_logs WHERE created_at < $1 LIMIT $2)",
+        )
+        .bind(&before)
+        .bind(PURGE_CHUNK)
         .execute(&s.writer)
-        .await?;
-    Ok(r.rows_affected())
+        .await?
+        .rows_affected();
+        total += n;
+        if n < PURGE_CHUNK as u64 {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
+    }
 }
 
 pub(super) async fn search(

@@ -123,6 +123,35 @@ async fn filters_order_and_retention() {
 }
 
 #[tokio::test]
+async fn retention_deletes_more_rows_than_one_chunk_and_keeps_the_young() {
+    // SQLite deletes 5 000 rows per statement; this purge needs three.
+    const OLD: usize = 12_001;
+    for b in stores().await {
+        eprintln!("--- backend {}", b.name);
+        let s = &*b.store;
+        let ws = insert(s, new_ws("ws", None, at(0))).await;
+        let old: Vec<_> = (0..OLD)
+            .map(|i| row(ws, "agent_log", (i % 20) as i64))
+            .collect();
+        assert_eq!(s.activity_insert_many(&old).await.unwrap(), OLD as u64);
+        let young = [row(ws, "agent_log", 30), row(ws, "error", 40)];
+        s.activity_insert_many(&young).await.unwrap();
+
+        assert_eq!(s.activity_purge_before(at(25)).await.unwrap(), OLD as u64);
+        let left: Vec<_> = s
+            .activity_list(&query(ws))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(left, [young[1].id, young[0].id]);
+        assert_eq!(s.activity_purge_before(at(25)).await.unwrap(), 0);
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn delegation_rows_update_by_delegation_id() {
     for b in stores().await {
         eprintln!("--- backend {}", b.name);
