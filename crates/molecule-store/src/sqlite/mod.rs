@@ -43,8 +43,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// created by an earlier version keeps its own). Nearly all writes are
 /// activity rows of a kilobyte or more appended in batches: 16 KiB pages
 /// write the same bytes in a quarter of the WAL frames, `pwrite` calls and
-/// checkpoint copies (the activity writer's CPU per row fell by about a
-/// quarter in `examples`-style A/B runs, see docs/benchmarks.md).
+/// checkpoint copies (in an A/B of the writer alone its CPU per row fell
+/// by about a quarter; docs/benchmarks.md).
 const PAGE_SIZE: u32 = 16 * 1024;
 
 /// The statement that opens every write transaction: take the write lock up
