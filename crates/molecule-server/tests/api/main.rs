@@ -102,18 +102,39 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     }
 }
 
+/// A server started on an existing database, and its own data directory
+/// (removed when it is dropped).
+pub struct Replica {
+    server: RunningServer,
+    _dir: TempDir,
+}
+
+impl Replica {
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.server.shutdown().await
+    }
+}
+
 /// Start a development-mode server on an existing database (a second
 /// replica, or a restart after downtime).
-pub async fn start_on(database: Database, tweak: impl FnOnce(&mut Config)) -> RunningServer {
+pub async fn start_on(database: Database, tweak: impl FnOnce(&mut Config)) -> Replica {
     let dir = std::env::temp_dir().join(format!("molecule-test-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut config = Config::for_tests(database);
-    config.data_dir = dir;
+    config.data_dir = dir.clone();
     tweak(&mut config);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    Server::start(config, listener)
+    let server = Server::start(config, listener)
         .await
-        .expect("server starts")
+        .expect("server starts");
+    Replica {
+        server,
+        _dir: TempDir(dir),
+    }
 }
 
 /// Any request; the status and the JSON body (`Null` when empty or not JSON).
