@@ -103,16 +103,14 @@ impl Endpoint {
     }
 }
 
-#[derive(Default)]
-struct Pool {
-    idle: Mutex<Idle>,
-    opened: AtomicU64,
-}
+/// Idle connections to one address, oldest first (checkout takes the
+/// newest), each with when it went idle.
+type IdleList = Vec<(Instant, Box<Conn>)>;
 
 #[derive(Default)]
-struct Idle {
-    /// Per address, oldest first (checkout takes the newest).
-    conns: HashMap<Key, Vec<(Instant, Box<Conn>)>>,
+struct Pool {
+    idle: Mutex<HashMap<Key, IdleList>>,
+    opened: AtomicU64,
 }
 
 impl Pool {
@@ -120,7 +118,7 @@ impl Pool {
     /// idle too long.
     fn checkout(&self, key: &Key) -> Option<Box<Conn>> {
         let mut idle = self.idle.lock().expect("upstream pool poisoned");
-        let list = idle.conns.get_mut(key)?;
+        let list = idle.get_mut(key)?;
         let fresh_after = Instant::now().checked_sub(POOL_IDLE);
         while let Some((since, conn)) = list.pop() {
             if fresh_after.is_none_or(|t| since > t) {
@@ -134,7 +132,7 @@ impl Pool {
 
     fn checkin(&self, key: Key, conn: Box<Conn>) {
         let mut idle = self.idle.lock().expect("upstream pool poisoned");
-        let list = idle.conns.entry(key).or_default();
+        let list = idle.entry(key).or_default();
         if list.len() < MAX_IDLE_PER_HOST {
             list.push((Instant::now(), conn));
         }
@@ -146,7 +144,7 @@ impl Pool {
         let cut = Instant::now().checked_sub(POOL_IDLE);
         let mut cx = Context::from_waker(Waker::noop());
         let mut idle = self.idle.lock().expect("upstream pool poisoned");
-        idle.conns.retain(|_, list| {
+        idle.retain(|_, list| {
             list.retain_mut(|(since, conn)| {
                 if cut.is_some_and(|t| *since <= t) {
                     return false;
@@ -162,7 +160,7 @@ impl Pool {
 
     fn idle_count(&self) -> usize {
         let idle = self.idle.lock().expect("upstream pool poisoned");
-        idle.conns.values().map(Vec::len).sum()
+        idle.values().map(Vec::len).sum()
     }
 }
 
