@@ -21,6 +21,14 @@ pub struct Metrics {
     ws_active: AtomicI64,
 }
 
+/// A value kept outside the registry, rendered without labels.
+pub struct Sample {
+    pub name: &'static str,
+    /// `counter` or `gauge`.
+    pub kind: &'static str,
+    pub value: f64,
+}
+
 /// A rendered request metric: its name and how to read it from a series.
 type Column = (&'static str, fn(&RequestSeries) -> f64);
 
@@ -88,14 +96,18 @@ impl Metrics {
             .unwrap_or(0.0)
     }
 
-    pub fn render(&self) -> String {
+    /// The Prometheus text of every series, then of `sampled`: values
+    /// that live elsewhere and are read at render time.
+    pub fn render(&self, sampled: &[Sample]) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# TYPE molecule_websocket_connections_active gauge");
-        let _ = writeln!(
-            out,
-            "molecule_websocket_connections_active {}",
-            self.ws_active.load(Ordering::Relaxed)
-        );
+        let ws = Sample {
+            name: "molecule_websocket_connections_active",
+            kind: "gauge",
+            value: self.ws_active.load(Ordering::Relaxed) as f64,
+        };
+        for s in std::iter::once(&ws).chain(sampled) {
+            let _ = writeln!(out, "# TYPE {} {}\n{} {}", s.name, s.kind, s.name, s.value);
+        }
         if let Ok(reqs) = self.requests.lock() {
             let mut rows: Vec<&RequestSeries> = reqs.values().collect();
             rows.sort_by(|a, b| {
@@ -179,7 +191,7 @@ mod tests {
             &[("decision", "restart")],
         );
         m.ws_connected();
-        let text = m.render();
+        let text = m.render(&[]);
         for want in [
             "molecule_http_requests_total{method=\"GET\",path=\"/health\",status=\"200\"} 2",
             "molecule_http_request_duration_seconds_total{method=\"GET\",path=\"/health\",status=\"200\"} 0.75",

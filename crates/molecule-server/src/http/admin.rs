@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::extract::{Bearer, WorkspacePath};
 use crate::app::App;
 use crate::error::{AppError, AppResult};
+use crate::metrics::Sample;
 
 pub async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
@@ -45,15 +46,18 @@ pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
 pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        format!(
-            "{}# TYPE molecule_a2a_upstream_connections_opened_total counter\n\
-             molecule_a2a_upstream_connections_opened_total {}\n\
-             # TYPE molecule_a2a_upstream_connections_idle gauge\n\
-             molecule_a2a_upstream_connections_idle {}\n",
-            app.metrics.render(),
-            app.a2a_http.connections_opened(),
-            app.a2a_http.idle_connections()
-        ),
+        app.metrics.render(&[
+            Sample {
+                name: "molecule_a2a_upstream_connections_opened_total",
+                kind: "counter",
+                value: app.a2a_http.connections_opened() as f64,
+            },
+            Sample {
+                name: "molecule_a2a_upstream_connections_idle",
+                kind: "gauge",
+                value: app.a2a_http.idle_connections() as f64,
+            },
+        ]),
     )
 }
 
