@@ -393,9 +393,7 @@ async fn docker_platform_restart_adopts_running_containers() {
         return;
     }
     let (db, _dir) = crate::fresh_database().await;
-    let data = crate::TempDir(
-        std::env::temp_dir().join(format!("molecule-adopt-{}", Uuid::new_v4().simple())),
-    );
+    let data = crate::TempDir::default();
     let boot = |db: molecule_server::config::Database| {
         let data = data.0.clone();
         async move {

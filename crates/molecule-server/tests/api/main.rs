@@ -43,6 +43,15 @@ pub struct TestServer {
 /// A temp directory removed on drop.
 pub struct TempDir(pub std::path::PathBuf);
 
+/// A new empty `molecule-test-*` directory under the system's temp dir.
+impl Default for TempDir {
+    fn default() -> TempDir {
+        let dir = std::env::temp_dir().join(format!("molecule-test-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -68,13 +77,8 @@ pub async fn fresh_database() -> (Database, Option<TempDir>) {
             (Database::Postgres(format!("{base}/{name}")), None)
         }
         None => {
-            let dir =
-                std::env::temp_dir().join(format!("molecule-test-{}", Uuid::new_v4().simple()));
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            (
-                Database::Sqlite(dir.join("molecule.db")),
-                Some(TempDir(dir)),
-            )
+            let dir = TempDir::default();
+            (Database::Sqlite(dir.0.join("molecule.db")), Some(dir))
         }
     }
 }
@@ -82,11 +86,7 @@ pub async fn fresh_database() -> (Database, Option<TempDir>) {
 /// Start a development-mode server; `tweak` adjusts the configuration.
 pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let (db, dir) = fresh_database().await;
-    let dir = dir.unwrap_or_else(|| {
-        let d = std::env::temp_dir().join(format!("molecule-test-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&d).expect("temp dir");
-        TempDir(d)
-    });
+    let dir = dir.unwrap_or_else(TempDir::default);
     let mut config = Config::for_tests(db);
     config.data_dir = dir.0.clone();
     tweak(&mut config);
@@ -122,19 +122,15 @@ impl Replica {
 /// Start a development-mode server on an existing database (a second
 /// replica, or a restart after downtime).
 pub async fn start_on(database: Database, tweak: impl FnOnce(&mut Config)) -> Replica {
-    let dir = std::env::temp_dir().join(format!("molecule-test-{}", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = TempDir::default();
     let mut config = Config::for_tests(database);
-    config.data_dir = dir.clone();
+    config.data_dir = dir.0.clone();
     tweak(&mut config);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server = Server::start(config, listener)
         .await
         .expect("server starts");
-    Replica {
-        server,
-        _dir: TempDir(dir),
-    }
+    Replica { server, _dir: dir }
 }
 
 /// Any request; the status and the JSON body (`Null` when empty or not JSON).
