@@ -8,6 +8,7 @@ use crate::{
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
+use std::borrow::Cow;
 use uuid::Uuid;
 
 const COLUMNS: &str = "id, workspace_id, activity_type, source_id, source_label, target_id, \
@@ -16,12 +17,13 @@ const COLUMNS: &str = "id, workspace_id, activity_type, source_id, source_label,
 
 /// Text as PostgreSQL stores it: it refuses the NUL character in `text`
 /// (a JSON-RPC method or an agent's error can carry one), and a refused
-/// row would fail the writer's whole batch. NUL becomes U+FFFD.
-fn pg_text(s: &str) -> String {
+/// row would fail the writer's whole batch. NUL becomes U+FFFD; text
+/// without one is bound as it is, not copied.
+fn pg_text(s: &str) -> Cow<'_, str> {
     if s.contains('\0') {
-        s.replace('\0', "\u{FFFD}")
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
     } else {
-        s.to_string()
+        Cow::Borrowed(s)
     }
 }
 
