@@ -36,9 +36,8 @@ pub use envelope::{a2a_headers_of, is_streaming_method};
 use envelope::{loggable, normalise};
 use exchange::{DetachOnDrop, Exchange, Outcome, stream_through};
 pub use types::{A2aError, A2aReply, Caller, ProxyBody, ProxyRequest, ProxyResponse};
-use upstream::Endpoint;
 pub use upstream::Upstream;
-use upstream::{SendError, read_capped};
+use upstream::{Endpoint, SendError, read_capped};
 
 use super::App;
 use super::workspaces::EXTERNAL_RUNTIME;
