@@ -5,6 +5,7 @@
 //! suite once each way).
 
 mod a2a;
+mod adversarial;
 mod a2a_bodies;
 mod a2a_runtime;
 mod a2a_tls;
