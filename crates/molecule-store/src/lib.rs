@@ -183,6 +183,17 @@ pub trait Store: Send + Sync + 'static {
     /// `last_used_at` best-effort.
     async fn token_lookup(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<Uuid>>;
 
+    /// Revoke every live token of the workspace and insert this one, in one
+    /// transaction (credential rotation: the old token stops working the
+    /// moment the new one exists).
+    async fn token_replace(
+        &self,
+        workspace_id: Uuid,
+        token_hash: &[u8],
+        prefix: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
     /// Whether the workspace has at least one live token.
     async fn token_has_live(&self, workspace_id: Uuid) -> Result<bool>;
 

@@ -1,5 +1,5 @@
-//! `workspace_auth_tokens` on PostgreSQL: insert, lookup by hash, liveness
-//! counts. Token generation and hashing belong to the server.
+//! `workspace_auth_tokens` on PostgreSQL: insert, replace (rotation), lookup
+//! by hash, liveness counts. Token generation and hashing belong to the server.
 
 use crate::Result;
 use chrono::{DateTime, Utc};
@@ -25,6 +25,37 @@ pub(super) async fn insert(
     .bind(now)
     .execute(pool)
     .await?;
+    Ok(())
+}
+
+pub(super) async fn replace(
+    pool: &PgPool,
+    workspace_id: Uuid,
+    token_hash: &[u8],
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE workspace_auth_tokens SET revoked_at = $2 \
+         WHERE workspace_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(workspace_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO workspace_auth_tokens (id, workspace_id, token_hash, prefix, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(workspace_id)
+    .bind(token_hash)
+    .bind(prefix)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -212,6 +212,16 @@ impl Store for SqliteStore {
         tokens::lookup(self, token_hash, now).await
     }
 
+    async fn token_replace(
+        &self,
+        workspace_id: Uuid,
+        token_hash: &[u8],
+        prefix: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        tokens::replace(self, workspace_id, token_hash, prefix, now).await
+    }
+
     async fn token_has_live(&self, workspace_id: Uuid) -> Result<bool> {
         tokens::has_live(self, workspace_id).await
     }

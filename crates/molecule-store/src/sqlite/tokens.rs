@@ -1,5 +1,5 @@
-//! `workspace_auth_tokens` on SQLite: insert, lookup by hash, liveness
-//! counts. Token generation and hashing belong to the server.
+//! `workspace_auth_tokens` on SQLite: insert, replace (rotation), lookup by
+//! hash, liveness counts. Token generation and hashing belong to the server.
 
 use super::SqliteStore;
 use super::codec::{get_uuid, ts};
@@ -26,6 +26,37 @@ pub(super) async fn insert(
     .bind(ts(now))
     .execute(&s.writer)
     .await?;
+    Ok(())
+}
+
+pub(super) async fn replace(
+    s: &SqliteStore,
+    workspace_id: Uuid,
+    token_hash: &[u8],
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut tx = s.writer.begin().await?;
+    sqlx::query(
+        "UPDATE workspace_auth_tokens SET revoked_at = $2 \
+         WHERE workspace_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(workspace_id.to_string())
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO workspace_auth_tokens (id, workspace_id, token_hash, prefix, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(workspace_id.to_string())
+    .bind(token_hash)
+    .bind(prefix)
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

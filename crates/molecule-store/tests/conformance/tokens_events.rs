@@ -71,6 +71,46 @@ async fn tokens_lookup_liveness_and_counts() {
     }
 }
 
+#[tokio::test]
+async fn token_replace_revokes_every_live_token_of_that_workspace_only() {
+    for b in stores().await {
+        eprintln!("--- backend {}", b.name);
+        let s = &*b.store;
+        let ws = insert(s, new_ws("ws", None, at(0))).await;
+        let other = insert(s, new_ws("other", None, at(0))).await;
+        s.token_insert(ws, &[1u8; 32], "mol_one", at(1))
+            .await
+            .unwrap();
+        s.token_insert(ws, &[2u8; 32], "mol_two", at(1))
+            .await
+            .unwrap();
+        s.token_insert(other, &[3u8; 32], "mol_oth", at(1))
+            .await
+            .unwrap();
+
+        s.token_replace(ws, &[4u8; 32], "mol_new", at(2))
+            .await
+            .unwrap();
+        assert_eq!(s.token_lookup(&[1u8; 32], at(3)).await.unwrap(), None);
+        assert_eq!(s.token_lookup(&[2u8; 32], at(3)).await.unwrap(), None);
+        assert_eq!(s.token_lookup(&[4u8; 32], at(3)).await.unwrap(), Some(ws));
+        assert_eq!(
+            s.token_lookup(&[3u8; 32], at(3)).await.unwrap(),
+            Some(other),
+            "another workspace's token is untouched"
+        );
+        assert_eq!(s.token_count_live().await.unwrap(), 2);
+        // A failed insert (hash already used) revokes nothing.
+        assert!(
+            s.token_replace(ws, &[3u8; 32], "mol_dup", at(4))
+                .await
+                .is_err()
+        );
+        assert_eq!(s.token_lookup(&[4u8; 32], at(5)).await.unwrap(), Some(ws));
+        b.finish().await;
+    }
+}
+
 fn event(kind: &str, workspace_id: Option<Uuid>, secs: i64) -> NewEvent {
     NewEvent {
         id: Uuid::new_v4(),
