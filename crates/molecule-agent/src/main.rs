@@ -1,8 +1,9 @@
 //! The `molecule-agent` binary: reads the environment (the table is in
 //! `config.rs`), binds `AGENT_HOST:PORT`, runs the agent until
 //! SIGTERM/SIGINT or until the platform says the workspace was removed, then
-//! shuts down gracefully. Exit codes: 0 after a clean stop or removal, 1 on a
-//! configuration or start-up error, and whatever
+//! shuts down gracefully. `--help` and `--version` print and exit; any
+//! other argument is refused (exit 2). Exit codes: 0 after a clean stop or
+//! removal, 1 on a configuration or start-up error, and whatever
 //! `MOLECULE_AGENT_EXIT_AT_START` asks for (a fault hook for the platform's
 //! crash-loop tests).
 
@@ -12,7 +13,76 @@ use std::process::ExitCode;
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 
+const HELP: &str = "\
+molecule-agent: the Molecule reference workspace runtime (an A2A agent).
+
+Usage: molecule-agent [--help | --version]
+
+It takes no other arguments: it is configured by environment variables and
+an optional $MOLECULE_CONFIG_DIR/config.yaml, then serves A2A (JSON-RPC 2.0,
+SSE streaming) on AGENT_HOST:PORT and, with PLATFORM_URL, registers with the
+platform and heartbeats.
+
+Environment:
+  AGENT_HOST, AGENT_PORT or PORT   listen address (0.0.0.0, 8000)
+  AGENT_URL                        URL advertised in the card and at registration
+  AGENT_NAME, AGENT_DESCRIPTION    card name and description
+  PLATFORM_URL                     platform to register with; unset = standalone
+  WORKSPACE_ID                     this workspace's id (required with PLATFORM_URL)
+  MOLECULE_WORKSPACE_TOKEN         bearer presented to the platform
+  MOLECULE_CONFIG_DIR              config.yaml and .auth_token (/configs)
+  HEARTBEAT_INTERVAL_SECONDS       heartbeat period (30)
+  MOLECULE_EXECUTOR                echo, command or openai (echo)
+  ECHO_DELAY_MS                    echo: delay before each word (0)
+  MOLECULE_COMMAND, MOLECULE_COMMAND_ARGS, MOLECULE_COMMAND_TIMEOUT_SECONDS
+                                   command executor: program, args, timeout (60)
+  OPENAI_BASE_URL, OPENAI_API_KEY, OPENAI_MODEL, OPENAI_SYSTEM_PROMPT,
+  OPENAI_TIMEOUT_SECONDS           openai executor
+  SSL_CERT_FILE                    extra PEM roots for HTTPS
+  RUST_LOG                         log filter (info)
+
+Exit codes: 0 after a clean stop or removal, 1 on a configuration or
+start-up error, 2 on a bad command line.
+";
+
+/// What the command line asks for. The agent is configured by its
+/// environment; the only arguments are for people.
+enum Command {
+    Run,
+    Help,
+    Version,
+    Bad(String),
+}
+
+fn command(args: impl Iterator<Item = String>) -> Command {
+    let args: Vec<String> = args.collect();
+    match args.as_slice() {
+        [] => Command::Run,
+        [a] if a == "--help" || a == "-h" || a == "help" => Command::Help,
+        [a] if a == "--version" || a == "-V" => Command::Version,
+        _ => Command::Bad(args.join(" ")),
+    }
+}
+
 fn main() -> ExitCode {
+    match command(std::env::args().skip(1)) {
+        Command::Run => {}
+        Command::Help => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Command::Version => {
+            println!("molecule-agent {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Command::Bad(args) => {
+            eprintln!(
+                "molecule-agent: unexpected arguments `{args}`; it is configured by environment \
+                 variables (see `molecule-agent --help`)"
+            );
+            return ExitCode::from(2);
+        }
+    }
     if let Some(code) = exit_at_start() {
         std::process::exit(code);
     }

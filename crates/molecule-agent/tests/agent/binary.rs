@@ -151,3 +151,36 @@ async fn the_binary_exits_0_when_the_workspace_was_removed() {
     assert!(log.contains("removed"), "{log}");
     assert_eq!(platform.registers().len(), 1);
 }
+
+#[tokio::test]
+async fn help_and_version_print_and_exit_and_other_arguments_are_refused() {
+    let dir = TempDir::new();
+    for (arg, code, needle) in [
+        ("--help", 0, "Usage: molecule-agent"),
+        ("-h", 0, "PLATFORM_URL"),
+        ("--version", 0, "molecule-agent "),
+        ("--port=9000", 2, "configured by environment"),
+    ] {
+        let output = tokio::time::timeout(
+            DEADLINE,
+            agent_command(&dir, &[])
+                .arg(arg)
+                .stdout(Stdio::piped())
+                .output(),
+        )
+        .await
+        .expect("the agent exits in time")
+        .expect("run agent");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(code), "{arg}: {text}");
+        assert!(text.contains(needle), "{arg}: {text}");
+        assert!(
+            !text.contains("serving A2A"),
+            "{arg} must not start the agent: {text}"
+        );
+    }
+}
