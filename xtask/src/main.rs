@@ -1,6 +1,8 @@
 //! `cargo xtask`: the project's developer and CI commands, in Rust so they run
 //! the same everywhere.
 //!
+//! - `cargo xtask serve [flags…]`: the run command. Builds `molecule`, the
+//!   agent and (with Docker) the agent image, then runs `molecule serve`.
 //! - `cargo xtask test [nextest args…]`: the test command. Runs the whole
 //!   workspace under nextest twice, on SQLite and on a throwaway PostgreSQL.
 //! - `cargo xtask bench heartbeat`: the heartbeat benchmark, with a throwaway
@@ -16,6 +18,7 @@
 mod bench;
 mod image;
 mod pg;
+mod serve;
 mod suite;
 
 use std::path::PathBuf;
@@ -25,6 +28,7 @@ use anyhow::{Context, Result, bail};
 
 const USAGE: &str = "\
 usage:
+  cargo xtask serve [serve flags...]    build what a first run needs, then run `molecule serve`
   cargo xtask test [nextest args...]   run all tests on SQLite, then on PostgreSQL
   cargo xtask bench heartbeat          heartbeat throughput on SQLite and PostgreSQL
   cargo xtask bench provisioning       20 workspaces vs 20 `docker run`; kill → recovery
@@ -53,6 +57,7 @@ fn dispatch() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str);
     match (arg(0), arg(1)) {
+        (Some("serve"), _) => serve::run(&args[1..]),
         (Some("test"), _) => suite::run(&args[1..]),
         (Some("image"), _) => image::run(&args[1..]),
         (Some("bench"), name) => bench::run(name),
