@@ -66,6 +66,33 @@ event_types! {
     TaskUpdated = "TASK_UPDATED", false;
 }
 
+impl EventType {
+    /// Events that carry what was said or decided in an exchange (answers,
+    /// messages, activity, delegation and approval texts, runs) rather than
+    /// a workspace's state. A workspace's event stream shows them only for
+    /// exchanges it took part in.
+    pub fn carries_content(self) -> bool {
+        use EventType::*;
+        matches!(
+            self,
+            A2aResponse
+                | ActivityLogged
+                | AgentMessage
+                | ApprovalRequested
+                | ApprovalEscalated
+                | ApprovalApproved
+                | ApprovalDenied
+                | DelegationSent
+                | DelegationStatus
+                | DelegationComplete
+                | DelegationFailed
+                | CronExecuted
+                | CronSkipped
+                | ChannelMessage
+        )
+    }
+}
+
 impl Serialize for EventType {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
