@@ -45,6 +45,17 @@ impl Client {
         )
         .await
     }
+
+    /// `POST /admin/workspaces/:id/token` (admin auth): rotate `id`'s
+    /// credential; every older token of it stops working.
+    pub async fn rotate_token(&self, id: Uuid) -> Result<TestToken, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/admin/workspaces/{id}/token"),
+            NO_BODY,
+        )
+        .await
+    }
 }
 
 /// §5.2 Workspaces CRUD and §5.3 state.

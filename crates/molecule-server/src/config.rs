@@ -117,9 +117,13 @@ pub struct Config {
     /// `MOLECULE_AGENT_CA_FILE`: extra trust roots (PEM) for `https://`
     /// agent URLs, next to the Mozilla roots.
     pub agent_ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// `MOLECULE_WORKSPACE_DIR_ROOTS`: the directories a `workspace_dir`
+    /// must lie in (development default: `$HOME`; production: none).
+    pub workspace_dir_roots: Vec<PathBuf>,
 }
 
 mod raw;
+pub mod security;
 pub use raw::{ConfigError, ENV_NAMES, RawConfig};
 
 impl Config {
@@ -142,6 +146,7 @@ impl Config {
         c.liveness_check_every = std::time::Duration::from_millis(100);
         c.provisioner = ProvisionerChoice::None;
         c.scheduler_every = std::time::Duration::from_millis(100);
+        c.workspace_dir_roots = vec![PathBuf::from("/home")];
         c
     }
 }

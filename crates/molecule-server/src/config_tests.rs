@@ -32,7 +32,10 @@ fn defaults_are_the_reference_defaults() {
 fn secrets_key_is_required_in_production_and_validated_everywhere() {
     let err = raw(&[
         ("MOLECULE_ENV", "production"),
-        ("MOLECULE_ADMIN_TOKEN", "0123456789abcdef0123"),
+        (
+            "MOLECULE_ADMIN_TOKEN",
+            "q0Jm6Vf3s9C+P1xZb2LkR8tY4nWe7HuA5gDiK0oQmTc=",
+        ),
         ("PORT", "nope"),
     ])
     .validate()
@@ -48,7 +51,10 @@ fn secrets_key_is_required_in_production_and_validated_everywhere() {
     assert!(!err.contains("too-short"), "the key is never echoed: {err}");
     let ok = raw(&[
         ("MOLECULE_ENV", "production"),
-        ("MOLECULE_ADMIN_TOKEN", "0123456789abcdef0123"),
+        (
+            "MOLECULE_ADMIN_TOKEN",
+            "q0Jm6Vf3s9C+P1xZb2LkR8tY4nWe7HuA5gDiK0oQmTc=",
+        ),
         (
             "SECRETS_ENCRYPTION_KEY",
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
@@ -71,7 +77,10 @@ fn development_refuses_a_non_loopback_bind() {
     let ok = raw(&[
         ("MOLECULE_BIND", "0.0.0.0"),
         ("MOLECULE_ENV", "production"),
-        ("MOLECULE_ADMIN_TOKEN", "0123456789abcdef"),
+        (
+            "MOLECULE_ADMIN_TOKEN",
+            "q0Jm6Vf3s9C+P1xZb2LkR8tY4nWe7HuA5gDiK0oQmTc=",
+        ),
         (
             "SECRETS_ENCRYPTION_KEY",
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",

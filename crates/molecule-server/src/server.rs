@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::app::lifecycle::PROVISIONER_TASK;
 use crate::background::{self, tasks};
-use crate::config::{Config, Database};
+use crate::config::{Config, Database, Mode};
 use crate::http::{self, middleware::RateLimiter};
 
 pub struct Server;
@@ -29,13 +29,14 @@ impl Server {
     /// Open the store (migrating it), choose the runtime backend, start the
     /// background tasks and serve HTTP on `listener` (plus the container
     /// gateway listener, when there is one) until [`RunningServer::shutdown`].
-    pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<RunningServer> {
+    pub async fn start(mut config: Config, listener: TcpListener) -> anyhow::Result<RunningServer> {
         if let Database::Sqlite(path) = &config.database
             && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         }
+        let generated_key = resolve_secrets_key(&mut config)?;
         let store = molecule_store::open(&config.database.store_url())
             .await
             .context("cannot open the database")?;
@@ -79,10 +80,12 @@ impl Server {
             a.gateway = gateway.as_ref().and_then(|g| g.local_addr().ok());
         }
 
-        if app.config.secrets_key.is_none() {
-            tracing::warn!(
-                "SECRETS_ENCRYPTION_KEY is not set: secrets are stored as plaintext \
-                 (encryption_version 0); set it before storing real credentials"
+        if let Some((path, created)) = generated_key {
+            tracing::info!(
+                key_file = %path.display(),
+                created,
+                "secrets are encrypted with the key file in the data directory (SECRETS_ENCRYPTION_KEY \
+                 is not set); back it up with the database, or set SECRETS_ENCRYPTION_KEY[_FILE]"
             );
         }
         let limiter = Arc::new(RateLimiter::new(app.config.rate_limit));
@@ -140,6 +143,25 @@ impl Server {
             tasks,
         })
     }
+}
+
+/// The file holding the generated development key, in the data directory.
+pub const SECRETS_KEY_FILE: &str = "secrets.key";
+
+/// Development without a configured key: use `<data dir>/secrets.key`,
+/// creating it (random, 0600) on first start, so secrets are never stored
+/// in plain text. Returns the file and whether it was created now.
+fn resolve_secrets_key(config: &mut Config) -> anyhow::Result<Option<(std::path::PathBuf, bool)>> {
+    if config.secrets_key.is_some() || config.mode != Mode::Development {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let path = config.data_dir.join(SECRETS_KEY_FILE);
+    let (key, created) =
+        crate::config::security::load_or_create_key_file(&path).map_err(anyhow::Error::msg)?;
+    config.secrets_key = Some(key);
+    Ok(Some((path, created)))
 }
 
 async fn serve(

@@ -83,6 +83,11 @@ pub struct CreatedWorkspace {
     pub workspace_access: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<bool>,
+    /// Production: the workspace's credential, returned this once when the
+    /// platform will not hand it to a runtime itself (an `external` agent,
+    /// or no runtime backend). An addition to the contract.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_token: Option<String>,
 }
 
 /// `POST /registry/register` body.

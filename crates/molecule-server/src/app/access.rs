@@ -33,6 +33,19 @@ pub fn can_communicate(
     is_ancestor(caller, target_parent, &parent_of) || is_ancestor(target, caller_parent, &parent_of)
 }
 
+/// One hop apart in the org chart: parent and child either way, or
+/// siblings (two roots are siblings). The workspaces a peers list shows.
+pub fn directly_related(
+    a: Uuid,
+    b: Uuid,
+    parent_of: impl Fn(Uuid) -> Option<Option<Uuid>>,
+) -> bool {
+    let (Some(pa), Some(pb)) = (parent_of(a), parent_of(b)) else {
+        return false;
+    };
+    pa == Some(b) || pb == Some(a) || pa == pb
+}
+
 /// Whether `ancestor` is found walking up from `start` (inclusive).
 fn is_ancestor(
     ancestor: Uuid,
@@ -122,6 +135,17 @@ impl Hierarchy {
         can_communicate(caller, target, |id| map.get(&id).copied())
     }
 
+    /// [`directly_related`] on the cached map; any lookup failure denies.
+    pub async fn directly_related(&self, a: Uuid, b: Uuid) -> bool {
+        if self.load_chain(a).await.is_err() || self.load_chain(b).await.is_err() {
+            return false;
+        }
+        let Ok(map) = self.parents.read() else {
+            return false;
+        };
+        directly_related(a, b, |id| map.get(&id).copied())
+    }
+
     /// Whether `ancestor` is a strict ancestor of `id` (cycle check for PATCH).
     pub async fn is_strict_ancestor(&self, ancestor: Uuid, id: Uuid) -> Result<bool, StoreError> {
         self.load_chain(id).await?;
@@ -184,6 +208,43 @@ mod tests {
         ];
         for (x, y, want, why) in cases {
             assert_eq!(check(x, y), want, "{why}: {x} -> {y}");
+        }
+    }
+
+    #[test]
+    fn direct_relations_are_one_hop() {
+        let (root1, root2, a, a1, a2, a1x, b) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        let parent: HashMap<Uuid, Option<Uuid>> = [
+            (root1, None),
+            (root2, None),
+            (a, Some(root1)),
+            (b, Some(root1)),
+            (a1, Some(a)),
+            (a2, Some(a)),
+            (a1x, Some(a1)),
+        ]
+        .into();
+        let rel = |x, y| directly_related(x, y, |i| parent.get(&i).copied());
+        let cases = [
+            (a, a1, true, "parent to child"),
+            (a1, a, true, "child to parent"),
+            (a1, a2, true, "siblings"),
+            (root1, root2, true, "roots"),
+            (root1, a1, false, "grandparent"),
+            (a1x, a, false, "grandchild"),
+            (a1, b, false, "uncle"),
+            (a, Uuid::new_v4(), false, "unknown"),
+        ];
+        for (x, y, want, why) in cases {
+            assert_eq!(rel(x, y), want, "{why}");
         }
     }
 

@@ -280,6 +280,7 @@ impl App {
         if message.trim().is_empty() {
             return Err(AppError::invalid("message is required"));
         }
+        super::validation::cap("message", message, super::validation::LONG_TEXT_MAX)?;
         let row = self.live_workspace_row(id).await?;
         self.events.publish_live(Event::new(
             EventType::AgentMessage,

@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::App;
-use super::auth::Principal;
-use crate::config::Mode;
+use super::auth::{Credentials, Principal};
 use crate::error::{AppError, AppResult};
 
 const LIST_LIMIT: i64 = 50;
@@ -41,6 +40,10 @@ impl App {
     pub async fn approval_create(&self, ws: Uuid, req: CreateApproval) -> AppResult<Value> {
         if req.action.trim().is_empty() {
             return Err(AppError::invalid("action is required"));
+        }
+        super::validation::cap("action", &req.action, super::validation::TEXT_MAX)?;
+        if let Some(reason) = &req.reason {
+            super::validation::cap("reason", reason, super::validation::TEXT_MAX)?;
         }
         let context = match req.context {
             None | Some(Value::Null) => json!({}),
@@ -106,16 +109,16 @@ impl App {
         ws: Uuid,
         id: Option<Uuid>,
         req: Decide,
-        bearer: Option<&str>,
+        creds: Credentials<'_>,
     ) -> AppResult<Value> {
         if !matches!(req.decision.as_str(), "approved" | "denied") {
             return Err(AppError::invalid("decision must be approved or denied"));
         }
         let not_found = || AppError::not_found("approval not found or already decided");
         let id = id.ok_or_else(not_found)?;
-        if self.config.mode == Mode::Production {
+        if !self.dev_open(creds) {
             let parent = self.workspace_row(ws).await?.parent_id;
-            match self.principal(bearer).await? {
+            match self.principal(creds.bearer).await? {
                 Principal::Admin => {}
                 Principal::Workspace(w) if Some(w) == parent => {}
                 _ => {
@@ -125,7 +128,7 @@ impl App {
                 }
             }
         } else {
-            self.auth_workspace_or_parent(ws, bearer).await?;
+            self.auth_workspace_or_parent(ws, creds).await?;
         }
         let decided_by = req
             .decided_by
@@ -156,14 +159,14 @@ impl App {
 
     /// Development keeps the reference's rule (the requester's own token),
     /// and also accepts the parent's.
-    async fn auth_workspace_or_parent(&self, ws: Uuid, bearer: Option<&str>) -> AppResult<()> {
-        if self.auth_workspace(ws, bearer).await.is_ok() {
+    async fn auth_workspace_or_parent(&self, ws: Uuid, creds: Credentials<'_>) -> AppResult<()> {
+        if self.auth_workspace(ws, creds).await.is_ok() {
             return Ok(());
         }
         let parent = self.workspace_row(ws).await?.parent_id;
-        match (parent, self.principal(bearer).await?) {
+        match (parent, self.principal(creds.bearer).await?) {
             (Some(p), Principal::Workspace(w)) if w == p => Ok(()),
-            _ => self.auth_workspace(ws, bearer).await,
+            _ => self.auth_workspace(ws, creds).await,
         }
     }
 

@@ -1,9 +1,12 @@
-//! Authentication: workspace tokens (issue, hash, verify, revoke) and the
-//! auth classes of api-contract §2, with the fixes DESIGN.md asks for:
-//! production mode has a distinct admin credential and no fail-open path.
+//! Authentication: workspace tokens (issue, hash, verify, rotate, revoke)
+//! and the auth classes of api-contract §2, with the fixes DESIGN.md asks
+//! for: production mode has a distinct admin credential, no fail-open path,
+//! and no route that trusts a bare workspace id; development mode's open
+//! doors open to loopback peers only ([`Network`]).
 //!
-//! Verified tokens are cached in memory (hash → workspace). Revocation only
-//! happens on workspace delete, which clears the cache entries it revokes.
+//! Verified tokens are cached in memory (hash → workspace). Revocation
+//! happens on workspace delete and on rotation, both of which clear the
+//! cache entries they revoke.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -100,6 +103,49 @@ pub enum Principal {
     Anonymous,
 }
 
+/// Where a request came from. Development mode's open doors (open admin
+/// routes, first-register tokens, trusted canvas calls) open only to
+/// loopback peers: never to containers reaching the gateway listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    Loopback,
+    Remote,
+}
+
+impl Network {
+    pub fn of(ip: std::net::IpAddr) -> Network {
+        let loopback = match ip {
+            std::net::IpAddr::V4(v4) => v4.is_loopback(),
+            std::net::IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        };
+        if loopback {
+            Network::Loopback
+        } else {
+            Network::Remote
+        }
+    }
+}
+
+/// What a request presents to be authorised: its bearer token, if any, and
+/// the network it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Credentials<'a> {
+    pub bearer: Option<&'a str>,
+    pub network: Network,
+}
+
+impl<'a> Credentials<'a> {
+    /// A request from a remote peer: no development-mode exemption applies.
+    pub fn remote(bearer: Option<&'a str>) -> Self {
+        Self {
+            bearer,
+            network: Network::Remote,
+        }
+    }
+}
+
 impl App {
     /// Mint and store a new live token for `ws`; returns the plaintext.
     pub async fn issue_token(&self, ws: Uuid) -> AppResult<String> {
@@ -109,6 +155,21 @@ impl App {
             .await
             .map_err(AppError::internal("token issue failed"))?;
         self.tokens.remember(t.hash, ws);
+        Ok(t.plaintext)
+    }
+
+    /// Rotate `ws`'s credential: every live token is revoked and a new one
+    /// returned (once). The old tokens stop working at once, on every path.
+    pub async fn rotate_token(&self, ws: Uuid) -> AppResult<String> {
+        self.live_workspace_row(ws).await?;
+        let t = generate_token();
+        self.store
+            .token_replace(ws, &t.hash, &t.prefix, Utc::now())
+            .await
+            .map_err(AppError::internal("token issue failed"))?;
+        self.tokens.forget(&[ws]);
+        self.tokens.remember(t.hash, ws);
+        tracing::info!(workspace_id = %ws, prefix = %t.prefix, "workspace token rotated");
         Ok(t.plaintext)
     }
 
@@ -151,63 +212,82 @@ impl App {
         }
     }
 
-    /// AdminAuth. Development: open (loopback only, enforced at start-up).
-    /// Production: the admin token and nothing else; a workspace token is
-    /// never an admin token.
-    pub fn auth_admin(&self, bearer: Option<&str>) -> AppResult<()> {
-        match self.config.mode {
-            Mode::Development => Ok(()),
-            Mode::Production => match bearer {
-                None => Err(AppError::unauthenticated("admin auth required")),
-                Some(_) if self.is_admin_token(bearer) => Ok(()),
-                Some(_) => Err(AppError::unauthenticated("invalid admin auth token")),
-            },
+    /// Development mode, and a loopback peer: the reference's open doors
+    /// apply. Everything else is held to production's rules.
+    pub fn dev_open(&self, creds: Credentials<'_>) -> bool {
+        self.config.mode == Mode::Development && creds.network == Network::Loopback
+    }
+
+    /// AdminAuth. Development, from loopback: open (the server only binds
+    /// loopback there). Otherwise the admin token and nothing else; a
+    /// workspace token is never an admin token.
+    pub fn auth_admin(&self, creds: Credentials<'_>) -> AppResult<()> {
+        if self.dev_open(creds) {
+            return Ok(());
+        }
+        match creds.bearer {
+            None => Err(AppError::unauthenticated("admin auth required")),
+            Some(_) if self.is_admin_token(creds.bearer) => Ok(()),
+            Some(_) => Err(AppError::unauthenticated("invalid admin auth token")),
         }
     }
 
     /// WorkspaceAuth (strict): a live token bound to `ws`. The admin token
     /// also passes, so operators can act on any workspace.
-    pub async fn auth_workspace(&self, ws: Uuid, bearer: Option<&str>) -> AppResult<()> {
-        let Some(token) = bearer else {
-            return Err(AppError::unauthenticated("missing workspace auth token"));
-        };
-        if self.is_admin_token(bearer) {
-            return Ok(());
-        }
-        match self.token_owner(token).await? {
-            Some(owner) if owner == ws => Ok(()),
-            _ => Err(AppError::unauthenticated("invalid workspace auth token")),
-        }
+    pub async fn auth_workspace(&self, ws: Uuid, creds: Credentials<'_>) -> AppResult<()> {
+        self.auth_bound(ws, creds.bearer, "workspace").await
     }
 
-    /// The lazy gate (GT): if `ws` has a live token, the bearer must be one
-    /// bound to it. In production a DB error denies instead of passing.
-    pub async fn auth_lazy(&self, ws: Uuid, bearer: Option<&str>, what: &str) -> AppResult<()> {
-        if self.is_admin_token(bearer) {
-            return Ok(());
-        }
-        let live = match self.has_live_token(ws).await {
-            Ok(l) => l,
-            Err(e) if self.config.mode == Mode::Development => {
-                tracing::warn!(error = %e, "token check failed; development mode lets the request pass");
-                false
-            }
-            Err(e) => return Err(e),
-        };
-        if !live {
-            return Ok(());
-        }
+    /// A bearer bound to `ws` (or the admin token), required; `what` names
+    /// the credential in the error (`workspace`, `caller`).
+    async fn auth_bound(&self, ws: Uuid, bearer: Option<&str>, what: &str) -> AppResult<()> {
         let Some(token) = bearer else {
             return Err(AppError::unauthenticated(format!(
                 "missing {what} auth token"
             )));
         };
+        if self.is_admin_token(bearer) {
+            return Ok(());
+        }
         match self.token_owner(token).await? {
             Some(owner) if owner == ws => Ok(()),
             _ => Err(AppError::unauthenticated(format!(
                 "invalid {what} auth token"
             ))),
         }
+    }
+
+    /// The gate of the agent routes (register, heartbeat, update-card,
+    /// discover, peers, schedule health, `/ws`, A2A callers). Production,
+    /// and development from a non-loopback peer: strict, a token bound to
+    /// `ws` (a workspace's credential is born with it, so no route ever
+    /// trusts a bare id). Development from loopback keeps the reference's
+    /// grandfathering: a workspace without a live token passes (its e2e
+    /// scripts register first and receive the token then).
+    pub async fn auth_agent(&self, ws: Uuid, creds: Credentials<'_>, what: &str) -> AppResult<()> {
+        if self.dev_open(creds) && !self.is_admin_token(creds.bearer) {
+            let live = match self.has_live_token(ws).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "token check failed; development mode lets the request pass");
+                    false
+                }
+            };
+            if !live {
+                return Ok(());
+            }
+        }
+        self.auth_bound(ws, creds.bearer, what).await
+    }
+
+    /// Routes the contract leaves open that still name a workspace
+    /// (`GET /workspaces/:id`): open in development from loopback; otherwise
+    /// the admin token or the workspace's own.
+    pub async fn auth_reader(&self, ws: Uuid, creds: Credentials<'_>) -> AppResult<()> {
+        if self.dev_open(creds) {
+            return Ok(());
+        }
+        self.auth_workspace(ws, creds).await
     }
 
     /// Identify a bearer without requiring anything.

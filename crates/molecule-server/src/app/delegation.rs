@@ -171,6 +171,7 @@ impl App {
         if req.task.trim().is_empty() {
             return Err(AppError::invalid("task is required"));
         }
+        super::validation::cap("task", &req.task, super::validation::LONG_TEXT_MAX)?;
         self.live_workspace_row(source).await?;
         let target_name = self
             .live_workspace_row(target)

@@ -5,10 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use molecule_store::{NewEvent, Store};
-use molecule_types::{Event, EventEnvelope};
+use molecule_types::{Event, EventEnvelope, EventType};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 use uuid::Uuid;
+
+use super::App;
 
 /// Events queued per subscriber before it is considered lagging.
 pub const SUBSCRIBER_QUEUE: usize = 1024;
@@ -82,5 +84,32 @@ impl EventBus {
             workspace_id: event.workspace_id,
             envelope: Arc::new(envelope),
         });
+    }
+}
+
+impl App {
+    /// The audience rule of a workspace's event stream (`/ws` with a
+    /// workspace credential): every event about itself; status events
+    /// (no exchange content) about its direct relations, the workspaces its
+    /// peers list shows; content events (answers, messages, activity,
+    /// delegations, approvals, runs) of another workspace only when the
+    /// payload names it as a party (`source_id`/`target_id`). Events about
+    /// no workspace (the fleet breaker) are for operators only.
+    pub async fn event_visible_to(&self, me: Uuid, event: &Published) -> bool {
+        let Some(subject) = event.workspace_id else {
+            return false;
+        };
+        if subject == me {
+            return true;
+        }
+        let kind = EventType::parse(&event.envelope.event);
+        if kind.is_none_or(EventType::carries_content) {
+            let me = me.to_string();
+            let party = |key: &str| {
+                event.envelope.payload.get(key).and_then(|v| v.as_str()) == Some(me.as_str())
+            };
+            return party("target_id") || party("source_id");
+        }
+        self.hierarchy.directly_related(me, subject).await
     }
 }

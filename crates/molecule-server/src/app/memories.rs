@@ -16,7 +16,6 @@ use crate::error::{AppError, AppResult};
 /// Rows a search returns.
 const SEARCH_LIMIT: i64 = 50;
 const MAX_NAMESPACE: usize = 50;
-const MAX_KEY: usize = 256;
 const MAX_CONTENT: usize = 64 * 1024;
 
 #[derive(Debug, Deserialize)]
@@ -81,12 +80,7 @@ impl App {
     }
 
     pub async fn memory_kv_set(&self, ws: Uuid, req: SetEntry) -> AppResult<Value> {
-        if req.key.is_empty() {
-            return Err(AppError::invalid("key is required"));
-        }
-        if req.key.len() > MAX_KEY {
-            return Err(AppError::invalid("key must be at most 256 bytes"));
-        }
+        super::validation::validate_memory_key(&req.key)?;
         let value = req
             .value
             .ok_or_else(|| AppError::invalid("value is required"))?;

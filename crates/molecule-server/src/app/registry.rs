@@ -11,6 +11,8 @@ use std::net::IpAddr;
 use uuid::Uuid;
 
 use super::App;
+use super::auth::Credentials;
+use super::validation::{CARD_MAX, TEXT_MAX, URL_MAX, cap, truncate_marked};
 use super::workspaces::EXTERNAL_RUNTIME;
 use crate::config::Mode;
 use crate::error::{AppError, AppResult};
@@ -62,6 +64,19 @@ pub fn validate_agent_url(raw: &str) -> Result<(), String> {
     }
 }
 
+/// An agent card is at most [`CARD_MAX`] bytes of JSON.
+fn cap_card(card: &Value) -> AppResult<()> {
+    let len = serde_json::to_vec(card)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if len > CARD_MAX {
+        return Err(AppError::invalid(format!(
+            "agent_card must be at most {CARD_MAX} bytes of JSON (got {len})"
+        )));
+    }
+    Ok(())
+}
+
 fn parse_workspace_id(raw: &str) -> AppResult<Uuid> {
     raw.trim()
         .parse::<Uuid>()
@@ -86,7 +101,7 @@ impl App {
     pub async fn register(
         &self,
         req: RegisterRequest,
-        bearer: Option<&str>,
+        creds: Credentials<'_>,
     ) -> AppResult<RegisterResponse> {
         if req.id.trim().is_empty() {
             return Err(AppError::invalid("id is required"));
@@ -95,8 +110,10 @@ impl App {
             return Err(AppError::invalid("url is required"));
         }
         let id = parse_workspace_id(&req.id)?;
+        cap("url", &req.url, URL_MAX)?;
+        cap_card(&req.agent_card)?;
         validate_agent_url(req.url.trim()).map_err(AppError::invalid)?;
-        self.auth_lazy(id, bearer, "workspace").await?;
+        self.auth_agent(id, creds, "workspace").await?;
         if self.config.mode == Mode::Production {
             // Production never creates rows on registration: a workspace
             // exists because an operator created it.
@@ -147,17 +164,22 @@ impl App {
         })
     }
 
-    pub async fn heartbeat(&self, hb: Heartbeat, bearer: Option<&str>) -> AppResult<()> {
+    pub async fn heartbeat(&self, hb: Heartbeat, creds: Credentials<'_>) -> AppResult<()> {
         if hb.workspace_id.trim().is_empty() {
             return Err(AppError::invalid("workspace_id is required"));
         }
         let id = parse_workspace_id(&hb.workspace_id)?;
+        // Long texts are cut, not refused: a refused heartbeat would make a
+        // live agent look dead.
+        let mut hb = hb;
+        truncate_marked(&mut hb.current_task, TEXT_MAX);
+        truncate_marked(&mut hb.sample_error, TEXT_MAX);
         if !hb.error_rate.is_finite() || hb.error_rate < 0.0 {
             return Err(AppError::invalid(
                 "error_rate must be a non-negative number",
             ));
         }
-        self.auth_lazy(id, bearer, "workspace").await?;
+        self.auth_agent(id, creds, "workspace").await?;
         self.metrics.inc("molecule_heartbeats_total", &[]);
         let (status, previous_task) = match self.hot.get(id) {
             Some(hot) => hot,
@@ -238,7 +260,7 @@ impl App {
         &self,
         workspace_id: &str,
         card: Value,
-        bearer: Option<&str>,
+        creds: Credentials<'_>,
     ) -> AppResult<()> {
         if workspace_id.trim().is_empty() {
             return Err(AppError::invalid("workspace_id is required"));
@@ -246,8 +268,9 @@ impl App {
         if card.is_null() {
             return Err(AppError::invalid("agent_card is required"));
         }
+        cap_card(&card)?;
         let id = parse_workspace_id(workspace_id)?;
-        self.auth_lazy(id, bearer, "workspace").await?;
+        self.auth_agent(id, creds, "workspace").await?;
         let updated = self
             .store
             .workspace_update_card(id, &card, Utc::now())
@@ -270,7 +293,7 @@ impl App {
         &self,
         caller: Option<&str>,
         target: Uuid,
-        bearer: Option<&str>,
+        creds: Credentials<'_>,
     ) -> AppResult<Discovered> {
         let caller = caller
             .map(str::trim)
@@ -279,7 +302,7 @@ impl App {
         let caller = caller
             .parse::<Uuid>()
             .map_err(|_| AppError::invalid("X-Workspace-ID must be a workspace UUID"))?;
-        self.auth_lazy(caller, bearer, "caller").await?;
+        self.auth_agent(caller, creds, "caller").await?;
         if !self.hierarchy.can_communicate(caller, target).await {
             return Err(AppError::forbidden(
                 "not authorized to discover this workspace",
@@ -325,8 +348,8 @@ impl App {
 
     /// GET /registry/:id/peers: siblings (all other roots for a root),
     /// direct children, then the parent.
-    pub async fn peers(&self, id: Uuid, bearer: Option<&str>) -> AppResult<Vec<Peer>> {
-        self.auth_lazy(id, bearer, "workspace").await?;
+    pub async fn peers(&self, id: Uuid, creds: Credentials<'_>) -> AppResult<Vec<Peer>> {
+        self.auth_agent(id, creds, "workspace").await?;
         let me = self.workspace_row(id).await?;
         let q = AppError::internal("query failed");
         let siblings = self
@@ -358,13 +381,26 @@ impl App {
         Ok(out)
     }
 
-    /// POST /registry/check-access.
-    pub async fn check_access(&self, caller: &str, target: &str) -> AppResult<bool> {
+    /// POST /registry/check-access. Open in development from loopback;
+    /// otherwise the admin token or the caller's own (the hierarchy is not
+    /// disclosed to strangers).
+    pub async fn check_access(
+        &self,
+        caller: &str,
+        target: &str,
+        creds: Credentials<'_>,
+    ) -> AppResult<bool> {
         if caller.trim().is_empty() {
             return Err(AppError::invalid("caller_id is required"));
         }
         if target.trim().is_empty() {
             return Err(AppError::invalid("target_id is required"));
+        }
+        if !self.dev_open(creds) {
+            match caller.trim().parse::<Uuid>() {
+                Ok(c) => self.auth_workspace(c, creds).await?,
+                Err(_) => self.auth_admin(creds)?,
+            }
         }
         if caller == target {
             return Ok(true);

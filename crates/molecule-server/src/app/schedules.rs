@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::App;
+use super::auth::Credentials;
 use super::cron::{CronError, CronSchedule, parse_zone};
 use super::scheduler::Trigger;
 use crate::error::{AppError, AppResult};
@@ -84,6 +85,27 @@ pub fn schedule_json(r: &ScheduleRow) -> Value {
     })
 }
 
+/// The size caps of a schedule's text fields (those given).
+fn schedule_field_caps(
+    name: Option<&str>,
+    cron_expr: Option<&str>,
+    timezone: Option<&str>,
+    prompt: Option<&str>,
+) -> AppResult<()> {
+    use super::validation::{LONG_TEXT_MAX, NAME_MAX, cap};
+    for (field, value, max) in [
+        ("name", name, NAME_MAX),
+        ("cron_expr", cron_expr, NAME_MAX),
+        ("timezone", timezone, NAME_MAX),
+        ("prompt", prompt, LONG_TEXT_MAX),
+    ] {
+        if let Some(v) = value {
+            cap(field, v, max)?;
+        }
+    }
+    Ok(())
+}
+
 impl App {
     pub async fn schedule_list(&self, ws: Uuid) -> AppResult<Vec<Value>> {
         let rows = self
@@ -108,6 +130,12 @@ impl App {
         let now = Utc::now();
         let next_run_at = next_run(&cron_expr, &timezone, now).map_err(cron_error)?;
         let name = req.name.unwrap_or_default().trim().to_string();
+        schedule_field_caps(
+            Some(&name),
+            Some(&cron_expr),
+            Some(&timezone),
+            Some(&prompt),
+        )?;
         let row = NewSchedule {
             id: Uuid::new_v4(),
             workspace_id: ws,
@@ -164,6 +192,12 @@ impl App {
             },
             next_run_at: None,
         };
+        schedule_field_caps(
+            patch.name.as_deref(),
+            patch.cron_expr.as_deref(),
+            patch.timezone.as_deref(),
+            patch.prompt.as_deref(),
+        )?;
         if patch.cron_expr.as_deref() == Some("") {
             return Err(AppError::invalid("cron_expr must not be empty"));
         }
@@ -235,21 +269,19 @@ impl App {
         &self,
         ws: Uuid,
         caller: Option<&str>,
-        bearer: Option<&str>,
+        creds: Credentials<'_>,
     ) -> AppResult<Vec<Value>> {
         let caller =
             caller.ok_or_else(|| AppError::unauthenticated("X-Workspace-ID header required"))?;
         if molecule_types::is_system_caller(caller) {
             // A self-declared system identity is only trusted from an
             // operator in production.
-            if self.config.mode == crate::config::Mode::Production {
-                self.auth_admin(bearer)?;
-            }
+            self.auth_admin(creds)?;
         } else {
             let caller: Uuid = caller
                 .parse()
                 .map_err(|_| AppError::invalid("X-Workspace-ID must be a workspace UUID"))?;
-            self.auth_lazy(caller, bearer, "caller").await?;
+            self.auth_agent(caller, creds, "caller").await?;
             if caller != ws && !self.hierarchy.can_communicate(caller, ws).await {
                 return Err(AppError::forbidden("access denied"));
             }

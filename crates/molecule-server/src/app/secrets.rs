@@ -55,9 +55,7 @@ fn validate(key: &str, value: &str) -> AppResult<()> {
     if key.is_empty() || value.is_empty() {
         return Err(AppError::invalid("key and value are required"));
     }
-    if key.len() > 256 {
-        return Err(AppError::invalid("key must be at most 256 bytes"));
-    }
+    super::validation::validate_secret_key(key)?;
     if value.len() > 64 * 1024 {
         return Err(AppError::invalid("value must be at most 65536 bytes"));
     }

@@ -3,7 +3,8 @@
 //! the events those changes raise.
 
 use super::validation::{
-    ACCESS_MODES, validate_template, validate_tier, validate_url, validate_workspace_dir,
+    ACCESS_MODES, NAME_MAX, TEXT_MAX, URL_MAX, cap, validate_template, validate_tier, validate_url,
+    validate_workspace_dir,
 };
 use chrono::Utc;
 use molecule_store::{NewWorkspace, WorkspacePatch, WorkspaceRow};
@@ -15,7 +16,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::App;
-use super::auth::Principal;
+use super::auth::{Credentials, Principal};
 use crate::config::Mode;
 use crate::error::{AppError, AppResult};
 
@@ -103,6 +104,19 @@ impl App {
         if name.is_empty() {
             return Err(AppError::invalid("name is required"));
         }
+        cap("name", &name, NAME_MAX)?;
+        for (field, value, max) in [
+            ("role", &req.role, TEXT_MAX),
+            ("template", &req.template, NAME_MAX),
+            ("runtime", &req.runtime, NAME_MAX),
+            ("model", &req.model, NAME_MAX),
+            ("url", &req.url, URL_MAX),
+            ("workspace_dir", &req.workspace_dir, URL_MAX),
+        ] {
+            if let Some(v) = value {
+                cap(field, v, max)?;
+            }
+        }
         if let Some(t) = &req.template {
             validate_template(t)?;
         }
@@ -118,7 +132,8 @@ impl App {
         }
         let dir = req.workspace_dir.clone().filter(|d| !d.is_empty());
         if let Some(d) = &dir {
-            validate_workspace_dir(d).map_err(AppError::invalid)?;
+            validate_workspace_dir(d, &self.config.workspace_dir_roots)
+                .map_err(AppError::invalid)?;
         }
         if access != "none" && dir.is_none() {
             return Err(AppError::invalid(format!(
@@ -181,6 +196,15 @@ impl App {
             ))
             .await;
 
+        // Production: the credential is born with the workspace. A runtime
+        // the platform starts receives one in its environment; anything
+        // else (an external agent, no runtime backend) gets it here, once.
+        let auth_token =
+            if self.config.mode == Mode::Production && (external || self.provisioner.is_none()) {
+                Some(self.issue_token(id).await?)
+            } else {
+                None
+            };
         if external {
             self.external_online(id, &name, req.url.as_deref()).await?;
             return Ok(CreatedWorkspace {
@@ -189,6 +213,7 @@ impl App {
                 awareness_namespace: None,
                 workspace_access: None,
                 external: Some(true),
+                auth_token,
             });
         }
         let reason = if self.provisioner.is_some() {
@@ -214,6 +239,7 @@ impl App {
             awareness_namespace: Some(awareness),
             workspace_access: Some(access),
             external: None,
+            auth_token,
         })
     }
 
@@ -242,11 +268,12 @@ impl App {
         &self,
         id: Uuid,
         body: Map<String, Value>,
-        bearer: Option<&str>,
+        creds: Credentials<'_>,
     ) -> AppResult<Value> {
+        let bearer = creds.bearer;
         let principal = self.principal(bearer).await?;
         let sensitive = SENSITIVE_FIELDS.iter().find(|f| body.contains_key(**f));
-        if self.config.mode == Mode::Production {
+        if !self.dev_open(creds) {
             match (principal, sensitive) {
                 (Principal::Admin, _) => {}
                 (Principal::Workspace(ws), None) if ws == id => {}
@@ -271,6 +298,16 @@ impl App {
                 Some(_) => Err(AppError::invalid(format!("{k} must be a string"))),
             }
         };
+        for (field, max) in [
+            ("name", NAME_MAX),
+            ("role", TEXT_MAX),
+            ("runtime", NAME_MAX),
+            ("workspace_dir", URL_MAX),
+        ] {
+            if let Some(Value::String(v)) = body.get(field) {
+                cap(field, v, max)?;
+            }
+        }
         if let Some(name) = str_field("name")? {
             let name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
             patch.name =
@@ -294,7 +331,8 @@ impl App {
         if let Some(dir) = str_field("workspace_dir")? {
             let dir = dir.filter(|d| !d.is_empty());
             if let Some(d) = &dir {
-                validate_workspace_dir(d).map_err(AppError::invalid)?;
+                validate_workspace_dir(d, &self.config.workspace_dir_roots)
+                    .map_err(AppError::invalid)?;
             }
             patch.workspace_dir = Some(dir);
         }
@@ -454,9 +492,9 @@ impl App {
         }
     }
 
-    /// GET /admin/workspaces/:id/test-token (development only).
-    pub async fn test_token(&self, id: Uuid) -> AppResult<TestToken> {
-        if self.config.mode == Mode::Production {
+    /// GET /admin/workspaces/:id/test-token (development, loopback only).
+    pub async fn test_token(&self, id: Uuid, creds: Credentials<'_>) -> AppResult<TestToken> {
+        if !self.dev_open(creds) {
             return Err(AppError::not_found("not found"));
         }
         match self

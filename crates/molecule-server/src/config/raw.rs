@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Config, Database, LogFormat, Mode, ProvisionerChoice};
+use super::{Config, Database, LogFormat, Mode, ProvisionerChoice, security};
 
 /// Environment names the server understands.
 pub const ENV_NAMES: &[&str] = &[
@@ -33,6 +33,8 @@ pub const ENV_NAMES: &[&str] = &[
     "SECRETS_ENCRYPTION_KEY",
     "MOLECULE_APPROVAL_TTL_SECONDS",
     "MOLECULE_AGENT_CA_FILE",
+    "SECRETS_ENCRYPTION_KEY_FILE",
+    "MOLECULE_WORKSPACE_DIR_ROOTS",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -62,6 +64,8 @@ pub struct RawConfig {
     pub secrets_key: Option<String>,
     pub approval_ttl: Option<String>,
     pub agent_ca_file: Option<String>,
+    pub secrets_key_file: Option<String>,
+    pub workspace_dir_roots: Option<String>,
 }
 
 impl RawConfig {
@@ -94,6 +98,8 @@ impl RawConfig {
             agent_ca_file: g("MOLECULE_AGENT_CA_FILE"),
             secrets_key: g("SECRETS_ENCRYPTION_KEY"),
             approval_ttl: g("MOLECULE_APPROVAL_TTL_SECONDS"),
+            secrets_key_file: g("SECRETS_ENCRYPTION_KEY_FILE"),
+            workspace_dir_roots: g("MOLECULE_WORKSPACE_DIR_ROOTS"),
         }
     }
 
@@ -143,9 +149,9 @@ impl RawConfig {
         };
         let admin_token = self.admin_token.map(|t| t.trim().to_string());
         if let Some(t) = &admin_token
-            && t.len() < 16
+            && let Err(problem) = security::check_admin_token(t)
         {
-            problems.push("MOLECULE_ADMIN_TOKEN must be at least 16 characters".to_string());
+            problems.push(problem);
         }
         match mode {
             Mode::Production if admin_token.is_none() => problems.push(
@@ -284,24 +290,62 @@ impl RawConfig {
             180,
             &mut problems,
         );
-        let secrets_key = match self.secrets_key.as_deref() {
-            Some(raw) => match crate::app::secret_box::SecretsKey::parse(raw) {
+        // The key: the variable, else the file it names. Development
+        // without either uses `<data dir>/secrets.key`, made on first start
+        // (see `Server::start`); production needs one of the two.
+        let secrets_key = match (
+            self.secrets_key.as_deref(),
+            self.secrets_key_file.as_deref(),
+        ) {
+            (Some(_), Some(_)) => {
+                problems.push(
+                    "set SECRETS_ENCRYPTION_KEY or SECRETS_ENCRYPTION_KEY_FILE, not both"
+                        .to_string(),
+                );
+                None
+            }
+            (Some(raw), None) => match crate::app::secret_box::SecretsKey::parse(raw) {
                 Ok(k) => Some(k),
                 Err(problem) => {
                     problems.push(problem);
                     None
                 }
             },
-            None => {
+            (None, Some(path)) => {
+                match security::read_key_file(std::path::Path::new(path.trim())) {
+                    Ok(k) => Some(k),
+                    Err(problem) => {
+                        problems.push(problem);
+                        None
+                    }
+                }
+            }
+            (None, None) => {
                 if mode == Mode::Production {
                     problems.push(
                         "MOLECULE_ENV=production requires SECRETS_ENCRYPTION_KEY (32 bytes, \
-                         base64-encoded: `openssl rand -base64 32`) so secrets are encrypted at rest"
+                         base64-encoded: `openssl rand -base64 32`) or SECRETS_ENCRYPTION_KEY_FILE \
+                         (a file holding such a key) so secrets are encrypted at rest"
                             .to_string(),
                     );
                 }
                 None
             }
+        };
+        // Where `workspace_dir` may point: the configured roots; in
+        // development the user's home by default; in production nowhere
+        // until an operator says so.
+        let workspace_dir_roots = match self.workspace_dir_roots.as_deref() {
+            Some(raw) => security::parse_roots(raw).unwrap_or_else(|problem| {
+                problems.push(problem);
+                Vec::new()
+            }),
+            None if mode == Mode::Development => std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .filter(|h| h.is_absolute() && h != std::path::Path::new("/"))
+                .into_iter()
+                .collect(),
+            None => Vec::new(),
         };
         let approval_ttl = seconds(
             &self.approval_ttl,
@@ -359,6 +403,7 @@ impl RawConfig {
                 .clamp(Duration::from_millis(50), Duration::from_secs(30)),
             approval_ttl,
             agent_ca_certs,
+            workspace_dir_roots,
         })
     }
 }

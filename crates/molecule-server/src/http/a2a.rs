@@ -9,11 +9,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::time::Duration;
 
-use super::extract::{WorkspacePath, bearer_from, read_capped};
+use super::extract::{WorkspacePath, bearer_from, network_of, read_capped};
 use crate::app::App;
 use crate::app::a2a::{
     A2aError, BUSY_RETRY_AFTER, Caller, ProxyBody, ProxyRequest, X_WORKSPACE_ID, a2a_headers_of,
 };
+use crate::app::auth::Network;
 use crate::error::AppError;
 
 const X_TIMEOUT: HeaderName = HeaderName::from_static("x-timeout");
@@ -36,7 +37,8 @@ pub async fn proxy(
     // The whole request, not `HeaderMap` + `Body`: that extractor clones
     // every header.
     let (parts, body) = req.into_parts();
-    match handle(app, target, parts.headers, body).await {
+    let network = network_of(&parts.extensions);
+    match handle(app, target, parts.headers, network, body).await {
         Ok(resp) => resp,
         Err(e) => error_response(e),
     }
@@ -46,6 +48,7 @@ async fn handle(
     app: App,
     target: uuid::Uuid,
     headers: HeaderMap,
+    network: Network,
     body: Body,
 ) -> Result<Response, A2aError> {
     let caller = Caller::from_header(headers.get(X_WORKSPACE_ID).and_then(|v| v.to_str().ok()))?;
@@ -59,6 +62,7 @@ async fn handle(
             target,
             caller,
             bearer: bearer_from(&headers),
+            network,
             trusted: false,
             body,
             a2a_headers: a2a_headers_of(&headers),

@@ -19,7 +19,7 @@ pub async fn list(
     WorkspacePath(id): WorkspacePath,
     Query(q): Query<ActivityListQuery>,
 ) -> AppResult<Json<Vec<Value>>> {
-    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.activity_list(id, q).await?))
 }
 
@@ -29,7 +29,7 @@ pub async fn report(
     WorkspacePath(id): WorkspacePath,
     JsonBody(r): JsonBody<ActivityReport>,
 ) -> AppResult<Json<Value>> {
-    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.auth_workspace(id, bearer.creds()).await?;
     app.activity_report(id, r).await?;
     Ok(Json(json!({ "status": "logged" })))
 }
@@ -46,7 +46,7 @@ pub async fn notify(
     WorkspacePath(id): WorkspacePath,
     JsonBody(b): JsonBody<NotifyBody>,
 ) -> AppResult<Json<Value>> {
-    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.auth_workspace(id, bearer.creds()).await?;
     app.notify(id, &b.message).await?;
     Ok(Json(json!({ "status": "sent" })))
 }
@@ -63,7 +63,7 @@ pub async fn session_search(
     WorkspacePath(id): WorkspacePath,
     Query(q): Query<SearchQuery>,
 ) -> AppResult<Json<Vec<Value>>> {
-    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(
         app.session_search(id, q.q.as_deref(), q.limit.as_deref())
             .await?,
@@ -76,7 +76,7 @@ pub async fn delegate(
     WorkspacePath(id): WorkspacePath,
     JsonBody(req): JsonBody<DelegateRequest>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
-    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.auth_workspace(id, bearer.creds()).await?;
     let (status, body) = app.delegate(id, req).await?;
     Ok((status, Json(body)))
 }
@@ -86,7 +86,7 @@ pub async fn delegations(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<Vec<Value>>> {
-    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.delegations(id).await?))
 }
 
@@ -96,7 +96,7 @@ pub async fn record_delegation(
     WorkspacePath(id): WorkspacePath,
     JsonBody(req): JsonBody<RecordRequest>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
-    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.auth_workspace(id, bearer.creds()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(app.record_delegation(id, req).await?),
@@ -112,6 +112,6 @@ pub async fn update_delegation(
     let id = raw_id
         .parse()
         .map_err(|_| AppError::not_found("workspace not found"))?;
-    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.update_delegation(id, &delegation_id, req).await?))
 }

@@ -62,7 +62,7 @@ pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
 }
 
 pub async fn liveness(State(app): State<App>, bearer: Bearer) -> AppResult<Json<Liveness>> {
-    app.auth_admin(bearer.as_deref())?;
+    app.auth_admin(bearer.creds())?;
     let now = Utc::now();
     let subsystems = app
         .tasks
@@ -88,9 +88,25 @@ pub async fn liveness(State(app): State<App>, bearer: Bearer) -> AppResult<Json<
 
 pub async fn test_token(
     State(app): State<App>,
+    bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<TestToken>> {
-    Ok(Json(app.test_token(id).await?))
+    Ok(Json(app.test_token(id, bearer.creds()).await?))
+}
+
+/// `POST /admin/workspaces/:id/token`: rotate a workspace's credential
+/// (admin). Every live token of the workspace is revoked; the new one is
+/// returned once.
+pub async fn rotate_token(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+) -> AppResult<Json<TestToken>> {
+    app.auth_admin(bearer.creds())?;
+    Ok(Json(TestToken {
+        auth_token: app.rotate_token(id).await?,
+        workspace_id: id,
+    }))
 }
 
 fn stored(rows: Vec<molecule_store::EventRow>) -> Vec<StoredEvent> {
@@ -106,7 +122,7 @@ fn stored(rows: Vec<molecule_store::EventRow>) -> Vec<StoredEvent> {
 }
 
 pub async fn events(State(app): State<App>, bearer: Bearer) -> AppResult<Json<Vec<StoredEvent>>> {
-    app.auth_admin(bearer.as_deref())?;
+    app.auth_admin(bearer.creds())?;
     let rows = app
         .store
         .event_list(None, 100)
@@ -120,7 +136,7 @@ pub async fn events_for(
     bearer: Bearer,
     Path(id): Path<String>,
 ) -> AppResult<Json<Vec<StoredEvent>>> {
-    app.auth_admin(bearer.as_deref())?;
+    app.auth_admin(bearer.creds())?;
     let Ok(id) = id.parse::<Uuid>() else {
         return Ok(Json(Vec::new()));
     };

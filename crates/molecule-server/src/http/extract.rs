@@ -2,12 +2,14 @@
 //! size cap and clear 400s, bearer tokens, and workspace ids in paths.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
 use uuid::Uuid;
 
+use crate::app::auth::{Credentials, Network};
 use crate::error::AppError;
 
 /// Largest JSON body accepted by ordinary routes.
@@ -77,12 +79,25 @@ fn too_large() -> AppError {
     ))
 }
 
-/// `Authorization: Bearer <token>`, prefix case-sensitive, token trimmed.
-pub struct Bearer(pub Option<String>);
+/// `Authorization: Bearer <token>` (prefix case-sensitive, token trimmed),
+/// and the network the request came from (its TCP peer; a request without
+/// a known peer counts as remote).
+pub struct Bearer {
+    token: Option<String>,
+    network: Network,
+}
 
 impl Bearer {
     pub fn as_deref(&self) -> Option<&str> {
-        self.0.as_deref()
+        self.token.as_deref()
+    }
+
+    /// What the request presents, for the `auth_*` checks.
+    pub fn creds(&self) -> Credentials<'_> {
+        Credentials {
+            bearer: self.token.as_deref(),
+            network: self.network,
+        }
     }
 }
 
@@ -92,10 +107,21 @@ pub fn bearer_from(headers: &HeaderMap) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
+/// The network of the request's TCP peer.
+pub fn network_of(extensions: &axum::http::Extensions) -> Network {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| Network::of(addr.ip()))
+        .unwrap_or(Network::Remote)
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Bearer(bearer_from(&parts.headers)))
+        Ok(Bearer {
+            token: bearer_from(&parts.headers),
+            network: network_of(&parts.extensions),
+        })
     }
 }
 

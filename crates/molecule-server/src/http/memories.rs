@@ -25,7 +25,7 @@ pub async fn kv_list(
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
 ) -> AppResult<Json<Vec<Value>>> {
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.memory_kv_list(ws).await?))
 }
 
@@ -35,7 +35,7 @@ pub async fn kv_get(
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<Value>> {
     let (ws, key) = ws_and_raw(raw)?;
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.memory_kv_get(ws, &key).await?))
 }
 
@@ -45,7 +45,7 @@ pub async fn kv_set(
     WorkspacePath(ws): WorkspacePath,
     JsonBody(req): JsonBody<SetEntry>,
 ) -> AppResult<Json<Value>> {
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.memory_kv_set(ws, req).await?))
 }
 
@@ -55,7 +55,7 @@ pub async fn kv_delete(
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<Value>> {
     let (ws, key) = ws_and_raw(raw)?;
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     app.memory_kv_delete(ws, &key).await?;
     Ok(Json(json!({ "status": "deleted" })))
 }
@@ -66,7 +66,7 @@ pub async fn commit(
     WorkspacePath(ws): WorkspacePath,
     JsonBody(req): JsonBody<CommitMemory>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok((StatusCode::CREATED, Json(app.memory_commit(ws, req).await?)))
 }
 
@@ -76,7 +76,7 @@ pub async fn search(
     WorkspacePath(ws): WorkspacePath,
     Query(q): Query<SearchMemories>,
 ) -> AppResult<Json<Vec<Value>>> {
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.memory_search(ws, q).await?))
 }
 
@@ -86,7 +86,7 @@ pub async fn delete(
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<Value>> {
     let (ws, id) = ws_and_raw(raw)?;
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     app.memory_delete(ws, id.parse().ok()).await?;
     Ok(Json(json!({ "status": "deleted" })))
 }
@@ -97,7 +97,7 @@ pub async fn approval_create(
     WorkspacePath(ws): WorkspacePath,
     JsonBody(req): JsonBody<CreateApproval>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok((
         StatusCode::CREATED,
         Json(app.approval_create(ws, req).await?),
@@ -109,7 +109,7 @@ pub async fn approval_list(
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
 ) -> AppResult<Json<Vec<Value>>> {
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.approval_list(ws).await?))
 }
 
@@ -122,7 +122,7 @@ pub async fn approval_decide(
 ) -> AppResult<Json<Value>> {
     let (ws, id) = ws_and_raw(raw)?;
     Ok(Json(
-        app.approval_decide(ws, id.parse().ok(), req, bearer.as_deref())
+        app.approval_decide(ws, id.parse().ok(), req, bearer.creds())
             .await?,
     ))
 }
@@ -131,6 +131,6 @@ pub async fn approvals_pending(
     State(app): State<App>,
     bearer: Bearer,
 ) -> AppResult<Json<Vec<Value>>> {
-    app.auth_admin(bearer.as_deref())?;
+    app.auth_admin(bearer.creds())?;
     Ok(Json(app.approval_pending().await?))
 }

@@ -29,6 +29,7 @@ pub fn router(app: App, limiter: Arc<RateLimiter>) -> Router {
         .route("/metrics", get(admin::metrics))
         .route("/admin/liveness", get(admin::liveness))
         .route("/admin/workspaces/{id}/test-token", get(admin::test_token))
+        .route("/admin/workspaces/{id}/token", post(admin::rotate_token))
         .route(
             "/workspaces",
             get(workspaces::list).post(workspaces::create),

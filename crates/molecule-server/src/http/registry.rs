@@ -18,7 +18,7 @@ pub async fn register(
     bearer: Bearer,
     JsonBody(req): JsonBody<RegisterRequest>,
 ) -> AppResult<Json<RegisterResponse>> {
-    Ok(Json(app.register(req, bearer.as_deref()).await?))
+    Ok(Json(app.register(req, bearer.creds()).await?))
 }
 
 pub async fn heartbeat(
@@ -26,7 +26,7 @@ pub async fn heartbeat(
     bearer: Bearer,
     JsonBody(hb): JsonBody<Heartbeat>,
 ) -> AppResult<Json<Value>> {
-    app.heartbeat(hb, bearer.as_deref()).await?;
+    app.heartbeat(hb, bearer.creds()).await?;
     Ok(Json(json!({ "status": "ok" })))
 }
 
@@ -35,7 +35,7 @@ pub async fn update_card(
     bearer: Bearer,
     JsonBody(req): JsonBody<UpdateCard>,
 ) -> AppResult<Json<Value>> {
-    app.update_card(&req.workspace_id, req.agent_card, bearer.as_deref())
+    app.update_card(&req.workspace_id, req.agent_card, bearer.creds())
         .await?;
     Ok(Json(json!({ "status": "updated" })))
 }
@@ -55,7 +55,7 @@ pub async fn discover(
         ));
     };
     Ok(Json(
-        app.discover(caller.as_deref(), target, bearer.as_deref())
+        app.discover(caller.as_deref(), target, bearer.creds())
             .await?,
     ))
 }
@@ -65,14 +65,17 @@ pub async fn peers(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<Vec<Peer>>> {
-    Ok(Json(app.peers(id, bearer.as_deref()).await?))
+    Ok(Json(app.peers(id, bearer.creds()).await?))
 }
 
 pub async fn check_access(
     State(app): State<App>,
+    bearer: Bearer,
     JsonBody(req): JsonBody<CheckAccess>,
 ) -> AppResult<Json<AccessDecision>> {
     Ok(Json(AccessDecision {
-        allowed: app.check_access(&req.caller_id, &req.target_id).await?,
+        allowed: app
+            .check_access(&req.caller_id, &req.target_id, bearer.creds())
+            .await?,
     }))
 }

@@ -30,7 +30,7 @@ pub async fn list(
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
 ) -> AppResult<Json<Vec<Value>>> {
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.schedule_list(ws).await?))
 }
 
@@ -40,7 +40,7 @@ pub async fn create(
     WorkspacePath(ws): WorkspacePath,
     JsonBody(req): JsonBody<CreateSchedule>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok((
         StatusCode::CREATED,
         Json(app.schedule_create(ws, req).await?),
@@ -54,7 +54,7 @@ pub async fn patch(
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> AppResult<Json<Value>> {
     let (ws, id) = ids(raw, "schedule")?;
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     app.schedule_patch(ws, id, body).await?;
     Ok(Json(json!({ "status": "updated" })))
 }
@@ -65,7 +65,7 @@ pub async fn delete(
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<Value>> {
     let (ws, id) = ids(raw, "schedule")?;
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     app.schedule_delete(ws, id).await?;
     Ok(Json(json!({ "status": "deleted" })))
 }
@@ -76,7 +76,7 @@ pub async fn run(
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<Value>> {
     let (ws, id) = ids(raw, "schedule")?;
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.schedule_run_now(ws, id).await?))
 }
 
@@ -86,7 +86,7 @@ pub async fn history(
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<Vec<Value>>> {
     let (ws, id) = ids(raw, "schedule")?;
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.schedule_history(ws, id).await?))
 }
 
@@ -97,7 +97,7 @@ pub async fn health(
     WorkspacePath(ws): WorkspacePath,
 ) -> AppResult<Json<Vec<Value>>> {
     Ok(Json(
-        app.schedule_health(ws, caller.0.as_deref(), bearer.as_deref())
+        app.schedule_health(ws, caller.0.as_deref(), bearer.creds())
             .await?,
     ))
 }
@@ -107,7 +107,7 @@ pub async fn config_get(
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
 ) -> AppResult<Json<Value>> {
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.config_get(ws).await?))
 }
 
@@ -117,7 +117,7 @@ pub async fn config_patch(
     WorkspacePath(ws): WorkspacePath,
     req: Request,
 ) -> AppResult<Json<Value>> {
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     let body = read_body(req, &()).await?;
     Ok(Json(app.config_patch(ws, &body).await?))
 }

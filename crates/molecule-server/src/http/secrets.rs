@@ -31,7 +31,7 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> AppResult<Json<Vec<Value>>> {
     let ws = ws_id(&id)?;
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(
         app.secret_list(ws)
             .await?
@@ -47,7 +47,7 @@ pub async fn values(
     Path(id): Path<String>,
 ) -> AppResult<Json<Value>> {
     let ws = ws_id(&id)?;
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.secret_values_view(ws).await?))
 }
 
@@ -58,7 +58,7 @@ pub async fn set(
     JsonBody(req): JsonBody<SetSecret>,
 ) -> AppResult<Json<Value>> {
     let ws = ws_id(&id)?;
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     app.secret_set(ws, &req.key, &req.value).await?;
     Ok(Json(json!({ "status": "saved", "key": req.key })))
 }
@@ -69,7 +69,7 @@ pub async fn delete(
     Path((id, key)): Path<(String, String)>,
 ) -> AppResult<Json<Value>> {
     let ws = ws_id(&id)?;
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     app.secret_delete(ws, &key).await?;
     Ok(Json(json!({ "status": "deleted", "key": key })))
 }
@@ -80,12 +80,12 @@ pub async fn model(
     Path(id): Path<String>,
 ) -> AppResult<Json<Value>> {
     let ws = ws_id(&id)?;
-    app.auth_workspace(ws, bearer.as_deref()).await?;
+    app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.secret_model(ws).await?))
 }
 
 pub async fn global_list(State(app): State<App>, bearer: Bearer) -> AppResult<Json<Vec<Value>>> {
-    app.auth_admin(bearer.as_deref())?;
+    app.auth_admin(bearer.creds())?;
     Ok(Json(
         app.secret_list_global()
             .await?
@@ -100,7 +100,7 @@ pub async fn global_set(
     bearer: Bearer,
     JsonBody(req): JsonBody<SetSecret>,
 ) -> AppResult<Json<Value>> {
-    app.auth_admin(bearer.as_deref())?;
+    app.auth_admin(bearer.creds())?;
     app.secret_set_global(&req.key, &req.value).await?;
     Ok(Json(
         json!({ "status": "saved", "key": req.key, "scope": "global" }),
@@ -112,7 +112,7 @@ pub async fn global_delete(
     bearer: Bearer,
     Path(key): Path<String>,
 ) -> AppResult<Json<Value>> {
-    app.auth_admin(bearer.as_deref())?;
+    app.auth_admin(bearer.creds())?;
     app.secret_delete_global(&key).await?;
     Ok(Json(
         json!({ "status": "deleted", "key": key, "scope": "global" }),

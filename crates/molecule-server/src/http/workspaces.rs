@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::error::AppResult;
 
 pub async fn list(State(app): State<App>, bearer: Bearer) -> AppResult<Json<Vec<Workspace>>> {
-    app.auth_admin(bearer.as_deref())?;
+    app.auth_admin(bearer.creds())?;
     Ok(Json(app.workspace_list().await?))
 }
 
@@ -21,14 +21,16 @@ pub async fn create(
     bearer: Bearer,
     JsonBody(req): JsonBody<CreateWorkspace>,
 ) -> AppResult<(StatusCode, Json<CreatedWorkspace>)> {
-    app.auth_admin(bearer.as_deref())?;
+    app.auth_admin(bearer.creds())?;
     Ok((StatusCode::CREATED, Json(app.workspace_create(req).await?)))
 }
 
 pub async fn get(
     State(app): State<App>,
+    bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<Workspace>> {
+    app.auth_reader(id, bearer.creds()).await?;
     Ok(Json(app.workspace_get(id).await?))
 }
 
@@ -38,9 +40,7 @@ pub async fn patch(
     WorkspacePath(id): WorkspacePath,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> AppResult<Json<Value>> {
-    Ok(Json(
-        app.workspace_patch(id, body, bearer.as_deref()).await?,
-    ))
+    Ok(Json(app.workspace_patch(id, body, bearer.creds()).await?))
 }
 
 #[derive(Deserialize)]
@@ -55,7 +55,7 @@ pub async fn delete(
     WorkspacePath(id): WorkspacePath,
     Query(q): Query<DeleteQuery>,
 ) -> AppResult<Json<Removed>> {
-    app.auth_admin(bearer.as_deref())?;
+    app.auth_admin(bearer.creds())?;
     Ok(Json(
         app.workspace_delete(id, q.confirm.as_deref() == Some("true"))
             .await?,
@@ -67,7 +67,7 @@ pub async fn state(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<WorkspaceState>> {
-    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.workspace_state(id).await?))
 }
 
@@ -76,7 +76,7 @@ pub async fn restart(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<Value>> {
-    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.workspace_restart(id).await?))
 }
 
@@ -85,7 +85,7 @@ pub async fn pause(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<Value>> {
-    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.workspace_pause(id).await?))
 }
 
@@ -94,6 +94,6 @@ pub async fn resume(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<Value>> {
-    app.auth_workspace(id, bearer.as_deref()).await?;
+    app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.workspace_resume(id).await?))
 }

@@ -1,8 +1,10 @@
 //! `GET /ws`: live events. Each client has its own bounded queue (a
 //! broadcast receiver); a client that falls behind gets a `RESYNC` frame and
 //! carries on, and never slows anyone else. Admin/anonymous-development
-//! clients see every event; a workspace client sees events of workspaces it
-//! may communicate with (in-memory hierarchy, no DB round trip per event).
+//! clients see every event; a workspace client sees what
+//! `App::event_visible_to` allows (itself, status of its direct relations,
+//! content only of exchanges it took part in; in-memory hierarchy, no DB
+//! round trip per event).
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -15,8 +17,7 @@ use uuid::Uuid;
 
 use super::extract::{Bearer, CallerHeader};
 use crate::app::App;
-use crate::app::auth::Principal;
-use crate::config::Mode;
+use crate::app::auth::{Credentials, Principal};
 use crate::error::{AppError, AppResult};
 
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -34,32 +35,26 @@ pub async fn upgrade(
     CallerHeader(caller): CallerHeader,
     ws: WebSocketUpgrade,
 ) -> AppResult<Response> {
-    let audience = audience(&app, caller.as_deref(), bearer.as_deref()).await?;
+    let audience = audience(&app, caller.as_deref(), bearer.creds()).await?;
     Ok(ws.on_upgrade(move |socket| serve(app, socket, audience)))
 }
 
-async fn audience(app: &App, caller: Option<&str>, bearer: Option<&str>) -> AppResult<Audience> {
+async fn audience(app: &App, caller: Option<&str>, creds: Credentials<'_>) -> AppResult<Audience> {
     if let Some(c) = caller {
         let id = c
             .parse::<Uuid>()
             .map_err(|_| AppError::invalid("X-Workspace-ID must be a workspace UUID"))?;
-        if app.config.mode == Mode::Production && bearer.is_none() {
-            return Err(AppError::unauthenticated("missing workspace auth token"));
-        }
-        app.auth_lazy(id, bearer, "workspace").await?;
+        app.auth_agent(id, creds, "workspace").await?;
         return Ok(Audience::Workspace(id));
     }
-    match (app.config.mode, app.principal(bearer).await?) {
-        (_, Principal::Admin) | (Mode::Development, Principal::Anonymous) => {
-            Ok(Audience::Everything)
-        }
-        (_, Principal::Workspace(id)) => Ok(Audience::Workspace(id)),
-        (Mode::Production, Principal::Anonymous) if bearer.is_some() => {
+    match app.principal(creds.bearer).await? {
+        Principal::Admin => Ok(Audience::Everything),
+        Principal::Workspace(id) => Ok(Audience::Workspace(id)),
+        Principal::Anonymous if app.dev_open(creds) => Ok(Audience::Everything),
+        Principal::Anonymous if creds.bearer.is_some() => {
             Err(AppError::unauthenticated("invalid admin auth token"))
         }
-        (Mode::Production, Principal::Anonymous) => {
-            Err(AppError::unauthenticated("admin auth required"))
-        }
+        Principal::Anonymous => Err(AppError::unauthenticated("admin auth required")),
     }
 }
 
@@ -75,10 +70,7 @@ async fn serve(app: App, mut socket: WebSocket, audience: Audience) {
                 Ok(p) => {
                     let visible = match audience {
                         Audience::Everything => true,
-                        Audience::Workspace(me) => match p.workspace_id {
-                            Some(subject) => app.hierarchy.can_communicate(me, subject).await,
-                            None => false,
-                        },
+                        Audience::Workspace(me) => app.event_visible_to(me, &p).await,
                     };
                     if !visible { continue; }
                     let Ok(text) = serde_json::to_string(&*p.envelope) else { continue };

@@ -204,19 +204,22 @@ async fn production_needs_an_operator_token_for_canvas_and_system_calls() {
     .await;
     let admin = t.client.clone().with_token(Some("op-secret".into()));
     let agent = spawn_agent(Duration::ZERO).await;
-    let id = admin
+    let created = admin
         .create_workspace(&molecule_types::dto::CreateWorkspace {
             name: "w".into(),
             ..Default::default()
         })
         .await
-        .unwrap()
-        .id;
+        .unwrap();
+    let id = created.id;
+    let own = created
+        .auth_token
+        .expect("no runtime backend: the token comes with the workspace");
     let token = admin.test_token(id).await.err();
     assert!(token.is_some(), "no test tokens in production");
-    // Registration needs the workspace to exist; it does.
+    // Registration presents the workspace's credential.
     let reg = t
-        .client
+        .as_workspace(id, &own)
         .register(&RegisterRequest {
             id: id.to_string(),
             url: agent.url().to_string(),
@@ -224,7 +227,7 @@ async fn production_needs_an_operator_token_for_canvas_and_system_calls() {
         })
         .await
         .unwrap();
-    assert!(reg.auth_token.is_some());
+    assert!(reg.auth_token.is_none(), "no second credential");
     let r = t.client.a2a(id, &send_body("anon")).await.unwrap();
     assert_eq!(r.status, 401, "{}", r.text());
     let r = t
@@ -251,7 +254,6 @@ async fn production_needs_an_operator_token_for_canvas_and_system_calls() {
     let r = claim.a2a(id, &send_body("claim")).await.unwrap();
     assert_eq!(r.status, 401, "{}", r.text());
     assert_eq!(r.json().unwrap()["error"], "missing caller auth token");
-    let own = reg.auth_token.clone().unwrap();
     let r = t
         .as_workspace(id, &own)
         .a2a(id, &send_body("self"))

@@ -176,14 +176,14 @@ async fn approvals_in_production_are_not_decided_by_their_requester() {
         parent_id: parent,
         ..Default::default()
     };
-    let lead = admin.create_workspace(&mk("lead", None)).await.unwrap().id;
+    let lead = admin.create_workspace(&mk("lead", None)).await.unwrap();
     let dev = admin
-        .create_workspace(&mk("dev", Some(lead)))
+        .create_workspace(&mk("dev", Some(lead.id)))
         .await
-        .unwrap()
-        .id;
-    let lead_c = t.as_workspace(lead, &t.register(lead).await);
-    let dev_c = t.as_workspace(dev, &t.register(dev).await);
+        .unwrap();
+    let lead_c = t.as_workspace(lead.id, lead.auth_token.as_deref().unwrap());
+    let dev_c = t.as_workspace(dev.id, dev.auth_token.as_deref().unwrap());
+    let dev = dev.id;
     let base = format!("/workspaces/{dev}/approvals");
     let mut ids = Vec::new();
     for action in ["one", "two"] {

@@ -61,20 +61,15 @@ async fn admin_routes_need_the_admin_token() {
 #[tokio::test]
 async fn a_workspace_token_is_never_an_admin_token() {
     let t = production().await;
-    let id = admin(&t)
+    let created = admin(&t)
         .create_workspace(&CreateWorkspace {
             name: "w".into(),
             ..Default::default()
         })
         .await
-        .unwrap()
-        .id;
-    let reg = RegisterRequest {
-        id: id.to_string(),
-        url: "http://w.test".into(),
-        agent_card: json!({}),
-    };
-    let token = t.client.register(&reg).await.unwrap().auth_token.unwrap();
+        .unwrap();
+    let id = created.id;
+    let token = created.auth_token.unwrap();
     let as_ws = t.client.clone().with_token(Some(token.clone()));
     assert_eq!(
         as_ws.list_workspaces().await.unwrap_err().status(),
@@ -140,8 +135,13 @@ async fn production_has_no_test_tokens_and_no_self_registration() {
     };
     assert_eq!(
         t.client.register(&reg).await.unwrap_err().status(),
+        Some(401),
+        "no credential, no registration"
+    );
+    assert_eq!(
+        admin(&t).register(&reg).await.unwrap_err().status(),
         Some(404),
-        "no rows minted by registration"
+        "no rows minted by registration, not even by an operator"
     );
     assert_eq!(
         admin(&t)

@@ -5,11 +5,11 @@
 //! suite once each way).
 
 mod a2a;
-mod adversarial;
 mod a2a_bodies;
 mod a2a_runtime;
 mod a2a_tls;
 mod a2a_upstream;
+mod adversarial;
 mod approvals;
 mod auth;
 mod bad_input;

@@ -197,24 +197,59 @@ async fn secrets_wrong_key_and_tampering_fail_loudly() {
 }
 
 #[tokio::test]
-async fn secrets_without_a_key_are_plaintext_version_0() {
+async fn development_without_a_key_encrypts_with_a_generated_key_file() {
     let t = start_with(|c| c.secrets_key = None).await;
-    let (ws, _, c) = workspace(&t, "ws").await;
+    let key_file = t
+        .server
+        .app
+        .config
+        .data_dir
+        .join(molecule_server::server::SECRETS_KEY_FILE);
+    let mode = std::fs::metadata(&key_file)
+        .expect("the key file is created at start")
+        .permissions();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(mode.mode() & 0o777, 0o600, "only the owner reads the key");
+    let (ws, token, c) = workspace(&t, "ws").await;
     call(
         &c,
         Method::POST,
         &format!("/workspaces/{ws}/secrets"),
-        Some(json!({"key": "K", "value": "v"})),
+        Some(json!({"key": "K", "value": "plain-v"})),
     )
     .await;
     let rows = t.server.app.store.secret_list_workspace(ws).await.unwrap();
-    assert_eq!(
-        (rows[0].value.as_slice(), rows[0].encryption_version),
-        (&b"v"[..], 0)
+    assert_eq!(rows[0].encryption_version, 1, "encrypted, not plaintext");
+    assert!(
+        !rows[0].value.windows(7).any(|w| w == b"plain-v"),
+        "no plaintext at rest"
     );
-    let (s, m) = call(&c, Method::GET, &format!("/workspaces/{ws}/model"), None).await;
-    assert_eq!((s, m), (200, json!({"model": "", "source": "default"})));
-    t.server.shutdown().await.unwrap();
+
+    // A restart on the same data directory reads the same key file.
+    let database = t.server.app.config.database.clone();
+    let data_dir = t.server.app.config.data_dir.clone();
+    let TestServer {
+        server,
+        client: _,
+        _dir,
+    } = t;
+    server.shutdown().await.unwrap();
+    let again = start_on(database, |c| {
+        c.secrets_key = None;
+        c.data_dir = data_dir;
+    })
+    .await;
+    let c2 = Client::new(again.url()).with_token(Some(token));
+    let (s, values) = call(
+        &c2,
+        Method::GET,
+        &format!("/workspaces/{ws}/secrets/values"),
+        None,
+    )
+    .await;
+    assert_eq!((s, values["K"].clone()), (200, json!("plain-v")));
+    again.shutdown().await.unwrap();
+    drop(_dir);
 }
 
 #[tokio::test]

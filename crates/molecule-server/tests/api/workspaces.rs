@@ -80,7 +80,7 @@ async fn create_validation() {
         ),
         (
             json!({"name": "x", "workspace_dir": "/etc/secrets"}),
-            "system directory",
+            "must be inside /home",
         ),
         (
             json!({"name": "x", "workspace_access": "read_only"}),

@@ -40,8 +40,8 @@ pub use upstream::Upstream;
 use upstream::{Endpoint, SendError, read_capped};
 
 use super::App;
+use super::auth::{Credentials, Network};
 use super::workspaces::EXTERNAL_RUNTIME;
-use crate::config::Mode;
 use crate::error::AppError;
 
 /// Largest request body the proxy forwards.
@@ -141,29 +141,30 @@ impl App {
     }
 
     async fn authorize(&self, req: &ProxyRequest) -> Result<(), A2aError> {
-        let production = self.config.mode == Mode::Production;
+        let creds = Credentials {
+            bearer: req.bearer.as_deref(),
+            network: req.network,
+        };
         let to_a2a = |e: AppError| match e {
             AppError::Unauthenticated(m) => A2aError::Unauthenticated(m),
             other => A2aError::Internal(other.to_string()),
         };
         match &req.caller {
             Caller::Canvas | Caller::System(_) => {
-                // Production: an operator (admin token) only. Development:
-                // trusted as in the reference.
-                if production && !req.trusted {
-                    self.auth_admin(req.bearer.as_deref()).map_err(to_a2a)?;
+                // An operator (admin token) only; development trusts
+                // loopback callers as the reference did.
+                if !req.trusted {
+                    self.auth_admin(creds).map_err(to_a2a)?;
                 }
                 Ok(())
             }
             Caller::Workspace(caller) => {
-                if !req.trusted && production {
-                    // Production: a workspace caller proves who it is, always
-                    // (no "no token yet, so anything goes").
-                    self.auth_caller_strict(*caller, req.bearer.as_deref())
-                        .await
-                        .map_err(to_a2a)?;
-                } else if !req.trusted && *caller != req.target {
-                    self.auth_lazy(*caller, req.bearer.as_deref(), "caller")
+                // A workspace caller proves who it is (production: always,
+                // calling itself included); development from loopback keeps
+                // the reference's grandfathering and self-calls.
+                let self_call_in_dev = self.dev_open(creds) && *caller == req.target;
+                if !req.trusted && !self_call_in_dev {
+                    self.auth_agent(*caller, creds, "caller")
                         .await
                         .map_err(to_a2a)?;
                 }
@@ -174,20 +175,6 @@ impl App {
                 }
                 Ok(())
             }
-        }
-    }
-
-    /// The caller's own token (or the admin token), required.
-    async fn auth_caller_strict(&self, caller: Uuid, bearer: Option<&str>) -> Result<(), AppError> {
-        let Some(token) = bearer else {
-            return Err(AppError::unauthenticated("missing caller auth token"));
-        };
-        if self.auth_admin(Some(token)).is_ok() {
-            return Ok(());
-        }
-        match self.token_owner(token).await? {
-            Some(owner) if owner == caller => Ok(()),
-            _ => Err(AppError::unauthenticated("invalid caller auth token")),
         }
     }
 
@@ -399,6 +386,7 @@ impl App {
                 target,
                 caller,
                 bearer: None,
+                network: Network::Remote,
                 trusted: true,
                 body: Bytes::from(body.to_string()),
                 a2a_headers: Vec::new(),

@@ -1,6 +1,7 @@
 //! The proxy's vocabulary: who calls, what a call carries, what comes
 //! back, and why a call produced no agent answer.
 
+use crate::app::auth::Network;
 use axum::http::{HeaderName, HeaderValue};
 use bytes::Bytes;
 use molecule_types::is_system_caller;
@@ -51,6 +52,9 @@ pub struct ProxyRequest {
     pub caller: Caller,
     /// The caller's bearer token (ignored for trusted internal calls).
     pub bearer: Option<String>,
+    /// The network the call came from (development mode trusts loopback
+    /// callers only).
+    pub network: Network,
     /// Internal call made by the platform on an already authorised
     /// principal's behalf: no token check (hierarchy rules still apply).
     pub trusted: bool,
