@@ -93,7 +93,7 @@ fn observe(
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     app.metrics
-        .observe_request(method.as_str(), route, status, elapsed.as_secs_f64());
+        .observe_request(method, route, status, elapsed.as_secs_f64());
     tracing::debug!(method = %method, path = %route, status = %status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
 }
 
