@@ -144,10 +144,13 @@ pub fn router(app: App, limiter: Arc<RateLimiter>) -> Router {
 }
 
 /// Unknown routes: plain-text 404 like the reference; a trailing slash on a
-/// path redirects to the slash-less path (301 for GET, 307 otherwise).
+/// path redirects to the slash-less path (308 for GET, 307 otherwise).
+/// Never off-host: a target starting `//` or `/\` is a network-path
+/// reference to browsers (`GET //evil.example/` would send them to
+/// `evil.example`), so such paths get the 404 instead.
 async fn fallback(method: axum::http::Method, uri: Uri) -> Response {
     let path = uri.path();
-    if path.len() > 1 && path.ends_with('/') {
+    if path.len() > 1 && path.ends_with('/') && !leaves_host(path) {
         let mut target = path.trim_end_matches('/').to_string();
         if target.is_empty() {
             target.push('/');
@@ -162,6 +165,12 @@ async fn fallback(method: axum::http::Method, uri: Uri) -> Response {
         };
     }
     not_found().await
+}
+
+/// Whether `path` as a `Location` would name another host: browsers read
+/// `//host` and `/\host` (backslashes count as slashes) as a host.
+fn leaves_host(path: &str) -> bool {
+    matches!(path.as_bytes(), [b'/', b'/' | b'\\', ..])
 }
 
 async fn not_found() -> Response {

@@ -3,9 +3,15 @@
 //! the agent-only (Docker gateway) listener serves, the development-mode
 //! Host check against DNS rebinding, and off-host redirects.
 
+mod raw;
+
 use molecule_client::{Client, Method};
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::start;
+use raw::exchange;
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 #[tokio::test]
 async fn metric_labels_come_from_a_closed_set() {
@@ -51,4 +57,32 @@ async fn metric_labels_come_from_a_closed_set() {
 async fn metrics_text(client: &Client) -> (u16, String) {
     let r = client.raw(Method::GET, "/metrics").send().await.unwrap();
     (r.status, String::from_utf8_lossy(&r.body).into_owned())
+}
+
+#[tokio::test]
+async fn trailing_slash_redirects_never_leave_the_host() {
+    let t = start().await;
+    for path in [
+        "//evil.example/",
+        "///evil.example/",
+        "/\\evil.example/",
+        "//evil.example/x/",
+    ] {
+        let r = exchange(
+            LOOPBACK,
+            t.server.addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1"),
+        )
+        .await;
+        assert_eq!(r.status, 404, "{path} → {:?}", r.header("location"));
+        assert_eq!(r.header("location"), None);
+    }
+    let r = exchange(
+        LOOPBACK,
+        t.server.addr,
+        "GET /health/?a=1 HTTP/1.1\r\nHost: 127.0.0.1",
+    )
+    .await;
+    assert_eq!(r.status, 308);
+    assert_eq!(r.header("location"), Some("/health?a=1"));
 }
