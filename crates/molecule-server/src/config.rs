@@ -117,8 +117,32 @@ pub struct Config {
     /// `MOLECULE_AGENT_CA_FILE`: extra trust roots (PEM) for `https://`
     /// agent URLs, next to the Mozilla roots.
     pub agent_ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// Caps and timeouts of client connections (both listeners).
+    pub connections: ConnectionLimits,
 }
 
+/// Limits on client connections, shared by every listener of a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// `MOLECULE_HTTP_HEADER_TIMEOUT_SECONDS`: a request head must be
+    /// complete this long after its first byte (after accept, for the first
+    /// request of a connection).
+    pub header_read_timeout: Duration,
+    /// `MOLECULE_HTTP_BODY_TIMEOUT_SECONDS`: a request body must be complete
+    /// this long after its handler starts reading it. Responses are never
+    /// timed (an A2A SSE relay may last minutes).
+    pub body_read_timeout: Duration,
+    /// `MOLECULE_HTTP_IDLE_TIMEOUT_SECONDS`: a keep-alive connection with no
+    /// request in flight and no new request started is closed after this.
+    pub idle_timeout: Duration,
+    /// `MOLECULE_MAX_CONNECTIONS`: open client connections (WebSockets
+    /// included) past which new ones are refused.
+    pub max_connections: usize,
+    /// `MOLECULE_MAX_CONNECTIONS_PER_IP`: the same, per client address.
+    pub max_connections_per_ip: usize,
+}
+
+mod edge;
 mod raw;
 pub use raw::{ConfigError, ENV_NAMES, RawConfig};
 

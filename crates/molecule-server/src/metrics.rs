@@ -26,6 +26,8 @@ pub struct Metrics {
     /// allocates only the first time a series appears.
     requests: Mutex<HashMap<u64, RequestSeries>>,
     ws_active: AtomicI64,
+    /// Open client connections (`crate::listener`).
+    connections_open: AtomicI64,
 }
 
 /// A value kept outside the registry, rendered without labels.
@@ -90,6 +92,14 @@ impl Metrics {
         self.ws_active.fetch_sub(1, Ordering::Relaxed);
     }
 
+    pub fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// Current value of one counter series (for tests and `/admin` views).
     pub fn get(&self, name: &'static str, labels: &[(&'static str, &'static str)]) -> f64 {
         let key = series_key(name, labels);
@@ -108,7 +118,12 @@ impl Metrics {
             kind: "gauge",
             value: self.ws_active.load(Ordering::Relaxed) as f64,
         };
-        for s in std::iter::once(&ws).chain(sampled) {
+        let connections = Sample {
+            name: "molecule_http_connections_open",
+            kind: "gauge",
+            value: self.connections_open.load(Ordering::Relaxed) as f64,
+        };
+        for s in [&ws, &connections].into_iter().chain(sampled) {
             let _ = writeln!(out, "# TYPE {} {}\n{} {}", s.name, s.kind, s.name, s.value);
         }
         if let Ok(reqs) = self.requests.lock() {

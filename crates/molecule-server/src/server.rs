@@ -13,6 +13,7 @@ use crate::app::lifecycle::PROVISIONER_TASK;
 use crate::background::{self, tasks};
 use crate::config::{Config, Database};
 use crate::http::{self, middleware::RateLimiter};
+use crate::listener::{self, Caps};
 
 pub struct Server;
 
@@ -121,13 +122,28 @@ impl Server {
             .collect();
 
         let router = http::router(app.clone(), limiter);
-        let mut serving = vec![tokio::spawn(serve(
+        let limits = app.config.connections;
+        // One set of caps for both listeners: they share the descriptors.
+        let caps = Caps::new(
+            limits.max_connections,
+            limits.max_connections_per_ip,
+            app.metrics.clone(),
+        );
+        let mut serving = vec![tokio::spawn(listener::serve(
             listener,
             router.clone(),
+            caps.clone(),
+            limits,
             shutdown_rx.clone(),
         ))];
         if let Some(gw) = gateway {
-            serving.push(tokio::spawn(serve(gw, router, shutdown_rx)));
+            serving.push(tokio::spawn(listener::serve(
+                gw,
+                router,
+                caps,
+                limits,
+                shutdown_rx,
+            )));
         }
         let backend = app.provisioner.as_ref().map(|p| p.kind()).unwrap_or("none");
         tracing::info!(%addr, database = app.store.backend(), provisioner = backend, "molecule platform started");
@@ -140,27 +156,6 @@ impl Server {
             tasks,
         })
     }
-}
-
-async fn serve(
-    listener: TcpListener,
-    router: axum::Router,
-    mut stop: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Small request/response exchanges (heartbeats, proxied JSON-RPC) must
-    // not wait on Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|s| *s).await;
-    })
-    .await
 }
 
 impl RunningServer {

@@ -33,6 +33,11 @@ pub const ENV_NAMES: &[&str] = &[
     "SECRETS_ENCRYPTION_KEY",
     "MOLECULE_APPROVAL_TTL_SECONDS",
     "MOLECULE_AGENT_CA_FILE",
+    "MOLECULE_HTTP_HEADER_TIMEOUT_SECONDS",
+    "MOLECULE_HTTP_BODY_TIMEOUT_SECONDS",
+    "MOLECULE_HTTP_IDLE_TIMEOUT_SECONDS",
+    "MOLECULE_MAX_CONNECTIONS",
+    "MOLECULE_MAX_CONNECTIONS_PER_IP",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -62,6 +67,11 @@ pub struct RawConfig {
     pub secrets_key: Option<String>,
     pub approval_ttl: Option<String>,
     pub agent_ca_file: Option<String>,
+    pub header_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_connections: Option<String>,
+    pub max_connections_per_ip: Option<String>,
 }
 
 impl RawConfig {
@@ -94,12 +104,18 @@ impl RawConfig {
             agent_ca_file: g("MOLECULE_AGENT_CA_FILE"),
             secrets_key: g("SECRETS_ENCRYPTION_KEY"),
             approval_ttl: g("MOLECULE_APPROVAL_TTL_SECONDS"),
+            header_timeout: g("MOLECULE_HTTP_HEADER_TIMEOUT_SECONDS"),
+            body_timeout: g("MOLECULE_HTTP_BODY_TIMEOUT_SECONDS"),
+            idle_timeout: g("MOLECULE_HTTP_IDLE_TIMEOUT_SECONDS"),
+            max_connections: g("MOLECULE_MAX_CONNECTIONS"),
+            max_connections_per_ip: g("MOLECULE_MAX_CONNECTIONS_PER_IP"),
         }
     }
 
     /// Validate everything; the error lists every problem found.
     pub fn validate(self) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
+        let connections = self.connection_limits(&mut problems);
         let port = match self.port.as_deref().map(str::trim) {
             None => 8080,
             Some(p) => p.parse::<u16>().unwrap_or_else(|_| {
@@ -359,6 +375,7 @@ impl RawConfig {
                 .clamp(Duration::from_millis(50), Duration::from_secs(30)),
             approval_ttl,
             agent_ca_certs,
+            connections,
         })
     }
 }
@@ -413,7 +430,12 @@ fn positive(
     }
 }
 
-fn seconds(raw: &Option<String>, name: &str, default: u64, problems: &mut Vec<String>) -> Duration {
+pub(super) fn seconds(
+    raw: &Option<String>,
+    name: &str,
+    default: u64,
+    problems: &mut Vec<String>,
+) -> Duration {
     positive(raw, name, "seconds", 1.0, default as f64, problems)
 }
 

@@ -3,6 +3,7 @@
 //! the agent-only (Docker gateway) listener serves, the development-mode
 //! Host check against DNS rebinding, and off-host redirects.
 
+mod connections;
 mod raw;
 
 use molecule_client::{Client, Method};
