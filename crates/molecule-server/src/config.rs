@@ -119,6 +119,11 @@ pub struct Config {
     pub agent_ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Caps and timeouts of client connections (both listeners).
     pub connections: ConnectionLimits,
+    /// Serve the agent-only router on this address too (port 0 = any; the
+    /// main port when it is fixed). The Docker backend's network gateway is
+    /// used when this is unset; tests set it to 127.0.0.2 to run that
+    /// listener without Docker. Not read from the environment.
+    pub agent_listen_ip: Option<IpAddr>,
 }
 
 /// Limits on client connections, shared by every listener of a server.

@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::app::lifecycle::PROVISIONER_TASK;
 use crate::background::{self, tasks};
 use crate::config::{Config, Database};
-use crate::http::{self, middleware::RateLimiter};
+use crate::http::{self, Surface, middleware::RateLimiter};
 use crate::listener::{self, Caps};
 
 pub struct Server;
@@ -60,17 +60,19 @@ impl Server {
 
         let addr = listener.local_addr()?;
         // Containers reach the platform through an extra listener on their
-        // network's gateway: host-local, so the platform stays off the network.
-        let gateway = match app
-            .provisioner
-            .as_ref()
-            .and_then(|p| p.platform_listen_ip())
-        {
+        // network's gateway: host-local, so the platform stays off the
+        // network. It serves only the agent routes.
+        let agent_ip = app.config.agent_listen_ip.or_else(|| {
+            app.provisioner
+                .as_ref()
+                .and_then(|p| p.platform_listen_ip())
+        });
+        let gateway = match agent_ip {
             Some(ip) => {
                 let port = if app.config.port != 0 { addr.port() } else { 0 };
                 let gw = TcpListener::bind((ip, port))
                     .await
-                    .with_context(|| format!("cannot listen on the container gateway {ip}"))?;
+                    .with_context(|| format!("cannot listen for agents on {ip}"))?;
                 Some(gw)
             }
             None => None,
@@ -121,7 +123,10 @@ impl Server {
             .map(|t| background::spawn(app.clone(), t, shutdown_rx.clone()))
             .collect();
 
-        let router = http::router(app.clone(), limiter);
+        let global = http::middleware::Global {
+            app: app.clone(),
+            limiter,
+        };
         let limits = app.config.connections;
         // One set of caps for both listeners: they share the descriptors.
         let caps = Caps::new(
@@ -131,7 +136,7 @@ impl Server {
         );
         let mut serving = vec![tokio::spawn(listener::serve(
             listener,
-            router.clone(),
+            http::router(Surface::Full, global.clone()),
             caps.clone(),
             limits,
             shutdown_rx.clone(),
@@ -139,7 +144,7 @@ impl Server {
         if let Some(gw) = gateway {
             serving.push(tokio::spawn(listener::serve(
                 gw,
-                router,
+                http::router(Surface::Agent, global),
                 caps,
                 limits,
                 shutdown_rx,

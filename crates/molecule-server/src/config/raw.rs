@@ -376,6 +376,7 @@ impl RawConfig {
             approval_ttl,
             agent_ca_certs,
             connections,
+            agent_listen_ip: None,
         })
     }
 }

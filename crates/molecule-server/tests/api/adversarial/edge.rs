@@ -7,9 +7,10 @@ mod connections;
 mod raw;
 
 use molecule_client::{Client, Method};
-use std::net::{IpAddr, Ipv4Addr};
+use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use crate::start;
+use crate::{call, start, start_with};
 use raw::exchange;
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -58,6 +59,110 @@ async fn metric_labels_come_from_a_closed_set() {
 async fn metrics_text(client: &Client) -> (u16, String) {
     let r = client.raw(Method::GET, "/metrics").send().await.unwrap();
     (r.status, String::from_utf8_lossy(&r.body).into_owned())
+}
+
+/// A server with the agent-only listener on 127.0.0.2 (what the Docker
+/// gateway listener serves), and a client for that listener.
+async fn with_agent_listener() -> (crate::TestServer, Client, SocketAddr) {
+    let t = start_with(|c| c.agent_listen_ip = Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))).await;
+    let gateway = t
+        .server
+        .app
+        .listen_addrs
+        .lock()
+        .unwrap()
+        .gateway
+        .expect("agent listener bound");
+    (t, Client::new(format!("http://{gateway}")), gateway)
+}
+
+#[tokio::test]
+async fn the_agent_listener_serves_agent_routes_and_no_admin_route() {
+    let (t, gateway, _) = with_agent_listener().await;
+    let id = t.create("agent", None).await;
+    let other = t.create("victim", None).await;
+    // Agent routes work there.
+    let token = {
+        let r = gateway
+            .register(&molecule_types::dto::RegisterRequest {
+                id: id.to_string(),
+                url: "http://agent.test:8000".into(),
+                agent_card: json!({"name": "agent"}),
+            })
+            .await
+            .expect("register through the agent listener");
+        r.auth_token.expect("token")
+    };
+    let agent = gateway
+        .clone()
+        .with_workspace_id(Some(id))
+        .with_token(Some(token.clone()));
+    for (method, path) in [
+        (Method::GET, "/health".to_string()),
+        (Method::GET, format!("/workspaces/{id}")),
+        (Method::GET, format!("/workspaces/{id}/config")),
+        (Method::GET, format!("/workspaces/{id}/memory")),
+        (Method::GET, format!("/workspaces/{id}/activity")),
+        (Method::GET, format!("/workspaces/{id}/schedules")),
+        (Method::GET, format!("/workspaces/{id}/approvals")),
+        (Method::GET, format!("/registry/{id}/peers")),
+    ] {
+        let (status, body) = call(&agent, method.clone(), &path, None).await;
+        assert_eq!(status, 200, "{method} {path} on the agent listener: {body}");
+    }
+    // Admin routes do not exist there, with or without credentials.
+    for (method, path, body) in [
+        (Method::GET, "/workspaces".to_string(), None),
+        (
+            Method::POST,
+            "/workspaces".to_string(),
+            Some(json!({"name": "x"})),
+        ),
+        (Method::DELETE, format!("/workspaces/{other}"), None),
+        (
+            Method::PATCH,
+            format!("/workspaces/{other}"),
+            Some(json!({"name": "y"})),
+        ),
+        (Method::POST, format!("/workspaces/{other}/restart"), None),
+        (
+            Method::GET,
+            format!("/admin/workspaces/{other}/test-token"),
+            None,
+        ),
+        (Method::GET, "/admin/liveness".to_string(), None),
+        (Method::GET, "/admin/secrets".to_string(), None),
+        (Method::GET, "/settings/secrets".to_string(), None),
+        (
+            Method::PUT,
+            "/settings/secrets".to_string(),
+            Some(json!({"key": "K", "value": "v"})),
+        ),
+        (Method::GET, "/metrics".to_string(), None),
+        (Method::GET, "/events".to_string(), None),
+        (Method::GET, format!("/events/{other}"), None),
+        (Method::GET, "/approvals/pending".to_string(), None),
+        (Method::GET, "/readyz".to_string(), None),
+    ] {
+        for client in [&gateway, &agent] {
+            let (status, _) = call(client, method.clone(), &path, body.clone()).await;
+            assert_eq!(
+                status, 404,
+                "{method} {path} must not exist on the agent listener"
+            );
+        }
+    }
+    // The main listener still serves them, and the victim is untouched.
+    let (status, _) = call(
+        &t.client,
+        Method::GET,
+        &format!("/workspaces/{other}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(&t.client, Method::GET, "/workspaces", None).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]
