@@ -119,6 +119,11 @@ pub struct Config {
     pub agent_ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Caps and timeouts of client connections (both listeners).
     pub connections: ConnectionLimits,
+    /// `MOLECULE_ALLOWED_HOSTS`: `Host` names accepted besides loopback
+    /// addresses and `localhost` where the Host check applies (development
+    /// mode, or whenever this list is set). An entry without a port matches
+    /// any port.
+    pub allowed_hosts: Vec<HostName>,
     /// Serve the agent-only router on this address too (port 0 = any; the
     /// main port when it is fixed). The Docker backend's network gateway is
     /// used when this is unset; tests set it to 127.0.0.2 to run that
@@ -149,6 +154,7 @@ pub struct ConnectionLimits {
 
 mod edge;
 mod raw;
+pub use edge::{Host, HostName};
 pub use raw::{ConfigError, ENV_NAMES, RawConfig};
 
 impl Config {

@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::app::lifecycle::PROVISIONER_TASK;
 use crate::background::{self, tasks};
 use crate::config::{Config, Database};
-use crate::http::{self, Surface, middleware::RateLimiter};
+use crate::http::{self, Surface, host::HostPolicy, middleware::RateLimiter};
 use crate::listener::{self, Caps};
 
 pub struct Server;
@@ -126,6 +126,7 @@ impl Server {
         let global = http::middleware::Global {
             app: app.clone(),
             limiter,
+            hosts: Arc::new(HostPolicy::new(&app.config, agent_ip)),
         };
         let limits = app.config.connections;
         // One set of caps for both listeners: they share the descriptors.

@@ -38,6 +38,7 @@ pub const ENV_NAMES: &[&str] = &[
     "MOLECULE_HTTP_IDLE_TIMEOUT_SECONDS",
     "MOLECULE_MAX_CONNECTIONS",
     "MOLECULE_MAX_CONNECTIONS_PER_IP",
+    "MOLECULE_ALLOWED_HOSTS",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -72,6 +73,7 @@ pub struct RawConfig {
     pub idle_timeout: Option<String>,
     pub max_connections: Option<String>,
     pub max_connections_per_ip: Option<String>,
+    pub allowed_hosts: Option<String>,
 }
 
 impl RawConfig {
@@ -109,6 +111,7 @@ impl RawConfig {
             idle_timeout: g("MOLECULE_HTTP_IDLE_TIMEOUT_SECONDS"),
             max_connections: g("MOLECULE_MAX_CONNECTIONS"),
             max_connections_per_ip: g("MOLECULE_MAX_CONNECTIONS_PER_IP"),
+            allowed_hosts: g("MOLECULE_ALLOWED_HOSTS"),
         }
     }
 
@@ -332,6 +335,8 @@ impl RawConfig {
             }),
             None => Vec::new(),
         };
+        let allowed_hosts =
+            super::edge::allowed_hosts(self.allowed_hosts.as_deref(), &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -376,6 +381,7 @@ impl RawConfig {
             approval_ttl,
             agent_ca_certs,
             connections,
+            allowed_hosts,
             agent_listen_ip: None,
         })
     }

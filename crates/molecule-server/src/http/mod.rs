@@ -5,6 +5,7 @@ mod a2a;
 mod activity;
 mod admin;
 pub mod extract;
+pub mod host;
 mod memories;
 pub mod middleware;
 mod registry;

@@ -7,6 +7,7 @@ mod connections;
 mod raw;
 
 use molecule_client::{Client, Method};
+use molecule_server::config::HostName;
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -163,6 +164,63 @@ async fn the_agent_listener_serves_agent_routes_and_no_admin_route() {
     assert_eq!(status, 200);
     let (status, _) = call(&t.client, Method::GET, "/workspaces", None).await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn development_mode_refuses_foreign_host_headers() {
+    let t = start_with(|c| c.allowed_hosts = vec![HostName::parse("molecule.test").unwrap()]).await;
+    let addr = t.server.addr;
+    let id = t.create("ws", None).await;
+    for head in [
+        "GET /health HTTP/1.1\r\nHost: evil.example".to_string(),
+        "GET /workspaces HTTP/1.1\r\nHost: evil.example:8080".to_string(),
+        format!("GET /admin/workspaces/{id}/test-token HTTP/1.1\r\nHost: evil.example"),
+        format!("GET /workspaces/{id}/secrets/values HTTP/1.1\r\nHost: 127.0.0.1.evil.example"),
+        "GET /workspaces HTTP/1.1\r\nHost: localhost.evil.example".to_string(),
+        // A rebound page: its origin and Host agree (the old same-host rule).
+        "GET /workspaces HTTP/1.1\r\nHost: evil.example\r\nOrigin: http://evil.example".to_string(),
+        "POST /workspaces HTTP/1.1\r\nHost: evil.example\r\nOrigin: http://evil.example\r\n\
+         Content-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"name\":\"x\"}"
+            .to_string(),
+        // An absolute-form target naming another host.
+        "GET http://evil.example/workspaces HTTP/1.1\r\nHost: 127.0.0.1".to_string(),
+    ] {
+        let r = exchange(LOOPBACK, addr, &head).await;
+        assert_eq!(r.status, 403, "{head:?} → {}", r.body);
+        assert!(r.body.contains("host not allowed"), "{}", r.body);
+    }
+    let (_, list) = call(&t.client, Method::GET, "/workspaces", None).await;
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(1),
+        "nothing was created"
+    );
+    for host in [
+        "127.0.0.1",
+        "127.0.0.1:8080",
+        "127.9.9.9",
+        "localhost",
+        "LOCALHOST:3000",
+        "[::1]:8080",
+        "molecule.test",
+        "molecule.test:443",
+    ] {
+        let r = exchange(
+            LOOPBACK,
+            addr,
+            &format!("GET /workspaces HTTP/1.1\r\nHost: {host}"),
+        )
+        .await;
+        assert_eq!(r.status, 200, "Host {host} is allowed: {}", r.body);
+    }
+    // Same host on an allowed name still counts as same-origin for CORS.
+    let r = exchange(
+        LOOPBACK,
+        addr,
+        "GET /workspaces HTTP/1.1\r\nHost: localhost:9999\r\nOrigin: http://localhost:9999",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 #[tokio::test]
