@@ -64,7 +64,11 @@ impl ConnState {
         u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(NONE - 1)
     }
 
-    /// Bytes arrived: between requests, they start the next head.
+    /// Bytes arrived: between requests, they start the next head. Bytes
+    /// read while a request is in flight (its body, or a pipelined next
+    /// head) start nothing, so a partial head pipelined behind a request is
+    /// held to the idle timeout rather than the header timeout: still
+    /// bounded, and cheaper than parsing HTTP here.
     fn bytes_arrived(&self) {
         if self.in_flight.load(Relaxed) == 0 && self.head_since.load(Relaxed) == NONE {
             self.head_since.store(self.now_ms(), Relaxed);
