@@ -120,10 +120,45 @@ pub struct Config {
     /// `MOLECULE_WORKSPACE_DIR_ROOTS`: the directories a `workspace_dir`
     /// must lie in (development default: `$HOME`; production: none).
     pub workspace_dir_roots: Vec<PathBuf>,
+    /// Caps and timeouts of client connections (both listeners).
+    pub connections: ConnectionLimits,
+    /// `MOLECULE_ALLOWED_HOSTS`: `Host` names accepted besides loopback
+    /// addresses and `localhost` where the Host check applies (development
+    /// mode, or whenever this list is set). An entry without a port matches
+    /// any port.
+    pub allowed_hosts: Vec<HostName>,
+    /// Serve the agent-only router on this address too (port 0 = any; the
+    /// main port when it is fixed). The Docker backend's network gateway is
+    /// used when this is unset; tests set it to 127.0.0.2 to run that
+    /// listener without Docker. Not read from the environment.
+    pub agent_listen_ip: Option<IpAddr>,
 }
 
+/// Limits on client connections, shared by every listener of a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// `MOLECULE_HTTP_HEADER_TIMEOUT_SECONDS`: a request head must be
+    /// complete this long after its first byte (after accept, for the first
+    /// request of a connection).
+    pub header_read_timeout: Duration,
+    /// `MOLECULE_HTTP_BODY_TIMEOUT_SECONDS`: a request body must be complete
+    /// this long after its handler starts reading it. Responses are never
+    /// timed (an A2A SSE relay may last minutes).
+    pub body_read_timeout: Duration,
+    /// `MOLECULE_HTTP_IDLE_TIMEOUT_SECONDS`: a keep-alive connection with no
+    /// request in flight and no new request started is closed after this.
+    pub idle_timeout: Duration,
+    /// `MOLECULE_MAX_CONNECTIONS`: open client connections (WebSockets
+    /// included) past which new ones are refused.
+    pub max_connections: usize,
+    /// `MOLECULE_MAX_CONNECTIONS_PER_IP`: the same, per client address.
+    pub max_connections_per_ip: usize,
+}
+
+mod edge;
 mod raw;
 pub mod security;
+pub use edge::{Host, HostName};
 pub use raw::{ConfigError, ENV_NAMES, RawConfig};
 
 impl Config {

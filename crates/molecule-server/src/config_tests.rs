@@ -159,3 +159,60 @@ fn agent_ca_file_must_hold_usable_pem_certificates() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn connection_limits_and_allowed_hosts_have_defaults_and_are_validated() {
+    let c = raw(&[]).validate().unwrap();
+    assert_eq!(
+        c.connections,
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 10_000,
+            max_connections_per_ip: 1_000,
+        }
+    );
+    assert!(c.allowed_hosts.is_empty());
+    let c = raw(&[
+        ("MOLECULE_HTTP_HEADER_TIMEOUT_SECONDS", "2.5"),
+        ("MOLECULE_MAX_CONNECTIONS", "50"),
+        ("MOLECULE_MAX_CONNECTIONS_PER_IP", "50"),
+        (
+            "MOLECULE_ALLOWED_HOSTS",
+            " molecule.example.com , 10.0.0.5:8080 ",
+        ),
+    ])
+    .validate()
+    .unwrap();
+    assert_eq!(
+        c.connections.header_read_timeout,
+        Duration::from_millis(2_500)
+    );
+    assert_eq!(c.connections.max_connections, 50);
+    let hosts: Vec<String> = c.allowed_hosts.iter().map(|h| h.to_string()).collect();
+    assert_eq!(hosts, ["molecule.example.com", "10.0.0.5:8080"]);
+    let err = raw(&[
+        ("MOLECULE_HTTP_BODY_TIMEOUT_SECONDS", "0"),
+        ("MOLECULE_HTTP_IDLE_TIMEOUT_SECONDS", "soon"),
+        ("MOLECULE_MAX_CONNECTIONS", "10"),
+        ("MOLECULE_MAX_CONNECTIONS_PER_IP", "11"),
+        ("MOLECULE_ALLOWED_HOSTS", "http://evil.example/"),
+    ])
+    .validate()
+    .unwrap_err()
+    .to_string();
+    for want in [
+        "MOLECULE_HTTP_BODY_TIMEOUT_SECONDS",
+        "MOLECULE_HTTP_IDLE_TIMEOUT_SECONDS",
+        "must not exceed MOLECULE_MAX_CONNECTIONS",
+        "MOLECULE_ALLOWED_HOSTS entry",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    let err = raw(&[("MOLECULE_MAX_CONNECTIONS_PER_IP", "-1")])
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("positive integer"), "{err}");
+}

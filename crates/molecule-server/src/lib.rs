@@ -8,6 +8,7 @@ pub mod background;
 pub mod config;
 pub mod error;
 pub mod http;
+mod listener;
 pub mod metrics;
 pub mod provisioning;
 pub mod server;

@@ -1,6 +1,11 @@
 //! A small in-process metrics registry rendered in the Prometheus text
 //! format at `/metrics`. Owned by one server instance (no global recorder),
 //! so several servers in one test process never mix their numbers.
+//!
+//! Every label value comes from a closed set, so no client can add series
+//! (each one lives until the process ends): counter labels are
+//! `&'static str`, request methods outside the standard ones count as
+//! `other`, and request paths are route templates or `unmatched`.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -8,7 +13,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-type Labels = Vec<(&'static str, String)>;
+use axum::http::Method;
+
+type Labels = Vec<(&'static str, &'static str)>;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -19,6 +26,8 @@ pub struct Metrics {
     /// allocates only the first time a series appears.
     requests: Mutex<HashMap<u64, RequestSeries>>,
     ws_active: AtomicI64,
+    /// Open client connections (`crate::listener`).
+    connections_open: AtomicI64,
 }
 
 /// A value kept outside the registry, rendered without labels.
@@ -33,7 +42,7 @@ pub struct Sample {
 type Column = (&'static str, fn(&RequestSeries) -> f64);
 
 struct RequestSeries {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
     count: u64,
@@ -42,33 +51,29 @@ struct RequestSeries {
 
 impl Metrics {
     /// Add `by` to counter `name` with `labels`.
-    pub fn add(&self, name: &'static str, labels: &[(&'static str, &str)], by: f64) {
+    pub fn add(&self, name: &'static str, labels: &[(&'static str, &'static str)], by: f64) {
         let key = series_key(name, labels);
         if let Ok(mut map) = self.counters.lock() {
             map.entry(key)
-                .or_insert_with(|| {
-                    (
-                        name,
-                        labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-                        0.0,
-                    )
-                })
+                .or_insert_with(|| (name, labels.to_vec(), 0.0))
                 .2 += by;
         }
     }
 
-    pub fn inc(&self, name: &'static str, labels: &[(&'static str, &str)]) {
+    pub fn inc(&self, name: &'static str, labels: &[(&'static str, &'static str)]) {
         self.add(name, labels, 1.0);
     }
 
-    /// Count one HTTP request and its duration.
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    /// Count one HTTP request and its duration. `route` must be a route
+    /// template or `unmatched`, never the request's path.
+    pub fn observe_request(&self, method: &Method, route: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (method, route, status).hash(&mut h);
         let key = h.finish();
         if let Ok(mut map) = self.requests.lock() {
             let series = map.entry(key).or_insert_with(|| RequestSeries {
-                method: method.to_string(),
+                method,
                 route: route.to_string(),
                 status,
                 count: 0,
@@ -87,8 +92,16 @@ impl Metrics {
         self.ws_active.fetch_sub(1, Ordering::Relaxed);
     }
 
+    pub fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// Current value of one counter series (for tests and `/admin` views).
-    pub fn get(&self, name: &'static str, labels: &[(&'static str, &str)]) -> f64 {
+    pub fn get(&self, name: &'static str, labels: &[(&'static str, &'static str)]) -> f64 {
         let key = series_key(name, labels);
         self.counters
             .lock()
@@ -105,7 +118,12 @@ impl Metrics {
             kind: "gauge",
             value: self.ws_active.load(Ordering::Relaxed) as f64,
         };
-        for s in std::iter::once(&ws).chain(sampled) {
+        let connections = Sample {
+            name: "molecule_http_connections_open",
+            kind: "gauge",
+            value: self.connections_open.load(Ordering::Relaxed) as f64,
+        };
+        for s in [&ws, &connections].into_iter().chain(sampled) {
             let _ = writeln!(out, "# TYPE {} {}\n{} {}", s.name, s.kind, s.name, s.value);
         }
         if let Ok(reqs) = self.requests.lock() {
@@ -125,7 +143,7 @@ impl Metrics {
                     let _ = writeln!(
                         out,
                         "{name}{{method=\"{}\",path=\"{}\",status=\"{}\"}} {}",
-                        escape(&r.method),
+                        r.method,
                         escape(&r.route),
                         r.status,
                         pick(r)
@@ -158,6 +176,23 @@ impl Metrics {
     }
 }
 
+/// The method label: one of the standard methods, else `other` (a client
+/// may send any token as a method).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -181,9 +216,13 @@ mod tests {
     #[test]
     fn renders_counters_with_labels_and_gauge() {
         let m = Metrics::default();
-        m.observe_request("GET", "/health", 200, 0.5);
-        m.observe_request("GET", "/health", 200, 0.25);
-        m.observe_request("POST", "/workspaces", 429, 0.0);
+        m.observe_request(&Method::GET, "/health", 200, 0.5);
+        m.observe_request(&Method::GET, "/health", 200, 0.25);
+        m.observe_request(&Method::POST, "/workspaces", 429, 0.0);
+        for custom in ["BREW", "M1", "get"] {
+            let custom = Method::from_bytes(custom.as_bytes()).unwrap();
+            m.observe_request(&custom, "unmatched", 404, 0.0);
+        }
         m.inc("molecule_heartbeats_total", &[]);
         m.inc("molecule_heartbeats_total", &[]);
         m.inc(
@@ -199,6 +238,7 @@ mod tests {
             "molecule_heartbeats_total 2",
             "molecule_restart_decisions_total{decision=\"restart\"} 1",
             "molecule_websocket_connections_active 1",
+            "molecule_http_requests_total{method=\"other\",path=\"unmatched\",status=\"404\"} 3",
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }

@@ -12,7 +12,8 @@ use crate::app::App;
 use crate::app::lifecycle::PROVISIONER_TASK;
 use crate::background::{self, tasks};
 use crate::config::{Config, Database, Mode};
-use crate::http::{self, middleware::RateLimiter};
+use crate::http::{self, Surface, host::HostPolicy, middleware::RateLimiter};
+use crate::listener::{self, Caps};
 
 pub struct Server;
 
@@ -60,17 +61,19 @@ impl Server {
 
         let addr = listener.local_addr()?;
         // Containers reach the platform through an extra listener on their
-        // network's gateway: host-local, so the platform stays off the network.
-        let gateway = match app
-            .provisioner
-            .as_ref()
-            .and_then(|p| p.platform_listen_ip())
-        {
+        // network's gateway: host-local, so the platform stays off the
+        // network. It serves only the agent routes.
+        let agent_ip = app.config.agent_listen_ip.or_else(|| {
+            app.provisioner
+                .as_ref()
+                .and_then(|p| p.platform_listen_ip())
+        });
+        let gateway = match agent_ip {
             Some(ip) => {
                 let port = if app.config.port != 0 { addr.port() } else { 0 };
                 let gw = TcpListener::bind((ip, port))
                     .await
-                    .with_context(|| format!("cannot listen on the container gateway {ip}"))?;
+                    .with_context(|| format!("cannot listen for agents on {ip}"))?;
                 Some(gw)
             }
             None => None,
@@ -123,14 +126,33 @@ impl Server {
             .map(|t| background::spawn(app.clone(), t, shutdown_rx.clone()))
             .collect();
 
-        let router = http::router(app.clone(), limiter);
-        let mut serving = vec![tokio::spawn(serve(
+        let global = http::middleware::Global {
+            app: app.clone(),
+            limiter,
+            hosts: Arc::new(HostPolicy::new(&app.config, agent_ip)),
+        };
+        let limits = app.config.connections;
+        // One set of caps for both listeners: they share the descriptors.
+        let caps = Caps::new(
+            limits.max_connections,
+            limits.max_connections_per_ip,
+            app.metrics.clone(),
+        );
+        let mut serving = vec![tokio::spawn(listener::serve(
             listener,
-            router.clone(),
+            http::router(Surface::Full, global.clone()),
+            caps.clone(),
+            limits,
             shutdown_rx.clone(),
         ))];
         if let Some(gw) = gateway {
-            serving.push(tokio::spawn(serve(gw, router, shutdown_rx)));
+            serving.push(tokio::spawn(listener::serve(
+                gw,
+                http::router(Surface::Agent, global),
+                caps,
+                limits,
+                shutdown_rx,
+            )));
         }
         let backend = app.provisioner.as_ref().map(|p| p.kind()).unwrap_or("none");
         tracing::info!(%addr, database = app.store.backend(), provisioner = backend, "molecule platform started");
@@ -162,27 +184,6 @@ fn resolve_secrets_key(config: &mut Config) -> anyhow::Result<Option<(std::path:
         crate::config::security::load_or_create_key_file(&path).map_err(anyhow::Error::msg)?;
     config.secrets_key = Some(key);
     Ok(Some((path, created)))
-}
-
-async fn serve(
-    listener: TcpListener,
-    router: axum::Router,
-    mut stop: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Small request/response exchanges (heartbeats, proxied JSON-RPC) must
-    // not wait on Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|s| *s).await;
-    })
-    .await
 }
 
 impl RunningServer {

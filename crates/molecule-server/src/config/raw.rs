@@ -35,6 +35,12 @@ pub const ENV_NAMES: &[&str] = &[
     "MOLECULE_AGENT_CA_FILE",
     "SECRETS_ENCRYPTION_KEY_FILE",
     "MOLECULE_WORKSPACE_DIR_ROOTS",
+    "MOLECULE_HTTP_HEADER_TIMEOUT_SECONDS",
+    "MOLECULE_HTTP_BODY_TIMEOUT_SECONDS",
+    "MOLECULE_HTTP_IDLE_TIMEOUT_SECONDS",
+    "MOLECULE_MAX_CONNECTIONS",
+    "MOLECULE_MAX_CONNECTIONS_PER_IP",
+    "MOLECULE_ALLOWED_HOSTS",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -66,6 +72,12 @@ pub struct RawConfig {
     pub agent_ca_file: Option<String>,
     pub secrets_key_file: Option<String>,
     pub workspace_dir_roots: Option<String>,
+    pub header_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_connections: Option<String>,
+    pub max_connections_per_ip: Option<String>,
+    pub allowed_hosts: Option<String>,
 }
 
 impl RawConfig {
@@ -100,12 +112,19 @@ impl RawConfig {
             approval_ttl: g("MOLECULE_APPROVAL_TTL_SECONDS"),
             secrets_key_file: g("SECRETS_ENCRYPTION_KEY_FILE"),
             workspace_dir_roots: g("MOLECULE_WORKSPACE_DIR_ROOTS"),
+            header_timeout: g("MOLECULE_HTTP_HEADER_TIMEOUT_SECONDS"),
+            body_timeout: g("MOLECULE_HTTP_BODY_TIMEOUT_SECONDS"),
+            idle_timeout: g("MOLECULE_HTTP_IDLE_TIMEOUT_SECONDS"),
+            max_connections: g("MOLECULE_MAX_CONNECTIONS"),
+            max_connections_per_ip: g("MOLECULE_MAX_CONNECTIONS_PER_IP"),
+            allowed_hosts: g("MOLECULE_ALLOWED_HOSTS"),
         }
     }
 
     /// Validate everything; the error lists every problem found.
     pub fn validate(self) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
+        let connections = self.connection_limits(&mut problems);
         let port = match self.port.as_deref().map(str::trim) {
             None => 8080,
             Some(p) => p.parse::<u16>().unwrap_or_else(|_| {
@@ -360,6 +379,8 @@ impl RawConfig {
             }),
             None => Vec::new(),
         };
+        let allowed_hosts =
+            super::edge::allowed_hosts(self.allowed_hosts.as_deref(), &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -404,6 +425,9 @@ impl RawConfig {
             approval_ttl,
             agent_ca_certs,
             workspace_dir_roots,
+            connections,
+            allowed_hosts,
+            agent_listen_ip: None,
         })
     }
 }
@@ -458,7 +482,12 @@ fn positive(
     }
 }
 
-fn seconds(raw: &Option<String>, name: &str, default: u64, problems: &mut Vec<String>) -> Duration {
+pub(super) fn seconds(
+    raw: &Option<String>,
+    name: &str,
+    default: u64,
+    problems: &mut Vec<String>,
+) -> Duration {
     positive(raw, name, "seconds", 1.0, default as f64, problems)
 }
 

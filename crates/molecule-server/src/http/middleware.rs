@@ -1,6 +1,7 @@
 //! Global middleware (api-contract §1), one layer that does, outermost
 //! first: security headers (on every response, 403/429 included), request
-//! metrics and logs, CORS, per-IP rate limit, tenant guard.
+//! metrics and logs, the Host check (`host.rs`), CORS, per-IP rate limit,
+//! tenant guard.
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -49,6 +50,7 @@ static SECURITY_HEADERS: [(HeaderName, HeaderValue); 6] = [
 pub struct Global {
     pub app: App,
     pub limiter: std::sync::Arc<RateLimiter>,
+    pub hosts: std::sync::Arc<super::host::HostPolicy>,
 }
 
 /// The whole of §1 in one layer (one service clone and one boxed future per
@@ -63,7 +65,15 @@ pub async fn global(
     let method = req.method().clone();
     // `MatchedPath` is a shared string: cloning it allocates nothing.
     let matched = req.extensions().get::<MatchedPath>().cloned();
-    let mut resp = cors(&g, peer, req, next).await;
+    let mut resp = if g.hosts.admits(req.headers(), req.uri()) {
+        cors(&g, peer, req, next).await
+    } else {
+        (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({ "error": super::host::REFUSED })),
+        )
+            .into_response()
+    };
     observe(&g.app, &method, matched.as_ref(), &resp, started);
     security_headers(&mut resp);
     resp
@@ -93,7 +103,7 @@ fn observe(
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     app.metrics
-        .observe_request(method.as_str(), route, status, elapsed.as_secs_f64());
+        .observe_request(method, route, status, elapsed.as_secs_f64());
     tracing::debug!(method = %method, path = %route, status = %status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
 }
 
@@ -109,12 +119,17 @@ fn origin_allowed(app: &App, origin: &str, headers: &HeaderMap) -> bool {
     {
         return true;
     }
-    // Same host: the Origin's authority equals the Host header.
+    // Same host: the Origin is `http(s)://` and the Host header. A rebound
+    // page passes this (its origin and Host agree), which is why the Host
+    // check runs first wherever admin routes are open.
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    let authority = origin.split("://").nth(1).unwrap_or("");
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
     !host.is_empty() && authority.eq_ignore_ascii_case(host)
 }
 

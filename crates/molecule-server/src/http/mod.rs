@@ -5,6 +5,7 @@ mod a2a;
 mod activity;
 mod admin;
 pub mod extract;
+pub mod host;
 mod memories;
 pub mod middleware;
 mod registry;
@@ -17,33 +18,54 @@ use axum::Router;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{delete, get, post};
-use std::sync::Arc;
 
 use crate::app::App;
-use middleware::RateLimiter;
 
-pub fn router(app: App, limiter: Arc<RateLimiter>) -> Router {
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Every route: the main listener (operators, UIs, the CLI, agents).
+    Full,
+    /// Only what agents use: the listener containers reach through the
+    /// Docker network's gateway, so no container reaches an admin route.
+    Agent,
+}
+
+/// The router of one listener, with the global middleware.
+pub fn router(surface: Surface, global: middleware::Global) -> Router {
+    let routes = match surface {
+        Surface::Agent => agent_routes(),
+        // `merge` panics on a method+path in both halves: every route is in
+        // exactly one of them, by decision.
+        Surface::Full => agent_routes().merge(admin_routes()),
+    };
+    let app = global.app.clone();
+    routes
+        .fallback(fallback)
+        .method_not_allowed_fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            global,
+            middleware::global,
+        ))
+        .with_state(app)
+}
+
+/// Routes an agent calls about itself and its peers (each still needs the
+/// workspace's token where the contract says so): registry, A2A,
+/// delegation, activity, memory, approvals and schedules of its workspace,
+/// reading its workspace, config, secret values and model, `/ws`, `/health`.
+fn agent_routes() -> Router<App> {
     Router::new()
         .route("/health", get(admin::health))
-        .route("/readyz", get(admin::readyz))
-        .route("/metrics", get(admin::metrics))
-        .route("/admin/liveness", get(admin::liveness))
-        .route("/admin/workspaces/{id}/test-token", get(admin::test_token))
-        .route("/admin/workspaces/{id}/token", post(admin::rotate_token))
-        .route(
-            "/workspaces",
-            get(workspaces::list).post(workspaces::create),
-        )
-        .route(
-            "/workspaces/{id}",
-            get(workspaces::get)
-                .patch(workspaces::patch)
-                .delete(workspaces::delete),
-        )
-        .route("/workspaces/{id}/state", get(workspaces::state))
-        .route("/workspaces/{id}/restart", post(workspaces::restart))
-        .route("/workspaces/{id}/pause", post(workspaces::pause))
-        .route("/workspaces/{id}/resume", post(workspaces::resume))
+        .route("/ws", get(ws::upgrade))
+        .route("/registry/register", post(registry::register))
+        .route("/registry/heartbeat", post(registry::heartbeat))
+        .route("/registry/update-card", post(registry::update_card))
+        .route("/registry/discover/{id}", get(registry::discover))
+        .route("/registry/{id}/peers", get(registry::peers))
+        .route("/registry/check-access", post(registry::check_access))
+        .route("/workspaces/{id}", get(workspaces::get))
+        .route("/workspaces/{id}/config", get(schedules::config_get))
         .route("/workspaces/{id}/a2a", post(a2a::proxy))
         .route(
             "/workspaces/{id}/activity",
@@ -64,16 +86,8 @@ pub fn router(app: App, limiter: Arc<RateLimiter>) -> Router {
             "/workspaces/{id}/delegations/{delegation_id}/update",
             post(activity::update_delegation),
         )
-        .route("/registry/register", post(registry::register))
-        .route("/registry/heartbeat", post(registry::heartbeat))
-        .route("/registry/update-card", post(registry::update_card))
-        .route("/registry/discover/{id}", get(registry::discover))
-        .route("/registry/{id}/peers", get(registry::peers))
-        .route("/registry/check-access", post(registry::check_access))
-        .route(
-            "/workspaces/{id}/config",
-            get(schedules::config_get).patch(schedules::config_patch),
-        )
+        // Schedules are the agent's own (`source: runtime`, WA in the
+        // contract); `health` is how peers check on each other.
         .route(
             "/workspaces/{id}/schedules",
             get(schedules::list).post(schedules::create),
@@ -88,25 +102,8 @@ pub fn router(app: App, limiter: Arc<RateLimiter>) -> Router {
             "/workspaces/{id}/schedules/{sid}/history",
             get(schedules::history),
         )
-        .route(
-            "/workspaces/{id}/secrets",
-            get(secrets::list).post(secrets::set).put(secrets::set),
-        )
         .route("/workspaces/{id}/secrets/values", get(secrets::values))
-        .route("/workspaces/{id}/secrets/{key}", delete(secrets::delete))
         .route("/workspaces/{id}/model", get(secrets::model))
-        .route(
-            "/settings/secrets",
-            get(secrets::global_list)
-                .put(secrets::global_set)
-                .post(secrets::global_set),
-        )
-        .route("/settings/secrets/{key}", delete(secrets::global_delete))
-        .route(
-            "/admin/secrets",
-            get(secrets::global_list).post(secrets::global_set),
-        )
-        .route("/admin/secrets/{key}", delete(secrets::global_delete))
         .route(
             "/workspaces/{id}/memory",
             get(memories::kv_list).post(memories::kv_set),
@@ -128,27 +125,64 @@ pub fn router(app: App, limiter: Arc<RateLimiter>) -> Router {
             "/workspaces/{id}/approvals/{aid}/decide",
             post(memories::approval_decide),
         )
+}
+
+/// Operator routes: the workspace list and lifecycle, settings and
+/// secrets, events, metrics, readiness, test tokens, pending approvals.
+/// Never served on the agent listener.
+fn admin_routes() -> Router<App> {
+    Router::new()
+        .route("/readyz", get(admin::readyz))
+        .route("/metrics", get(admin::metrics))
+        .route("/admin/liveness", get(admin::liveness))
+        .route("/admin/workspaces/{id}/test-token", get(admin::test_token))
+        .route("/admin/workspaces/{id}/token", post(admin::rotate_token))
+        .route(
+            "/workspaces",
+            get(workspaces::list).post(workspaces::create),
+        )
+        .route(
+            "/workspaces/{id}",
+            axum::routing::patch(workspaces::patch).delete(workspaces::delete),
+        )
+        .route("/workspaces/{id}/state", get(workspaces::state))
+        .route("/workspaces/{id}/restart", post(workspaces::restart))
+        .route("/workspaces/{id}/pause", post(workspaces::pause))
+        .route("/workspaces/{id}/resume", post(workspaces::resume))
+        .route(
+            "/workspaces/{id}/config",
+            axum::routing::patch(schedules::config_patch),
+        )
+        .route(
+            "/workspaces/{id}/secrets",
+            get(secrets::list).post(secrets::set).put(secrets::set),
+        )
+        .route("/workspaces/{id}/secrets/{key}", delete(secrets::delete))
+        .route(
+            "/settings/secrets",
+            get(secrets::global_list)
+                .put(secrets::global_set)
+                .post(secrets::global_set),
+        )
+        .route("/settings/secrets/{key}", delete(secrets::global_delete))
+        .route(
+            "/admin/secrets",
+            get(secrets::global_list).post(secrets::global_set),
+        )
+        .route("/admin/secrets/{key}", delete(secrets::global_delete))
         .route("/approvals/pending", get(memories::approvals_pending))
         .route("/events", get(admin::events))
         .route("/events/{id}", get(admin::events_for))
-        .route("/ws", get(ws::upgrade))
-        .fallback(fallback)
-        .method_not_allowed_fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            middleware::Global {
-                app: app.clone(),
-                limiter,
-            },
-            middleware::global,
-        ))
-        .with_state(app)
 }
 
 /// Unknown routes: plain-text 404 like the reference; a trailing slash on a
-/// path redirects to the slash-less path (301 for GET, 307 otherwise).
+/// path redirects to the slash-less path (308 for GET, 307 otherwise).
+/// Never off-host: a target starting `//` or `/\` is a network-path
+/// reference to browsers (`GET //evil.example/` would send them to
+/// `evil.example`), so such paths get the 404 instead.
 async fn fallback(method: axum::http::Method, uri: Uri) -> Response {
     let path = uri.path();
-    if path.len() > 1 && path.ends_with('/') {
+    if path.len() > 1 && path.ends_with('/') && !leaves_host(path) {
         let mut target = path.trim_end_matches('/').to_string();
         if target.is_empty() {
             target.push('/');
@@ -163,6 +197,12 @@ async fn fallback(method: axum::http::Method, uri: Uri) -> Response {
         };
     }
     not_found().await
+}
+
+/// Whether `path` as a `Location` would name another host: browsers read
+/// `//host` and `/\host` (backslashes count as slashes) as a host.
+fn leaves_host(path: &str) -> bool {
+    matches!(path.as_bytes(), [b'/', b'/' | b'\\', ..])
 }
 
 async fn not_found() -> Response {
