@@ -151,6 +151,7 @@ impl App {
                     written += rows.len();
                     self.metrics
                         .add("molecule_activity_rows_written_total", &[], n as f64);
+                    self.metrics.inc("molecule_activity_batches_total", &[]);
                     for (_, done) in meta {
                         if let Some(done) = done {
                             let _ = done.send(Ok(()));

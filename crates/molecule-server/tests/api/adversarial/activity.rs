@@ -312,6 +312,40 @@ async fn read_after_write_always_sees_the_row() {
     }
 }
 
+/// Group commit still batches: concurrent reports share commits instead
+/// of paying one each.
+#[tokio::test]
+async fn concurrent_reports_share_commits() {
+    const SENDERS: usize = 32;
+    const EACH: usize = 8;
+    let t = start_with(|_| {}).await;
+    let (a, me) = agent(&t, "busy").await;
+    let metrics = &t.server.app.metrics;
+    let before = metrics.get("molecule_activity_batches_total", &[]);
+    let mut senders = Vec::new();
+    for s in 0..SENDERS {
+        let me = me.clone();
+        senders.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                let body = json!({"activity_type": "agent_log", "summary": format!("{s}/{i}")});
+                me.report_activity(a, &body).await.expect("logged");
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    let batches = metrics.get("molecule_activity_batches_total", &[]) - before;
+    assert!(batches >= 1.0);
+    assert!(
+        batches < (SENDERS * EACH) as f64,
+        "{batches} commits for {} reports",
+        SENDERS * EACH
+    );
+    let rows = me.activity(a, "limit=500").await.unwrap();
+    assert_eq!(rows.len(), SENDERS * EACH);
+}
+
 #[tokio::test]
 async fn writes_that_fail_are_not_acknowledged() {
     let t = start_with(|_| {}).await;
