@@ -93,6 +93,12 @@ pub struct Config {
     /// `MOLECULE_A2A_ACTIVITY` (`on` | `off`): write an `a2a_receive`
     /// activity row for every proxied call (on by default).
     pub a2a_activity: bool,
+    /// `MOLECULE_ACTIVITY_QUEUE_BYTES`: the most bytes of activity rows
+    /// held in memory waiting for the writer (64 MiB).
+    pub activity_queue_bytes: usize,
+    /// `MOLECULE_ACTIVITY_BUDGET_BYTES` / `_ROWS` / `_WINDOW_SECONDS`: what
+    /// one workspace may write to its activity log per window.
+    pub activity_budget: crate::app::activity::BudgetConfig,
     /// How often running workspaces are inspected.
     pub health_sweep_every: Duration,
     /// Heartbeat interval handed to provisioned agents.

@@ -216,3 +216,43 @@ fn connection_limits_and_allowed_hosts_have_defaults_and_are_validated() {
         .to_string();
     assert!(err.contains("positive integer"), "{err}");
 }
+
+#[test]
+fn activity_bounds_have_defaults_and_minimums() {
+    let c = raw(&[]).validate().unwrap();
+    assert_eq!(c.activity_queue_bytes, 64 << 20);
+    assert_eq!(
+        c.activity_budget,
+        crate::app::activity::BudgetConfig {
+            bytes: 16 << 20,
+            rows: 6_000,
+            window: Duration::from_secs(60),
+        }
+    );
+    let c = raw(&[
+        ("MOLECULE_ACTIVITY_QUEUE_BYTES", "2097152"),
+        ("MOLECULE_ACTIVITY_BUDGET_BYTES", "1048576"),
+        ("MOLECULE_ACTIVITY_BUDGET_ROWS", "10"),
+        ("MOLECULE_ACTIVITY_BUDGET_WINDOW_SECONDS", "0.5"),
+    ])
+    .validate()
+    .unwrap();
+    assert_eq!(c.activity_queue_bytes, 2 << 20);
+    assert_eq!(c.activity_budget.rows, 10);
+    assert_eq!(c.activity_budget.window, Duration::from_millis(500));
+    let err = raw(&[
+        ("MOLECULE_ACTIVITY_QUEUE_BYTES", "1000"),
+        ("MOLECULE_ACTIVITY_BUDGET_BYTES", "lots"),
+        ("MOLECULE_ACTIVITY_BUDGET_ROWS", "0"),
+    ])
+    .validate()
+    .unwrap_err()
+    .to_string();
+    for name in [
+        "MOLECULE_ACTIVITY_QUEUE_BYTES",
+        "MOLECULE_ACTIVITY_BUDGET_BYTES",
+        "MOLECULE_ACTIVITY_BUDGET_ROWS",
+    ] {
+        assert!(err.contains(name), "{name} in {err}");
+    }
+}

@@ -25,6 +25,15 @@ pub enum AppError {
     /// 503 with the workspace status, 404 of `/state`).
     #[error("{status}: {body}")]
     WithBody { status: StatusCode, body: Value },
+    /// Refused for now (429 over a budget, 503 when the platform cannot
+    /// take it): `{"error", "retry_after"}` and a `Retry-After` header,
+    /// like the rate limiter's answer.
+    #[error("{status}: {message} (retry after {retry_after} s)")]
+    RetryLater {
+        status: StatusCode,
+        message: &'static str,
+        retry_after: u64,
+    },
     /// Something broke on our side. `public` is what the client sees (the
     /// contract's text, e.g. `query failed`); `cause` is only logged.
     #[error("internal error ({public}): {cause}")]
@@ -53,6 +62,13 @@ impl AppError {
             cause: e.to_string(),
         }
     }
+    pub fn retry_later(status: StatusCode, message: &'static str, retry_after: u64) -> Self {
+        Self::RetryLater {
+            status,
+            message,
+            retry_after,
+        }
+    }
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -61,7 +77,7 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Gone(_) => StatusCode::GONE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::WithBody { status, .. } => *status,
+            Self::WithBody { status, .. } | Self::RetryLater { status, .. } => *status,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,6 +86,10 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            Self::RetryLater { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
         let body = match self {
             Self::NotFound(m)
             | Self::InvalidRequest(m)
@@ -78,6 +98,11 @@ impl IntoResponse for AppError {
             | Self::Gone(m)
             | Self::TooLarge(m) => json!({ "error": m }),
             Self::WithBody { body, .. } => body,
+            Self::RetryLater {
+                message,
+                retry_after,
+                ..
+            } => json!({ "error": message, "retry_after": retry_after }),
             Self::Internal { public, cause } => {
                 tracing::error!(error = %cause, public, "request failed");
                 json!({ "error": public })
@@ -87,6 +112,10 @@ impl IntoResponse for AppError {
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

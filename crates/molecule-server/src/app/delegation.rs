@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;
 
-use super::App;
 use super::a2a::{A2aReply, Caller};
 use super::validation::uuid_field;
+use super::{App, activity};
 use crate::error::{AppError, AppResult};
 
 /// Deadline of one delegated call.
@@ -128,6 +128,61 @@ fn reply_failure(reply: &A2aReply) -> Option<String> {
     None
 }
 
+/// The tracking row's body. The task is cut so that the body stays under
+/// the body cap and keeps the `delegation_id` every later update finds the
+/// row by (the agent is sent the whole task).
+fn tracking_body(task: &str, delegation_id: &str) -> Value {
+    let mut stored = task.to_string();
+    activity::fields::cap_text_to(&mut stored, activity::fields::MAX_BODY_BYTES / 2);
+    json!({ "task": stored, "delegation_id": delegation_id })
+}
+
+/// The `delegate_result` row and the event of a finished delegation.
+fn delegation_result(
+    source: Uuid,
+    target: Option<Uuid>,
+    delegation_id: &str,
+    outcome: &Result<String, String>,
+) -> (NewActivity, Event) {
+    let mut row = NewActivity::new(source, "delegation");
+    row.source_id = Some(source);
+    row.target_id = target;
+    row.method = Some("delegate_result".into());
+    let event = match outcome {
+        Ok(text) => {
+            row.status = "completed".into();
+            row.summary = Some(format!("Delegation completed: {}", preview(text, 80)));
+            // A reply can be megabytes: the text is cut so that the body
+            // stays under the body cap and keeps its `delegation_id` (half
+            // the cap leaves room for JSON escapes of ordinary text).
+            let mut stored = text.clone();
+            activity::fields::cap_text_to(&mut stored, activity::fields::MAX_BODY_BYTES / 2);
+            row.response_body = Some(json!({ "text": stored, "delegation_id": delegation_id }));
+            Event::new(
+                EventType::DelegationComplete,
+                source,
+                json!({
+                    "delegation_id": delegation_id,
+                    "target_id": target,
+                    "response_preview": preview(text, 200),
+                }),
+            )
+        }
+        Err(e) => {
+            row.status = "failed".into();
+            row.summary = Some("Delegation failed".into());
+            row.error_detail = Some(e.clone());
+            row.response_body = Some(json!({ "delegation_id": delegation_id }));
+            Event::new(
+                EventType::DelegationFailed,
+                source,
+                json!({ "delegation_id": delegation_id, "target_id": target, "error": e }),
+            )
+        }
+    };
+    (row, event)
+}
+
 /// The wire view of a delegation row.
 fn view(r: &ActivityRow) -> Value {
     let mut v = json!({
@@ -195,9 +250,10 @@ impl App {
         row.target_id = Some(target);
         row.method = Some("delegate".into());
         row.summary = Some(format!("Delegating to {target_name}"));
-        row.request_body = Some(json!({ "task": req.task, "delegation_id": delegation_id }));
+        row.request_body = Some(tracking_body(&req.task, &delegation_id));
         row.status = "pending".into();
         row.idempotency_key = key.clone();
+        self.charge_activity(&mut row)?;
         let mut body = json!({
             "delegation_id": delegation_id,
             "status": "delegated",
@@ -325,8 +381,9 @@ impl App {
         .await;
     }
 
-    /// Record the end of a delegation: the tracking row, a `delegate_result`
-    /// row and the event.
+    /// Record the end of a delegation run in the background: the result
+    /// row, the tracking row's status and the event. A failed write is
+    /// logged and the rest still happens (nobody is waiting for an answer).
     async fn finish_delegation(
         &self,
         source: Uuid,
@@ -335,56 +392,45 @@ impl App {
         outcome: Result<String, String>,
         from: &[&str],
     ) {
-        let (status, error) = match &outcome {
+        let (mut row, event) = delegation_result(source, target, delegation_id, &outcome);
+        activity::fields::cap_row(&mut row);
+        if let Err(e) = self
+            .write_delegation_result(&row, delegation_id, &outcome, from)
+            .await
+        {
+            tracing::warn!(error = %e, %delegation_id, "delegation result not fully recorded");
+        }
+        self.events.emit(event).await;
+    }
+
+    /// The result row, then the tracking row's status (whoever sees the
+    /// final status also finds the result row). Both are tried; the first
+    /// error is returned.
+    async fn write_delegation_result(
+        &self,
+        row: &NewActivity,
+        delegation_id: &str,
+        outcome: &Result<String, String>,
+        from: &[&str],
+    ) -> Result<(), molecule_store::StoreError> {
+        let (status, error) = match outcome {
             Ok(_) => ("completed", None),
             Err(e) => ("failed", Some(e.as_str())),
         };
-        let mut row = NewActivity::new(source, "delegation");
-        row.source_id = Some(source);
-        row.target_id = target;
-        row.method = Some("delegate_result".into());
-        row.status = status.into();
-        let event = match &outcome {
-            Ok(text) => {
-                row.summary = Some(format!("Delegation completed: {}", preview(text, 80)));
-                row.response_body = Some(json!({ "text": text, "delegation_id": delegation_id }));
-                Event::new(
-                    EventType::DelegationComplete,
-                    source,
-                    json!({
-                        "delegation_id": delegation_id,
-                        "target_id": target,
-                        "response_preview": preview(text, 200),
-                    }),
-                )
-            }
-            Err(e) => {
-                row.summary = Some("Delegation failed".into());
-                row.error_detail = Some(e.clone());
-                row.response_body = Some(json!({ "delegation_id": delegation_id }));
-                Event::new(
-                    EventType::DelegationFailed,
-                    source,
-                    json!({ "delegation_id": delegation_id, "target_id": target, "error": e }),
-                )
-            }
-        };
-        if let Err(e) = self.store.activity_insert(&row).await {
-            tracing::warn!(error = %e, %delegation_id, "delegation result row failed");
-        }
-        // The tracking row changes last: whoever sees the final status also
-        // finds the result row.
+        let inserted = self.store.activity_insert(row).await.map(|_| ());
         let update = DelegationUpdate {
-            workspace_id: source,
+            workspace_id: row.workspace_id,
             delegation_id,
             status,
             error,
             from,
         };
-        if let Err(e) = self.store.activity_delegation_update(&update).await {
-            tracing::warn!(error = %e, %delegation_id, "delegation status update failed");
-        }
-        self.events.emit(event).await;
+        let updated = self
+            .store
+            .activity_delegation_update(&update)
+            .await
+            .map(|_| ());
+        inserted.and(updated)
     }
 
     /// GET /workspaces/:id/delegations: the newest 50 tracking and result rows.
@@ -426,9 +472,10 @@ impl App {
             row.target_id = Some(target);
             row.method = Some("delegate".into());
             row.summary = Some(format!("Delegating to {target}"));
-            row.request_body = Some(json!({ "task": req.task, "delegation_id": delegation_id }));
+            row.request_body = Some(tracking_body(&req.task, &delegation_id));
             row.status = "dispatched".into();
             row.created_at = Utc::now();
+            self.charge_activity(&mut row)?;
             self.store
                 .activity_insert(&row)
                 .await
@@ -466,59 +513,19 @@ impl App {
             .await
             .map_err(AppError::internal("failed to update delegation"))?
             .ok_or_else(|| AppError::not_found("delegation not found"))?;
-        self.finish_delegation(source, existing.target_id, delegation_id, outcome, &[])
-            .await;
+        let (mut row, event) =
+            delegation_result(source, existing.target_id, delegation_id, &outcome);
+        self.charge_activity(&mut row)?;
+        // The answer says the update is recorded: a failed write is a 500,
+        // not a 200 over nothing.
+        self.write_delegation_result(&row, delegation_id, &outcome, &[])
+            .await
+            .map_err(AppError::internal("failed to update delegation"))?;
+        self.events.emit(event).await;
         Ok(json!({ "status": req.status, "delegation_id": delegation_id }))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-
-    #[test]
-    fn reply_text_reads_messages_artifacts_and_tasks() {
-        let msg = br#"{"result":{"kind":"message","parts":[{"kind":"data","data":{}},{"kind":"text","text":"hi"}]}}"#;
-        assert_eq!(reply_text(msg), "hi");
-        let art = br#"{"result":{"kind":"task","artifacts":[{"parts":[{"kind":"text","text":"from artifact"}]}]}}"#;
-        assert_eq!(reply_text(art), "from artifact");
-        let task = br#"{"result":{"kind":"task","status":{"state":"completed","message":{"parts":[{"text":"v1 part"}]}}}}"#;
-        assert_eq!(reply_text(task), "v1 part");
-        assert_eq!(reply_text(b"plain"), "plain");
-    }
-
-    #[test]
-    fn only_a_clean_2xx_completes() {
-        let reply = |status, body: &'static [u8]| A2aReply {
-            status,
-            body: Bytes::from_static(body),
-            duration: Duration::ZERO,
-        };
-        assert_eq!(
-            reply_failure(&reply(200, br#"{"result":{"parts":[]}}"#)),
-            None
-        );
-        assert_eq!(
-            reply_failure(&reply(500, b"oops")).as_deref(),
-            Some("HTTP 500")
-        );
-        assert_eq!(
-            reply_failure(&reply(
-                200,
-                br#"{"error":{"code":-32601,"message":"nope"}}"#
-            ))
-            .as_deref(),
-            Some("agent error -32601: nope")
-        );
-        assert_eq!(
-            reply_failure(&reply(200, br#"{"result":{"status":{"state":"failed"}}}"#)).as_deref(),
-            Some("task failed")
-        );
-    }
-
-    #[test]
-    fn previews_never_split_characters() {
-        assert_eq!(preview("héllo", 2), "hé");
-    }
-}
+#[path = "delegation_tests.rs"]
+mod tests;

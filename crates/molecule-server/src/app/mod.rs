@@ -71,6 +71,8 @@ pub struct AppInner {
     pub events: EventBus,
     /// Activity rows waiting for the batched writer.
     pub activity: activity::ActivityQueue,
+    /// Each workspace's activity write budget.
+    pub activity_budget: activity::WriteBudget,
     pub hierarchy: Hierarchy,
     pub tokens: TokenCache,
     pub liveness: Liveness,
@@ -109,7 +111,8 @@ impl App {
         Self(Arc::new(AppInner {
             events: EventBus::new(store.clone()),
             hierarchy: Hierarchy::new(store.clone()),
-            activity: Default::default(),
+            activity: activity::ActivityQueue::new(config.activity_queue_bytes),
+            activity_budget: activity::WriteBudget::new(config.activity_budget),
             tokens: TokenCache::default(),
             liveness: Liveness::default(),
             heartbeats: HeartbeatBuffer::default(),

@@ -68,13 +68,14 @@ impl Task for HeartbeatFlushTask {
     }
 }
 
-/// Writes queued activity rows in batches.
+/// Writes queued activity rows in batches. A caller waiting for its row
+/// activates it at once; the period only paces fire-and-forget rows.
 pub struct ActivityWriterTask;
 
 #[async_trait]
 impl Task for ActivityWriterTask {
     fn name(&self) -> &'static str {
-        "activity-writer"
+        crate::app::activity::ACTIVITY_WRITER
     }
     fn period(&self) -> Duration {
         Duration::from_millis(100)

@@ -30,6 +30,10 @@ pub const ENV_NAMES: &[&str] = &[
     "ACTIVITY_RETENTION_DAYS",
     "ACTIVITY_CLEANUP_INTERVAL_HOURS",
     "MOLECULE_A2A_ACTIVITY",
+    "MOLECULE_ACTIVITY_QUEUE_BYTES",
+    "MOLECULE_ACTIVITY_BUDGET_BYTES",
+    "MOLECULE_ACTIVITY_BUDGET_ROWS",
+    "MOLECULE_ACTIVITY_BUDGET_WINDOW_SECONDS",
     "SECRETS_ENCRYPTION_KEY",
     "MOLECULE_APPROVAL_TTL_SECONDS",
     "MOLECULE_AGENT_CA_FILE",
@@ -67,6 +71,10 @@ pub struct RawConfig {
     pub activity_retention_days: Option<String>,
     pub activity_cleanup_hours: Option<String>,
     pub a2a_activity: Option<String>,
+    pub activity_queue_bytes: Option<String>,
+    pub activity_budget_bytes: Option<String>,
+    pub activity_budget_rows: Option<String>,
+    pub activity_budget_window: Option<String>,
     pub secrets_key: Option<String>,
     pub approval_ttl: Option<String>,
     pub agent_ca_file: Option<String>,
@@ -107,6 +115,10 @@ impl RawConfig {
             activity_retention_days: g("ACTIVITY_RETENTION_DAYS"),
             activity_cleanup_hours: g("ACTIVITY_CLEANUP_INTERVAL_HOURS"),
             a2a_activity: g("MOLECULE_A2A_ACTIVITY"),
+            activity_queue_bytes: g("MOLECULE_ACTIVITY_QUEUE_BYTES"),
+            activity_budget_bytes: g("MOLECULE_ACTIVITY_BUDGET_BYTES"),
+            activity_budget_rows: g("MOLECULE_ACTIVITY_BUDGET_ROWS"),
+            activity_budget_window: g("MOLECULE_ACTIVITY_BUDGET_WINDOW_SECONDS"),
             agent_ca_file: g("MOLECULE_AGENT_CA_FILE"),
             secrets_key: g("SECRETS_ENCRYPTION_KEY"),
             approval_ttl: g("MOLECULE_APPROVAL_TTL_SECONDS"),
@@ -303,6 +315,38 @@ impl RawConfig {
             6.0,
             &mut problems,
         );
+        // A row is at most two capped bodies and a few capped texts, about
+        // 0.55 MiB: a queue or a budget smaller than 1 MiB could refuse a
+        // single row forever.
+        let activity_queue_bytes = count(
+            &self.activity_queue_bytes,
+            "MOLECULE_ACTIVITY_QUEUE_BYTES",
+            64 << 20,
+            1 << 20,
+            &mut problems,
+        );
+        let activity_budget = crate::app::activity::BudgetConfig {
+            bytes: count(
+                &self.activity_budget_bytes,
+                "MOLECULE_ACTIVITY_BUDGET_BYTES",
+                16 << 20,
+                1 << 20,
+                &mut problems,
+            ),
+            rows: count(
+                &self.activity_budget_rows,
+                "MOLECULE_ACTIVITY_BUDGET_ROWS",
+                6_000,
+                1,
+                &mut problems,
+            ),
+            window: seconds(
+                &self.activity_budget_window,
+                "MOLECULE_ACTIVITY_BUDGET_WINDOW_SECONDS",
+                60,
+                &mut problems,
+            ),
+        };
         let provision_timeout = seconds(
             &self.provision_timeout,
             "MOLECULE_PROVISION_TIMEOUT_SECONDS",
@@ -412,6 +456,8 @@ impl RawConfig {
             activity_cleanup_every,
             delegation_retry_after: Duration::from_secs(8),
             a2a_activity,
+            activity_queue_bytes: activity_queue_bytes as usize,
+            activity_budget,
             health_sweep_every: Duration::from_secs(15),
             agent_heartbeat_every: Duration::from_secs(30),
             workspace_env: Vec::new(),
@@ -477,6 +523,28 @@ fn positive(
             _ => {
                 problems.push(format!("{name}={v:?} must be a positive number of {unit}"));
                 Duration::from_secs_f64(default * unit_secs)
+            }
+        },
+    }
+}
+
+/// A whole number, at least `min`.
+fn count(
+    raw: &Option<String>,
+    name: &str,
+    default: u64,
+    min: u64,
+    problems: &mut Vec<String>,
+) -> u64 {
+    match raw.as_deref().map(str::trim) {
+        None => default,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n >= min && n <= usize::MAX as u64 => n,
+            _ => {
+                problems.push(format!(
+                    "{name}={v:?} must be a whole number, at least {min}"
+                ));
+                default
             }
         },
     }

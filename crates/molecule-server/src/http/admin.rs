@@ -57,6 +57,21 @@ pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
                 kind: "gauge",
                 value: app.a2a_http.idle_connections() as f64,
             },
+            Sample {
+                name: "molecule_activity_queue_bytes",
+                kind: "gauge",
+                value: app.activity.bytes() as f64,
+            },
+            Sample {
+                name: "molecule_activity_queue_peak_bytes",
+                kind: "gauge",
+                value: app.activity.peak_bytes() as f64,
+            },
+            Sample {
+                name: "molecule_activity_queue_max_bytes",
+                kind: "gauge",
+                value: app.activity.max_bytes() as f64,
+            },
         ]),
     )
 }

@@ -124,7 +124,7 @@ pub(super) fn loggable(bytes: &[u8]) -> Option<String> {
         return None;
     }
     if bytes.len() > MAX_LOGGED_BODY {
-        return Some(json!({ "truncated": true, "bytes": bytes.len() }).to_string());
+        return Some(crate::app::activity::fields::body_marker(bytes.len()));
     }
     match std::str::from_utf8(bytes) {
         Ok(text) if is_storable_json(text) => Some(text.to_string()),

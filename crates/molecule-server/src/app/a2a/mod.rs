@@ -48,8 +48,9 @@ use crate::error::AppError;
 pub const MAX_REQUEST_BODY: usize = 1 << 20;
 /// Largest unary agent answer the proxy passes back.
 pub const MAX_RESPONSE_BODY: usize = 10 << 20;
-/// Bodies larger than this are not copied into activity rows.
-pub const MAX_LOGGED_BODY: usize = 256 << 10;
+/// Bodies larger than this are not copied into activity rows (the cap
+/// every activity body has, `activity::fields`).
+pub const MAX_LOGGED_BODY: usize = super::activity::fields::MAX_BODY_BYTES;
 /// Default deadline of a canvas (operator) call.
 pub const CANVAS_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// Default deadline of a call from a workspace or a platform component.

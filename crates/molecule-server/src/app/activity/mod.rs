@@ -1,139 +1,203 @@
-//! Activity logging off the request path: rows go into a bounded in-memory
-//! queue and a background task writes them in batches. A full queue drops
-//! the row, counts it and logs (at most once per second); it never blocks
-//! the caller.
+//! Activity logging (api-contract §5.7): listing, reports, notify, session
+//! search, retention, and the way rows reach the database. Rows go into a
+//! bounded queue ([`queue`]) and the `activity-writer` task writes them in
+//! batches. A row the API acknowledges (an agent's report) carries a
+//! completion: its caller answers only once the batch holding it is
+//! committed (group commit), and hears of a failed batch. The proxy's
+//! per-call rows and the scheduler's history rows are fire-and-forget: a
+//! full queue drops them, counts them and logs. Every row is capped
+//! ([`fields`]); agents' writes are charged to a per-workspace budget
+//! ([`budget`]).
+
+pub mod budget;
+pub mod fields;
+pub mod queue;
 
 use molecule_store::NewActivity;
 use molecule_types::{Event, EventType};
 use serde_json::json;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::App;
 use crate::error::{AppError, AppResult};
+pub use budget::{BudgetConfig, WriteBudget};
+pub use queue::ActivityQueue;
+use queue::{Batch, Queued};
 
-/// Rows held in memory waiting for the writer.
-pub const QUEUE_CAPACITY: usize = 10_000;
-/// Rows per transaction.
-pub const BATCH: usize = 500;
-
-#[derive(Default)]
-struct Inner {
-    rows: VecDeque<NewActivity>,
-    last_drop_log: Option<Instant>,
-}
-
-/// The bounded queue between callers and the `activity-writer` task.
-#[derive(Clone, Default)]
-pub struct ActivityQueue {
-    inner: Arc<Mutex<Inner>>,
-}
-
-impl ActivityQueue {
-    /// Queue `row`; false when the queue is full and the row was dropped.
-    fn push(&self, row: NewActivity) -> bool {
-        let mut inner = self.inner.lock().expect("activity queue poisoned");
-        if inner.rows.len() >= QUEUE_CAPACITY {
-            let now = Instant::now();
-            if inner
-                .last_drop_log
-                .is_none_or(|t| now.duration_since(t).as_secs() >= 1)
-            {
-                inner.last_drop_log = Some(now);
-                tracing::warn!(
-                    capacity = QUEUE_CAPACITY,
-                    "activity queue full: dropping activity rows"
-                );
-            }
-            return false;
-        }
-        inner.rows.push_back(row);
-        true
-    }
-
-    fn take(&self, max: usize) -> Vec<NewActivity> {
-        let mut inner = self.inner.lock().expect("activity queue poisoned");
-        let n = inner.rows.len().min(max);
-        inner.rows.drain(..n).collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .expect("activity queue poisoned")
-            .rows
-            .len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+/// Name of the background task that writes the queue.
+pub const ACTIVITY_WRITER: &str = "activity-writer";
+/// `Retry-After` of a report refused because the queue is full or its
+/// batch failed, seconds: both pass as soon as the writer catches up.
+const RETRY_AFTER_SECS: u64 = 1;
 
 impl App {
-    /// Queue an activity row for the writer. Never blocks; a full queue is
+    /// Queue a fire-and-forget activity row. Never blocks; a full queue is
     /// counted in `molecule_activity_dropped_total`.
-    pub fn record_activity(&self, row: NewActivity) {
-        if self.activity.push(row) {
+    pub fn record_activity(&self, mut row: NewActivity) {
+        fields::cap_row(&mut row);
+        let bytes = fields::row_bytes(&row);
+        self.queue_row(row, bytes, None);
+    }
+
+    fn queue_row(&self, row: NewActivity, bytes: usize, done: Option<queue::Completion>) -> bool {
+        if self.activity.push(row, bytes, done).is_ok() {
             self.metrics.inc("molecule_activity_queued_total", &[]);
+            true
         } else {
             self.metrics.inc("molecule_activity_dropped_total", &[]);
+            false
         }
     }
 
-    /// Queue a row and broadcast `ACTIVITY_LOGGED` for it (WebSocket only).
+    /// Queue a fire-and-forget row and broadcast `ACTIVITY_LOGGED` for it
+    /// (WebSocket only).
     pub fn record_activity_announced(&self, row: NewActivity) {
         if !self.events.has_subscribers() {
             self.record_activity(row);
             return;
         }
-        let event = Event::new(
-            EventType::ActivityLogged,
-            row.workspace_id,
-            json!({
-                "activity_type": row.activity_type,
-                "method": row.method,
-                "summary": row.summary,
-                "status": row.status,
-                "source_id": row.source_id,
-                "target_id": row.target_id,
-                "duration_ms": row.duration_ms,
-            }),
-        );
+        let event = activity_logged(&row);
         self.record_activity(row);
         self.events.publish_live(event);
     }
 
-    /// Write everything queued, in batches. Returns the rows written. On a
-    /// database error the batch is put back at the front of the queue, so
-    /// a hiccup loses nothing (the queue's bound still applies).
+    /// Charge `row` (capped here) to its workspace's write budget: 429 with
+    /// `retry_after` when the workspace has written too much lately.
+    pub fn charge_activity(&self, row: &mut NewActivity) -> AppResult<usize> {
+        fields::cap_row(row);
+        let bytes = fields::row_bytes(row);
+        self.activity_budget
+            .charge(row.workspace_id, bytes, Instant::now())
+            .map_err(|retry_after| {
+                self.metrics
+                    .inc("molecule_activity_refused_total", &[("reason", "budget")]);
+                AppError::retry_later(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "activity write budget exceeded",
+                    retry_after,
+                )
+            })?;
+        Ok(bytes)
+    }
+
+    /// Queue a capped row of `bytes` and wait until the batch holding it is
+    /// committed; then broadcast `ACTIVITY_LOGGED`. A full queue answers
+    /// 503 at once, a failed batch 503: never a false "logged".
+    async fn record_activity_committed(&self, row: NewActivity, bytes: usize) -> AppResult<()> {
+        let event = self.events.has_subscribers().then(|| activity_logged(&row));
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        if !self.queue_row(row, bytes, Some(tx)) {
+            self.metrics.inc(
+                "molecule_activity_refused_total",
+                &[("reason", "queue_full")],
+            );
+            return Err(AppError::retry_later(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "activity queue full",
+                RETRY_AFTER_SECS,
+            ));
+        }
+        // A caller is waiting: the writer runs now instead of at its next
+        // period. Under load it is already running and the row joins the
+        // next batch, so waiting callers share commits.
+        self.tasks.activate(ACTIVITY_WRITER);
+        let mut shutdown = self.shutdown.clone();
+        let early = tokio::select! {
+            r = &mut rx => Some(r),
+            _ = shutdown.wait_for(|stop| *stop) => None,
+        };
+        let outcome = match early {
+            Some(r) => r,
+            None => {
+                // The writer stops with the server while requests are still
+                // being finished: write what is queued from here.
+                if let Err(e) = self.flush_activity().await {
+                    tracing::warn!(error = %e, "activity flush at shutdown failed");
+                }
+                rx.await
+            }
+        };
+        match outcome {
+            Ok(Ok(())) => {
+                if let Some(event) = event {
+                    self.events.publish_live(event);
+                }
+                Ok(())
+            }
+            _ => Err(AppError::retry_later(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "failed to log activity",
+                RETRY_AFTER_SECS,
+            )),
+        }
+    }
+
+    /// Write everything queued, in batches; every waiting caller hears how
+    /// its batch ended. Returns the rows written. On a database error the
+    /// waiting callers are told (and their rows dropped: they were not
+    /// acknowledged) and the fire-and-forget rows go back to the front of
+    /// the queue, so a hiccup loses none of them.
     pub async fn flush_activity(&self) -> AppResult<usize> {
         let mut written = 0;
         loop {
-            let batch = self.activity.take(BATCH);
-            if batch.is_empty() {
+            let Batch { rows, meta } = self.activity.take();
+            if rows.is_empty() {
                 return Ok(written);
             }
-            match self.store.activity_insert_many(&batch).await {
+            let bytes: usize = meta.iter().map(|m| m.0).sum();
+            match self.store.activity_insert_many(&rows).await {
                 Ok(n) => {
-                    written += batch.len();
+                    self.activity.release(bytes);
+                    written += rows.len();
                     self.metrics
                         .add("molecule_activity_rows_written_total", &[], n as f64);
-                }
-                Err(e) => {
-                    let mut inner = self.activity.inner.lock().expect("activity queue poisoned");
-                    for row in batch.into_iter().rev() {
-                        if inner.rows.len() < QUEUE_CAPACITY {
-                            inner.rows.push_front(row);
+                    self.metrics.inc("molecule_activity_batches_total", &[]);
+                    for (_, done) in meta {
+                        if let Some(done) = done {
+                            let _ = done.send(Ok(()));
                         }
                     }
-                    drop(inner);
+                }
+                Err(e) => {
+                    let mut again = Vec::new();
+                    let mut given_up = 0;
+                    for (row, (bytes, done)) in rows.into_iter().zip(meta) {
+                        match done {
+                            Some(done) => {
+                                given_up += bytes;
+                                let _ = done.send(Err(()));
+                            }
+                            None => again.push(Queued {
+                                row,
+                                bytes,
+                                done: None,
+                            }),
+                        }
+                    }
+                    self.activity.release(given_up);
+                    self.activity.requeue_front(again);
                     return Err(AppError::internal("failed to write activity")(e));
                 }
             }
         }
     }
+}
+
+/// The `ACTIVITY_LOGGED` event of a row.
+fn activity_logged(row: &NewActivity) -> Event {
+    Event::new(
+        EventType::ActivityLogged,
+        row.workspace_id,
+        json!({
+            "activity_type": row.activity_type,
+            "method": row.method,
+            "summary": row.summary,
+            "status": row.status,
+            "source_id": row.source_id,
+            "target_id": row.target_id,
+            "duration_ms": row.duration_ms,
+        }),
+    )
 }
 
 /// Activity types an agent may report (data-and-lifecycle §4.4).
@@ -270,8 +334,8 @@ impl App {
         row.duration_ms = r.duration_ms.map(|d| d.max(0));
         row.request_body = r.request_body.or(r.metadata);
         row.response_body = r.response_body;
-        self.record_activity_announced(row);
-        Ok(())
+        let bytes = self.charge_activity(&mut row)?;
+        self.record_activity_committed(row, bytes).await
     }
 
     /// POST /workspaces/:id/notify: a message from the agent to the
