@@ -117,6 +117,9 @@ pub struct Config {
     /// `MOLECULE_AGENT_CA_FILE`: extra trust roots (PEM) for `https://`
     /// agent URLs, next to the Mozilla roots.
     pub agent_ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// `MOLECULE_OUTBOUND_ALLOW`: networks URLs someone supplied may reach
+    /// although the mode's outbound policy closes them (`app/outbound`).
+    pub outbound_allow: Vec<crate::app::outbound::Network>,
 }
 
 mod raw;

@@ -150,3 +150,18 @@ fn agent_ca_file_must_hold_usable_pem_certificates() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn outbound_allow_is_a_validated_list_of_networks() {
+    assert!(raw(&[]).validate().unwrap().outbound_allow.is_empty());
+    let c = raw(&[("MOLECULE_OUTBOUND_ALLOW", "127.0.0.0/8, 10.0.0.0/8,::1")])
+        .validate()
+        .unwrap();
+    let shown: Vec<String> = c.outbound_allow.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["127.0.0.0/8", "10.0.0.0/8", "::1/128"]);
+    let err = raw(&[("MOLECULE_OUTBOUND_ALLOW", "10.1.0.0/8,intranet")])
+        .validate()
+        .unwrap_err();
+    assert_eq!(err.0.len(), 2, "every bad entry is listed: {err}");
+    assert!(err.to_string().contains("MOLECULE_OUTBOUND_ALLOW"), "{err}");
+}

@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod liveness;
 pub mod memories;
 pub mod operator;
+pub mod outbound;
 pub mod registry;
 pub mod restart_context;
 pub mod scheduler;

@@ -33,6 +33,7 @@ pub const ENV_NAMES: &[&str] = &[
     "SECRETS_ENCRYPTION_KEY",
     "MOLECULE_APPROVAL_TTL_SECONDS",
     "MOLECULE_AGENT_CA_FILE",
+    "MOLECULE_OUTBOUND_ALLOW",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -62,6 +63,7 @@ pub struct RawConfig {
     pub secrets_key: Option<String>,
     pub approval_ttl: Option<String>,
     pub agent_ca_file: Option<String>,
+    pub outbound_allow: Option<String>,
 }
 
 impl RawConfig {
@@ -94,6 +96,7 @@ impl RawConfig {
             agent_ca_file: g("MOLECULE_AGENT_CA_FILE"),
             secrets_key: g("SECRETS_ENCRYPTION_KEY"),
             approval_ttl: g("MOLECULE_APPROVAL_TTL_SECONDS"),
+            outbound_allow: g("MOLECULE_OUTBOUND_ALLOW"),
         }
     }
 
@@ -316,6 +319,12 @@ impl RawConfig {
             }),
             None => Vec::new(),
         };
+        let outbound_allow =
+            crate::app::outbound::Network::parse_list(self.outbound_allow.as_deref().unwrap_or(""))
+                .unwrap_or_else(|bad| {
+                    problems.extend(bad);
+                    Vec::new()
+                });
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -359,6 +368,7 @@ impl RawConfig {
                 .clamp(Duration::from_millis(50), Duration::from_secs(30)),
             approval_ttl,
             agent_ca_certs,
+            outbound_allow,
         })
     }
 }
