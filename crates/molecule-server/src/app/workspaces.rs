@@ -2,9 +2,7 @@
 //! rules for creating, reading, patching and deleting workspace rows, and
 //! the events those changes raise.
 
-use super::validation::{
-    ACCESS_MODES, validate_template, validate_tier, validate_url, validate_workspace_dir,
-};
+use super::validation::{ACCESS_MODES, validate_template, validate_tier, validate_workspace_dir};
 use chrono::Utc;
 use molecule_store::{NewWorkspace, WorkspacePatch, WorkspaceRow};
 use molecule_types::dto::{
@@ -126,7 +124,9 @@ impl App {
             )));
         }
         if let Some(u) = &req.url {
-            validate_url(u)?;
+            self.outbound
+                .check_workspace_url(u)
+                .map_err(AppError::invalid)?;
         }
         if let Some(p) = req.parent_id {
             match self
