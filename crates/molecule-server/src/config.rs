@@ -138,6 +138,9 @@ pub struct Config {
     /// used when this is unset; tests set it to 127.0.0.2 to run that
     /// listener without Docker. Not read from the environment.
     pub agent_listen_ip: Option<IpAddr>,
+    /// `MOLECULE_OUTBOUND_ALLOW`: networks URLs someone supplied may reach
+    /// although the mode's outbound policy closes them (`app/outbound`).
+    pub outbound_allow: Vec<crate::app::outbound::Network>,
 }
 
 /// Limits on client connections, shared by every listener of a server.

@@ -256,3 +256,18 @@ fn activity_bounds_have_defaults_and_minimums() {
         assert!(err.contains(name), "{name} in {err}");
     }
 }
+
+#[test]
+fn outbound_allow_is_a_validated_list_of_networks() {
+    assert!(raw(&[]).validate().unwrap().outbound_allow.is_empty());
+    let c = raw(&[("MOLECULE_OUTBOUND_ALLOW", "127.0.0.0/8, 10.0.0.0/8,::1")])
+        .validate()
+        .unwrap();
+    let shown: Vec<String> = c.outbound_allow.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["127.0.0.0/8", "10.0.0.0/8", "::1/128"]);
+    let err = raw(&[("MOLECULE_OUTBOUND_ALLOW", "10.1.0.0/8,intranet")])
+        .validate()
+        .unwrap_err();
+    assert_eq!(err.0.len(), 2, "every bad entry is listed: {err}");
+    assert!(err.to_string().contains("MOLECULE_OUTBOUND_ALLOW"), "{err}");
+}

@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod liveness;
 pub mod memories;
 pub mod operator;
+pub mod outbound;
 pub mod registry;
 pub mod restart_context;
 pub mod scheduler;
@@ -93,6 +94,8 @@ pub struct AppInner {
     /// Outbound HTTP of the A2A proxy: pooled keep-alive connections, no
     /// global timeout (each call carries its own deadline).
     pub a2a_http: a2a::Upstream,
+    /// Where URLs someone supplied may lead (also used by `a2a_http`).
+    pub outbound: outbound::OutboundPolicy,
     /// Seals and opens secret values with `SECRETS_ENCRYPTION_KEY`.
     pub secret_box: secret_box::SecretBox,
     /// The scheduler's fire jobs in this process.
@@ -108,6 +111,12 @@ impl App {
         provisioner: Option<Arc<dyn Provisioner>>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
+        let listen_addrs: Arc<Mutex<ListenAddrs>> = Arc::default();
+        let outbound = outbound::OutboundPolicy::new(
+            config.mode,
+            &config.outbound_allow,
+            listen_addrs.clone(),
+        );
         Self(Arc::new(AppInner {
             events: EventBus::new(store.clone()),
             hierarchy: Hierarchy::new(store.clone()),
@@ -123,11 +132,12 @@ impl App {
             tasks: TaskRegistry::default(),
             governor: Arc::new(Mutex::new(Governor::new(config.governor.clone()))),
             restart_queue: RestartQueue::default(),
-            listen_addrs: Arc::default(),
+            listen_addrs,
             restart_contexts: Default::default(),
             provision_jobs: Arc::default(),
             provision_slots: Arc::new(tokio::sync::Semaphore::new(lifecycle::PARALLEL_STARTS)),
-            a2a_http: a2a::Upstream::new(&config.agent_ca_certs),
+            a2a_http: a2a::Upstream::new(&config.agent_ca_certs, outbound.clone()),
+            outbound,
             secret_box: secret_box::SecretBox::new(config.secrets_key.clone()),
             cron_in_flight: Default::default(),
             provisioner,

@@ -7,7 +7,6 @@ use molecule_store::{HeartbeatWrite, RegisterOutcome, WorkspaceRow};
 use molecule_types::dto::{Discovered, Heartbeat, Peer, RegisterRequest, RegisterResponse};
 use molecule_types::{Event, EventType, WorkspaceStatus, container_name};
 use serde_json::{Value, json};
-use std::net::IpAddr;
 use uuid::Uuid;
 
 use super::App;
@@ -29,38 +28,6 @@ pub fn heartbeat_transition(status: WorkspaceStatus, error_rate: f64) -> Option<
         WorkspaceStatus::Degraded if error_rate < RECOVER_BELOW => Some(WorkspaceStatus::Online),
         WorkspaceStatus::Offline => Some(WorkspaceStatus::Online),
         _ => None,
-    }
-}
-
-/// Registration URL rule: http(s), and IP-literal hosts outside link-local,
-/// loopback and private ranges. Host names are not resolved.
-pub fn validate_agent_url(raw: &str) -> Result<(), String> {
-    let url = url::Url::parse(raw).map_err(|e| format!("invalid url: {e}"))?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err("url must use http or https".into());
-    }
-    let ip = match url.host() {
-        None => return Err("url must have a host".into()),
-        Some(url::Host::Domain(_)) => return Ok(()),
-        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
-        Some(url::Host::Ipv6(v6)) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-    };
-    let blocked = match ip {
-        IpAddr::V4(v4) => v4.is_link_local() || v4.is_loopback() || v4.is_private(),
-        IpAddr::V6(v6) => {
-            let seg = v6.segments()[0];
-            v6.is_loopback() || (seg & 0xffc0) == 0xfe80 || (seg & 0xfe00) == 0xfc00
-        }
-    };
-    if blocked {
-        Err(format!(
-            "url host {ip} is in a private, loopback or link-local range"
-        ))
-    } else {
-        Ok(())
     }
 }
 
@@ -112,7 +79,9 @@ impl App {
         let id = parse_workspace_id(&req.id)?;
         cap("url", &req.url, URL_MAX)?;
         cap_card(&req.agent_card)?;
-        validate_agent_url(req.url.trim()).map_err(AppError::invalid)?;
+        self.outbound
+            .check_registration_url(req.url.trim())
+            .map_err(AppError::invalid)?;
         self.auth_agent(id, creds, "workspace").await?;
         if self.config.mode == Mode::Production {
             // Production never creates rows on registration: a workspace
@@ -447,33 +416,6 @@ mod tests {
         ];
         for (from, rate, want) in cases {
             assert_eq!(heartbeat_transition(from, rate), want, "{from} @ {rate}");
-        }
-    }
-
-    #[test]
-    fn agent_url_rules() {
-        for ok in [
-            "http://agent.example:8000",
-            "https://localhost:8000",
-            "http://8.8.8.8/",
-            "http://ws-abc:8000",
-        ] {
-            assert!(validate_agent_url(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "ftp://agent",
-            "not a url",
-            "http://127.0.0.1:8000",
-            "http://10.1.2.3",
-            "http://172.16.0.1",
-            "http://192.168.1.1",
-            "http://169.254.169.254/latest",
-            "http://[::1]:80",
-            "http://[fe80::1]/",
-            "http://[fd00::1]/",
-            "http://[::ffff:127.0.0.1]/",
-        ] {
-            assert!(validate_agent_url(bad).is_err(), "{bad}");
         }
     }
 

@@ -1,6 +1,6 @@
 //! Validation rules for workspace fields (api-contract §5.2, with the
-//! checks docs/compat.md lists): directories, templates, tiers, URLs,
-//! access modes, key grammar and field sizes.
+//! checks docs/compat.md lists): directories, templates, tiers, access
+//! modes, key grammar and field sizes (agent URLs: `outbound`).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -173,14 +173,6 @@ pub fn validate_tier(tier: i64) -> AppResult<i32> {
         _ => Err(AppError::invalid(format!(
             "tier must be between 1 and 4, got {tier}"
         ))),
-    }
-}
-
-pub fn validate_url(url: &str) -> AppResult<()> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(AppError::invalid("url must be an http:// or https:// URL"))
     }
 }
 

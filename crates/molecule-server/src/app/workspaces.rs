@@ -3,7 +3,7 @@
 //! the events those changes raise.
 
 use super::validation::{
-    ACCESS_MODES, NAME_MAX, TEXT_MAX, URL_MAX, cap, validate_template, validate_tier, validate_url,
+    ACCESS_MODES, NAME_MAX, TEXT_MAX, URL_MAX, cap, validate_template, validate_tier,
     validate_workspace_dir,
 };
 use chrono::Utc;
@@ -141,7 +141,9 @@ impl App {
             )));
         }
         if let Some(u) = &req.url {
-            validate_url(u)?;
+            self.outbound
+                .check_workspace_url(u)
+                .map_err(AppError::invalid)?;
         }
         if let Some(p) = req.parent_id {
             match self

@@ -45,6 +45,7 @@ pub const ENV_NAMES: &[&str] = &[
     "MOLECULE_MAX_CONNECTIONS",
     "MOLECULE_MAX_CONNECTIONS_PER_IP",
     "MOLECULE_ALLOWED_HOSTS",
+    "MOLECULE_OUTBOUND_ALLOW",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -86,6 +87,7 @@ pub struct RawConfig {
     pub max_connections: Option<String>,
     pub max_connections_per_ip: Option<String>,
     pub allowed_hosts: Option<String>,
+    pub outbound_allow: Option<String>,
 }
 
 impl RawConfig {
@@ -130,6 +132,7 @@ impl RawConfig {
             max_connections: g("MOLECULE_MAX_CONNECTIONS"),
             max_connections_per_ip: g("MOLECULE_MAX_CONNECTIONS_PER_IP"),
             allowed_hosts: g("MOLECULE_ALLOWED_HOSTS"),
+            outbound_allow: g("MOLECULE_OUTBOUND_ALLOW"),
         }
     }
 
@@ -425,6 +428,12 @@ impl RawConfig {
         };
         let allowed_hosts =
             super::edge::allowed_hosts(self.allowed_hosts.as_deref(), &mut problems);
+        let outbound_allow =
+            crate::app::outbound::Network::parse_list(self.outbound_allow.as_deref().unwrap_or(""))
+                .unwrap_or_else(|bad| {
+                    problems.extend(bad);
+                    Vec::new()
+                });
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -474,6 +483,7 @@ impl RawConfig {
             connections,
             allowed_hosts,
             agent_listen_ip: None,
+            outbound_allow,
         })
     }
 }

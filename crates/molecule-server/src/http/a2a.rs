@@ -133,6 +133,8 @@ pub fn error_response(e: A2aError) -> Response {
             tracing::warn!(error = %cause, "a2a: agent unreachable");
             (StatusCode::BAD_GATEWAY, json!({ "error": e.to_string() }))
         }
+        // The reason was logged where the connection was refused.
+        A2aError::Refused(_) => (StatusCode::BAD_GATEWAY, json!({ "error": e.to_string() })),
         A2aError::ResponseTooLarge | A2aError::ReadFailed(_) => {
             (StatusCode::BAD_GATEWAY, json!({ "error": e.to_string() }))
         }

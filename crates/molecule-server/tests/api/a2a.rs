@@ -200,6 +200,10 @@ async fn production_needs_an_operator_token_for_canvas_and_system_calls() {
     let t = start_with(|c| {
         c.mode = molecule_server::config::Mode::Production;
         c.admin_token = Some("op-secret".into());
+        // The in-process agent listens on loopback, which production
+        // closes to supplied URLs unless the operator opens it.
+        c.outbound_allow = molecule_server::app::outbound::Network::parse_list("127.0.0.0/8")
+            .expect("valid allow-list");
     })
     .await;
     let admin = t.client.clone().with_token(Some("op-secret".into()));

@@ -26,18 +26,21 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+mod endpoint;
 mod envelope;
 mod exchange;
 mod json_check;
 mod types;
 mod upstream;
 
+use endpoint::Endpoint;
+pub use endpoint::UrlOrigin;
 pub use envelope::{a2a_headers_of, is_streaming_method};
 use envelope::{loggable, normalise};
 use exchange::{DetachOnDrop, Exchange, Outcome, stream_through};
 pub use types::{A2aError, A2aReply, Caller, ProxyBody, ProxyRequest, ProxyResponse};
 pub use upstream::Upstream;
-use upstream::{Endpoint, SendError, read_capped};
+use upstream::{SendError, read_capped};
 
 use super::App;
 use super::auth::{Credentials, Network};
@@ -73,8 +76,8 @@ pub const A2A_HEADERS: [axum::http::HeaderName; 2] = [
 #[derive(Debug, Clone)]
 struct Target {
     url: String,
-    /// `url` parsed once, not per call; `None` when it is not an
-    /// `http(s)://` URL.
+    /// `url` parsed once, not per call, with who chose it; `None` when it
+    /// is not an `http(s)://` URL.
     endpoint: Option<Endpoint>,
     name: String,
     runtime: String,
@@ -126,9 +129,11 @@ impl App {
                 A2aError::Internal("lookup failed".into())
             })?
             .ok_or(A2aError::NotFound)?;
+        let url = row.url.unwrap_or_default();
+        let origin = UrlOrigin::of(&row.runtime, &url, self.provisioner.is_some());
         let t = Arc::new(Target {
-            endpoint: row.url.as_deref().and_then(Endpoint::parse),
-            url: row.url.unwrap_or_default(),
+            endpoint: Endpoint::parse(&url, origin),
+            url,
             name: row.name,
             runtime: row.runtime,
             status: row.status,
@@ -320,19 +325,28 @@ impl App {
         }
     }
 
-    /// Map a transport failure: a runtime that is gone → governed restart
-    /// (503 restarting); a timeout or a dropped connection to a running
-    /// agent → 503 busy; anything else → 502.
+    /// Map a transport failure: an address the outbound policy refused →
+    /// 502 naming the policy (nothing was sent, nothing to restart); a
+    /// runtime that is gone → governed restart (503 restarting); a timeout
+    /// or a dropped connection to a running agent → 503 busy; anything
+    /// else → 502.
     async fn transport_error(&self, id: Uuid, external: bool, e: &SendError) -> A2aError {
+        let chain = match e {
+            SendError::Refused(refused) => {
+                tracing::warn!(workspace_id = %id, reason = %refused, "a2a: agent URL refused by the outbound policy");
+                return A2aError::Refused(refused.to_string());
+            }
+            SendError::Timeout => None,
+            SendError::Failed(chain) => Some(chain),
+        };
         if !external && self.reactive_check(id).await {
             self.forget_target(id);
             return A2aError::Restarting;
         }
         // Whatever it was, the next call reads the target afresh.
         self.forget_target(id);
-        let text = match e {
-            SendError::Timeout => return A2aError::Busy,
-            SendError::Failed(chain) => chain.clone(),
+        let Some(text) = chain else {
+            return A2aError::Busy;
         };
         let lower = text.to_lowercase();
         if lower.contains("connection reset")
@@ -342,7 +356,7 @@ impl App {
         {
             A2aError::Busy
         } else {
-            A2aError::Unreachable(text)
+            A2aError::Unreachable(text.clone())
         }
     }
 

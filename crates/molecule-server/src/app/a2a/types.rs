@@ -116,6 +116,10 @@ pub enum A2aError {
     Restarting,
     #[error("failed to reach workspace agent")]
     Unreachable(String),
+    /// Every address of a supplied URL is closed by the outbound policy;
+    /// the cause (which address, why) is logged, not sent.
+    #[error("workspace URL refused by the outbound policy")]
+    Refused(String),
     #[error("agent response larger than {MAX_RESPONSE_BODY} bytes")]
     ResponseTooLarge,
     #[error("failed to read agent response")]
@@ -128,7 +132,9 @@ impl A2aError {
     /// A short text for logs, activity rows and delegation errors.
     pub fn detail(&self) -> String {
         match self {
-            A2aError::Unreachable(cause) | A2aError::ReadFailed(cause) => {
+            A2aError::Unreachable(cause)
+            | A2aError::ReadFailed(cause)
+            | A2aError::Refused(cause) => {
                 format!("{self}: {cause}")
             }
             _ => self.to_string(),

@@ -7,10 +7,13 @@
 //! closed in the meantime is noticed when it is next used, before the
 //! request is written, and the call moves to another connection.
 //! `https://` agents are reached over rustls (ring), trusting the Mozilla
-//! roots plus the operator's `MOLECULE_AGENT_CA_FILE`.
+//! roots plus the operator's `MOLECULE_AGENT_CA_FILE`. A supplied URL
+//! ([`UrlOrigin::Supplied`]) is dialled through `outbound::CheckedConnector`,
+//! which opens connections only to addresses the outbound policy allows; a
+//! pooled connection was checked when it was opened, so reusing one costs
+//! nothing, and pool keys carry the origin so the two never share one.
 
-use axum::http::uri::PathAndQuery;
-use axum::http::{HeaderName, HeaderValue, Method, Request, Response, Uri, header};
+use axum::http::{HeaderName, HeaderValue, Method, Request, Response, header};
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -30,8 +33,10 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tower_service::Service;
 
+use super::endpoint::{Endpoint, Key, UrlOrigin};
 use super::exchange::error_chain;
 use super::{A2aError, MAX_RESPONSE_BODY, X_WORKSPACE_ID};
+use crate::app::outbound::{CheckedConnector, OutboundPolicy, Refused};
 
 /// How long opening a connection to an agent may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,61 +51,11 @@ type Body = Full<Bytes>;
 /// Keep-alive connections to agents, plain or TLS.
 #[derive(Clone)]
 pub struct Upstream {
-    connector: HttpsConnector<HttpConnector>,
+    /// For provisioned URLs: hyper's connector, no policy.
+    provisioned: HttpsConnector<HttpConnector>,
+    /// For supplied URLs: every resolved address is checked first.
+    supplied: HttpsConnector<CheckedConnector>,
     pool: Arc<Pool>,
-}
-
-/// Where a connection goes: TLS or not, and the authority of the agent's
-/// URL.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
-    https: bool,
-    authority: Arc<str>,
-}
-
-/// An agent's address, parsed once per target rather than per call: the
-/// URL to connect to, the request target and `Host` header a call carries
-/// on the wire, and the pool key.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    uri: Uri,
-    path: Uri,
-    host: HeaderValue,
-    key: Key,
-}
-
-impl Endpoint {
-    /// An agent URL the proxy can call: `http(s)://host[:port][/path]`.
-    /// Anything else (another scheme, no host) gives `None`.
-    pub fn parse(url: &str) -> Option<Self> {
-        let uri: Uri = url.trim().parse().ok()?;
-        let https = match uri.scheme_str()? {
-            "https" => true,
-            "http" => false,
-            _ => return None,
-        };
-        let authority = uri.authority()?;
-        if authority.host().is_empty() {
-            return None;
-        }
-        let host = match authority.port() {
-            Some(port) => format!("{}:{port}", authority.host()),
-            None => authority.host().to_string(),
-        };
-        let path = uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        Some(Endpoint {
-            host: HeaderValue::try_from(host).ok()?,
-            path: Uri::from(path),
-            key: Key {
-                https,
-                authority: authority.as_str().into(),
-            },
-            uri,
-        })
-    }
 }
 
 /// Idle connections to one address, oldest first (checkout takes the
@@ -241,8 +196,9 @@ impl Lease {
 }
 
 impl Upstream {
-    /// A client that trusts the Mozilla roots and `extra_roots`.
-    pub fn new(extra_roots: &[CertificateDer<'static>]) -> Self {
+    /// A client that trusts the Mozilla roots and `extra_roots`, and dials
+    /// supplied URLs only where `policy` allows.
+    pub fn new(extra_roots: &[CertificateDer<'static>], policy: OutboundPolicy) -> Self {
         let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -260,13 +216,15 @@ impl Upstream {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let https = |tls: rustls::ClientConfig| {
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_http1()
+        };
         Upstream {
-            connector,
+            provisioned: https(tls.clone()).wrap_connector(http),
+            supplied: https(tls).wrap_connector(CheckedConnector::new(policy, CONNECT_TIMEOUT)),
             pool: Arc::default(),
         }
     }
@@ -310,7 +268,7 @@ impl Upstream {
         loop {
             let (mut conn, reused) = match self.pool.checkout(&to.key) {
                 Some(conn) => (conn, true),
-                None => (self.connect(&to.uri).await?, false),
+                None => (self.connect(to).await?, false),
             };
             let sent = conn.sender.try_send_request(req);
             match conn.drive(sent).await {
@@ -331,13 +289,16 @@ impl Upstream {
         }
     }
 
-    async fn connect(&self, uri: &Uri) -> Result<Box<Conn>, SendError> {
-        let io = self
-            .connector
-            .clone()
-            .call(uri.clone())
-            .await
-            .map_err(|e| SendError::Failed(error_chain(&*e)))?;
+    async fn connect(&self, to: &Endpoint) -> Result<Box<Conn>, SendError> {
+        let uri = to.uri.clone();
+        let io = match to.origin() {
+            UrlOrigin::Provisioned => self.provisioned.clone().call(uri).await,
+            UrlOrigin::Supplied => self.supplied.clone().call(uri).await,
+        }
+        .map_err(|e| match e.downcast::<Refused>() {
+            Ok(refused) => SendError::Refused(*refused),
+            Err(e) => SendError::Failed(error_chain(&*e)),
+        })?;
         let (sender, conn) = http1::handshake(io)
             .await
             .map_err(|e| SendError::Failed(error_chain(&e)))?;
@@ -356,6 +317,8 @@ pub(super) enum SendError {
     Timeout,
     /// Connecting, writing or reading the head failed; the error chain.
     Failed(String),
+    /// The outbound policy refused every address of a supplied URL.
+    Refused(Refused),
 }
 
 impl std::fmt::Display for SendError {
@@ -363,6 +326,7 @@ impl std::fmt::Display for SendError {
         match self {
             SendError::Timeout => f.write_str("deadline exceeded"),
             SendError::Failed(chain) => f.write_str(chain),
+            SendError::Refused(refused) => refused.fmt(f),
         }
     }
 }
@@ -453,44 +417,5 @@ pub(super) async fn next_chunk(body: &mut Incoming) -> Option<Result<Bytes, Stri
             }
             Err(e) => return Some(Err(error_chain(&e))),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn agent_urls_must_be_http_or_https_with_a_host() {
-        let ok = Endpoint::parse("http://127.0.0.1:8000").expect("host and port");
-        assert_eq!(ok.host, "127.0.0.1:8000");
-        assert_eq!(ok.path, "/");
-        assert_eq!(ok.uri, "http://127.0.0.1:8000/");
-        assert!(!ok.key.https);
-        let ok = Endpoint::parse(" https://user@agent.example.com/a2a?x=1 ").expect("with a path");
-        assert_eq!(ok.host, "agent.example.com", "no user info in Host");
-        assert_eq!(ok.path, "/a2a?x=1");
-        assert!(ok.key.https);
-        for bad in [
-            "",
-            "agent:8000",
-            "https://",
-            "ftp://agent",
-            "http://",
-            "not a url",
-        ] {
-            assert!(Endpoint::parse(bad).is_none(), "{bad:?} is refused");
-        }
-    }
-
-    #[test]
-    fn the_pool_keeps_connections_apart_by_scheme_and_address() {
-        let plain = Endpoint::parse("http://agent:8000").unwrap();
-        let tls = Endpoint::parse("https://agent:8000").unwrap();
-        let other = Endpoint::parse("http://agent:8001/a2a").unwrap();
-        let same = Endpoint::parse("http://agent:8000/other").unwrap();
-        assert_ne!(plain.key, tls.key);
-        assert_ne!(plain.key, other.key);
-        assert_eq!(plain.key, same.key);
     }
 }
