@@ -165,6 +165,7 @@ pub struct ConnectionLimits {
 }
 
 mod edge;
+mod numbers;
 mod raw;
 pub mod security;
 pub use edge::{Host, HostName};

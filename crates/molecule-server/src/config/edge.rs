@@ -7,7 +7,8 @@ use std::fmt;
 use std::net::IpAddr;
 
 use super::ConnectionLimits;
-use super::raw::{RawConfig, seconds};
+use super::numbers::seconds;
+use super::raw::RawConfig;
 
 impl RawConfig {
     /// Defaults: a head arrives in one packet from any real client, so 10 s

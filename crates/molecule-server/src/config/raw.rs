@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::numbers::{count, positive, seconds};
 use super::{Config, Database, LogFormat, Mode, ProvisionerChoice, security};
 
 /// Environment names the server understands.
@@ -356,63 +357,14 @@ impl RawConfig {
             180,
             &mut problems,
         );
-        // The key: the variable, else the file it names. Development
-        // without either uses `<data dir>/secrets.key`, made on first start
-        // (see `Server::start`); production needs one of the two.
-        let secrets_key = match (
+        let secrets_key = security::secrets_key(
             self.secrets_key.as_deref(),
             self.secrets_key_file.as_deref(),
-        ) {
-            (Some(_), Some(_)) => {
-                problems.push(
-                    "set SECRETS_ENCRYPTION_KEY or SECRETS_ENCRYPTION_KEY_FILE, not both"
-                        .to_string(),
-                );
-                None
-            }
-            (Some(raw), None) => match crate::app::secret_box::SecretsKey::parse(raw) {
-                Ok(k) => Some(k),
-                Err(problem) => {
-                    problems.push(problem);
-                    None
-                }
-            },
-            (None, Some(path)) => {
-                match security::read_key_file(std::path::Path::new(path.trim())) {
-                    Ok(k) => Some(k),
-                    Err(problem) => {
-                        problems.push(problem);
-                        None
-                    }
-                }
-            }
-            (None, None) => {
-                if mode == Mode::Production {
-                    problems.push(
-                        "MOLECULE_ENV=production requires SECRETS_ENCRYPTION_KEY (32 bytes, \
-                         base64-encoded: `openssl rand -base64 32`) or SECRETS_ENCRYPTION_KEY_FILE \
-                         (a file holding such a key) so secrets are encrypted at rest"
-                            .to_string(),
-                    );
-                }
-                None
-            }
-        };
-        // Where `workspace_dir` may point: the configured roots; in
-        // development the user's home by default; in production nowhere
-        // until an operator says so.
-        let workspace_dir_roots = match self.workspace_dir_roots.as_deref() {
-            Some(raw) => security::parse_roots(raw).unwrap_or_else(|problem| {
-                problems.push(problem);
-                Vec::new()
-            }),
-            None if mode == Mode::Development => std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .filter(|h| h.is_absolute() && h != std::path::Path::new("/"))
-                .into_iter()
-                .collect(),
-            None => Vec::new(),
-        };
+            mode,
+            &mut problems,
+        );
+        let workspace_dir_roots =
+            security::workspace_dir_roots(self.workspace_dir_roots.as_deref(), mode, &mut problems);
         let approval_ttl = seconds(
             &self.approval_ttl,
             "MOLECULE_APPROVAL_TTL_SECONDS",
@@ -509,64 +461,6 @@ fn read_ca_file(path: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'sta
         )));
     }
     Ok(certs)
-}
-
-/// Longest duration any setting may name (about 30 000 years): larger
-/// values would overflow `Duration`.
-const MAX_SETTING_SECS: f64 = 1e12;
-
-/// A positive number of `unit`s, each `unit_secs` long.
-fn positive(
-    raw: &Option<String>,
-    name: &str,
-    unit: &str,
-    unit_secs: f64,
-    default: f64,
-    problems: &mut Vec<String>,
-) -> Duration {
-    match raw.as_deref().map(str::trim) {
-        None => Duration::from_secs_f64(default * unit_secs),
-        Some(v) => match v.parse::<f64>() {
-            Ok(n) if n > 0.0 && n.is_finite() && n * unit_secs <= MAX_SETTING_SECS => {
-                Duration::from_secs_f64(n * unit_secs)
-            }
-            _ => {
-                problems.push(format!("{name}={v:?} must be a positive number of {unit}"));
-                Duration::from_secs_f64(default * unit_secs)
-            }
-        },
-    }
-}
-
-/// A whole number, at least `min`.
-fn count(
-    raw: &Option<String>,
-    name: &str,
-    default: u64,
-    min: u64,
-    problems: &mut Vec<String>,
-) -> u64 {
-    match raw.as_deref().map(str::trim) {
-        None => default,
-        Some(v) => match v.parse::<u64>() {
-            Ok(n) if n >= min && n <= usize::MAX as u64 => n,
-            _ => {
-                problems.push(format!(
-                    "{name}={v:?} must be a whole number, at least {min}"
-                ));
-                default
-            }
-        },
-    }
-}
-
-pub(super) fn seconds(
-    raw: &Option<String>,
-    name: &str,
-    default: u64,
-    problems: &mut Vec<String>,
-) -> Duration {
-    positive(raw, name, "seconds", 1.0, default as f64, problems)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::Mode;
 use crate::app::secret_box::SecretsKey;
 
 /// Shortest admin token accepted.
@@ -95,6 +96,55 @@ pub fn load_or_create_key_file(path: &Path) -> Result<(SecretsKey, bool), String
         .and_then(|()| file.sync_all())
         .map_err(|e| format!("cannot write the secrets key file {}: {e}", path.display()))?;
     Ok((SecretsKey::from_bytes(bytes), true))
+}
+
+/// The secrets key: `SECRETS_ENCRYPTION_KEY`, else the file
+/// `SECRETS_ENCRYPTION_KEY_FILE` names. Development without either gets
+/// `None` here and `<data dir>/secrets.key` at start (`Server::start`);
+/// production needs one of the two.
+pub fn secrets_key(
+    variable: Option<&str>,
+    file: Option<&str>,
+    mode: Mode,
+    problems: &mut Vec<String>,
+) -> Option<SecretsKey> {
+    let parsed = match (variable, file) {
+        (Some(_), Some(_)) => {
+            Err("set SECRETS_ENCRYPTION_KEY or SECRETS_ENCRYPTION_KEY_FILE, not both".to_string())
+        }
+        (Some(raw), None) => SecretsKey::parse(raw),
+        (None, Some(path)) => read_key_file(Path::new(path.trim())),
+        (None, None) if mode == Mode::Production => Err(
+            "MOLECULE_ENV=production requires SECRETS_ENCRYPTION_KEY (32 bytes, base64-encoded: \
+             `openssl rand -base64 32`) or SECRETS_ENCRYPTION_KEY_FILE (a file holding such a \
+             key) so secrets are encrypted at rest"
+                .to_string(),
+        ),
+        (None, None) => return None,
+    };
+    parsed.map_err(|problem| problems.push(problem)).ok()
+}
+
+/// Where `workspace_dir` may point: the configured roots; in development
+/// the user's home by default; in production nowhere until an operator
+/// says so.
+pub fn workspace_dir_roots(
+    raw: Option<&str>,
+    mode: Mode,
+    problems: &mut Vec<String>,
+) -> Vec<PathBuf> {
+    match raw {
+        Some(raw) => parse_roots(raw).unwrap_or_else(|problem| {
+            problems.push(problem);
+            Vec::new()
+        }),
+        None if mode == Mode::Development => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|h| h.is_absolute() && h != Path::new("/"))
+            .into_iter()
+            .collect(),
+        None => Vec::new(),
+    }
 }
 
 /// `MOLECULE_WORKSPACE_DIR_ROOTS`: absolute directories, comma-separated.
