@@ -1,25 +1,14 @@
 //! Production mode: closed by default.
 
-use molecule_client::{Client, Method};
-use molecule_server::config::Mode;
+use molecule_client::Method;
 use molecule_types::dto::{CreateWorkspace, RegisterRequest};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::{TestServer, start_with};
 
-const ADMIN: &str = "admin-token-0123456789abcdef";
-
 async fn production() -> TestServer {
-    start_with(|c| {
-        c.mode = Mode::Production;
-        c.admin_token = Some(ADMIN.into());
-    })
-    .await
-}
-
-fn admin(t: &TestServer) -> Client {
-    t.client.clone().with_token(Some(ADMIN.into()))
+    start_with(crate::production).await
 }
 
 #[tokio::test]
@@ -47,7 +36,7 @@ async fn admin_routes_need_the_admin_token() {
         ),
         (Some(401), true)
     );
-    assert!(admin(&t).list_workspaces().await.unwrap().is_empty());
+    assert!(t.admin().list_workspaces().await.unwrap().is_empty());
     assert_eq!(t.client.events(None).await.unwrap_err().status(), Some(401));
     assert_eq!(t.client.liveness().await.unwrap_err().status(), Some(401));
     let r = t
@@ -61,7 +50,8 @@ async fn admin_routes_need_the_admin_token() {
 #[tokio::test]
 async fn a_workspace_token_is_never_an_admin_token() {
     let t = production().await;
-    let created = admin(&t)
+    let created = t
+        .admin()
         .create_workspace(&CreateWorkspace {
             name: "w".into(),
             ..Default::default()
@@ -103,7 +93,7 @@ async fn a_workspace_token_is_never_an_admin_token() {
         .unwrap_err();
     assert_eq!(err.status(), Some(401), "anonymous PATCH refused");
     assert_eq!(
-        admin(&t)
+        t.admin()
             .patch_workspace(id, json!({"tier": 3}))
             .await
             .unwrap()["status"],
@@ -114,7 +104,8 @@ async fn a_workspace_token_is_never_an_admin_token() {
 #[tokio::test]
 async fn production_has_no_test_tokens_and_no_self_registration() {
     let t = production().await;
-    let id = admin(&t)
+    let id = t
+        .admin()
         .create_workspace(&CreateWorkspace {
             name: "w".into(),
             ..Default::default()
@@ -139,12 +130,12 @@ async fn production_has_no_test_tokens_and_no_self_registration() {
         "no credential, no registration"
     );
     assert_eq!(
-        admin(&t).register(&reg).await.unwrap_err().status(),
+        t.admin().register(&reg).await.unwrap_err().status(),
         Some(404),
         "no rows minted by registration, not even by an operator"
     );
     assert_eq!(
-        admin(&t)
+        t.admin()
             .get_workspace(stranger)
             .await
             .unwrap_err()
@@ -157,7 +148,7 @@ async fn production_has_no_test_tokens_and_no_self_registration() {
 async fn production_websocket_needs_a_credential() {
     let t = production().await;
     assert!(t.client.subscribe().await.is_err());
-    assert!(admin(&t).subscribe().await.is_ok());
+    assert!(t.admin().subscribe().await.is_ok());
 }
 
 #[tokio::test]

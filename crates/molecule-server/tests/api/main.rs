@@ -149,11 +149,27 @@ pub async fn call(
     (r.status, r.json().unwrap_or(serde_json::Value::Null))
 }
 
+/// The admin token of production-mode test servers.
+pub const TEST_ADMIN_TOKEN: &str = "test-admin-token-3f9a1c0e7b2d4a6f8e1c5a7d";
+
+/// Production mode, closed, with [`TEST_ADMIN_TOKEN`] (a `start_with` tweak).
+pub fn production(c: &mut Config) {
+    c.mode = molecule_server::config::Mode::Production;
+    c.admin_token = Some(TEST_ADMIN_TOKEN.into());
+}
+
 pub async fn start() -> TestServer {
     start_with(|_| {}).await
 }
 
 impl TestServer {
+    /// The client with the admin token.
+    pub fn admin(&self) -> Client {
+        self.client
+            .clone()
+            .with_token(Some(TEST_ADMIN_TOKEN.into()))
+    }
+
     /// Create a root (or child) workspace through the API.
     pub async fn create(&self, name: &str, parent: Option<Uuid>) -> Uuid {
         let req = CreateWorkspace {

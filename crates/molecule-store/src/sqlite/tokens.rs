@@ -15,6 +15,17 @@ pub(super) async fn insert(
     prefix: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    insert_on(&s.writer, workspace_id, token_hash, prefix, now).await
+}
+
+/// The INSERT of one token, on a pool or inside a transaction.
+async fn insert_on<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
+    executor: E,
+    workspace_id: Uuid,
+    token_hash: &[u8],
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO workspace_auth_tokens (id, workspace_id, token_hash, prefix, created_at) \
          VALUES ($1, $2, $3, $4, $5)",
@@ -24,7 +35,7 @@ pub(super) async fn insert(
     .bind(token_hash)
     .bind(prefix)
     .bind(ts(now))
-    .execute(&s.writer)
+    .execute(executor)
     .await?;
     Ok(())
 }
@@ -45,17 +56,7 @@ pub(super) async fn replace(
     .bind(ts(now))
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO workspace_auth_tokens (id, workspace_id, token_hash, prefix, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(Uuid::new_v4().to_string())
-    .bind(workspace_id.to_string())
-    .bind(token_hash)
-    .bind(prefix)
-    .bind(ts(now))
-    .execute(&mut *tx)
-    .await?;
+    insert_on(&mut *tx, workspace_id, token_hash, prefix, now).await?;
     tx.commit().await?;
     Ok(())
 }

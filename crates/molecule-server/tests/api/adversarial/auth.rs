@@ -5,7 +5,6 @@
 
 use molecule_client::{Client, Method};
 use molecule_server::app::auth::{Credentials, Network};
-use molecule_server::config::Mode;
 use molecule_types::dto::{CreateWorkspace, Heartbeat, RegisterRequest};
 use serde_json::json;
 use std::time::Duration;
@@ -13,18 +12,26 @@ use uuid::Uuid;
 
 use crate::{TestServer, call, start, start_with};
 
-const ADMIN: &str = "adversarial-admin-token-3f9a1c0e7b2d4a6f8e1c";
-
 async fn production() -> TestServer {
-    start_with(|c| {
-        c.mode = Mode::Production;
-        c.admin_token = Some(ADMIN.into());
-    })
-    .await
+    start_with(crate::production).await
 }
 
-fn admin(t: &TestServer) -> Client {
-    t.client.clone().with_token(Some(ADMIN.into()))
+/// An external workspace created by the operator, and its token.
+async fn external(t: &TestServer) -> (Uuid, String) {
+    let created = t
+        .admin()
+        .create_workspace(&CreateWorkspace {
+            name: "ext".into(),
+            external: true,
+            url: Some("http://ext.test:8000".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let token = created
+        .auth_token
+        .expect("an external workspace's token is in the create response");
+    (created.id, token)
 }
 
 fn register_body(id: Uuid, card: serde_json::Value) -> serde_json::Value {
@@ -91,21 +98,10 @@ async fn bare_id_is_refused_everywhere(t: &TestServer, id: Uuid) {
 async fn production_credentials_are_born_with_the_workspace() {
     let t = production().await;
     // External agent: its token comes back once, in the create response.
-    let created = admin(&t)
-        .create_workspace(&CreateWorkspace {
-            name: "ext".into(),
-            external: true,
-            url: Some("http://ext.test:8000".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let token = created
-        .auth_token
-        .expect("an external workspace's token is in the create response");
-    let id = created.id;
+    let (id, token) = external(&t).await;
     // No runtime backend: nobody else will hand the token over either.
-    let waiting = admin(&t)
+    let waiting = t
+        .admin()
         .create_workspace(&CreateWorkspace {
             name: "waits-for-its-agent".into(),
             ..Default::default()
@@ -154,17 +150,7 @@ async fn production_credentials_are_born_with_the_workspace() {
 #[tokio::test]
 async fn rotation_revokes_the_old_credential_at_once() {
     let t = production().await;
-    let created = admin(&t)
-        .create_workspace(&CreateWorkspace {
-            name: "ext".into(),
-            external: true,
-            url: Some("http://ext.test:8000".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let old = created.auth_token.unwrap();
-    let id = created.id;
+    let (id, old) = external(&t).await;
     t.heartbeat(id, &old, Heartbeat::default()).await;
 
     let as_ws = t.as_workspace(id, &old);
@@ -173,7 +159,7 @@ async fn rotation_revokes_the_old_credential_at_once() {
         Some(401),
         "a workspace cannot rotate (it is an admin route)"
     );
-    let rotated = admin(&t).rotate_token(id).await.unwrap();
+    let rotated = t.admin().rotate_token(id).await.unwrap();
     assert_eq!(rotated.workspace_id, id);
     assert_ne!(rotated.auth_token, old);
     let hb = Heartbeat {
@@ -188,7 +174,7 @@ async fn rotation_revokes_the_old_credential_at_once() {
     t.heartbeat(id, &rotated.auth_token, Heartbeat::default())
         .await;
     assert_eq!(
-        admin(&t)
+        t.admin()
             .rotate_token(Uuid::new_v4())
             .await
             .unwrap_err()

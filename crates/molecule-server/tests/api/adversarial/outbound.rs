@@ -6,10 +6,10 @@
 //! call its own listener.
 
 use axum::Router;
-use molecule_client::{Client, Method};
+use molecule_client::Method;
 use molecule_server::app::a2a::Caller;
 use molecule_server::app::outbound::Network;
-use molecule_server::config::{Config, Mode};
+use molecule_server::config::Config;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +20,6 @@ use uuid::Uuid;
 use crate::a2a::send_body;
 use crate::{TestServer, call, start, start_with};
 
-const ADMIN: &str = "admin-token-outbound-0123456789";
 const REFUSED: &str = "workspace URL refused by the outbound policy";
 
 /// A loopback-only HTTP service that answers every request with its
@@ -49,13 +48,8 @@ async fn secret_service() -> Secret {
 /// Production mode with an admin token and `allow` as
 /// `MOLECULE_OUTBOUND_ALLOW`.
 fn production(c: &mut Config, allow: &str) {
-    c.mode = Mode::Production;
-    c.admin_token = Some(ADMIN.into());
+    crate::production(c);
     c.outbound_allow = Network::parse_list(allow).unwrap();
-}
-
-fn admin(t: &TestServer) -> Client {
-    t.client.clone().with_token(Some(ADMIN.into()))
 }
 
 /// An external workspace at `url`, created the way an operator does: the
@@ -63,7 +57,7 @@ fn admin(t: &TestServer) -> Client {
 /// its token) into a server. `Err` carries a refusal's status and body.
 async fn external_at(t: &TestServer, url: &str) -> Result<Uuid, (u16, Value)> {
     let body = json!({ "name": "external", "external": true, "url": url });
-    let (status, v) = call(&admin(t), Method::POST, "/workspaces", Some(body)).await;
+    let (status, v) = call(&t.admin(), Method::POST, "/workspaces", Some(body)).await;
     match v["id"].as_str().and_then(|id| id.parse().ok()) {
         Some(id) if status == 201 => Ok(id),
         _ => Err((status, v)),
@@ -84,7 +78,7 @@ async fn store_url(t: &TestServer, id: Uuid, url: &str) {
 
 /// The operator calls `id` through the proxy: status and body text.
 async fn proxy(t: &TestServer, id: Uuid) -> (u16, String) {
-    let r = admin(t).a2a(id, &send_body("hello")).await.unwrap();
+    let r = t.admin().a2a(id, &send_body("hello")).await.unwrap();
     (r.status, r.text())
 }
 
