@@ -21,13 +21,68 @@ pub enum LogFormat {
     Json,
 }
 
+/// A secret setting: usable as a `&str`, never shown by `Debug` (a config
+/// printed in a log or a panic must not carry the admin token).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(String);
+
+impl std::ops::Deref for Redacted {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Redacted {
+    fn from(s: &str) -> Self {
+        Redacted(s.to_string())
+    }
+}
+
+impl From<String> for Redacted {
+    fn from(s: String) -> Self {
+        Redacted(s)
+    }
+}
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// Where the data lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     /// Embedded SQLite file.
     Sqlite(PathBuf),
     /// `postgres://…`
     Postgres(String),
+}
+
+/// `Debug` without the password of a PostgreSQL URL.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+            Self::Postgres(u) => f
+                .debug_tuple("Postgres")
+                .field(&without_password(u))
+                .finish(),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:REDACTED@host/db`.
+pub fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("REDACTED"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparsable url>".to_string(),
+    }
 }
 
 impl Database {
@@ -59,7 +114,7 @@ pub struct Config {
     pub database: Database,
     pub data_dir: PathBuf,
     pub mode: Mode,
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Redacted>,
     pub cors_origins: Vec<String>,
     /// Requests per minute per client IP.
     pub rate_limit: u32,

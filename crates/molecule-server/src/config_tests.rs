@@ -271,3 +271,30 @@ fn outbound_allow_is_a_validated_list_of_networks() {
     assert_eq!(err.0.len(), 2, "every bad entry is listed: {err}");
     assert!(err.to_string().contains("MOLECULE_OUTBOUND_ALLOW"), "{err}");
 }
+
+#[test]
+fn debug_output_never_shows_the_admin_token_or_the_database_password() {
+    let c = raw(&[
+        ("MOLECULE_ENV", "production"),
+        (
+            "MOLECULE_ADMIN_TOKEN",
+            "q0Jm6Vf3s9C+P1xZb2LkR8tY4nWe7HuA5gDiK0oQmTc=",
+        ),
+        (
+            "SECRETS_ENCRYPTION_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://molecule:hunter2@db.internal:5432/molecule",
+        ),
+    ])
+    .validate()
+    .unwrap();
+    let shown = format!("{c:?}");
+    for secret in ["q0Jm6Vf3", "hunter2", "MDEyMzQ1"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("molecule:REDACTED@db.internal"), "{shown}");
+    assert_eq!(c.admin_token.as_deref().map(str::len), Some(44));
+}

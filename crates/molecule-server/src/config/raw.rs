@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::numbers::{count, positive, seconds};
-use super::{Config, Database, LogFormat, Mode, ProvisionerChoice, security};
+use super::{Config, Database, LogFormat, Mode, ProvisionerChoice, Redacted, security};
 
 /// Environment names the server understands.
 pub const ENV_NAMES: &[&str] = &[
@@ -50,7 +50,7 @@ pub const ENV_NAMES: &[&str] = &[
 ];
 
 /// Raw settings before validation (flags win over environment).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RawConfig {
     pub port: Option<String>,
     pub database_url: Option<String>,
@@ -395,7 +395,7 @@ impl RawConfig {
             database,
             data_dir,
             mode,
-            admin_token,
+            admin_token: admin_token.map(Redacted::from),
             cors_origins,
             rate_limit,
             platform_url,
