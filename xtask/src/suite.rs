@@ -1,5 +1,5 @@
-//! `cargo xtask test`: the whole workspace under nextest, once per database
-//! backend. The SQLite pass runs without `MOLECULE_TEST_DATABASE_URL`; the
+//! `cargo xtask test`: `cargo fmt --check` and `cargo clippy -D warnings`,
+//! then the whole workspace under nextest, once per database backend. The SQLite pass runs without `MOLECULE_TEST_DATABASE_URL`; the
 //! PostgreSQL pass sets it, to the caller's value or to a throwaway server
 //! started here and always stopped at the end. A PostgreSQL that cannot be
 //! started is a failure, never a skip.
@@ -18,6 +18,8 @@ const DATABASE_URL_VAR: &str = "MOLECULE_TEST_DATABASE_URL";
 pub fn run(nextest_args: &[String]) -> Result<()> {
     let root = crate::workspace_root()?;
     ensure_nextest(&root)?;
+    // Style and lints first: a minute here saves a red run later.
+    checks(&root)?;
 
     // Start PostgreSQL before any test runs, so a broken setup fails in
     // seconds rather than after the SQLite pass.
@@ -91,6 +93,56 @@ fn nextest_pass(
             .env("MOLECULE_TEST_PASS", "sqlite"),
     };
     command.status().context("cannot run `cargo nextest`")
+}
+
+/// `cargo fmt --check` and `cargo clippy -D warnings` over the whole
+/// workspace, tests included. The components are added when missing.
+fn checks(root: &Path) -> Result<()> {
+    println!("\n== checks (rustfmt, clippy) ==");
+    for component in ["rustfmt", "clippy"] {
+        let sub = if component == "rustfmt" {
+            "fmt"
+        } else {
+            "clippy"
+        };
+        let present = cargo(root)
+            .args([sub, "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !present {
+            println!("{component} is missing; adding it with rustup");
+            let status = Command::new("rustup")
+                .args(["component", "add", component])
+                .status()
+                .context("cannot run `rustup`")?;
+            if !status.success() {
+                bail!("`rustup component add {component}` failed ({status})");
+            }
+        }
+    }
+    let fmt = cargo(root)
+        .args(["fmt", "--all", "--check"])
+        .status()
+        .context("cannot run `cargo fmt`")?;
+    if !fmt.success() {
+        bail!("`cargo fmt --all --check` found unformatted code: run `cargo fmt --all`");
+    }
+    let clippy = cargo(root)
+        .args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
+        .status()
+        .context("cannot run `cargo clippy`")?;
+    if !clippy.success() {
+        bail!("`cargo clippy --workspace --all-targets -D warnings` failed ({clippy})");
+    }
+    println!("rustfmt and clippy: clean");
+    Ok(())
 }
 
 fn ensure_nextest(root: &Path) -> Result<()> {
