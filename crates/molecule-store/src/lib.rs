@@ -19,7 +19,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use uuid::Uuid;
 
-pub use molecule_types::WorkspaceStatus;
+pub use molecule_types::{Transition, WorkspaceStatus};
 pub use postgres::PostgresStore;
 pub use resource_rows::*;
 pub use rows::*;
@@ -116,13 +116,13 @@ pub trait Store: Send + Sync + 'static {
     /// layouts and revoke their live tokens.
     async fn workspace_remove_many(&self, ids: &[Uuid], now: DateTime<Utc>) -> Result<()>;
 
-    /// Conditional status write: sets `status` (and `status_reason`) only when
-    /// the current status is one of `from`. Returns whether a row changed.
+    /// Conditional status write (compare-and-set): applies `transition`
+    /// (status `to`, and `status_reason`) only when the current status is one
+    /// it starts from. Returns whether a row changed.
     async fn workspace_transition(
         &self,
         id: Uuid,
-        from: &[WorkspaceStatus],
-        to: WorkspaceStatus,
+        transition: Transition,
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool>;

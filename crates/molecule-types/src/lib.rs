@@ -8,7 +8,7 @@ pub mod status;
 pub mod workspace_data;
 
 pub use event::{Event, EventEnvelope, EventType};
-pub use status::{ParseStatusError, WorkspaceStatus};
+pub use status::{ParseStatusError, StatusSet, Transition, WorkspaceStatus};
 pub use uuid::Uuid;
 
 /// Prefixes of caller ids that name the platform itself rather than a workspace

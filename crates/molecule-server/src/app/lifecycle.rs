@@ -8,7 +8,7 @@
 use chrono::Utc;
 use molecule_provisioner::{DirAccess, Provisioner, WorkspaceSpec};
 use molecule_store::WorkspaceRow;
-use molecule_types::{Event, EventType, WorkspaceStatus, container_name};
+use molecule_types::{Event, EventType, Transition, WorkspaceStatus, container_name};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -178,13 +178,7 @@ impl App {
                 let reason = "runtime started; waiting for the agent to register";
                 let _ = self
                     .store
-                    .workspace_transition(
-                        id,
-                        &[WorkspaceStatus::Provisioning],
-                        WorkspaceStatus::Provisioning,
-                        Some(reason),
-                        now,
-                    )
+                    .workspace_transition(id, Transition::PROVISIONING_PROGRESS, Some(reason), now)
                     .await;
                 self.status_written(id);
                 self.metrics.add(
@@ -249,11 +243,9 @@ impl App {
 
     /// Mark `id` failed with `reason` (from any status but removed/paused).
     pub async fn fail(&self, id: Uuid, reason: &str) {
-        use WorkspaceStatus::*;
-        let from = [Provisioning, Online, Degraded, Offline, Failed];
         if let Ok(true) = self
             .store
-            .workspace_transition(id, &from, Failed, Some(reason), Utc::now())
+            .workspace_transition(id, Transition::FAIL, Some(reason), Utc::now())
             .await
         {
             self.liveness.forget(id);
@@ -372,18 +364,30 @@ impl App {
             return Ok(());
         }
         self.queue_restart_context(&row, reason);
-        self.reprovision(prov, &row, &format!("restarting: {reason}"))
-            .await
+        let reason = format!("restarting: {reason}");
+        let restarted = self
+            .reprovision(prov, &row, Transition::GOVERNED_RESTART, &reason)
+            .await?;
+        if !restarted {
+            // Paused, failed or deleted since `row` was read: that wins.
+            tracing::info!(workspace_id = %id, "granted restart dropped: the workspace moved on");
+            self.governor_finished(id);
+        }
+        Ok(())
     }
 
-    /// Remove the runtime (keeping volumes), clear the url, mark
-    /// `provisioning` and raise `WORKSPACE_PROVISIONING`.
+    /// Remove the runtime (keeping volumes), clear the url, then mark
+    /// `provisioning` through `transition` (a compare-and-set on the status)
+    /// and raise `WORKSPACE_PROVISIONING`. Returns false when the status no
+    /// longer allowed `transition` (paused, failed or deleted meanwhile:
+    /// whoever did that also stopped the runtime).
     pub(crate) async fn reprovision(
         &self,
         prov: &Arc<dyn Provisioner>,
         row: &WorkspaceRow,
+        transition: Transition,
         reason: &str,
-    ) -> AppResult<()> {
+    ) -> AppResult<bool> {
         if let Err(e) = prov.remove(row.id, false).await {
             tracing::warn!(workspace_id = %row.id, error = %e, "could not remove the old runtime before restarting");
         }
@@ -394,21 +398,22 @@ impl App {
             .workspace_set_url(row.id, "", now)
             .await
             .map_err(AppError::internal("failed to update"))?;
-        use WorkspaceStatus::*;
-        let from = [Provisioning, Online, Degraded, Offline, Failed, Paused];
-        self.store
-            .workspace_transition(row.id, &from, Provisioning, Some(reason), now)
+        let moved = self
+            .store
+            .workspace_transition(row.id, transition, Some(reason), now)
             .await
             .map_err(AppError::internal("failed to update"))?;
         self.status_written(row.id);
-        self.events
-            .emit(Event::new(
-                EventType::WorkspaceProvisioning,
-                row.id,
-                json!({ "name": row.name, "tier": row.tier }),
-            ))
-            .await;
-        Ok(())
+        if moved {
+            self.events
+                .emit(Event::new(
+                    EventType::WorkspaceProvisioning,
+                    row.id,
+                    json!({ "name": row.name, "tier": row.tier }),
+                ))
+                .await;
+        }
+        Ok(moved)
     }
 
     /// Remember to tell the agent, once it is back, why it was restarted.

@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use molecule_store::WorkspaceRow;
-use molecule_types::{Event, EventType, WorkspaceStatus};
+use molecule_types::{Event, EventType, Transition, WorkspaceStatus};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -41,7 +41,8 @@ impl App {
         }
         self.restart_queue.cancel(id);
         self.queue_restart_context(&row, "restart requested by an operator");
-        self.reprovision(&prov, &row, "restart requested by an operator")
+        let reason = "restart requested by an operator";
+        self.reprovision(&prov, &row, Transition::OPERATOR_RESTART, reason)
             .await?;
         self.tasks.activate(PROVISIONER_TASK);
         Ok(
@@ -79,10 +80,9 @@ impl App {
             self.urls.clear(r.id);
             let now = Utc::now();
             let _ = self.store.workspace_set_url(r.id, "", now).await;
-            let from = [Provisioning, Online, Degraded, Offline, Failed];
             if self
                 .store
-                .workspace_transition(r.id, &from, Paused, Some("paused by an operator"), now)
+                .workspace_transition(r.id, Transition::PAUSE, Some("paused by an operator"), now)
                 .await
                 .map_err(AppError::internal("failed to update"))?
             {
@@ -124,8 +124,13 @@ impl App {
             if let Ok(mut g) = self.governor.lock() {
                 g.reset_workspace(r.id);
             }
-            self.reprovision(&prov, &r, "resumed by an operator")
-                .await?;
+            self.reprovision(
+                &prov,
+                &r,
+                Transition::OPERATOR_RESTART,
+                "resumed by an operator",
+            )
+            .await?;
         }
         self.tasks.activate(PROVISIONER_TASK);
         Ok(json!({ "status": "provisioning", "resumed_count": n }))

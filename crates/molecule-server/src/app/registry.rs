@@ -5,7 +5,7 @@
 use chrono::Utc;
 use molecule_store::{HeartbeatWrite, RegisterOutcome, WorkspaceRow};
 use molecule_types::dto::{Discovered, Heartbeat, Peer, RegisterRequest, RegisterResponse};
-use molecule_types::{Event, EventType, WorkspaceStatus, container_name};
+use molecule_types::{Event, EventType, Transition, WorkspaceStatus, container_name};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -22,11 +22,11 @@ pub const DEGRADE_AT: f64 = 0.5;
 pub const RECOVER_BELOW: f64 = 0.1;
 
 /// The status change a heartbeat causes, if any (hysteresis 0.5 / 0.1).
-pub fn heartbeat_transition(status: WorkspaceStatus, error_rate: f64) -> Option<WorkspaceStatus> {
+pub fn heartbeat_transition(status: WorkspaceStatus, error_rate: f64) -> Option<Transition> {
     match status {
-        WorkspaceStatus::Online if error_rate >= DEGRADE_AT => Some(WorkspaceStatus::Degraded),
-        WorkspaceStatus::Degraded if error_rate < RECOVER_BELOW => Some(WorkspaceStatus::Online),
-        WorkspaceStatus::Offline => Some(WorkspaceStatus::Online),
+        WorkspaceStatus::Online if error_rate >= DEGRADE_AT => Some(Transition::DEGRADE),
+        WorkspaceStatus::Degraded if error_rate < RECOVER_BELOW => Some(Transition::RECOVER),
+        WorkspaceStatus::Offline => Some(Transition::RETURN),
         _ => None,
     }
 }
@@ -186,7 +186,8 @@ impl App {
             at: Utc::now(),
         });
         self.hot.set_task(id, &hb.current_task);
-        if let Some(to) = heartbeat_transition(status, hb.error_rate) {
+        if let Some(transition) = heartbeat_transition(status, hb.error_rate) {
+            let to = transition.to();
             let reason = (to == WorkspaceStatus::Degraded).then(|| {
                 format!(
                     "error rate {:.2} is at or above {DEGRADE_AT}; last error: {}",
@@ -195,7 +196,7 @@ impl App {
             });
             let changed = self
                 .store
-                .workspace_transition(id, &[status], to, reason.as_deref(), Utc::now())
+                .workspace_transition(id, transition, reason.as_deref(), Utc::now())
                 .await
                 .map_err(AppError::internal("failed to update"))?;
             self.status_written(id);
@@ -415,7 +416,10 @@ mod tests {
             (Removed, 0.0, None),
         ];
         for (from, rate, want) in cases {
-            assert_eq!(heartbeat_transition(from, rate), want, "{from} @ {rate}");
+            let got = heartbeat_transition(from, rate);
+            assert_eq!(got.map(Transition::to), want, "{from} @ {rate}");
+            // The transition is a compare-and-set on the status just read.
+            assert!(got.is_none_or(|t| t.allows(from)), "{from} @ {rate}");
         }
     }
 

@@ -10,7 +10,7 @@
 use chrono::Utc;
 use futures_util::StreamExt;
 use molecule_provisioner::Observation;
-use molecule_types::{Event, EventType, WorkspaceStatus};
+use molecule_types::{Event, EventType, Transition, WorkspaceStatus};
 use serde_json::json;
 use std::time::Instant;
 use uuid::Uuid;
@@ -233,13 +233,7 @@ impl App {
     pub async fn mark_offline(&self, id: Uuid, reason: &str) -> AppResult<bool> {
         let changed = self
             .store
-            .workspace_transition(
-                id,
-                &[WorkspaceStatus::Online, WorkspaceStatus::Degraded],
-                WorkspaceStatus::Offline,
-                Some(reason),
-                Utc::now(),
-            )
+            .workspace_transition(id, Transition::LOST, Some(reason), Utc::now())
             .await
             .map_err(AppError::internal("failed to update"))?;
         self.status_written(id);

@@ -11,7 +11,7 @@ use molecule_store::{NewWorkspace, WorkspacePatch, WorkspaceRow};
 use molecule_types::dto::{
     CreateWorkspace, CreatedWorkspace, Removed, TestToken, Workspace, WorkspaceState,
 };
-use molecule_types::{Event, EventType, WorkspaceStatus};
+use molecule_types::{Event, EventType, Transition, WorkspaceStatus};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -228,8 +228,7 @@ impl App {
             .store
             .workspace_transition(
                 id,
-                &[WorkspaceStatus::Provisioning],
-                WorkspaceStatus::Provisioning,
+                Transition::PROVISIONING_PROGRESS,
                 Some(reason),
                 Utc::now(),
             )
@@ -250,7 +249,7 @@ impl App {
             self.urls.set_internal(id, u.to_string());
         }
         self.store
-            .workspace_transition(id, &[], WorkspaceStatus::Online, None, Utc::now())
+            .workspace_transition(id, Transition::EXTERNAL_ONLINE, None, Utc::now())
             .await
             .map_err(AppError::internal("failed to create workspace"))?;
         self.status_written(id);

@@ -24,6 +24,7 @@ mod registry;
 mod scheduler;
 mod schedules;
 mod secrets;
+mod status_machine;
 mod workspaces;
 
 use molecule_client::Client;

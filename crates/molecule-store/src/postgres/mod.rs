@@ -24,6 +24,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use molecule_types::Transition;
 use serde_json::Value;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
@@ -107,12 +108,11 @@ impl Store for PostgresStore {
     async fn workspace_transition(
         &self,
         id: Uuid,
-        from: &[WorkspaceStatus],
-        to: WorkspaceStatus,
+        transition: Transition,
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        workspaces::transition(&self.pool, id, from, to, reason, now).await
+        workspaces::transition(&self.pool, id, transition, reason, now).await
     }
 
     async fn workspace_register(

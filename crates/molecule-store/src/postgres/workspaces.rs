@@ -7,6 +7,7 @@ use crate::{
     WorkspaceStatus,
 };
 use chrono::{DateTime, Utc};
+use molecule_types::Transition;
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::postgres::PgPool;
@@ -221,27 +222,22 @@ pub(super) async fn remove_many(pool: &PgPool, ids: &[Uuid], now: DateTime<Utc>)
 pub(super) async fn transition(
     pool: &PgPool,
     id: Uuid,
-    from: &[WorkspaceStatus],
-    to: WorkspaceStatus,
+    transition: Transition,
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let query = if from.is_empty() {
-        sqlx::query(
-            "UPDATE workspaces SET status = $2, status_reason = $3, updated_at = $4 \
-             WHERE id = $1 AND status <> 'removed'",
-        )
-    } else {
-        sqlx::query(
-            "UPDATE workspaces SET status = $2, status_reason = $3, updated_at = $4 \
-             WHERE id = $1 AND status = ANY($5)",
-        )
-    };
-    let mut query = query.bind(id).bind(to.as_str()).bind(reason).bind(now);
-    if !from.is_empty() {
-        query = query.bind(from.iter().map(|st| st.as_str()).collect::<Vec<_>>());
-    }
-    let done = query.execute(pool).await?;
+    let from: Vec<&str> = transition.from().iter().map(|st| st.as_str()).collect();
+    let done = sqlx::query(
+        "UPDATE workspaces SET status = $2, status_reason = $3, updated_at = $4 \
+         WHERE id = $1 AND status = ANY($5)",
+    )
+    .bind(id)
+    .bind(transition.to().as_str())
+    .bind(reason)
+    .bind(now)
+    .bind(from)
+    .execute(pool)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 

@@ -26,6 +26,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use molecule_types::Transition;
 use serde_json::Value;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -149,12 +150,11 @@ impl Store for SqliteStore {
     async fn workspace_transition(
         &self,
         id: Uuid,
-        from: &[WorkspaceStatus],
-        to: WorkspaceStatus,
+        transition: Transition,
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        workspaces::transition(self, id, from, to, reason, now).await
+        workspaces::transition(self, id, transition, reason, now).await
     }
 
     async fn workspace_register(

@@ -12,6 +12,7 @@ use crate::{
     WorkspaceStatus,
 };
 use chrono::{DateTime, Utc};
+use molecule_types::Transition;
 use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
@@ -232,31 +233,21 @@ pub(super) async fn remove_many(s: &SqliteStore, ids: &[Uuid], now: DateTime<Utc
 pub(super) async fn transition(
     s: &SqliteStore,
     id: Uuid,
-    from: &[WorkspaceStatus],
-    to: WorkspaceStatus,
+    transition: Transition,
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let query = if from.is_empty() {
-        sqlx::query(
-            "UPDATE workspaces SET status = $2, status_reason = $3, updated_at = $4 \
-             WHERE id = $1 AND status <> 'removed'",
-        )
-    } else {
-        sqlx::query(
-            "UPDATE workspaces SET status = $2, status_reason = $3, updated_at = $4 \
-             WHERE id = $1 AND status IN (SELECT value FROM json_each($5))",
-        )
-    };
-    let mut query = query
-        .bind(id.to_string())
-        .bind(to.as_str())
-        .bind(reason)
-        .bind(ts(now));
-    if !from.is_empty() {
-        query = query.bind(json_list(from.iter().map(|st| st.as_str())));
-    }
-    let done = query.execute(&s.writer).await?;
+    let done = sqlx::query(
+        "UPDATE workspaces SET status = $2, status_reason = $3, updated_at = $4 \
+         WHERE id = $1 AND status IN (SELECT value FROM json_each($5))",
+    )
+    .bind(id.to_string())
+    .bind(transition.to().as_str())
+    .bind(reason)
+    .bind(ts(now))
+    .bind(json_list(transition.from().iter().map(|st| st.as_str())))
+    .execute(&s.writer)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 

@@ -45,7 +45,7 @@ async fn register_updates_an_existing_workspace() {
         ws.url = Some("http://10.0.0.5:8000".into());
         let id = insert(s, ws).await;
         assert!(
-            s.workspace_transition(id, &[], S::Failed, Some("crashed"), at(1))
+            s.workspace_transition(id, molecule_types::Transition::FAIL, Some("crashed"), at(1))
                 .await
                 .unwrap()
         );

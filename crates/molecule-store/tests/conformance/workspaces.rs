@@ -357,20 +357,21 @@ async fn remove_many_marks_removed_drops_layouts_and_revokes_tokens() {
 }
 
 #[tokio::test]
-async fn transition_applies_only_from_the_given_statuses() {
+async fn transition_applies_only_from_its_statuses() {
+    use molecule_types::Transition as T;
     for b in stores().await {
         eprintln!("--- backend {}", b.name);
         let s = &*b.store;
         let id = insert(s, new_ws("ws", None, at(0))).await;
 
         assert!(
-            s.workspace_transition(id, &[S::Provisioning], S::Online, None, at(1))
+            s.workspace_transition(id, T::EXTERNAL_ONLINE, None, at(1))
                 .await
                 .unwrap()
         );
         // The guard no longer matches: nothing changes.
         assert!(
-            !s.workspace_transition(id, &[S::Provisioning], S::Failed, Some("x"), at(2))
+            !s.workspace_transition(id, T::PROVISIONING_PROGRESS, Some("x"), at(2))
                 .await
                 .unwrap()
         );
@@ -380,9 +381,8 @@ async fn transition_applies_only_from_the_given_statuses() {
             (S::Online, None, at(1))
         );
 
-        let from = [S::Online, S::Degraded];
         assert!(
-            s.workspace_transition(id, &from, S::Offline, Some("heartbeat lost"), at(3))
+            s.workspace_transition(id, T::LOST, Some("heartbeat lost"), at(3))
                 .await
                 .unwrap()
         );
@@ -391,36 +391,44 @@ async fn transition_applies_only_from_the_given_statuses() {
         assert_eq!(row.status_reason.as_deref(), Some("heartbeat lost"));
         assert_eq!(row.updated_at, at(3));
 
-        // Empty `from`: any status except removed; the reason can be cleared.
+        // The reason can be cleared.
         assert!(
-            s.workspace_transition(id, &[], S::Paused, None, at(4))
+            s.workspace_transition(id, T::PAUSE, None, at(4))
                 .await
                 .unwrap()
         );
         let row = s.workspace_get(id).await.unwrap().unwrap();
         assert_eq!((row.status, row.status_reason), (S::Paused, None));
+        // Only an operator leaves paused.
+        for t in [T::GOVERNED_RESTART, T::FAIL, T::PAUSE, T::RETURN] {
+            assert!(
+                !s.workspace_transition(id, t, Some("x"), at(5))
+                    .await
+                    .unwrap(),
+                "{}",
+                t.name()
+            );
+        }
         assert!(
-            s.workspace_transition(id, &[], S::Removed, None, at(5))
+            s.workspace_transition(id, T::OPERATOR_RESTART, Some("resumed"), at(6))
                 .await
                 .unwrap()
         );
-        assert!(
-            !s.workspace_transition(id, &[], S::Online, None, at(6))
-                .await
-                .unwrap()
-        );
+        s.workspace_remove_many(&[id], at(7)).await.unwrap();
+        // Nothing leaves removed.
+        for t in T::ALL {
+            assert!(
+                !s.workspace_transition(id, t, None, at(8)).await.unwrap(),
+                "{}",
+                t.name()
+            );
+        }
         assert_eq!(
             s.workspace_get(id).await.unwrap().unwrap().status,
             S::Removed
         );
-        // Leaving removed takes an explicit guard.
         assert!(
-            s.workspace_transition(id, &[S::Removed], S::Provisioning, None, at(7))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !s.workspace_transition(Uuid::new_v4(), &[], S::Online, None, at(8))
+            !s.workspace_transition(Uuid::new_v4(), T::OPERATOR_RESTART, None, at(9))
                 .await
                 .unwrap()
         );

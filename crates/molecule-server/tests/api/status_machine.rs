@@ -1,0 +1,136 @@
+//! The status machine under races: a restart the governor granted must not
+//! undo an operator's pause that lands in the window between the restart
+//! reading the workspace and writing its new status.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use molecule_provisioner::local::LocalProvisioner;
+use molecule_provisioner::{ExecOutput, Observation, Provisioner, Result, Started, WorkspaceSpec};
+use molecule_server::app::App;
+use molecule_server::config::Config;
+use molecule_store::NewWorkspace;
+use molecule_types::{Transition, WorkspaceStatus};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::fresh_database;
+
+/// A real local backend whose first `remove` waits at a gate: the test
+/// holds the governed restart right inside its read-then-write window.
+struct GatedRemove {
+    inner: LocalProvisioner,
+    armed: AtomicBool,
+    entered: Notify,
+    release: Notify,
+}
+
+#[async_trait]
+impl Provisioner for GatedRemove {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    async fn ensure(&self, spec: &WorkspaceSpec) -> Result<Started> {
+        self.inner.ensure(spec).await
+    }
+    async fn stop(&self, id: Uuid) -> Result<()> {
+        self.inner.stop(id).await
+    }
+    async fn remove(&self, id: Uuid, volumes: bool) -> Result<()> {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.entered.notify_one();
+            self.release.notified().await;
+        }
+        self.inner.remove(id, volumes).await
+    }
+    async fn inspect(&self, id: Uuid) -> Observation {
+        self.inner.inspect(id).await
+    }
+    async fn logs(&self, id: Uuid, tail: usize) -> Result<String> {
+        self.inner.logs(id, tail).await
+    }
+    async fn exec(&self, id: Uuid, cmd: &[String], timeout: Duration) -> Result<ExecOutput> {
+        self.inner.exec(id, cmd, timeout).await
+    }
+    async fn list(&self) -> Result<Vec<(Uuid, Observation)>> {
+        self.inner.list().await
+    }
+    fn platform_listen_ip(&self) -> Option<std::net::IpAddr> {
+        self.inner.platform_listen_ip()
+    }
+}
+
+#[tokio::test]
+async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
+    let (database, dir) = fresh_database().await;
+    let dir = dir.unwrap_or_default();
+    let store = molecule_store::open(&database.store_url()).await.unwrap();
+    let gate = Arc::new(GatedRemove {
+        inner: LocalProvisioner::new(dir.0.clone()),
+        armed: AtomicBool::new(true),
+        entered: Notify::new(),
+        release: Notify::new(),
+    });
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let mut config = Config::for_tests(database);
+    config.data_dir = dir.0.clone();
+    let app = App::new(Arc::new(config), store, Some(gate.clone()), shutdown);
+
+    let id = Uuid::new_v4();
+    app.store
+        .workspace_insert(&NewWorkspace {
+            id,
+            name: "crashy".into(),
+            role: None,
+            tier: 1,
+            status: WorkspaceStatus::Provisioning,
+            url: None,
+            parent_id: None,
+            awareness_namespace: None,
+            runtime: "langgraph".into(),
+            workspace_dir: None,
+            workspace_access: "none".into(),
+            source_bundle_id: None,
+            x: 0.0,
+            y: 0.0,
+            now: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let online = app
+        .store
+        .workspace_transition(id, Transition::EXTERNAL_ONLINE, None, Utc::now())
+        .await
+        .unwrap();
+    assert!(online);
+
+    // The governor granted a restart (its runtime died); the provisioner
+    // task takes it up, reads the row (online) and stops at the gate.
+    app.restart_queue
+        .schedule(id, Instant::now(), "runtime exited".into());
+    let restarting = tokio::spawn({
+        let app = app.clone();
+        async move { app.provision_pending().await }
+    });
+    gate.entered.notified().await;
+
+    // An operator pauses it meanwhile.
+    let paused = app.workspace_pause(id).await.expect("pause");
+    assert_eq!(paused["paused_count"], 1);
+    gate.release.notify_one();
+    restarting.await.unwrap().expect("provisioner activation");
+
+    let row = app.store.workspace_get(id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status, row.status_reason.as_deref()),
+        (WorkspaceStatus::Paused, Some("paused by an operator"))
+    );
+    // The provisioner did not start it again either.
+    app.provision_pending().await.unwrap();
+    assert_eq!(
+        app.store.workspace_get(id).await.unwrap().unwrap().status,
+        WorkspaceStatus::Paused
+    );
+}
