@@ -117,6 +117,7 @@ impl Server {
             Arc::new(tasks::SchedulerTask {
                 every: app.config.scheduler_every,
             }),
+            Arc::new(tasks::DelegationTask),
             Arc::new(tasks::ApprovalExpiryTask {
                 every: app.config.approval_expiry_every,
             }),

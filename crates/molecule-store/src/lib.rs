@@ -236,6 +236,11 @@ pub trait Store: Send + Sync + 'static {
         delegation_id: &str,
     ) -> Result<Option<ActivityRow>>;
 
+    /// Tracking rows of delegations the platform dispatches itself
+    /// (`request_body.dispatched_by = "platform"`) that are still `pending`
+    /// or `dispatched`, oldest first, at most `limit`.
+    async fn activity_open_delegations(&self, limit: i64) -> Result<Vec<ActivityRow>>;
+
     /// Change the status of a delegation's tracking row(s); returns how many
     /// changed.
     async fn activity_delegation_update(&self, u: &DelegationUpdate<'_>) -> Result<u64>;

@@ -8,7 +8,6 @@
 //! `completed` | `failed`. Only a 2xx answer without a JSON-RPC error
 //! completes a delegation; an agent error or non-2xx status fails it.
 
-use axum::http::StatusCode;
 use chrono::Utc;
 use molecule_store::{ActivityQuery, ActivityRow, DelegationUpdate, NewActivity};
 use molecule_types::{Event, EventType};
@@ -24,6 +23,18 @@ use crate::error::{AppError, AppResult};
 
 /// Deadline of one delegated call.
 pub const DELEGATION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Name of the background task that dispatches delegations.
+pub const DELEGATION_TASK: &str = "delegations";
+/// At most this many delegated calls are in flight at once.
+pub const PARALLEL_DELEGATIONS: usize = 32;
+/// Open delegations one activation reads.
+const OPEN_BATCH: i64 = 500;
+/// Why a delegation that was in flight when the platform stopped failed.
+pub const INTERRUPTED: &str = "interrupted: the platform restarted while the call was in flight, \
+     so whether the target acted on it is unknown; delegate again if it should be done";
+
+/// A delegated call in flight: the delegating workspace and the delegation id.
+pub type DelegationKey = (Uuid, String);
 const LIST_LIMIT: i64 = 50;
 
 #[derive(Debug, Deserialize)]
@@ -130,11 +141,17 @@ fn reply_failure(reply: &A2aReply) -> Option<String> {
 
 /// The tracking row's body. The task is cut so that the body stays under
 /// the body cap and keeps the `delegation_id` every later update finds the
-/// row by (the agent is sent the whole task).
-fn tracking_body(task: &str, delegation_id: &str) -> Value {
+/// row by (a task within `LONG_TEXT_MAX` is never cut). `platform` marks a
+/// delegation the platform itself dispatches (`POST /delegate`), which the
+/// `delegations` task re-reads from here, after a restart too.
+fn tracking_body(task: &str, delegation_id: &str, platform: bool) -> Value {
     let mut stored = task.to_string();
     activity::fields::cap_text_to(&mut stored, activity::fields::MAX_BODY_BYTES / 2);
-    json!({ "task": stored, "delegation_id": delegation_id })
+    let mut body = json!({ "task": stored, "delegation_id": delegation_id });
+    if platform {
+        body["dispatched_by"] = json!("platform");
+    }
+    body
 }
 
 /// The `delegate_result` row and the event of a finished delegation.
@@ -183,6 +200,25 @@ fn delegation_result(
     (row, event)
 }
 
+/// What `POST /delegate` did.
+#[derive(Debug)]
+pub enum Delegated {
+    /// A new delegation, accepted for dispatch (202).
+    Accepted(Value),
+    /// The live delegation holding the same idempotency key (200).
+    Existing(Value),
+}
+
+/// A delegation to send: where from, where to, what.
+struct Delegation {
+    source: Uuid,
+    target: Uuid,
+    delegation_id: String,
+    task: String,
+    /// Whether its tracking row exists (and must be `pending` to send it).
+    tracked: bool,
+}
+
 /// The wire view of a delegation row.
 fn view(r: &ActivityRow) -> Value {
     let mut v = json!({
@@ -217,11 +253,7 @@ fn view(r: &ActivityRow) -> Value {
 
 impl App {
     /// POST /workspaces/:id/delegate.
-    pub async fn delegate(
-        &self,
-        source: Uuid,
-        req: DelegateRequest,
-    ) -> AppResult<(StatusCode, Value)> {
+    pub async fn delegate(&self, source: Uuid, req: DelegateRequest) -> AppResult<Delegated> {
         let target = parse_target(&req.target_id)?;
         if req.task.trim().is_empty() {
             return Err(AppError::invalid("task is required"));
@@ -242,7 +274,7 @@ impl App {
         if let Some(key) = key.as_deref()
             && let Some(hit) = self.idempotent_hit(source, key).await?
         {
-            return Ok((StatusCode::OK, hit));
+            return Ok(Delegated::Existing(hit));
         }
         let delegation_id = Uuid::new_v4().to_string();
         let mut row = NewActivity::new(source, "delegation");
@@ -250,7 +282,7 @@ impl App {
         row.target_id = Some(target);
         row.method = Some("delegate".into());
         row.summary = Some(format!("Delegating to {target_name}"));
-        row.request_body = Some(tracking_body(&req.task, &delegation_id));
+        row.request_body = Some(tracking_body(&req.task, &delegation_id, true));
         row.status = "pending".into();
         row.idempotency_key = key.clone();
         self.charge_activity(&mut row)?;
@@ -259,6 +291,7 @@ impl App {
             "status": "delegated",
             "target_id": target,
         });
+        let mut tracked = true;
         match self.store.activity_insert(&row).await {
             Ok(true) => {}
             Ok(false) => {
@@ -266,13 +299,14 @@ impl App {
                 if let Some(key) = key.as_deref()
                     && let Some(hit) = self.idempotent_hit(source, key).await?
                 {
-                    return Ok((StatusCode::OK, hit));
+                    return Ok(Delegated::Existing(hit));
                 }
                 return Err(AppError::not_found("workspace not found"));
             }
             Err(e) => {
                 tracing::error!(error = %e, "delegation tracking insert failed");
                 body["warning"] = json!("delegation dispatched but status tracking unavailable");
+                tracked = false;
             }
         }
         self.events
@@ -286,12 +320,21 @@ impl App {
                 }),
             ))
             .await;
-        let app = self.clone();
-        tokio::spawn(async move {
-            app.run_delegation(source, target, delegation_id, req.task)
-                .await;
-        });
-        Ok((StatusCode::ACCEPTED, body))
+        if tracked {
+            // The `delegations` task reads the row and dispatches it.
+            self.tasks.activate(DELEGATION_TASK);
+        } else {
+            // No row to re-read: dispatched now, not tracked.
+            let job = Delegation {
+                source,
+                target,
+                delegation_id,
+                task: req.task,
+                tracked: false,
+            };
+            self.launch_delegation(job);
+        }
+        Ok(Delegated::Accepted(body))
     }
 
     /// A live (not failed) delegation holding `key`; a failed one is
@@ -321,14 +364,116 @@ impl App {
         })))
     }
 
-    /// The background half of a delegation.
-    async fn run_delegation(
+    /// One activation of the `delegations` task: dispatch every pending
+    /// delegation the platform owns, and fail, with [`INTERRUPTED`], those
+    /// left `dispatched` by a previous process (their call died with it).
+    /// Returns how many it launched or failed.
+    pub async fn dispatch_delegations(&self) -> AppResult<usize> {
+        self.delegation_jobs.reap();
+        let open = self
+            .store
+            .activity_open_delegations(OPEN_BATCH)
+            .await
+            .map_err(AppError::internal("failed to list delegations"))?;
+        let mut n = 0;
+        for row in open {
+            let Some(delegation_id) = row
+                .request_body
+                .as_ref()
+                .and_then(|b| b["delegation_id"].as_str())
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let key = (row.workspace_id, delegation_id);
+            if self.delegation_jobs.is_running(&key) {
+                continue;
+            }
+            let (source, delegation_id) = key;
+            match (row.status.as_str(), row.target_id) {
+                ("pending", Some(target)) => {
+                    let task = row
+                        .request_body
+                        .as_ref()
+                        .and_then(|b| b["task"].as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    let job = Delegation {
+                        source,
+                        target,
+                        delegation_id,
+                        task,
+                        tracked: true,
+                    };
+                    n += usize::from(self.launch_delegation(job));
+                }
+                _ => {
+                    n += usize::from(
+                        self.fail_interrupted(source, row.target_id, &delegation_id)
+                            .await,
+                    );
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Run `job` as one of the `delegations` task's jobs; false when it is
+    /// already running.
+    fn launch_delegation(&self, job: Delegation) -> bool {
+        let key = (job.source, job.delegation_id.clone());
+        let app = self.clone();
+        self.delegation_jobs.launch(key, async move {
+            app.run_delegation(job).await;
+            // Rows left waiting for a free slot are read again.
+            app.tasks.activate(DELEGATION_TASK);
+        })
+    }
+
+    /// A delegation that was `dispatched` (or could not be read back) when
+    /// no job of this process runs it: failed with the reason, if it is
+    /// still open (whoever finished it first wins).
+    async fn fail_interrupted(
         &self,
         source: Uuid,
-        target: Uuid,
-        delegation_id: String,
-        task: String,
-    ) {
+        target: Option<Uuid>,
+        delegation_id: &str,
+    ) -> bool {
+        let update = DelegationUpdate {
+            workspace_id: source,
+            delegation_id,
+            status: "failed",
+            error: Some(INTERRUPTED),
+            from: &["pending", "dispatched"],
+        };
+        match self.store.activity_delegation_update(&update).await {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, %delegation_id, "could not fail an interrupted delegation");
+                return false;
+            }
+        }
+        tracing::warn!(workspace_id = %source, %delegation_id, "delegation interrupted by a platform restart; failed");
+        let outcome = Err(INTERRUPTED.to_string());
+        let (mut row, event) = delegation_result(source, target, delegation_id, &outcome);
+        activity::fields::cap_row(&mut row);
+        if let Err(e) = self.store.activity_insert(&row).await {
+            tracing::warn!(error = %e, %delegation_id, "delegation result not recorded");
+        }
+        self.events.emit(event).await;
+        true
+    }
+
+    /// The background half of a delegation.
+    async fn run_delegation(&self, job: Delegation) {
+        let Delegation {
+            source,
+            target,
+            delegation_id,
+            task,
+            tracked,
+        } = job;
         let update = DelegationUpdate {
             workspace_id: source,
             delegation_id: &delegation_id,
@@ -336,8 +481,17 @@ impl App {
             error: None,
             from: &["pending"],
         };
-        if let Err(e) = self.store.activity_delegation_update(&update).await {
-            tracing::warn!(error = %e, %delegation_id, "delegation status update failed");
+        match self.store.activity_delegation_update(&update).await {
+            // Dispatched (or finished) already: not ours to send again.
+            Ok(0) if tracked => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, %delegation_id, "delegation status update failed");
+                if tracked {
+                    // Still pending: the next activation tries again.
+                    return;
+                }
+            }
         }
         self.events
             .emit(Event::new(
@@ -376,7 +530,7 @@ impl App {
             Some(target),
             &delegation_id,
             outcome,
-            &["pending", "dispatched"],
+            &["dispatched"],
         )
         .await;
     }
@@ -472,7 +626,7 @@ impl App {
             row.target_id = Some(target);
             row.method = Some("delegate".into());
             row.summary = Some(format!("Delegating to {target}"));
-            row.request_body = Some(tracking_body(&req.task, &delegation_id));
+            row.request_body = Some(tracking_body(&req.task, &delegation_id, false));
             row.status = "dispatched".into();
             row.created_at = Utc::now();
             self.charge_activity(&mut row)?;

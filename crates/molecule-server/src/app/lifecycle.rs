@@ -24,13 +24,6 @@ pub const PROVISIONER_TASK: &str = "provisioner";
 /// At most this many workspaces are started at once.
 pub const PARALLEL_STARTS: usize = 16;
 
-/// Provisioning jobs in flight, owned by the `provisioner` task.
-#[derive(Default)]
-pub struct ProvisionJobs {
-    set: tokio::task::JoinSet<()>,
-    in_flight: std::collections::HashSet<Uuid>,
-}
-
 /// Restarts granted by the governor, waiting for their backoff to pass.
 #[derive(Clone, Default)]
 pub struct RestartQueue {
@@ -110,29 +103,15 @@ impl App {
             .collect();
         // Starts run as jobs owned by this task: an activation launches what
         // is pending and returns, so a workspace created a moment later does
-        // not wait for a whole batch. Finished jobs are reaped here; a
-        // panicking job is logged and its workspace is tried again.
-        let Ok(mut jobs) = self.provision_jobs.lock() else {
-            return Ok(());
-        };
-        while let Some(done) = jobs.set.try_join_next() {
-            if let Err(e) = done {
-                tracing::error!(error = %e, "a provisioning job panicked");
-            }
-        }
+        // not wait for a whole batch. A start already running is not
+        // launched twice; a panicking job is logged and its workspace is
+        // tried again.
+        self.provision_jobs.reap();
         for row in pending {
-            if !jobs.in_flight.insert(row.id) {
-                continue;
-            }
             let (app, prov) = (self.clone(), prov.clone());
-            jobs.set.spawn(async move {
-                let id = row.id;
-                let permit = app.provision_slots.clone().acquire_owned().await;
+            let id = row.id;
+            self.provision_jobs.launch(id, async move {
                 app.provision_one(&prov, row).await;
-                drop(permit);
-                if let Ok(mut j) = app.provision_jobs.lock() {
-                    j.in_flight.remove(&id);
-                }
             });
         }
         Ok(())

@@ -36,6 +36,7 @@ use uuid::Uuid;
 use molecule_store::Store;
 
 use crate::background::TaskRegistry;
+use crate::background::jobs::Jobs;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use access::Hierarchy;
@@ -89,8 +90,8 @@ pub struct AppInner {
     pub restart_queue: RestartQueue,
     pub listen_addrs: Arc<Mutex<ListenAddrs>>,
     pub restart_contexts: restart_context::RestartContexts,
-    pub provision_jobs: Arc<Mutex<lifecycle::ProvisionJobs>>,
-    pub provision_slots: Arc<tokio::sync::Semaphore>,
+    /// Runtime starts in flight in this process, one per workspace.
+    pub provision_jobs: Jobs<Uuid>,
     /// Outbound HTTP of the A2A proxy: pooled keep-alive connections, no
     /// global timeout (each call carries its own deadline).
     pub a2a_http: a2a::Upstream,
@@ -99,7 +100,9 @@ pub struct AppInner {
     /// Seals and opens secret values with `SECRETS_ENCRYPTION_KEY`.
     pub secret_box: secret_box::SecretBox,
     /// The scheduler's fire jobs in this process.
-    pub cron_in_flight: scheduler::InFlight,
+    pub cron_jobs: Jobs<scheduler::FireKey>,
+    /// Delegated calls in flight in this process.
+    pub delegation_jobs: Jobs<delegation::DelegationKey>,
     started_at: DateTime<Utc>,
     shutdown: watch::Receiver<bool>,
 }
@@ -134,12 +137,12 @@ impl App {
             restart_queue: RestartQueue::default(),
             listen_addrs,
             restart_contexts: Default::default(),
-            provision_jobs: Arc::default(),
-            provision_slots: Arc::new(tokio::sync::Semaphore::new(lifecycle::PARALLEL_STARTS)),
+            provision_jobs: Jobs::new("provisioning", lifecycle::PARALLEL_STARTS),
             a2a_http: a2a::Upstream::new(&config.agent_ca_certs, outbound.clone()),
             outbound,
             secret_box: secret_box::SecretBox::new(config.secrets_key.clone()),
-            cron_in_flight: Default::default(),
+            cron_jobs: Jobs::new("schedule fire", scheduler::PARALLEL_FIRES),
+            delegation_jobs: Jobs::new("delegation", delegation::PARALLEL_DELEGATIONS),
             provisioner,
             started_at: Utc::now(),
             shutdown,

@@ -18,9 +18,7 @@ use chrono::{DateTime, Utc};
 use molecule_store::{NewActivity, ScheduleRow, ScheduleRunResult};
 use molecule_types::{Event, EventType};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::App;
@@ -38,34 +36,8 @@ pub const FIRE_TIMEOUT: Duration = Duration::from_secs(300);
 /// abandoned (its process died) and no longer blocks the next run.
 const ABANDONED_AFTER: Duration = Duration::from_secs(60);
 
-/// The fire jobs of this process and the slots that bound them.
-#[derive(Clone)]
-pub struct InFlight {
-    jobs: Arc<Mutex<JoinSet<()>>>,
-    slots: Arc<tokio::sync::Semaphore>,
-}
-
-impl Default for InFlight {
-    fn default() -> Self {
-        Self {
-            jobs: Arc::default(),
-            slots: Arc::new(tokio::sync::Semaphore::new(PARALLEL_FIRES)),
-        }
-    }
-}
-
-impl InFlight {
-    /// Reap finished fire jobs, logging any that panicked.
-    fn reap(&self) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            while let Some(done) = jobs.try_join_next() {
-                if let Err(e) = done {
-                    tracing::error!(error = %e, "a schedule fire panicked");
-                }
-            }
-        }
-    }
-}
+/// A fire job: the schedule and the time its run was claimed.
+pub type FireKey = (Uuid, DateTime<Utc>);
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +54,7 @@ impl App {
     /// One scheduler activation: claim every due schedule and dispatch it.
     /// Returns how many runs this process claimed.
     pub async fn scheduler_tick(&self) -> AppResult<usize> {
-        self.cron_in_flight.reap();
+        self.cron_jobs.reap();
         let now = Utc::now();
         let due = self
             .store
@@ -164,12 +136,7 @@ impl App {
             }
         }
         let app = self.clone();
-        let slots = self.cron_in_flight.slots.clone();
-        let Ok(mut jobs) = self.cron_in_flight.jobs.lock() else {
-            return;
-        };
-        jobs.spawn(async move {
-            let _permit = slots.acquire_owned().await;
+        self.cron_jobs.launch((row.id, now), async move {
             app.cron_fire(&row, trigger, now).await;
         });
     }

@@ -4,6 +4,7 @@
 //! and records the last tick so `/admin/liveness` and `/readyz` can tell a
 //! stuck task from a healthy one.
 
+pub mod jobs;
 pub mod tasks;
 
 use async_trait::async_trait;

@@ -249,3 +249,21 @@ impl Task for ApprovalExpiryTask {
         Ok(())
     }
 }
+
+/// Dispatches delegations from their tracking rows (and fails those a
+/// previous process left in flight).
+pub struct DelegationTask;
+
+#[async_trait]
+impl Task for DelegationTask {
+    fn name(&self) -> &'static str {
+        crate::app::delegation::DELEGATION_TASK
+    }
+    fn period(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+    async fn activate(&self, app: &App) -> anyhow::Result<()> {
+        app.dispatch_delegations().await?;
+        Ok(())
+    }
+}

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::extract::{Bearer, JsonBody, WorkspacePath};
 use crate::app::App;
 use crate::app::activity::{ActivityListQuery, ActivityReport};
-use crate::app::delegation::{DelegateRequest, RecordRequest, UpdateRequest};
+use crate::app::delegation::{DelegateRequest, Delegated, RecordRequest, UpdateRequest};
 use crate::error::{AppError, AppResult};
 
 pub async fn list(
@@ -77,8 +77,10 @@ pub async fn delegate(
     JsonBody(req): JsonBody<DelegateRequest>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
     app.auth_workspace(id, bearer.creds()).await?;
-    let (status, body) = app.delegate(id, req).await?;
-    Ok((status, Json(body)))
+    Ok(match app.delegate(id, req).await? {
+        Delegated::Accepted(body) => (StatusCode::ACCEPTED, Json(body)),
+        Delegated::Existing(body) => (StatusCode::OK, Json(body)),
+    })
 }
 
 pub async fn delegations(

@@ -391,3 +391,85 @@ async fn retention_deletes_old_activity() {
     .await
     .expect("purged after the retention period");
 }
+
+#[tokio::test]
+async fn delegations_survive_a_platform_restart() {
+    use molecule_store::NewActivity;
+    let t = start().await;
+    let (parent, token, _g1) = agent_workspace(&t, "lead", None).await;
+    let (echo, _, _g2) = agent_workspace(&t, "echo", Some(parent)).await;
+    // A target that takes the call and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_url = format!("http://localhost:{}", hang.local_addr().unwrap().port());
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = hang.accept().await {
+            keep.lock().unwrap().push(sock);
+        }
+    });
+    let (silent, _) = workspace_at(&t, "silent", Some(parent), &hang_url).await;
+    let lead = t.as_workspace(parent, &token);
+    let r = lead
+        .delegate(parent, silent, "never answered", None)
+        .await
+        .unwrap();
+    let in_flight = r["delegation_id"].as_str().unwrap().to_string();
+    wait_delegation(&lead, parent, &in_flight, "dispatched").await;
+
+    // A delegation accepted but not yet sent when the platform stopped.
+    let waiting = Uuid::new_v4().to_string();
+    let mut row = NewActivity::new(parent, "delegation");
+    row.source_id = Some(parent);
+    row.target_id = Some(echo);
+    row.method = Some("delegate".into());
+    row.status = "pending".into();
+    row.request_body = Some(json!({
+        "task": "sent after the restart",
+        "delegation_id": waiting,
+        "dispatched_by": "platform",
+    }));
+
+    let crate::TestServer { server, _dir, .. } = t;
+    assert!(server.app.store.activity_insert(&row).await.unwrap());
+    let database = server.app.config.database.clone();
+    server.shutdown().await.unwrap();
+    let replica = crate::start_on(database, |_| {}).await;
+    let lead = molecule_client::Client::new(replica.url()).with_token(Some(token));
+
+    let rows = wait_delegation(&lead, parent, &in_flight, "failed").await;
+    let tracking = rows
+        .iter()
+        .find(|r| r["type"] == "delegate" && r["delegation_id"] == in_flight.as_str())
+        .unwrap();
+    let error = tracking["error"].as_str().unwrap();
+    assert!(error.contains("platform restarted"), "{error}");
+    assert!(
+        rows.iter().any(|r| r["type"] == "delegate_result"
+            && r["delegation_id"] == in_flight.as_str()
+            && r["status"] == "failed"),
+        "a failed result row: {rows:?}"
+    );
+    let rows = wait_delegation(&lead, parent, &waiting, "completed").await;
+    let result = rows
+        .iter()
+        .find(|r| r["type"] == "delegate_result" && r["delegation_id"] == waiting.as_str())
+        .expect("a result row");
+    assert_eq!(result["response_preview"], "echo: sent after the restart");
+    for (kind, id) in [
+        ("DELEGATION_FAILED", &in_flight),
+        ("DELEGATION_COMPLETE", &waiting),
+    ] {
+        let seen = eventually(Duration::from_secs(10), || async {
+            let events = lead.events(Some(parent)).await.unwrap();
+            events
+                .iter()
+                .any(|e| e.event_type == kind && e.payload["delegation_id"] == id.as_str())
+                .then_some(())
+        })
+        .await;
+        assert!(seen.is_some(), "{kind} for {id}");
+    }
+    replica.shutdown().await.unwrap();
+    drop(held);
+}

@@ -91,6 +91,7 @@ async fn admin_liveness_reports_every_task() {
             "activity-retention",
             "activity-writer",
             "approval-expiry",
+            "delegations",
             "external-staleness",
             "health-sweep",
             "heartbeat-flush",

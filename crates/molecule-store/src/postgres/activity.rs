@@ -181,6 +181,20 @@ pub(super) async fn delegation(
         .transpose()
 }
 
+pub(super) async fn open_delegations(pool: &PgPool, limit: i64) -> Result<Vec<ActivityRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM activity_logs \
+         WHERE method = 'delegate' AND status IN ('pending', 'dispatched') \
+         AND request_body->>'dispatched_by' = 'platform' \
+         ORDER BY created_at LIMIT $1"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(activity_row).collect()
+}
+
 pub(super) async fn delegation_update(pool: &PgPool, u: &DelegationUpdate<'_>) -> Result<u64> {
     let from: Vec<&str> = u.from.to_vec();
     let r = sqlx::query(

@@ -228,6 +228,10 @@ impl Store for PostgresStore {
         activity::delegation(&self.pool, workspace_id, delegation_id).await
     }
 
+    async fn activity_open_delegations(&self, limit: i64) -> Result<Vec<ActivityRow>> {
+        activity::open_delegations(&self.pool, limit).await
+    }
+
     async fn activity_delegation_update(&self, u: &DelegationUpdate<'_>) -> Result<u64> {
         activity::delegation_update(&self.pool, u).await
     }

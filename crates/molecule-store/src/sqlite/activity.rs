@@ -178,6 +178,20 @@ pub(super) async fn delegation(
         .transpose()
 }
 
+pub(super) async fn open_delegations(s: &SqliteStore, limit: i64) -> Result<Vec<ActivityRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM activity_logs \
+         WHERE method = 'delegate' AND status IN ('pending', 'dispatched') \
+         AND json_extract(request_body, '$.dispatched_by') = 'platform' \
+         ORDER BY created_at LIMIT $1"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(limit)
+        .fetch_all(&s.reader)
+        .await?;
+    rows.iter().map(activity_row).collect()
+}
+
 pub(super) async fn delegation_update(s: &SqliteStore, u: &DelegationUpdate<'_>) -> Result<u64> {
     let from = (!u.from.is_empty()).then(|| super::codec::json_list(u.from));
     let r = sqlx::query(

@@ -270,6 +270,10 @@ impl Store for SqliteStore {
         activity::delegation(self, workspace_id, delegation_id).await
     }
 
+    async fn activity_open_delegations(&self, limit: i64) -> Result<Vec<ActivityRow>> {
+        activity::open_delegations(self, limit).await
+    }
+
     async fn activity_delegation_update(&self, u: &DelegationUpdate<'_>) -> Result<u64> {
         activity::delegation_update(self, u).await
     }

@@ -211,6 +211,45 @@ async fn delegation_rows_update_by_delegation_id() {
 }
 
 #[tokio::test]
+async fn open_delegations_are_the_platforms_unfinished_ones_oldest_first() {
+    for b in stores().await {
+        eprintln!("--- backend {}", b.name);
+        let s = &*b.store;
+        let ws = insert(s, new_ws("ws", None, at(0))).await;
+        let tracking = |id: &str, status: &str, by: Option<&str>, secs: i64| {
+            let mut r = row(ws, "delegation", secs);
+            r.method = Some("delegate".into());
+            r.status = status.into();
+            let mut body = json!({"task": "t", "delegation_id": id});
+            if let Some(by) = by {
+                body["dispatched_by"] = json!(by);
+            }
+            r.request_body = Some(body);
+            r
+        };
+        let rows = [
+            tracking("late", "pending", Some("platform"), 5),
+            tracking("early", "dispatched", Some("platform"), 2),
+            tracking("done", "completed", Some("platform"), 1),
+            tracking("agent", "dispatched", None, 1),
+        ];
+        for r in &rows {
+            assert!(s.activity_insert(r).await.unwrap());
+        }
+        let mut result = rows[0].clone();
+        result.id = Uuid::now_v7();
+        result.method = Some("delegate_result".into());
+        assert!(s.activity_insert(&result).await.unwrap());
+
+        let open = s.activity_open_delegations(10).await.unwrap();
+        let ids: Vec<Uuid> = open.iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec![rows[1].id, rows[0].id]);
+        assert_eq!(s.activity_open_delegations(1).await.unwrap().len(), 1);
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn search_is_a_literal_case_insensitive_substring() {
     for b in stores().await {
         eprintln!("--- backend {}", b.name);
