@@ -5,8 +5,22 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use molecule_types::WorkspaceStatus;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
+/// Why a request is refused for now (and with which status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pressure {
+    /// The caller wrote more than its budget lately: 429.
+    OverBudget,
+    /// The platform cannot take it now (a full queue, a failed batch): 503.
+    Overloaded,
+}
+
+/// Every way a request can fail, as domain variants with typed detail; the
+/// status code and body of each are chosen in [`AppError::status`] and
+/// [`IntoResponse`] below, and nowhere else.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("not found: {0}")]
@@ -21,16 +35,33 @@ pub enum AppError {
     Gone(String),
     #[error("payload too large: {0}")]
     TooLarge(String),
-    /// A response whose body carries more than `error` (409 confirmation,
-    /// 503 with the workspace status, 404 of `/state`).
-    #[error("{status}: {body}")]
-    WithBody { status: StatusCode, body: Value },
-    /// Refused for now (429 over a budget, 503 when the platform cannot
-    /// take it): `{"error", "retry_after"}` and a `Retry-After` header,
-    /// like the rate limiter's answer.
-    #[error("{status}: {message} (retry after {retry_after} s)")]
+    /// The request clashes with what exists (a name in use, a paused
+    /// parent): 409 `{"error"}`.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Deleting a workspace that has children needs `?confirm=true`: 409
+    /// with the children.
+    #[error("confirmation required to delete {} child workspace(s)", children.len())]
+    ConfirmationRequired { children: Vec<(Uuid, String)> },
+    /// `GET /workspaces/:id/state` of a workspace that is gone: 404 with
+    /// `deleted: true` (and `status: removed` when its row remains).
+    #[error("workspace {id} is deleted")]
+    WorkspaceDeleted { id: Uuid, row_remains: bool },
+    /// The workspace cannot be reached in its current status: 503 with it.
+    #[error("workspace not available ({status})")]
+    WorkspaceUnavailable { status: WorkspaceStatus },
+    /// A part of the platform this needs is not there (no runtime backend):
+    /// 503 `{"error"}`.
+    #[error("unavailable: {0}")]
+    Unavailable(&'static str),
+    /// Stored secrets that the current key cannot open: 500 with their names.
+    #[error("failed to decrypt secrets {failed_keys:?}")]
+    Undecryptable { failed_keys: Vec<String> },
+    /// Refused for now: `{"error", "retry_after"}` and a `Retry-After`
+    /// header, like the rate limiter's answer.
+    #[error("{message} ({why:?}, retry after {retry_after} s)")]
     RetryLater {
-        status: StatusCode,
+        why: Pressure,
         message: &'static str,
         retry_after: u64,
     },
@@ -55,6 +86,9 @@ impl AppError {
     pub fn forbidden(msg: impl Into<String>) -> Self {
         Self::Forbidden(msg.into())
     }
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        Self::Conflict(msg.into())
+    }
     /// Wrap a store (or other internal) failure under the contract's public text.
     pub fn internal(public: &'static str) -> impl FnOnce(molecule_store::StoreError) -> Self {
         move |e| Self::Internal {
@@ -62,23 +96,33 @@ impl AppError {
             cause: e.to_string(),
         }
     }
-    pub fn retry_later(status: StatusCode, message: &'static str, retry_after: u64) -> Self {
+    pub fn retry_later(why: Pressure, message: &'static str, retry_after: u64) -> Self {
         Self::RetryLater {
-            status,
+            why,
             message,
             retry_after,
         }
     }
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::WorkspaceDeleted { .. } => StatusCode::NOT_FOUND,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Gone(_) => StatusCode::GONE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::WithBody { status, .. } | Self::RetryLater { status, .. } => *status,
-            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Conflict(_) | Self::ConfirmationRequired { .. } => StatusCode::CONFLICT,
+            Self::WorkspaceUnavailable { .. }
+            | Self::Unavailable(_)
+            | Self::RetryLater {
+                why: Pressure::Overloaded,
+                ..
+            } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RetryLater {
+                why: Pressure::OverBudget,
+                ..
+            } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Undecryptable { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -96,8 +140,34 @@ impl IntoResponse for AppError {
             | Self::Unauthenticated(m)
             | Self::Forbidden(m)
             | Self::Gone(m)
-            | Self::TooLarge(m) => json!({ "error": m }),
-            Self::WithBody { body, .. } => body,
+            | Self::TooLarge(m)
+            | Self::Conflict(m) => json!({ "error": m }),
+            Self::ConfirmationRequired { children } => {
+                let list: Vec<Value> = children
+                    .iter()
+                    .map(|(id, name)| json!({ "id": id, "name": name }))
+                    .collect();
+                json!({
+                    "status": "confirmation_required",
+                    "message": format!("workspace has {} child workspace(s); repeat with ?confirm=true to delete them all", list.len()),
+                    "children_count": list.len(),
+                    "children": list,
+                })
+            }
+            Self::WorkspaceDeleted { id, row_remains } => {
+                if row_remains {
+                    json!({ "workspace_id": id, "status": "removed", "deleted": true })
+                } else {
+                    json!({ "workspace_id": id, "deleted": true })
+                }
+            }
+            Self::WorkspaceUnavailable { status } => {
+                json!({ "error": "workspace not available", "status": status })
+            }
+            Self::Unavailable(m) => json!({ "error": m }),
+            Self::Undecryptable { failed_keys } => {
+                json!({ "error": "failed to decrypt secrets", "failed_keys": failed_keys })
+            }
             Self::RetryLater {
                 message,
                 retry_after,

@@ -113,3 +113,33 @@ impl App {
         self.hierarchy.directly_related(me, subject).await
     }
 }
+
+impl App {
+    /// `GET /events[/:id]`: the newest 100 persisted events (of one
+    /// workspace, when `workspace` is given).
+    pub async fn event_log(
+        &self,
+        workspace: Option<Uuid>,
+    ) -> crate::error::AppResult<Vec<molecule_types::dto::StoredEvent>> {
+        let rows = self
+            .store
+            .event_list(workspace, 100)
+            .await
+            .map_err(crate::error::AppError::internal("query failed"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| molecule_types::dto::StoredEvent {
+                id: r.id,
+                event_type: r.event_type,
+                workspace_id: r.workspace_id,
+                payload: r.payload,
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn database_ok(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+}

@@ -59,10 +59,9 @@ impl RestartQueue {
 
 impl App {
     pub fn provisioner(&self) -> AppResult<&Arc<dyn Provisioner>> {
-        self.provisioner.as_ref().ok_or_else(|| AppError::WithBody {
-            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            body: json!({ "error": "provisioner not available" }),
-        })
+        self.provisioner
+            .as_ref()
+            .ok_or(AppError::Unavailable("provisioner not available"))
     }
 
     /// Record a lifecycle decision: an event with its reason, a metric, a log line.

@@ -67,7 +67,6 @@ impl App {
             self.descendants_where(id, |s| s != WorkspaceStatus::Paused)
                 .await?,
         );
-        use WorkspaceStatus::*;
         let mut paused = 0;
         for r in targets {
             if let Some(prov) = &self.provisioner
@@ -161,8 +160,7 @@ impl App {
 }
 
 fn conflict_paused(name: &str) -> AppError {
-    AppError::WithBody {
-        status: axum::http::StatusCode::CONFLICT,
-        body: json!({ "error": format!("parent workspace \"{name}\" is paused — resume it first") }),
-    }
+    AppError::conflict(format!(
+        "parent workspace \"{name}\" is paused — resume it first"
+    ))
 }

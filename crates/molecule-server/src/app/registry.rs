@@ -310,10 +310,7 @@ impl App {
                 name: row.name,
             });
         }
-        Err(AppError::WithBody {
-            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            body: json!({ "error": "workspace not available", "status": row.status }),
-        })
+        Err(AppError::WorkspaceUnavailable { status: row.status })
     }
 
     /// GET /registry/:id/peers: siblings (all other roots for a root),

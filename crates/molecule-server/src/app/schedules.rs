@@ -59,10 +59,9 @@ fn next_run(
 }
 
 fn name_conflict(name: &str) -> AppError {
-    AppError::WithBody {
-        status: axum::http::StatusCode::CONFLICT,
-        body: json!({ "error": format!("a schedule named {name:?} already exists in this workspace") }),
-    }
+    AppError::conflict(format!(
+        "a schedule named {name:?} already exists in this workspace"
+    ))
 }
 
 pub fn schedule_json(r: &ScheduleRow) -> Value {

@@ -130,9 +130,8 @@ impl App {
                     .collect::<Map<_, _>>(),
             )),
             Err(SecretsError::Store(e)) => Err(e),
-            Err(SecretsError::Undecryptable(failed)) => Err(AppError::WithBody {
-                status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                body: json!({ "error": "failed to decrypt secrets", "failed_keys": failed }),
+            Err(SecretsError::Undecryptable(failed)) => Err(AppError::Undecryptable {
+                failed_keys: failed,
             }),
         }
     }

@@ -410,19 +410,8 @@ impl App {
             .await
             .map_err(AppError::internal("failed to check children"))?;
         if !children.is_empty() && !confirm {
-            let list: Vec<Value> = children
-                .iter()
-                .map(|c| json!({ "id": c.id, "name": c.name }))
-                .collect();
-            return Err(AppError::WithBody {
-                status: axum::http::StatusCode::CONFLICT,
-                body: json!({
-                    "status": "confirmation_required",
-                    "message": format!("workspace has {} child workspace(s); repeat with ?confirm=true to delete them all", list.len()),
-                    "children_count": list.len(),
-                    "children": list,
-                }),
-            });
+            let children = children.iter().map(|c| (c.id, c.name.clone())).collect();
+            return Err(AppError::ConfirmationRequired { children });
         }
         let descendants = self
             .store
@@ -476,13 +465,13 @@ impl App {
             .await
             .map_err(AppError::internal("lookup failed"))?;
         match row {
-            None => Err(AppError::WithBody {
-                status: axum::http::StatusCode::NOT_FOUND,
-                body: json!({ "workspace_id": id, "deleted": true }),
+            None => Err(AppError::WorkspaceDeleted {
+                id,
+                row_remains: false,
             }),
-            Some(r) if r.status == WorkspaceStatus::Removed => Err(AppError::WithBody {
-                status: axum::http::StatusCode::NOT_FOUND,
-                body: json!({ "workspace_id": id, "status": "removed", "deleted": true }),
+            Some(r) if r.status == WorkspaceStatus::Removed => Err(AppError::WorkspaceDeleted {
+                id,
+                row_remains: true,
             }),
             Some(r) => Ok(WorkspaceState {
                 workspace_id: id,

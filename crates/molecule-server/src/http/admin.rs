@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::extract::{Bearer, WorkspacePath};
 use crate::app::App;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::metrics::Sample;
 
 pub async fn health() -> Json<Value> {
@@ -20,7 +20,7 @@ pub async fn health() -> Json<Value> {
 
 /// 200 when the database answers and no background task is stale.
 pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
-    let db_ok = app.store.ping().await.is_ok();
+    let db_ok = app.database_ok().await;
     let now = Utc::now();
     let stale: Vec<&str> = app
         .tasks
@@ -124,26 +124,9 @@ pub async fn rotate_token(
     }))
 }
 
-fn stored(rows: Vec<molecule_store::EventRow>) -> Vec<StoredEvent> {
-    rows.into_iter()
-        .map(|r| StoredEvent {
-            id: r.id,
-            event_type: r.event_type,
-            workspace_id: r.workspace_id,
-            payload: r.payload,
-            created_at: r.created_at,
-        })
-        .collect()
-}
-
 pub async fn events(State(app): State<App>, bearer: Bearer) -> AppResult<Json<Vec<StoredEvent>>> {
     app.auth_admin(bearer.creds())?;
-    let rows = app
-        .store
-        .event_list(None, 100)
-        .await
-        .map_err(AppError::internal("query failed"))?;
-    Ok(Json(stored(rows)))
+    Ok(Json(app.event_log(None).await?))
 }
 
 pub async fn events_for(
@@ -155,10 +138,5 @@ pub async fn events_for(
     let Ok(id) = id.parse::<Uuid>() else {
         return Ok(Json(Vec::new()));
     };
-    let rows = app
-        .store
-        .event_list(Some(id), 100)
-        .await
-        .map_err(AppError::internal("query failed"))?;
-    Ok(Json(stored(rows)))
+    Ok(Json(app.event_log(Some(id)).await?))
 }

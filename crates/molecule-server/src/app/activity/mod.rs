@@ -19,7 +19,7 @@ use serde_json::json;
 use std::time::Instant;
 
 use super::App;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Pressure};
 pub use budget::{BudgetConfig, WriteBudget};
 pub use queue::ActivityQueue;
 use queue::{Batch, Queued};
@@ -72,7 +72,7 @@ impl App {
                 self.metrics
                     .inc("molecule_activity_refused_total", &[("reason", "budget")]);
                 AppError::retry_later(
-                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    Pressure::OverBudget,
                     "activity write budget exceeded",
                     retry_after,
                 )
@@ -92,7 +92,7 @@ impl App {
                 &[("reason", "queue_full")],
             );
             return Err(AppError::retry_later(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Pressure::Overloaded,
                 "activity queue full",
                 RETRY_AFTER_SECS,
             ));
@@ -125,7 +125,7 @@ impl App {
                 Ok(())
             }
             _ => Err(AppError::retry_later(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Pressure::Overloaded,
                 "failed to log activity",
                 RETRY_AFTER_SECS,
             )),
