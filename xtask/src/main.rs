@@ -17,6 +17,7 @@
 
 mod bench;
 mod image;
+mod layering;
 mod pg;
 mod serve;
 mod suite;

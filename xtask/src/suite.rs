@@ -1,4 +1,5 @@
-//! `cargo xtask test`: `cargo fmt --check` and `cargo clippy -D warnings`,
+//! `cargo xtask test`: `cargo fmt --check`, `cargo clippy -D warnings` and
+//! the layering check (`layering.rs`),
 //! then the whole workspace under nextest, once per database backend. The SQLite pass runs without `MOLECULE_TEST_DATABASE_URL`; the
 //! PostgreSQL pass sets it, to the caller's value or to a throwaway server
 //! started here and always stopped at the end. A PostgreSQL that cannot be
@@ -142,6 +143,7 @@ fn checks(root: &Path) -> Result<()> {
         bail!("`cargo clippy --workspace --all-targets -D warnings` failed ({clippy})");
     }
     println!("rustfmt and clippy: clean");
+    crate::layering::check(root)?;
     Ok(())
 }
 
