@@ -309,6 +309,33 @@ async fn a_slow_agent_past_the_deadline_is_busy_with_retry_after() {
 }
 
 #[tokio::test]
+async fn an_agent_that_drops_the_connection_is_busy_and_a_refused_one_unreachable() {
+    use tokio::io::AsyncReadExt;
+    let t = start().await;
+    // Reads the request, then closes the connection without an answer.
+    let dropper = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://localhost:{}", dropper.local_addr().unwrap().port());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = dropper.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+        }
+    });
+    let (id, _) = workspace_at(&t, "dropper", None, &url).await;
+    let r = t.client.a2a(id, &send_body("hello")).await.unwrap();
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json().unwrap()["busy"], true);
+
+    // Nothing listens: the connection is refused.
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://localhost:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let (id, _) = workspace_at(&t, "nobody", None, &url).await;
+    let r = t.client.a2a(id, &send_body("hello")).await.unwrap();
+    assert_eq!(r.status, 502, "{}", r.text());
+}
+
+#[tokio::test]
 async fn a_client_that_goes_away_does_not_cancel_the_agent() {
     let t = start().await;
     let agent = spawn_agent(Duration::from_millis(150)).await;

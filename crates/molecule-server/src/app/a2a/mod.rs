@@ -40,7 +40,7 @@ use envelope::{loggable, normalise};
 use exchange::{DetachOnDrop, Exchange, Outcome, stream_through};
 pub use types::{A2aError, A2aReply, Caller, ProxyBody, ProxyRequest, ProxyResponse};
 pub use upstream::Upstream;
-use upstream::{SendError, read_capped};
+use upstream::{Failure, SendError, read_capped};
 
 use super::App;
 use super::auth::{Credentials, Network};
@@ -331,13 +331,13 @@ impl App {
     /// or a dropped connection to a running agent → 503 busy; anything
     /// else → 502.
     async fn transport_error(&self, id: Uuid, external: bool, e: &SendError) -> A2aError {
-        let chain = match e {
+        let failed = match e {
             SendError::Refused(refused) => {
                 tracing::warn!(workspace_id = %id, reason = %refused, "a2a: agent URL refused by the outbound policy");
                 return A2aError::Refused(refused.to_string());
             }
             SendError::Timeout => None,
-            SendError::Failed(chain) => Some(chain),
+            SendError::Failed(kind, chain) => Some((*kind, chain)),
         };
         if !external && self.reactive_check(id).await {
             self.forget_target(id);
@@ -345,18 +345,9 @@ impl App {
         }
         // Whatever it was, the next call reads the target afresh.
         self.forget_target(id);
-        let Some(text) = chain else {
-            return A2aError::Busy;
-        };
-        let lower = text.to_lowercase();
-        if lower.contains("connection reset")
-            || lower.contains("connection closed")
-            || lower.contains("incomplete message")
-            || lower.contains("eof")
-        {
-            A2aError::Busy
-        } else {
-            A2aError::Unreachable(text.clone())
+        match failed {
+            None | Some((Failure::Dropped, _)) => A2aError::Busy,
+            Some((Failure::Other, chain)) => A2aError::Unreachable(chain.clone()),
         }
     }
 

@@ -283,7 +283,7 @@ impl Upstream {
                 Err(mut e) => match e.take_message() {
                     // Not written: an idle connection the agent had closed.
                     Some(unsent) if reused => req = unsent,
-                    _ => return Err(SendError::Failed(error_chain(e.error()))),
+                    _ => return Err(SendError::failed(e.error())),
                 },
             }
         }
@@ -297,11 +297,11 @@ impl Upstream {
         }
         .map_err(|e| match e.downcast::<Refused>() {
             Ok(refused) => SendError::Refused(*refused),
-            Err(e) => SendError::Failed(error_chain(&*e)),
+            Err(e) => SendError::failed(&*e),
         })?;
         let (sender, conn) = http1::handshake(io)
             .await
-            .map_err(|e| SendError::Failed(error_chain(&e)))?;
+            .map_err(|e| SendError::failed(&e))?;
         self.pool.opened.fetch_add(1, Ordering::Relaxed);
         Ok(Box::new(Conn {
             sender,
@@ -315,19 +315,61 @@ impl Upstream {
 pub(super) enum SendError {
     /// The call's deadline passed.
     Timeout,
-    /// Connecting, writing or reading the head failed; the error chain.
-    Failed(String),
+    /// Connecting, writing or reading the head failed: what kind of
+    /// failure, and the error chain (for logs).
+    Failed(Failure, String),
     /// The outbound policy refused every address of a supplied URL.
     Refused(Refused),
+}
+
+impl SendError {
+    fn failed(e: &(dyn std::error::Error + 'static)) -> Self {
+        SendError::Failed(Failure::of(e), error_chain(e))
+    }
 }
 
 impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendError::Timeout => f.write_str("deadline exceeded"),
-            SendError::Failed(chain) => f.write_str(chain),
+            SendError::Failed(_, chain) => f.write_str(chain),
             SendError::Refused(refused) => refused.fmt(f),
         }
+    }
+}
+
+/// The kind of a transport failure, read from the types of the error and
+/// its sources (hyper's and the OS's error kinds), never from its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// The connection was closed or reset under the exchange: the agent is
+    /// there but dropped the call (busy).
+    Dropped,
+    /// Anything else (refused connection, name resolution, TLS, ...).
+    Other,
+}
+
+impl Failure {
+    pub(super) fn of(e: &(dyn std::error::Error + 'static)) -> Failure {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+        let mut cur = Some(e);
+        while let Some(err) = cur {
+            if let Some(h) = err.downcast_ref::<hyper::Error>()
+                && (h.is_incomplete_message() || h.is_closed() || h.is_canceled())
+            {
+                return Failure::Dropped;
+            }
+            if let Some(io) = err.downcast_ref::<std::io::Error>()
+                && matches!(
+                    io.kind(),
+                    ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+                )
+            {
+                return Failure::Dropped;
+            }
+            cur = err.source();
+        }
+        Failure::Other
     }
 }
 
@@ -417,5 +459,43 @@ pub(super) async fn next_chunk(body: &mut Incoming) -> Option<Result<Bytes, Stri
             }
             Err(e) => return Some(Err(error_chain(&e))),
         }
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::Failure;
+    use std::io::{Error, ErrorKind};
+
+    /// An error whose text says "eof" but whose kind does not.
+    #[derive(Debug)]
+    struct Wrapped(Error);
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("while reading")
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn failures_are_classified_by_kind_through_the_source_chain() {
+        for kind in [
+            ErrorKind::ConnectionReset,
+            ErrorKind::ConnectionAborted,
+            ErrorKind::BrokenPipe,
+            ErrorKind::UnexpectedEof,
+        ] {
+            let e = Wrapped(Error::from(kind));
+            assert_eq!(Failure::of(&e), Failure::Dropped, "{kind:?}");
+        }
+        let refused = Wrapped(Error::from(ErrorKind::ConnectionRefused));
+        assert_eq!(Failure::of(&refused), Failure::Other);
+        // The text is not what decides.
+        let text = Error::other("unexpected eof; connection reset");
+        assert_eq!(Failure::of(&text), Failure::Other);
     }
 }
