@@ -196,6 +196,8 @@ pub struct Config {
     /// `MOLECULE_OUTBOUND_ALLOW`: networks URLs someone supplied may reach
     /// although the mode's outbound policy closes them (`app/outbound`).
     pub outbound_allow: Vec<crate::app::outbound::Network>,
+    /// Memory and CPU of Docker workspaces per tier (`TIER*`).
+    pub tier_limits: molecule_provisioner::docker::TierLimits,
 }
 
 /// Limits on client connections, shared by every listener of a server.

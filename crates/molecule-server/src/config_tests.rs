@@ -298,3 +298,30 @@ fn debug_output_never_shows_the_admin_token_or_the_database_password() {
     assert!(shown.contains("molecule:REDACTED@db.internal"), "{shown}");
     assert_eq!(c.admin_token.as_deref().map(str::len), Some(44));
 }
+
+#[test]
+fn tier_limits_come_from_the_tier_variables_and_bad_ones_are_refused() {
+    let defaults = molecule_provisioner::docker::TierLimits::default();
+    let c = raw(&[
+        ("TIER2_MEMORY_MB", "256"),
+        ("TIER2_CPU_SHARES", "512"),
+        ("TIER4_MEMORY_MB", " 8192 "),
+    ])
+    .validate()
+    .unwrap();
+    assert_eq!(
+        (c.tier_limits.t2.memory_mb, c.tier_limits.t2.cpu_shares),
+        (256, 512)
+    );
+    assert_eq!(c.tier_limits.t3, defaults.t3);
+    assert_eq!(c.tier_limits.t4.memory_mb, 8192);
+    assert_eq!(c.tier_limits.t4.cpu_shares, defaults.t4.cpu_shares);
+    assert_eq!(raw(&[]).validate().unwrap().tier_limits, defaults);
+
+    let err = raw(&[("TIER3_MEMORY_MB", "-5"), ("TIER4_CPU_SHARES", "lots")])
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("TIER3_MEMORY_MB=\"-5\""), "{err}");
+    assert!(err.contains("TIER4_CPU_SHARES=\"lots\""), "{err}");
+}

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use molecule_provisioner::Provisioner;
-use molecule_provisioner::docker::{DockerOptions, DockerProvisioner, TierLimits};
+use molecule_provisioner::docker::{DockerOptions, DockerProvisioner};
 use molecule_provisioner::local::LocalProvisioner;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,7 +41,7 @@ fn docker_options(config: &Config) -> DockerOptions {
     DockerOptions {
         host: config.docker_host.clone(),
         call_timeout: config.docker_call_timeout,
-        tier_limits: TierLimits::from_env(),
+        tier_limits: config.tier_limits,
         instance: Some(instance),
         ..DockerOptions::default()
     }

@@ -79,38 +79,6 @@ impl Default for TierLimits {
 }
 
 impl TierLimits {
-    /// Defaults overridden by `TIER{2,3,4}_MEMORY_MB` / `TIER{2,3,4}_CPU_SHARES`
-    /// from the process environment.
-    pub fn from_env() -> Self {
-        Self::from_lookup(|key| std::env::var(key).ok())
-    }
-
-    /// Defaults overridden by the given lookup; values that are not positive
-    /// integers are ignored with a warning.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let mut limits = Self::default();
-        for (tier, limit) in [
-            (2, &mut limits.t2),
-            (3, &mut limits.t3),
-            (4, &mut limits.t4),
-        ] {
-            for (suffix, field) in [
-                ("MEMORY_MB", &mut limit.memory_mb),
-                ("CPU_SHARES", &mut limit.cpu_shares),
-            ] {
-                let key = format!("TIER{tier}_{suffix}");
-                let Some(raw) = lookup(&key) else { continue };
-                match raw.trim().parse::<i64>() {
-                    Ok(v) if v > 0 => *field = v,
-                    _ => {
-                        tracing::warn!(key, value = %raw, "ignoring tier override: not a positive integer")
-                    }
-                }
-            }
-        }
-        limits
-    }
-
     fn for_tier(&self, tier: Tier) -> Option<TierLimit> {
         match tier {
             Tier::T1 => None,

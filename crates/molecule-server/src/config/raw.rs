@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use molecule_provisioner::docker::TierLimits;
+
 use super::numbers::{count, positive, seconds};
 use super::{Config, Database, LogFormat, Mode, ProvisionerChoice, Redacted, security};
 
@@ -47,6 +49,12 @@ pub const ENV_NAMES: &[&str] = &[
     "MOLECULE_MAX_CONNECTIONS_PER_IP",
     "MOLECULE_ALLOWED_HOSTS",
     "MOLECULE_OUTBOUND_ALLOW",
+    "TIER2_MEMORY_MB",
+    "TIER2_CPU_SHARES",
+    "TIER3_MEMORY_MB",
+    "TIER3_CPU_SHARES",
+    "TIER4_MEMORY_MB",
+    "TIER4_CPU_SHARES",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -89,6 +97,8 @@ pub struct RawConfig {
     pub max_connections_per_ip: Option<String>,
     pub allowed_hosts: Option<String>,
     pub outbound_allow: Option<String>,
+    /// `TIER{2,3,4}_{MEMORY_MB,CPU_SHARES}` that are set, by name.
+    pub tier_overrides: Vec<(String, String)>,
 }
 
 impl RawConfig {
@@ -134,6 +144,11 @@ impl RawConfig {
             max_connections_per_ip: g("MOLECULE_MAX_CONNECTIONS_PER_IP"),
             allowed_hosts: g("MOLECULE_ALLOWED_HOSTS"),
             outbound_allow: g("MOLECULE_OUTBOUND_ALLOW"),
+            tier_overrides: ENV_NAMES
+                .iter()
+                .filter(|k| k.starts_with("TIER"))
+                .filter_map(|k| g(k).map(|v| (k.to_string(), v)))
+                .collect(),
         }
     }
 
@@ -386,6 +401,7 @@ impl RawConfig {
                     problems.extend(bad);
                     Vec::new()
                 });
+        let tier_limits = tier_limits(&self.tier_overrides, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -436,8 +452,35 @@ impl RawConfig {
             allowed_hosts,
             agent_listen_ip: None,
             outbound_allow,
+            tier_limits,
         })
     }
+}
+
+/// The Docker backend's per-tier limits: defaults, overridden by
+/// `TIER{2,3,4}_MEMORY_MB` / `TIER{2,3,4}_CPU_SHARES` (positive integers).
+fn tier_limits(overrides: &[(String, String)], problems: &mut Vec<String>) -> TierLimits {
+    let mut limits = TierLimits::default();
+    for (tier, limit) in [
+        (2, &mut limits.t2),
+        (3, &mut limits.t3),
+        (4, &mut limits.t4),
+    ] {
+        for (suffix, field) in [
+            ("MEMORY_MB", &mut limit.memory_mb),
+            ("CPU_SHARES", &mut limit.cpu_shares),
+        ] {
+            let name = format!("TIER{tier}_{suffix}");
+            let raw = overrides
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone());
+            let default = u64::try_from(*field).unwrap_or(1);
+            let value = count(&raw, &name, default, 1, problems);
+            *field = i64::try_from(value).unwrap_or(i64::MAX);
+        }
+    }
+    limits
 }
 
 /// The certificates of a PEM file, at least one, each one rustls accepts

@@ -162,28 +162,18 @@ fn cpu_cap_never_exceeds_the_host() {
 }
 
 #[test]
-fn overrides_replace_defaults_and_bad_values_are_ignored() {
-    let env = HashMap::from([
-        ("TIER2_MEMORY_MB", "256"),
-        ("TIER2_CPU_SHARES", "512"),
-        ("TIER3_MEMORY_MB", "-5"),
-        ("TIER4_CPU_SHARES", "lots"),
-        ("TIER4_MEMORY_MB", " 8192 "),
-    ]);
-    let limits = TierLimits::from_lookup(|k| env.get(k).map(|v| v.to_string()));
-    let defaults = TierLimits::default();
-    assert_eq!(
-        limits.t2,
-        TierLimit {
+fn tier_limits_set_the_container_cpu_and_memory() {
+    let limits = TierLimits {
+        t2: TierLimit {
             memory_mb: 256,
-            cpu_shares: 512
-        }
-    );
-    assert_eq!(limits.t3, defaults.t3);
-    assert_eq!(limits.t4.memory_mb, 8192);
-    assert_eq!(limits.t4.cpu_shares, defaults.t4.cpu_shares);
+            cpu_shares: 512,
+        },
+        ..TierLimits::default()
+    };
     let body = create_body(&spec(2), place(&limits, None));
-    assert_eq!(body.host_config.unwrap().nano_cpus, Some(500_000_000));
+    let host = body.host_config.unwrap();
+    assert_eq!(host.nano_cpus, Some(500_000_000));
+    assert_eq!(host.memory, Some(256 << 20));
 }
 
 #[test]
