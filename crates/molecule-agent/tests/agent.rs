@@ -8,6 +8,7 @@
 //! - `platform`: registration, token handling and heartbeats against a fake
 //!   platform that records calls.
 //! - `binary`: the fault hook, SIGTERM, removal.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 #[path = "agent/binary.rs"]
 mod binary;

@@ -3,6 +3,7 @@
 //! This checks the wire (paths, headers, bodies, status mapping, WebSocket
 //! framing) without the real server; the server's own tests drive the real
 //! thing through this client.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

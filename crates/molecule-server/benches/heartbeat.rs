@@ -6,6 +6,7 @@
 //! Run: `cargo xtask bench heartbeat` (starts a throwaway PostgreSQL), or
 //! `cargo bench -p molecule-server --bench heartbeat` for SQLite only /
 //! with `MOLECULE_BENCH_DATABASE_URL=postgres://…` for PostgreSQL as well.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use molecule_client::Client;
 use molecule_server::Server;

@@ -9,6 +9,7 @@
 //!    `online` again, with the default 15 s health sweep.
 //!
 //! Run: `cargo xtask bench provisioning` (needs `cargo xtask image` first).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use molecule_client::Client;
 use molecule_server::Server;

@@ -9,6 +9,7 @@
 //! Run: `cargo xtask bench proxy` (builds the binaries, installs nginx and
 //! wrk from the machine's packages when missing). Targets (DESIGN.md): ≤ 1 ms added
 //! at p50 over the direct call, ≥ 0.8× nginx's throughput.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

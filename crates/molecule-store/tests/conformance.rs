@@ -7,6 +7,7 @@
 //! `CI=true` a missing URL is a failure, not a skip.
 //!
 //! Cases live in `conformance/*.rs`; this file holds the harness.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 #[path = "conformance/activity.rs"]
 mod activity;

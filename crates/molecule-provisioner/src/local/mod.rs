@@ -58,6 +58,8 @@ impl LocalChild {
 
     /// Signal the child's whole process group (it leads its own group).
     /// Only called while the child is unreaped, so the pid is still ours.
+    /// The one `unsafe` of the project: std has no process-group signal.
+    #[allow(unsafe_code)]
     fn signal(&mut self, signal: libc::c_int) {
         let Some(pid) = self.child.id().and_then(|p| libc::pid_t::try_from(p).ok()) else {
             return;

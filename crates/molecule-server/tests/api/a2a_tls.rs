@@ -100,6 +100,7 @@ async fn https_agents_are_reached_over_tls_with_verified_certificates() {
 /// event WebSocket over `wss://`, trusting the system's roots (here the
 /// test CA through `SSL_CERT_FILE`).
 #[tokio::test]
+#[allow(unsafe_code)] // set_var: see SAFETY below
 async fn the_client_reaches_an_https_platform_over_https_and_wss() {
     let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/tls/ca.pem");
     // SAFETY: set before this test starts any TLS client; nextest runs each

@@ -3,6 +3,7 @@
 //! database: a SQLite temp file by default, or a new database on the
 //! PostgreSQL server named by `MOLECULE_TEST_DATABASE_URL` (CI runs the
 //! suite once each way).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod a2a;
 mod a2a_bodies;
