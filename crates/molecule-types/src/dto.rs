@@ -224,3 +224,34 @@ pub struct Liveness {
 pub struct StatusReply {
     pub status: String,
 }
+
+/// `PATCH /workspaces/:id`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Updated {
+    pub status: String,
+    /// Set when a change only takes effect at the next start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_restart: Option<bool>,
+}
+
+/// `POST /workspaces/:id/restart`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Restarted {
+    pub status: String,
+    pub config_dir: String,
+    pub reset_session: bool,
+}
+
+/// `POST /workspaces/:id/pause`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Paused {
+    pub status: String,
+    pub paused_count: usize,
+}
+
+/// `POST /workspaces/:id/resume`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Resumed {
+    pub status: String,
+    pub resumed_count: usize,
+}

@@ -4,8 +4,10 @@
 
 use chrono::Utc;
 use molecule_store::{ApprovalRow, NewApproval};
+use molecule_types::workspace_data::{
+    Approval, ApprovalStatus, CreateApproval, DecideApproval, PendingApproval,
+};
 use molecule_types::{Event, EventType};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -16,28 +18,12 @@ use crate::error::{AppError, AppResult};
 const LIST_LIMIT: i64 = 50;
 pub const AUTO_EXPIRED: &str = "auto-expired";
 
-#[derive(Debug, Deserialize)]
-pub struct CreateApproval {
-    #[serde(default)]
-    pub action: String,
-    #[serde(default)]
-    pub task_id: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub context: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Decide {
-    #[serde(default)]
-    pub decision: String,
-    #[serde(default)]
-    pub decided_by: Option<String>,
-}
-
 impl App {
-    pub async fn approval_create(&self, ws: Uuid, req: CreateApproval) -> AppResult<Value> {
+    pub async fn approval_create(
+        &self,
+        ws: Uuid,
+        req: CreateApproval,
+    ) -> AppResult<ApprovalStatus> {
         if req.action.trim().is_empty() {
             return Err(AppError::invalid("action is required"));
         }
@@ -80,10 +66,13 @@ impl App {
                 ))
                 .await;
         }
-        Ok(json!({ "approval_id": a.id, "status": "pending" }))
+        Ok(ApprovalStatus {
+            approval_id: a.id,
+            status: "pending".into(),
+        })
     }
 
-    pub async fn approval_list(&self, ws: Uuid) -> AppResult<Vec<Value>> {
+    pub async fn approval_list(&self, ws: Uuid) -> AppResult<Vec<Approval>> {
         let rows = self
             .store
             .approval_list(ws, LIST_LIMIT)
@@ -91,12 +80,15 @@ impl App {
             .map_err(AppError::internal("query failed"))?;
         Ok(rows
             .iter()
-            .map(|r| {
-                json!({
-                    "id": r.id, "task_id": r.task_id, "action": r.action, "reason": r.reason,
-                    "status": r.status, "decided_by": r.decided_by, "decided_at": r.decided_at,
-                    "created_at": r.created_at,
-                })
+            .map(|r| Approval {
+                id: r.id,
+                task_id: r.task_id.clone(),
+                action: r.action.clone(),
+                reason: r.reason.clone(),
+                status: r.status.clone(),
+                decided_by: r.decided_by.clone(),
+                decided_at: r.decided_at,
+                created_at: r.created_at,
             })
             .collect())
     }
@@ -108,9 +100,9 @@ impl App {
         &self,
         ws: Uuid,
         id: Option<Uuid>,
-        req: Decide,
+        req: DecideApproval,
         creds: Credentials<'_>,
-    ) -> AppResult<Value> {
+    ) -> AppResult<ApprovalStatus> {
         if !matches!(req.decision.as_str(), "approved" | "denied") {
             return Err(AppError::invalid("decision must be approved or denied"));
         }
@@ -154,7 +146,10 @@ impl App {
                 json!({ "approval_id": id, "decision": req.decision, "decided_by": decided_by }),
             ))
             .await;
-        Ok(json!({ "status": req.decision, "approval_id": id }))
+        Ok(ApprovalStatus {
+            approval_id: id,
+            status: req.decision,
+        })
     }
 
     /// Development keeps the reference's rule (the requester's own token),
@@ -171,7 +166,7 @@ impl App {
     }
 
     /// `GET /approvals/pending` (admin): expire first, then list.
-    pub async fn approval_pending(&self) -> AppResult<Vec<Value>> {
+    pub async fn approval_pending(&self) -> AppResult<Vec<PendingApproval>> {
         self.approval_expire().await?;
         let rows = self
             .store
@@ -180,12 +175,14 @@ impl App {
             .map_err(AppError::internal("query failed"))?;
         Ok(rows
             .iter()
-            .map(|r| {
-                json!({
-                    "id": r.id, "workspace_id": r.workspace_id, "workspace_name": r.workspace_name,
-                    "action": r.action, "reason": r.reason, "status": r.status,
-                    "created_at": r.created_at,
-                })
+            .map(|r| PendingApproval {
+                id: r.id,
+                workspace_id: r.workspace_id,
+                workspace_name: r.workspace_name.clone(),
+                action: r.action.clone(),
+                reason: r.reason.clone(),
+                status: r.status.clone(),
+                created_at: r.created_at,
             })
             .collect())
     }

@@ -10,6 +10,9 @@
 
 use chrono::Utc;
 use molecule_store::{ActivityQuery, ActivityRow, DelegationUpdate, NewActivity};
+use molecule_types::workspace_data::{
+    Delegation as DelegationView, DelegationAccepted, DelegationAck,
+};
 use molecule_types::{Event, EventType};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -204,9 +207,9 @@ fn delegation_result(
 #[derive(Debug)]
 pub enum Delegated {
     /// A new delegation, accepted for dispatch (202).
-    Accepted(Value),
+    Accepted(DelegationAccepted),
     /// The live delegation holding the same idempotency key (200).
-    Existing(Value),
+    Existing(DelegationAccepted),
 }
 
 /// A delegation to send: where from, where to, what.
@@ -220,16 +223,7 @@ struct Delegation {
 }
 
 /// The wire view of a delegation row.
-fn view(r: &ActivityRow) -> Value {
-    let mut v = json!({
-        "id": r.id,
-        "type": r.method,
-        "source_id": r.source_id,
-        "target_id": r.target_id,
-        "summary": r.summary,
-        "status": r.status,
-        "created_at": r.created_at,
-    });
+fn view(r: &ActivityRow) -> DelegationView {
     let delegation_id = r
         .request_body
         .as_ref()
@@ -238,17 +232,24 @@ fn view(r: &ActivityRow) -> Value {
             r.response_body
                 .as_ref()
                 .and_then(|b| b["delegation_id"].as_str())
-        });
-    if let Some(d) = delegation_id {
-        v["delegation_id"] = json!(d);
+        })
+        .map(str::to_string);
+    DelegationView {
+        id: r.id,
+        kind: r.method.clone(),
+        source_id: r.source_id,
+        target_id: r.target_id,
+        summary: r.summary.clone(),
+        status: r.status.clone(),
+        created_at: r.created_at,
+        delegation_id,
+        error: r.error_detail.clone().filter(|e| !e.is_empty()),
+        response_preview: r
+            .response_body
+            .as_ref()
+            .and_then(|b| b["text"].as_str())
+            .map(|t| preview(t, 300)),
     }
-    if let Some(e) = r.error_detail.as_deref().filter(|e| !e.is_empty()) {
-        v["error"] = json!(e);
-    }
-    if let Some(t) = r.response_body.as_ref().and_then(|b| b["text"].as_str()) {
-        v["response_preview"] = json!(preview(t, 300));
-    }
-    v
 }
 
 impl App {
@@ -286,11 +287,13 @@ impl App {
         row.status = "pending".into();
         row.idempotency_key = key.clone();
         self.charge_activity(&mut row)?;
-        let mut body = json!({
-            "delegation_id": delegation_id,
-            "status": "delegated",
-            "target_id": target,
-        });
+        let mut body = DelegationAccepted {
+            delegation_id: Some(delegation_id.clone()),
+            status: "delegated".into(),
+            target_id: Some(target),
+            warning: None,
+            idempotent_hit: None,
+        };
         let mut tracked = true;
         match self.store.activity_insert(&row).await {
             Ok(true) => {}
@@ -305,7 +308,7 @@ impl App {
             }
             Err(e) => {
                 tracing::error!(error = %e, "delegation tracking insert failed");
-                body["warning"] = json!("delegation dispatched but status tracking unavailable");
+                body.warning = Some("delegation dispatched but status tracking unavailable".into());
                 tracked = false;
             }
         }
@@ -339,7 +342,11 @@ impl App {
 
     /// A live (not failed) delegation holding `key`; a failed one is
     /// deleted so the call proceeds as new.
-    async fn idempotent_hit(&self, source: Uuid, key: &str) -> AppResult<Option<Value>> {
+    async fn idempotent_hit(
+        &self,
+        source: Uuid,
+        key: &str,
+    ) -> AppResult<Option<DelegationAccepted>> {
         let q = AppError::internal("delegation lookup failed");
         let Some(existing) = self
             .store
@@ -356,12 +363,17 @@ impl App {
                 .map_err(AppError::internal("delegation lookup failed"))?;
             return Ok(None);
         }
-        Ok(Some(json!({
-            "delegation_id": existing.request_body.as_ref().and_then(|b| b["delegation_id"].as_str()),
-            "status": existing.status,
-            "target_id": existing.target_id,
-            "idempotent_hit": true,
-        })))
+        Ok(Some(DelegationAccepted {
+            delegation_id: existing
+                .request_body
+                .as_ref()
+                .and_then(|b| b["delegation_id"].as_str())
+                .map(str::to_string),
+            status: existing.status,
+            target_id: existing.target_id,
+            warning: None,
+            idempotent_hit: Some(true),
+        }))
     }
 
     /// One activation of the `delegations` task: dispatch every pending
@@ -588,7 +600,7 @@ impl App {
     }
 
     /// GET /workspaces/:id/delegations: the newest 50 tracking and result rows.
-    pub async fn delegations(&self, source: Uuid) -> AppResult<Vec<Value>> {
+    pub async fn delegations(&self, source: Uuid) -> AppResult<Vec<DelegationView>> {
         let rows = self
             .store
             .activity_list(&ActivityQuery {
@@ -606,7 +618,11 @@ impl App {
     /// POST /workspaces/:id/delegations/record: an agent delegated by
     /// itself and tells the platform. Recording the same id twice keeps
     /// one row.
-    pub async fn record_delegation(&self, source: Uuid, req: RecordRequest) -> AppResult<Value> {
+    pub async fn record_delegation(
+        &self,
+        source: Uuid,
+        req: RecordRequest,
+    ) -> AppResult<DelegationAck> {
         let target = parse_target(&req.target_id)?;
         let delegation_id = req.delegation_id.trim().to_string();
         if req.task.trim().is_empty() || delegation_id.is_empty() {
@@ -646,7 +662,10 @@ impl App {
                 ))
                 .await;
         }
-        Ok(json!({ "delegation_id": delegation_id, "status": "recorded" }))
+        Ok(DelegationAck {
+            delegation_id,
+            status: "recorded".into(),
+        })
     }
 
     /// POST /workspaces/:id/delegations/:delegation_id/update.
@@ -655,7 +674,7 @@ impl App {
         source: Uuid,
         delegation_id: &str,
         req: UpdateRequest,
-    ) -> AppResult<Value> {
+    ) -> AppResult<DelegationAck> {
         let outcome = match req.status.as_str() {
             "completed" => Ok(req.response_preview.clone().unwrap_or_default()),
             "failed" => Err(req.error.clone().unwrap_or_default()),
@@ -676,7 +695,10 @@ impl App {
             .await
             .map_err(AppError::internal("failed to update delegation"))?;
         self.events.emit(event).await;
-        Ok(json!({ "status": req.status, "delegation_id": delegation_id }))
+        Ok(DelegationAck {
+            delegation_id: delegation_id.to_string(),
+            status: req.status,
+        })
     }
 }
 

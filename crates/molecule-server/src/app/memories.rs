@@ -6,8 +6,9 @@
 use chrono::{Duration, Utc};
 use molecule_store::{MemoryQuery, MemoryRow, MemoryText};
 use molecule_types::WorkspaceStatus;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use molecule_types::workspace_data::{
+    CommitMemory, KeyStatus, Memory, MemoryCommitted, MemoryEntry, MemorySearch, SetMemoryEntry,
+};
 use uuid::Uuid;
 
 use super::App;
@@ -18,72 +19,51 @@ const SEARCH_LIMIT: i64 = 50;
 const MAX_NAMESPACE: usize = 50;
 const MAX_CONTENT: usize = 64 * 1024;
 
-#[derive(Debug, Deserialize)]
-pub struct SetEntry {
-    #[serde(default)]
-    pub key: String,
-    #[serde(default)]
-    pub value: Option<Value>,
-    #[serde(default)]
-    pub ttl_seconds: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CommitMemory {
-    #[serde(default)]
-    pub content: String,
-    #[serde(default)]
-    pub scope: String,
-    #[serde(default)]
-    pub namespace: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct SearchMemories {
-    pub scope: Option<String>,
-    pub q: Option<String>,
-    pub namespace: Option<String>,
-}
-
-fn entry_json(e: molecule_store::MemoryEntryRow) -> Value {
-    let mut v = json!({ "key": e.key, "value": e.value, "updated_at": e.updated_at });
-    if let Some(x) = e.expires_at {
-        v["expires_at"] = json!(x);
+fn entry_view(e: molecule_store::MemoryEntryRow) -> MemoryEntry {
+    MemoryEntry {
+        key: e.key,
+        value: e.value,
+        expires_at: e.expires_at,
+        updated_at: e.updated_at,
     }
-    v
 }
 
-fn memory_json(m: &MemoryRow) -> Value {
-    json!({
-        "id": m.id, "workspace_id": m.workspace_id, "content": m.content,
-        "scope": m.scope, "namespace": m.namespace, "created_at": m.created_at,
-    })
+fn memory_view(m: &MemoryRow) -> Memory {
+    Memory {
+        id: m.id,
+        workspace_id: m.workspace_id,
+        content: m.content.clone(),
+        scope: m.scope.clone(),
+        namespace: m.namespace.clone(),
+        created_at: m.created_at,
+    }
 }
 
 impl App {
-    pub async fn memory_kv_list(&self, ws: Uuid) -> AppResult<Vec<Value>> {
+    pub async fn memory_kv_list(&self, ws: Uuid) -> AppResult<Vec<MemoryEntry>> {
         let rows = self
             .store
             .memory_kv_list(ws, Utc::now())
             .await
             .map_err(AppError::internal("query failed"))?;
-        Ok(rows.into_iter().map(entry_json).collect())
+        Ok(rows.into_iter().map(entry_view).collect())
     }
 
-    pub async fn memory_kv_get(&self, ws: Uuid, key: &str) -> AppResult<Value> {
+    pub async fn memory_kv_get(&self, ws: Uuid, key: &str) -> AppResult<MemoryEntry> {
         self.store
             .memory_kv_get(ws, key, Utc::now())
             .await
             .map_err(AppError::internal("query failed"))?
-            .map(entry_json)
+            .map(entry_view)
             .ok_or_else(|| AppError::not_found("key not found"))
     }
 
-    pub async fn memory_kv_set(&self, ws: Uuid, req: SetEntry) -> AppResult<Value> {
+    pub async fn memory_kv_set(&self, ws: Uuid, req: SetMemoryEntry) -> AppResult<KeyStatus> {
         super::validation::validate_memory_key(&req.key)?;
-        let value = req
-            .value
-            .ok_or_else(|| AppError::invalid("value is required"))?;
+        let value = req.value;
+        if value.is_null() {
+            return Err(AppError::invalid("value is required"));
+        }
         let now = Utc::now();
         let expires_at = match req.ttl_seconds {
             None => None,
@@ -98,7 +78,11 @@ impl App {
             .memory_kv_set(ws, &req.key, &value, expires_at, now)
             .await
             .map_err(AppError::internal("failed to save memory"))?;
-        Ok(json!({ "status": "ok", "key": req.key }))
+        Ok(KeyStatus {
+            status: "ok".into(),
+            key: req.key,
+            scope: None,
+        })
     }
 
     pub async fn memory_kv_delete(&self, ws: Uuid, key: &str) -> AppResult<()> {
@@ -109,7 +93,7 @@ impl App {
         Ok(())
     }
 
-    pub async fn memory_commit(&self, ws: Uuid, req: CommitMemory) -> AppResult<Value> {
+    pub async fn memory_commit(&self, ws: Uuid, req: CommitMemory) -> AppResult<MemoryCommitted> {
         if req.content.trim().is_empty() {
             return Err(AppError::invalid("content is required"));
         }
@@ -151,7 +135,11 @@ impl App {
             .memory_insert(&row)
             .await
             .map_err(AppError::internal("failed to save memory"))?;
-        Ok(json!({ "id": row.id, "scope": scope, "namespace": namespace }))
+        Ok(MemoryCommitted {
+            id: row.id,
+            scope: scope.to_string(),
+            namespace,
+        })
     }
 
     /// The authors whose TEAM memories `ws` reads: with a parent P, P and
@@ -186,7 +174,7 @@ impl App {
         Ok(authors)
     }
 
-    pub async fn memory_search(&self, ws: Uuid, q: SearchMemories) -> AppResult<Vec<Value>> {
+    pub async fn memory_search(&self, ws: Uuid, q: MemorySearch) -> AppResult<Vec<Memory>> {
         let (scope, authors) = match q.scope.as_deref() {
             Some("LOCAL") => (Some("LOCAL".to_string()), Some(vec![ws])),
             Some("TEAM") => (Some("TEAM".to_string()), Some(self.team_authors(ws).await?)),
@@ -212,7 +200,7 @@ impl App {
             .memory_search(&query)
             .await
             .map_err(AppError::internal("query failed"))?;
-        Ok(rows.iter().map(memory_json).collect())
+        Ok(rows.iter().map(memory_view).collect())
     }
 
     pub async fn memory_delete(&self, ws: Uuid, id: Option<Uuid>) -> AppResult<()> {

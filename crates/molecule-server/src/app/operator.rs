@@ -5,8 +5,9 @@
 
 use chrono::Utc;
 use molecule_store::WorkspaceRow;
+use molecule_types::dto::{Paused, Restarted, Resumed};
 use molecule_types::{Event, EventType, Transition, WorkspaceStatus};
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::App;
@@ -30,7 +31,7 @@ impl App {
     /// POST /workspaces/:id/restart — an operator restart. Accepts any
     /// status (it is also how a `failed` workspace is retried) and clears the
     /// crash-loop history.
-    pub async fn workspace_restart(&self, id: Uuid) -> AppResult<Value> {
+    pub async fn workspace_restart(&self, id: Uuid) -> AppResult<Restarted> {
         let row = self.live_workspace_row(id).await?;
         if let Some(name) = self.ancestor_paused(&row).await? {
             return Err(conflict_paused(&name));
@@ -45,13 +46,15 @@ impl App {
         self.reprovision(&prov, &row, Transition::OPERATOR_RESTART, reason)
             .await?;
         self.tasks.activate(PROVISIONER_TASK);
-        Ok(
-            json!({ "status": "provisioning", "config_dir": "existing-volume", "reset_session": false }),
-        )
+        Ok(Restarted {
+            status: "provisioning".into(),
+            config_dir: "existing-volume".into(),
+            reset_session: false,
+        })
     }
 
     /// POST /workspaces/:id/pause — self and every active descendant.
-    pub async fn workspace_pause(&self, id: Uuid) -> AppResult<Value> {
+    pub async fn workspace_pause(&self, id: Uuid) -> AppResult<Paused> {
         let row = self
             .store
             .workspace_get(id)
@@ -96,11 +99,14 @@ impl App {
                     .await;
             }
         }
-        Ok(json!({ "status": "paused", "paused_count": paused }))
+        Ok(Paused {
+            status: "paused".into(),
+            paused_count: paused,
+        })
     }
 
     /// POST /workspaces/:id/resume — self and every paused descendant.
-    pub async fn workspace_resume(&self, id: Uuid) -> AppResult<Value> {
+    pub async fn workspace_resume(&self, id: Uuid) -> AppResult<Resumed> {
         let row = self
             .store
             .workspace_get(id)
@@ -132,7 +138,10 @@ impl App {
             .await?;
         }
         self.tasks.activate(PROVISIONER_TASK);
-        Ok(json!({ "status": "provisioning", "resumed_count": n }))
+        Ok(Resumed {
+            status: "provisioning".into(),
+            resumed_count: n,
+        })
     }
 
     /// The rows of `id`'s non-removed descendants whose status passes `keep`.

@@ -16,8 +16,10 @@
 
 use chrono::{DateTime, Utc};
 use molecule_store::{NewSchedule, SchedulePatch, ScheduleRow, StoreError};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use molecule_types::workspace_data::{
+    CreateSchedule, Schedule, ScheduleCreated, ScheduleFired, ScheduleHealth, ScheduleRun,
+};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::App;
@@ -28,21 +30,6 @@ use crate::error::{AppError, AppResult};
 
 /// History rows returned.
 const HISTORY_LIMIT: i64 = 20;
-
-/// `POST /workspaces/:id/schedules` body.
-#[derive(Debug, Deserialize)]
-pub struct CreateSchedule {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub cron_expr: Option<String>,
-    #[serde(default)]
-    pub timezone: Option<String>,
-    #[serde(default)]
-    pub prompt: Option<String>,
-    #[serde(default)]
-    pub enabled: Option<bool>,
-}
 
 fn cron_error(e: CronError) -> AppError {
     AppError::invalid(e.to_string())
@@ -64,24 +51,24 @@ fn name_conflict(name: &str) -> AppError {
     ))
 }
 
-pub fn schedule_json(r: &ScheduleRow) -> Value {
-    json!({
-        "id": r.id,
-        "workspace_id": r.workspace_id,
-        "name": r.name,
-        "cron_expr": r.cron_expr,
-        "timezone": r.timezone,
-        "prompt": r.prompt,
-        "enabled": r.enabled,
-        "last_run_at": r.last_run_at,
-        "next_run_at": r.next_run_at,
-        "run_count": r.run_count,
-        "last_status": r.last_status,
-        "last_error": r.last_error,
-        "source": r.source,
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-    })
+fn schedule_view(r: &ScheduleRow) -> Schedule {
+    Schedule {
+        id: r.id,
+        workspace_id: r.workspace_id,
+        name: r.name.clone(),
+        cron_expr: r.cron_expr.clone(),
+        timezone: r.timezone.clone(),
+        prompt: r.prompt.clone(),
+        enabled: r.enabled,
+        last_run_at: r.last_run_at,
+        next_run_at: r.next_run_at,
+        run_count: r.run_count,
+        last_status: r.last_status.clone(),
+        last_error: r.last_error.clone(),
+        source: r.source.clone(),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
 }
 
 /// The size caps of a schedule's text fields (those given).
@@ -106,18 +93,22 @@ fn schedule_field_caps(
 }
 
 impl App {
-    pub async fn schedule_list(&self, ws: Uuid) -> AppResult<Vec<Value>> {
+    pub async fn schedule_list(&self, ws: Uuid) -> AppResult<Vec<Schedule>> {
         let rows = self
             .store
             .schedule_list(ws)
             .await
             .map_err(AppError::internal("query failed"))?;
-        Ok(rows.iter().map(schedule_json).collect())
+        Ok(rows.iter().map(schedule_view).collect())
     }
 
-    pub async fn schedule_create(&self, ws: Uuid, req: CreateSchedule) -> AppResult<Value> {
-        let cron_expr = req.cron_expr.unwrap_or_default().trim().to_string();
-        let prompt = req.prompt.unwrap_or_default();
+    pub async fn schedule_create(
+        &self,
+        ws: Uuid,
+        req: CreateSchedule,
+    ) -> AppResult<ScheduleCreated> {
+        let cron_expr = req.cron_expr.trim().to_string();
+        let prompt = req.prompt;
         if cron_expr.is_empty() || prompt.trim().is_empty() {
             return Err(AppError::invalid("cron_expr and prompt are required"));
         }
@@ -128,7 +119,7 @@ impl App {
             .unwrap_or_else(|| "UTC".into());
         let now = Utc::now();
         let next_run_at = next_run(&cron_expr, &timezone, now).map_err(cron_error)?;
-        let name = req.name.unwrap_or_default().trim().to_string();
+        let name = req.name.trim().to_string();
         schedule_field_caps(
             Some(&name),
             Some(&cron_expr),
@@ -152,7 +143,11 @@ impl App {
             Err(StoreError::Conflict(_)) => return Err(name_conflict(&name)),
             Err(e) => return Err(AppError::internal("failed to create schedule")(e)),
         }
-        Ok(json!({ "id": row.id, "status": "created", "next_run_at": next_run_at }))
+        Ok(ScheduleCreated {
+            id: row.id,
+            status: "created".into(),
+            next_run_at,
+        })
     }
 
     async fn schedule_row(&self, ws: Uuid, id: Uuid) -> AppResult<ScheduleRow> {
@@ -234,14 +229,18 @@ impl App {
 
     /// `POST …/run`: fires now through the same path as the scheduler
     /// (the reference only echoed the prompt). Does not move `next_run_at`.
-    pub async fn schedule_run_now(&self, ws: Uuid, id: Uuid) -> AppResult<Value> {
+    pub async fn schedule_run_now(&self, ws: Uuid, id: Uuid) -> AppResult<ScheduleFired> {
         let row = self.schedule_row(ws, id).await?;
-        let answer = json!({ "status": "fired", "workspace_id": ws, "prompt": row.prompt });
+        let answer = ScheduleFired {
+            status: "fired".into(),
+            workspace_id: ws,
+            prompt: row.prompt.clone(),
+        };
         self.cron_dispatch(row, Trigger::RunNow, Utc::now()).await;
         Ok(answer)
     }
 
-    pub async fn schedule_history(&self, ws: Uuid, id: Uuid) -> AppResult<Vec<Value>> {
+    pub async fn schedule_history(&self, ws: Uuid, id: Uuid) -> AppResult<Vec<ScheduleRun>> {
         self.schedule_row(ws, id).await?;
         let rows = self
             .store
@@ -250,14 +249,12 @@ impl App {
             .map_err(AppError::internal("query failed"))?;
         Ok(rows
             .into_iter()
-            .map(|r| {
-                json!({
-                    "timestamp": r.created_at,
-                    "duration_ms": r.duration_ms,
-                    "status": r.status,
-                    "error_detail": r.error_detail,
-                    "request": r.request_body,
-                })
+            .map(|r| ScheduleRun {
+                timestamp: r.created_at,
+                duration_ms: r.duration_ms,
+                status: r.status,
+                error_detail: r.error_detail,
+                request: r.request_body,
             })
             .collect())
     }
@@ -269,7 +266,7 @@ impl App {
         ws: Uuid,
         caller: Option<&str>,
         creds: Credentials<'_>,
-    ) -> AppResult<Vec<Value>> {
+    ) -> AppResult<Vec<ScheduleHealth>> {
         let caller =
             caller.ok_or_else(|| AppError::unauthenticated("X-Workspace-ID header required"))?;
         if molecule_types::is_system_caller(caller) {
@@ -292,13 +289,15 @@ impl App {
             .map_err(AppError::internal("query failed"))?;
         Ok(rows
             .iter()
-            .map(|r| {
-                json!({
-                    "id": r.id, "name": r.name, "enabled": r.enabled,
-                    "last_run_at": r.last_run_at, "next_run_at": r.next_run_at,
-                    "run_count": r.run_count, "last_status": r.last_status,
-                    "last_error": r.last_error,
-                })
+            .map(|r| ScheduleHealth {
+                id: r.id,
+                name: r.name.clone(),
+                enabled: r.enabled,
+                last_run_at: r.last_run_at,
+                next_run_at: r.next_run_at,
+                run_count: r.run_count,
+                last_status: r.last_status.clone(),
+                last_error: r.last_error.clone(),
             })
             .collect())
     }

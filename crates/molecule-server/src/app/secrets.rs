@@ -6,7 +6,8 @@
 use chrono::Utc;
 use molecule_store::{SecretRow, WorkspaceRow};
 use molecule_types::WorkspaceStatus;
-use serde_json::{Map, Value, json};
+use molecule_types::workspace_data::{ModelSetting, SecretEntry};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -29,14 +30,14 @@ pub struct SecretInfo {
 }
 
 impl SecretInfo {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "key": self.key,
-            "has_value": true,
-            "scope": self.scope,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        })
+    pub fn view(&self) -> SecretEntry {
+        SecretEntry {
+            key: self.key.clone(),
+            has_value: true,
+            scope: self.scope.to_string(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
     }
 }
 
@@ -122,13 +123,9 @@ impl App {
     }
 
     /// `GET …/secrets/values` with the contract's 500 shape on failure.
-    pub async fn secret_values_view(&self, ws: Uuid) -> AppResult<Value> {
+    pub async fn secret_values_view(&self, ws: Uuid) -> AppResult<BTreeMap<String, String>> {
         match self.secret_values(ws).await {
-            Ok(m) => Ok(Value::Object(
-                m.into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect::<Map<_, _>>(),
-            )),
+            Ok(m) => Ok(m),
             Err(SecretsError::Store(e)) => Err(e),
             Err(SecretsError::Undecryptable(failed)) => Err(AppError::Undecryptable {
                 failed_keys: failed,
@@ -137,14 +134,17 @@ impl App {
     }
 
     /// `GET /workspaces/:id/model`: the workspace's `MODEL_PROVIDER` secret.
-    pub async fn secret_model(&self, ws: Uuid) -> AppResult<Value> {
+    pub async fn secret_model(&self, ws: Uuid) -> AppResult<ModelSetting> {
         let own = self
             .store
             .secret_list_workspace(ws)
             .await
             .map_err(query_failed)?;
         let Some(r) = own.iter().find(|r| r.key == "MODEL_PROVIDER") else {
-            return Ok(json!({ "model": "", "source": "default" }));
+            return Ok(ModelSetting {
+                model: String::new(),
+                source: "default".into(),
+            });
         };
         let model = self
             .secret_box
@@ -153,7 +153,10 @@ impl App {
                 public: "failed to decrypt model",
                 cause: format!("MODEL_PROVIDER of {ws}: {e}"),
             })?;
-        Ok(json!({ "model": model, "source": "workspace_secrets" }))
+        Ok(ModelSetting {
+            model,
+            source: "workspace_secrets".into(),
+        })
     }
 
     pub async fn secret_set(&self, ws: Uuid, key: &str, value: &str) -> AppResult<()> {

@@ -2,6 +2,8 @@
 //! per workspace, shallow-merged on PATCH.
 
 use chrono::Utc;
+use molecule_types::dto::StatusReply;
+use molecule_types::workspace_data::WorkspaceConfig;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -9,19 +11,19 @@ use super::App;
 use crate::error::{AppError, AppResult};
 
 impl App {
-    pub async fn config_get(&self, ws: Uuid) -> AppResult<Value> {
+    pub async fn config_get(&self, ws: Uuid) -> AppResult<WorkspaceConfig> {
         let data = self
             .store
             .config_get(ws)
             .await
             .map_err(AppError::internal("query failed"))?
             .unwrap_or_else(|| json!({}));
-        Ok(json!({ "data": data }))
+        Ok(WorkspaceConfig { data })
     }
 
     /// The patch must be a JSON object (the reference accepted any JSON and
     /// let `jsonb ||` turn the config into an array).
-    pub async fn config_patch(&self, ws: Uuid, body: &[u8]) -> AppResult<Value> {
+    pub async fn config_patch(&self, ws: Uuid, body: &[u8]) -> AppResult<StatusReply> {
         let patch: Map<String, Value> = match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(m)) => m,
             Ok(_) => {
@@ -36,6 +38,8 @@ impl App {
             .config_merge(ws, &patch, Utc::now())
             .await
             .map_err(AppError::internal("failed to update config"))?;
-        Ok(json!({ "status": "updated" }))
+        Ok(StatusReply {
+            status: "updated".into(),
+        })
     }
 }

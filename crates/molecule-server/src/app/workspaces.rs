@@ -9,7 +9,7 @@ use super::validation::{
 use chrono::Utc;
 use molecule_store::{NewWorkspace, WorkspacePatch, WorkspaceRow};
 use molecule_types::dto::{
-    CreateWorkspace, CreatedWorkspace, Removed, TestToken, Workspace, WorkspaceState,
+    CreateWorkspace, CreatedWorkspace, Removed, TestToken, Updated, Workspace, WorkspaceState,
 };
 use molecule_types::{Event, EventType, Transition, WorkspaceStatus};
 use serde_json::{Map, Value, json};
@@ -270,7 +270,7 @@ impl App {
         id: Uuid,
         body: Map<String, Value>,
         creds: Credentials<'_>,
-    ) -> AppResult<Value> {
+    ) -> AppResult<Updated> {
         let bearer = creds.bearer;
         let principal = self.principal(bearer).await?;
         let sensitive = SENSITIVE_FIELDS.iter().find(|f| body.contains_key(**f));
@@ -388,11 +388,10 @@ impl App {
         if let Some(parent) = patch.parent_id {
             self.hierarchy.set_parent(id, parent);
         }
-        let mut out = json!({ "status": "updated" });
-        if body.contains_key("workspace_dir") {
-            out["needs_restart"] = Value::Bool(true);
-        }
-        Ok(out)
+        Ok(Updated {
+            status: "updated".into(),
+            needs_restart: body.contains_key("workspace_dir").then_some(true),
+        })
     }
 
     /// DELETE /workspaces/:id: the whole subtree, status first.

@@ -4,8 +4,10 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use molecule_types::workspace_data::{
+    ActivityEntry, Delegation, DelegationAccepted, DelegationAck, SessionHit,
+};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::extract::{Bearer, JsonBody, WorkspacePath};
 use crate::app::App;
@@ -18,7 +20,7 @@ pub async fn list(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
     Query(q): Query<ActivityListQuery>,
-) -> AppResult<Json<Vec<Value>>> {
+) -> AppResult<Json<Vec<ActivityEntry>>> {
     app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.activity_list(id, q).await?))
 }
@@ -28,10 +30,10 @@ pub async fn report(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
     JsonBody(r): JsonBody<ActivityReport>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     app.auth_workspace(id, bearer.creds()).await?;
     app.activity_report(id, r).await?;
-    Ok(Json(json!({ "status": "logged" })))
+    Ok(super::ack("logged"))
 }
 
 #[derive(Deserialize)]
@@ -45,10 +47,10 @@ pub async fn notify(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
     JsonBody(b): JsonBody<NotifyBody>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     app.auth_workspace(id, bearer.creds()).await?;
     app.notify(id, &b.message).await?;
-    Ok(Json(json!({ "status": "sent" })))
+    Ok(super::ack("sent"))
 }
 
 #[derive(Deserialize)]
@@ -62,7 +64,7 @@ pub async fn session_search(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
     Query(q): Query<SearchQuery>,
-) -> AppResult<Json<Vec<Value>>> {
+) -> AppResult<Json<Vec<SessionHit>>> {
     app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(
         app.session_search(id, q.q.as_deref(), q.limit.as_deref())
@@ -75,7 +77,7 @@ pub async fn delegate(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
     JsonBody(req): JsonBody<DelegateRequest>,
-) -> AppResult<(StatusCode, Json<Value>)> {
+) -> AppResult<(StatusCode, Json<DelegationAccepted>)> {
     app.auth_workspace(id, bearer.creds()).await?;
     Ok(match app.delegate(id, req).await? {
         Delegated::Accepted(body) => (StatusCode::ACCEPTED, Json(body)),
@@ -87,7 +89,7 @@ pub async fn delegations(
     State(app): State<App>,
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
-) -> AppResult<Json<Vec<Value>>> {
+) -> AppResult<Json<Vec<Delegation>>> {
     app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.delegations(id).await?))
 }
@@ -97,7 +99,7 @@ pub async fn record_delegation(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
     JsonBody(req): JsonBody<RecordRequest>,
-) -> AppResult<(StatusCode, Json<Value>)> {
+) -> AppResult<(StatusCode, Json<DelegationAck>)> {
     app.auth_workspace(id, bearer.creds()).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -110,7 +112,7 @@ pub async fn update_delegation(
     bearer: Bearer,
     Path((raw_id, delegation_id)): Path<(String, String)>,
     JsonBody(req): JsonBody<UpdateRequest>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<DelegationAck>> {
     let id = raw_id
         .parse()
         .map_err(|_| AppError::not_found("workspace not found"))?;

@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::Utc;
 use molecule_types::dto::{Liveness, StoredEvent, SubsystemLiveness, TestToken};
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::extract::{Bearer, WorkspacePath};
@@ -14,8 +14,8 @@ use crate::app::App;
 use crate::error::AppResult;
 use crate::metrics::Sample;
 
-pub async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+pub async fn health() -> Json<molecule_types::dto::StatusReply> {
+    super::ack("ok")
 }
 
 /// 200 when the database answers and no background task is stale.

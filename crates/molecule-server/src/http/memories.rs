@@ -3,14 +3,15 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::extract::{Bearer, JsonBody, WorkspacePath};
 use crate::app::App;
-use crate::app::approvals::{CreateApproval, Decide};
-use crate::app::memories::{CommitMemory, SearchMemories, SetEntry};
 use crate::error::{AppError, AppResult};
+use molecule_types::workspace_data::{
+    Approval, ApprovalStatus, CommitMemory, CreateApproval, DecideApproval, KeyStatus, Memory,
+    MemoryCommitted, MemoryEntry, MemorySearch, PendingApproval, SetMemoryEntry,
+};
 
 fn ws_and_raw(raw: (String, String)) -> AppResult<(Uuid, String)> {
     let ws = raw
@@ -24,7 +25,7 @@ pub async fn kv_list(
     State(app): State<App>,
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
-) -> AppResult<Json<Vec<Value>>> {
+) -> AppResult<Json<Vec<MemoryEntry>>> {
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.memory_kv_list(ws).await?))
 }
@@ -33,7 +34,7 @@ pub async fn kv_get(
     State(app): State<App>,
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<MemoryEntry>> {
     let (ws, key) = ws_and_raw(raw)?;
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.memory_kv_get(ws, &key).await?))
@@ -43,8 +44,8 @@ pub async fn kv_set(
     State(app): State<App>,
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
-    JsonBody(req): JsonBody<SetEntry>,
-) -> AppResult<Json<Value>> {
+    JsonBody(req): JsonBody<SetMemoryEntry>,
+) -> AppResult<Json<KeyStatus>> {
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.memory_kv_set(ws, req).await?))
 }
@@ -53,11 +54,11 @@ pub async fn kv_delete(
     State(app): State<App>,
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     let (ws, key) = ws_and_raw(raw)?;
     app.auth_workspace(ws, bearer.creds()).await?;
     app.memory_kv_delete(ws, &key).await?;
-    Ok(Json(json!({ "status": "deleted" })))
+    Ok(super::ack("deleted"))
 }
 
 pub async fn commit(
@@ -65,7 +66,7 @@ pub async fn commit(
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
     JsonBody(req): JsonBody<CommitMemory>,
-) -> AppResult<(StatusCode, Json<Value>)> {
+) -> AppResult<(StatusCode, Json<MemoryCommitted>)> {
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok((StatusCode::CREATED, Json(app.memory_commit(ws, req).await?)))
 }
@@ -74,8 +75,8 @@ pub async fn search(
     State(app): State<App>,
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
-    Query(q): Query<SearchMemories>,
-) -> AppResult<Json<Vec<Value>>> {
+    Query(q): Query<MemorySearch>,
+) -> AppResult<Json<Vec<Memory>>> {
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.memory_search(ws, q).await?))
 }
@@ -84,11 +85,11 @@ pub async fn delete(
     State(app): State<App>,
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     let (ws, id) = ws_and_raw(raw)?;
     app.auth_workspace(ws, bearer.creds()).await?;
     app.memory_delete(ws, id.parse().ok()).await?;
-    Ok(Json(json!({ "status": "deleted" })))
+    Ok(super::ack("deleted"))
 }
 
 pub async fn approval_create(
@@ -96,7 +97,7 @@ pub async fn approval_create(
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
     JsonBody(req): JsonBody<CreateApproval>,
-) -> AppResult<(StatusCode, Json<Value>)> {
+) -> AppResult<(StatusCode, Json<ApprovalStatus>)> {
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok((
         StatusCode::CREATED,
@@ -108,7 +109,7 @@ pub async fn approval_list(
     State(app): State<App>,
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
-) -> AppResult<Json<Vec<Value>>> {
+) -> AppResult<Json<Vec<Approval>>> {
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.approval_list(ws).await?))
 }
@@ -118,8 +119,8 @@ pub async fn approval_decide(
     State(app): State<App>,
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
-    JsonBody(req): JsonBody<Decide>,
-) -> AppResult<Json<Value>> {
+    JsonBody(req): JsonBody<DecideApproval>,
+) -> AppResult<Json<ApprovalStatus>> {
     let (ws, id) = ws_and_raw(raw)?;
     Ok(Json(
         app.approval_decide(ws, id.parse().ok(), req, bearer.creds())
@@ -130,7 +131,7 @@ pub async fn approval_decide(
 pub async fn approvals_pending(
     State(app): State<App>,
     bearer: Bearer,
-) -> AppResult<Json<Vec<Value>>> {
+) -> AppResult<Json<Vec<PendingApproval>>> {
     app.auth_admin(bearer.creds())?;
     Ok(Json(app.approval_pending().await?))
 }

@@ -213,3 +213,10 @@ async fn not_found() -> Response {
     )
         .into_response()
 }
+
+/// The bare `{"status": …}` acknowledgement.
+pub fn ack(status: &str) -> axum::Json<molecule_types::dto::StatusReply> {
+    axum::Json(molecule_types::dto::StatusReply {
+        status: status.to_string(),
+    })
+}

@@ -6,7 +6,6 @@ use molecule_types::dto::{
     AccessDecision, CheckAccess, Discovered, Heartbeat, Peer, RegisterRequest, RegisterResponse,
     UpdateCard,
 };
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::extract::{Bearer, CallerHeader, JsonBody, WorkspacePath};
@@ -25,19 +24,19 @@ pub async fn heartbeat(
     State(app): State<App>,
     bearer: Bearer,
     JsonBody(hb): JsonBody<Heartbeat>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     app.heartbeat(hb, bearer.creds()).await?;
-    Ok(Json(json!({ "status": "ok" })))
+    Ok(super::ack("ok"))
 }
 
 pub async fn update_card(
     State(app): State<App>,
     bearer: Bearer,
     JsonBody(req): JsonBody<UpdateCard>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     app.update_card(&req.workspace_id, req.agent_card, bearer.creds())
         .await?;
-    Ok(Json(json!({ "status": "updated" })))
+    Ok(super::ack("updated"))
 }
 
 pub async fn discover(

@@ -3,13 +3,17 @@
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::extract::{Bearer, CallerHeader, JsonBody, WorkspacePath, read_body};
 use crate::app::App;
-use crate::app::schedules::CreateSchedule;
 use crate::error::{AppError, AppResult};
+use molecule_types::dto::StatusReply;
+use molecule_types::workspace_data::{
+    CreateSchedule, Schedule, ScheduleCreated, ScheduleFired, ScheduleHealth, ScheduleRun,
+    WorkspaceConfig,
+};
 
 /// `/workspaces/{id}/{…}/{sub}`: a non-UUID workspace id names no
 /// workspace (404); a non-UUID sub-id names no `what` (404).
@@ -29,7 +33,7 @@ pub async fn list(
     State(app): State<App>,
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
-) -> AppResult<Json<Vec<Value>>> {
+) -> AppResult<Json<Vec<Schedule>>> {
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.schedule_list(ws).await?))
 }
@@ -39,7 +43,7 @@ pub async fn create(
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
     JsonBody(req): JsonBody<CreateSchedule>,
-) -> AppResult<(StatusCode, Json<Value>)> {
+) -> AppResult<(StatusCode, Json<ScheduleCreated>)> {
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok((
         StatusCode::CREATED,
@@ -52,29 +56,29 @@ pub async fn patch(
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
     JsonBody(body): JsonBody<Map<String, Value>>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     let (ws, id) = ids(raw, "schedule")?;
     app.auth_workspace(ws, bearer.creds()).await?;
     app.schedule_patch(ws, id, body).await?;
-    Ok(Json(json!({ "status": "updated" })))
+    Ok(super::ack("updated"))
 }
 
 pub async fn delete(
     State(app): State<App>,
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     let (ws, id) = ids(raw, "schedule")?;
     app.auth_workspace(ws, bearer.creds()).await?;
     app.schedule_delete(ws, id).await?;
-    Ok(Json(json!({ "status": "deleted" })))
+    Ok(super::ack("deleted"))
 }
 
 pub async fn run(
     State(app): State<App>,
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<ScheduleFired>> {
     let (ws, id) = ids(raw, "schedule")?;
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.schedule_run_now(ws, id).await?))
@@ -84,7 +88,7 @@ pub async fn history(
     State(app): State<App>,
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
-) -> AppResult<Json<Vec<Value>>> {
+) -> AppResult<Json<Vec<ScheduleRun>>> {
     let (ws, id) = ids(raw, "schedule")?;
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.schedule_history(ws, id).await?))
@@ -95,7 +99,7 @@ pub async fn health(
     bearer: Bearer,
     caller: CallerHeader,
     WorkspacePath(ws): WorkspacePath,
-) -> AppResult<Json<Vec<Value>>> {
+) -> AppResult<Json<Vec<ScheduleHealth>>> {
     Ok(Json(
         app.schedule_health(ws, caller.0.as_deref(), bearer.creds())
             .await?,
@@ -106,7 +110,7 @@ pub async fn config_get(
     State(app): State<App>,
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<WorkspaceConfig>> {
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.config_get(ws).await?))
 }
@@ -116,7 +120,7 @@ pub async fn config_patch(
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
     req: Request,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<StatusReply>> {
     app.auth_workspace(ws, bearer.creds()).await?;
     let body = read_body(req, &()).await?;
     Ok(Json(app.config_patch(ws, &body).await?))

@@ -3,20 +3,20 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use molecule_types::workspace_data::{KeyStatus, ModelSetting, SecretEntry, SetSecret};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::extract::{Bearer, JsonBody};
 use crate::app::App;
 use crate::error::{AppError, AppResult};
 
-#[derive(Deserialize)]
-pub struct SetSecret {
-    #[serde(default)]
-    key: String,
-    #[serde(default)]
-    value: String,
+fn key_status(status: &str, key: String, scope: Option<&str>) -> KeyStatus {
+    KeyStatus {
+        status: status.into(),
+        key,
+        scope: scope.map(str::to_string),
+    }
 }
 
 /// Secrets routes check the id up front, as the reference does.
@@ -29,14 +29,14 @@ pub async fn list(
     State(app): State<App>,
     bearer: Bearer,
     Path(id): Path<String>,
-) -> AppResult<Json<Vec<Value>>> {
+) -> AppResult<Json<Vec<SecretEntry>>> {
     let ws = ws_id(&id)?;
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(
         app.secret_list(ws)
             .await?
             .iter()
-            .map(|s| s.to_json())
+            .map(|s| s.view())
             .collect(),
     ))
 }
@@ -45,7 +45,7 @@ pub async fn values(
     State(app): State<App>,
     bearer: Bearer,
     Path(id): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<BTreeMap<String, String>>> {
     let ws = ws_id(&id)?;
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.secret_values_view(ws).await?))
@@ -56,41 +56,44 @@ pub async fn set(
     bearer: Bearer,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<SetSecret>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<KeyStatus>> {
     let ws = ws_id(&id)?;
     app.auth_workspace(ws, bearer.creds()).await?;
     app.secret_set(ws, &req.key, &req.value).await?;
-    Ok(Json(json!({ "status": "saved", "key": req.key })))
+    Ok(Json(key_status("saved", req.key, None)))
 }
 
 pub async fn delete(
     State(app): State<App>,
     bearer: Bearer,
     Path((id, key)): Path<(String, String)>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<KeyStatus>> {
     let ws = ws_id(&id)?;
     app.auth_workspace(ws, bearer.creds()).await?;
     app.secret_delete(ws, &key).await?;
-    Ok(Json(json!({ "status": "deleted", "key": key })))
+    Ok(Json(key_status("deleted", key, None)))
 }
 
 pub async fn model(
     State(app): State<App>,
     bearer: Bearer,
     Path(id): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<ModelSetting>> {
     let ws = ws_id(&id)?;
     app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.secret_model(ws).await?))
 }
 
-pub async fn global_list(State(app): State<App>, bearer: Bearer) -> AppResult<Json<Vec<Value>>> {
+pub async fn global_list(
+    State(app): State<App>,
+    bearer: Bearer,
+) -> AppResult<Json<Vec<SecretEntry>>> {
     app.auth_admin(bearer.creds())?;
     Ok(Json(
         app.secret_list_global()
             .await?
             .iter()
-            .map(|s| s.to_json())
+            .map(|s| s.view())
             .collect(),
     ))
 }
@@ -99,22 +102,18 @@ pub async fn global_set(
     State(app): State<App>,
     bearer: Bearer,
     JsonBody(req): JsonBody<SetSecret>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<KeyStatus>> {
     app.auth_admin(bearer.creds())?;
     app.secret_set_global(&req.key, &req.value).await?;
-    Ok(Json(
-        json!({ "status": "saved", "key": req.key, "scope": "global" }),
-    ))
+    Ok(Json(key_status("saved", req.key, Some("global"))))
 }
 
 pub async fn global_delete(
     State(app): State<App>,
     bearer: Bearer,
     Path(key): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<KeyStatus>> {
     app.auth_admin(bearer.creds())?;
     app.secret_delete_global(&key).await?;
-    Ok(Json(
-        json!({ "status": "deleted", "key": key, "scope": "global" }),
-    ))
+    Ok(Json(key_status("deleted", key, Some("global"))))
 }

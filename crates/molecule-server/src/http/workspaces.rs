@@ -3,7 +3,10 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use molecule_types::dto::{CreateWorkspace, CreatedWorkspace, Removed, Workspace, WorkspaceState};
+use molecule_types::dto::{
+    CreateWorkspace, CreatedWorkspace, Paused, Removed, Restarted, Resumed, Updated, Workspace,
+    WorkspaceState,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -39,7 +42,7 @@ pub async fn patch(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
     JsonBody(body): JsonBody<Map<String, Value>>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Updated>> {
     Ok(Json(app.workspace_patch(id, body, bearer.creds()).await?))
 }
 
@@ -75,7 +78,7 @@ pub async fn restart(
     State(app): State<App>,
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Restarted>> {
     app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.workspace_restart(id).await?))
 }
@@ -84,7 +87,7 @@ pub async fn pause(
     State(app): State<App>,
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Paused>> {
     app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.workspace_pause(id).await?))
 }
@@ -93,7 +96,7 @@ pub async fn resume(
     State(app): State<App>,
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Resumed>> {
     app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.workspace_resume(id).await?))
 }

@@ -118,7 +118,7 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
 
     // An operator pauses it meanwhile.
     let paused = app.workspace_pause(id).await.expect("pause");
-    assert_eq!(paused["paused_count"], 1);
+    assert_eq!(paused.paused_count, 1);
     gate.release.notify_one();
     restarting.await.unwrap().expect("provisioner activation");
 

@@ -21,6 +21,7 @@ use std::time::Instant;
 use super::App;
 use crate::error::{AppError, AppResult, Pressure};
 pub use budget::{BudgetConfig, WriteBudget};
+use molecule_types::workspace_data::{ActivityEntry, SessionHit};
 pub use queue::ActivityQueue;
 use queue::{Batch, Queued};
 
@@ -253,30 +254,23 @@ fn parse_opt_uuid(raw: Option<&str>, field: &str) -> AppResult<Option<uuid::Uuid
 }
 
 /// The wire view of an activity row.
-pub fn activity_view(r: &molecule_store::ActivityRow) -> serde_json::Value {
-    let mut v = json!({
-        "id": r.id,
-        "workspace_id": r.workspace_id,
-        "activity_type": r.activity_type,
-        "source_id": r.source_id,
-        "target_id": r.target_id,
-        "method": r.method,
-        "summary": r.summary,
-        "duration_ms": r.duration_ms,
-        "status": r.status,
-        "error_detail": r.error_detail,
-        "created_at": r.created_at,
-    });
-    if let Some(l) = &r.source_label {
-        v["source_label"] = json!(l);
+pub fn activity_view(r: &molecule_store::ActivityRow) -> ActivityEntry {
+    ActivityEntry {
+        id: r.id,
+        workspace_id: r.workspace_id,
+        activity_type: r.activity_type.clone(),
+        source_id: r.source_id,
+        target_id: r.target_id,
+        method: r.method.clone(),
+        summary: r.summary.clone(),
+        duration_ms: r.duration_ms,
+        status: r.status.clone(),
+        error_detail: r.error_detail.clone(),
+        created_at: r.created_at,
+        source_label: r.source_label.clone(),
+        request_body: r.request_body.clone(),
+        response_body: r.response_body.clone(),
     }
-    if let Some(b) = &r.request_body {
-        v["request_body"] = b.clone();
-    }
-    if let Some(b) = &r.response_body {
-        v["response_body"] = b.clone();
-    }
-    v
 }
 
 impl App {
@@ -285,7 +279,7 @@ impl App {
         &self,
         id: uuid::Uuid,
         q: ActivityListQuery,
-    ) -> AppResult<Vec<serde_json::Value>> {
+    ) -> AppResult<Vec<ActivityEntry>> {
         let source = match q.source.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some("canvas") => Some(molecule_store::ActivitySource::Canvas),
@@ -361,7 +355,7 @@ impl App {
         id: uuid::Uuid,
         q: Option<&str>,
         limit: Option<&str>,
-    ) -> AppResult<Vec<serde_json::Value>> {
+    ) -> AppResult<Vec<SessionHit>> {
         let limit = limit_param(limit, 50, 200);
         let q = q.map(str::trim).filter(|s| !s.is_empty());
         let err = || AppError::internal("session search failed");
@@ -375,46 +369,36 @@ impl App {
             .memory_search_own(id, q, limit)
             .await
             .map_err(|e| err()(e))?;
-        let mut hits: Vec<(chrono::DateTime<chrono::Utc>, serde_json::Value)> = acts
+        let mut hits: Vec<SessionHit> = acts
             .iter()
-            .map(|a| {
-                let mut v = json!({
-                    "kind": "activity",
-                    "id": a.id,
-                    "workspace_id": a.workspace_id,
-                    "label": a.activity_type,
-                    "content": a.summary.clone().unwrap_or_default(),
-                    "method": a.method,
-                    "status": a.status,
-                    "created_at": a.created_at,
-                });
-                if let Some(b) = &a.request_body {
-                    v["request_body"] = b.clone();
-                }
-                if let Some(b) = &a.response_body {
-                    v["response_body"] = b.clone();
-                }
-                (a.created_at, v)
+            .map(|a| SessionHit {
+                kind: "activity".into(),
+                id: a.id,
+                workspace_id: a.workspace_id,
+                label: a.activity_type.clone(),
+                content: a.summary.clone().unwrap_or_default(),
+                method: a.method.clone(),
+                status: Some(a.status.clone()),
+                created_at: a.created_at,
+                request_body: a.request_body.clone(),
+                response_body: a.response_body.clone(),
             })
-            .chain(mems.iter().map(|m| {
-                (
-                    m.created_at,
-                    json!({
-                        "kind": "memory",
-                        "id": m.id,
-                        "workspace_id": m.workspace_id,
-                        "label": format!("{}/{}", m.scope, m.namespace),
-                        "content": m.content,
-                        "method": null,
-                        "status": null,
-                        "created_at": m.created_at,
-                    }),
-                )
+            .chain(mems.iter().map(|m| SessionHit {
+                kind: "memory".into(),
+                id: m.id,
+                workspace_id: m.workspace_id,
+                label: format!("{}/{}", m.scope, m.namespace),
+                content: m.content.clone(),
+                method: None,
+                status: None,
+                created_at: m.created_at,
+                request_body: None,
+                response_body: None,
             }))
             .collect();
-        hits.sort_by_key(|h| std::cmp::Reverse(h.0));
+        hits.sort_by_key(|h| std::cmp::Reverse(h.created_at));
         hits.truncate(limit as usize);
-        Ok(hits.into_iter().map(|(_, v)| v).collect())
+        Ok(hits)
     }
 
     /// One activation of the retention task: delete rows older than the
