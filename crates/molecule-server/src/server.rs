@@ -92,36 +92,7 @@ impl Server {
             );
         }
         let limiter = Arc::new(RateLimiter::new(app.config.rate_limit));
-        let task_list: Vec<Arc<dyn background::Task>> = vec![
-            Arc::new(tasks::LivenessTask {
-                every: app.config.liveness_check_every,
-            }),
-            Arc::new(tasks::ExternalStalenessTask),
-            Arc::new(tasks::HeartbeatFlushTask {
-                every: app.config.heartbeat_flush_every,
-            }),
-            Arc::new(tasks::ActivityWriterTask),
-            Arc::new(tasks::ActivityRetentionTask {
-                every: app.config.activity_cleanup_every,
-            }),
-            Arc::new(tasks::RateLimitGcTask {
-                limiter: limiter.clone(),
-            }),
-            Arc::new(tasks::UpstreamIdleTask),
-            Arc::new(tasks::ProvisionerTask),
-            Arc::new(tasks::ProvisionWatchdogTask),
-            Arc::new(tasks::RestartContextTask),
-            Arc::new(tasks::HealthSweepTask {
-                every: app.config.health_sweep_every,
-            }),
-            Arc::new(tasks::SchedulerTask {
-                every: app.config.scheduler_every,
-            }),
-            Arc::new(tasks::DelegationTask),
-            Arc::new(tasks::ApprovalExpiryTask {
-                every: app.config.approval_expiry_every,
-            }),
-        ];
+        let task_list = tasks::all(&app, limiter.clone());
         let tasks = task_list
             .into_iter()
             .map(|t| background::spawn(app.clone(), t, shutdown_rx.clone()))
