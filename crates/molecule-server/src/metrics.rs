@@ -1,33 +1,59 @@
-//! A small in-process metrics registry rendered in the Prometheus text
-//! format at `/metrics`. Owned by one server instance (no global recorder),
-//! so several servers in one test process never mix their numbers.
+//! The server's metrics, on `prometheus-client`, rendered at `/metrics` in
+//! the Prometheus text format (0.0.4). One registry per server instance (no
+//! global recorder), so several servers in one test process never mix their
+//! numbers.
 //!
 //! Every label value comes from a closed set, so no client can add series
 //! (each one lives until the process ends): counter labels are
 //! `&'static str`, request methods outside the standard ones count as
 //! `other`, and request paths are route templates or `unmatched`.
+//! Series are keyed by their full label set (never by a hash of it).
 
 use std::collections::HashMap;
-use std::fmt::Write;
-use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use axum::http::Method;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, &'static str)>;
+type Counters = Family<Labels, Counter<f64, AtomicU64>>;
 
-#[derive(Default)]
+/// Labels of one HTTP request series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    path: String,
+    status: u16,
+}
+
+/// Request latencies, 0.5 ms to ~65 s (the A2A proxy and heartbeats
+/// included: they are routes like any other).
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+}
+
 pub struct Metrics {
-    /// Counters by a hash of (name, labels): incrementing an existing series
-    /// allocates nothing.
-    counters: Mutex<HashMap<u64, (&'static str, Labels, f64)>>,
-    /// HTTP requests by a hash of (method, route, status): the hot path
-    /// allocates only the first time a series appears.
-    requests: Mutex<HashMap<u64, RequestSeries>>,
-    ws_active: AtomicI64,
-    /// Open client connections (`crate::listener`).
-    connections_open: AtomicI64,
+    registry: Mutex<Registry>,
+    /// Counter families by their full name (`…_total`), registered the
+    /// first time they are counted.
+    counters: Mutex<HashMap<&'static str, Counters>>,
+    /// Values kept elsewhere and set at render time, by name.
+    sampled: Mutex<HashMap<&'static str, Sampled>>,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    ws_active: Gauge,
+    connections_open: Gauge,
+}
+
+enum Sampled {
+    Counter(Counter),
+    Gauge(Gauge),
 }
 
 /// A value kept outside the registry, rendered without labels.
@@ -38,25 +64,71 @@ pub struct Sample {
     pub value: f64,
 }
 
-/// A rendered request metric: its name and how to read it from a series.
-type Column = (&'static str, fn(&RequestSeries) -> f64);
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        let ws_active = Gauge::default();
+        let connections_open = Gauge::default();
+        registry.register(
+            "molecule_http_requests",
+            "HTTP requests by method, route template and status",
+            requests.clone(),
+        );
+        registry.register(
+            "molecule_http_request_duration_seconds",
+            "HTTP request latency until the response head, by method, route template and status",
+            latency.clone(),
+        );
+        registry.register(
+            "molecule_websocket_connections_active",
+            "open /ws connections",
+            ws_active.clone(),
+        );
+        registry.register(
+            "molecule_http_connections_open",
+            "open client connections",
+            connections_open.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            counters: Mutex::default(),
+            sampled: Mutex::default(),
+            requests,
+            latency,
+            ws_active,
+            connections_open,
+        }
+    }
+}
 
-struct RequestSeries {
-    method: &'static str,
-    route: String,
-    status: u16,
-    count: u64,
-    seconds: f64,
+/// A metric name without the `_total` the encoder adds to counters.
+fn base_name(name: &'static str) -> &'static str {
+    name.strip_suffix("_total").unwrap_or(name)
 }
 
 impl Metrics {
+    /// The family of counter `name`, registered on first use.
+    fn counter_family(&self, name: &'static str) -> Option<Counters> {
+        let mut counters = self.counters.lock().ok()?;
+        if let Some(f) = counters.get(name) {
+            return Some(f.clone());
+        }
+        let family = Counters::default();
+        if let Ok(mut registry) = self.registry.lock() {
+            registry.register(base_name(name), name, family.clone());
+        }
+        counters.insert(name, family.clone());
+        Some(family)
+    }
+
     /// Add `by` to counter `name` with `labels`.
     pub fn add(&self, name: &'static str, labels: &[(&'static str, &'static str)], by: f64) {
-        let key = series_key(name, labels);
-        if let Ok(mut map) = self.counters.lock() {
-            map.entry(key)
-                .or_insert_with(|| (name, labels.to_vec(), 0.0))
-                .2 += by;
+        if let Some(family) = self.counter_family(name) {
+            family.get_or_create(&labels.to_vec()).inc_by(by);
         }
     }
 
@@ -64,113 +136,83 @@ impl Metrics {
         self.add(name, labels, 1.0);
     }
 
-    /// Count one HTTP request and its duration. `route` must be a route
+    /// Count one HTTP request and its latency. `route` must be a route
     /// template or `unmatched`, never the request's path.
     pub fn observe_request(&self, method: &Method, route: &str, status: u16, seconds: f64) {
-        let method = method_label(method);
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (method, route, status).hash(&mut h);
-        let key = h.finish();
-        if let Ok(mut map) = self.requests.lock() {
-            let series = map.entry(key).or_insert_with(|| RequestSeries {
-                method,
-                route: route.to_string(),
-                status,
-                count: 0,
-                seconds: 0.0,
-            });
-            series.count += 1;
-            series.seconds += seconds;
-        }
+        let labels = RequestLabels {
+            method: method_label(method),
+            path: route.to_string(),
+            status,
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.latency.get_or_create(&labels).observe(seconds);
     }
 
     pub fn ws_connected(&self) {
-        self.ws_active.fetch_add(1, Ordering::Relaxed);
+        self.ws_active.inc();
     }
 
     pub fn ws_disconnected(&self) {
-        self.ws_active.fetch_sub(1, Ordering::Relaxed);
+        self.ws_active.dec();
     }
 
     pub fn connection_opened(&self) {
-        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        self.connections_open.inc();
     }
 
     pub fn connection_closed(&self) {
-        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+        self.connections_open.dec();
     }
 
     /// Current value of one counter series (for tests and `/admin` views).
     pub fn get(&self, name: &'static str, labels: &[(&'static str, &'static str)]) -> f64 {
-        let key = series_key(name, labels);
-        self.counters
-            .lock()
-            .map(|m| m.get(&key).map(|e| e.2).unwrap_or(0.0))
+        self.counter_family(name)
+            .map(|f| f.get_or_create(&labels.to_vec()).get())
             .unwrap_or(0.0)
     }
 
-    /// The Prometheus text of every series, then of `sampled`: values
-    /// that live elsewhere and are read at render time.
-    pub fn render(&self, sampled: &[Sample]) -> String {
-        let mut out = String::new();
-        let ws = Sample {
-            name: "molecule_websocket_connections_active",
-            kind: "gauge",
-            value: self.ws_active.load(Ordering::Relaxed) as f64,
+    /// Set a sampled value (registering it on first use).
+    fn set_sample(&self, s: &Sample) {
+        let Ok(mut sampled) = self.sampled.lock() else {
+            return;
         };
-        let connections = Sample {
-            name: "molecule_http_connections_open",
-            kind: "gauge",
-            value: self.connections_open.load(Ordering::Relaxed) as f64,
-        };
-        for s in [&ws, &connections].into_iter().chain(sampled) {
-            let _ = writeln!(out, "# TYPE {} {}\n{} {}", s.name, s.kind, s.name, s.value);
-        }
-        if let Ok(reqs) = self.requests.lock() {
-            let mut rows: Vec<&RequestSeries> = reqs.values().collect();
-            rows.sort_by(|a, b| {
-                (&a.route, &a.method, a.status).cmp(&(&b.route, &b.method, b.status))
-            });
-            let columns: [Column; 2] = [
-                ("molecule_http_requests_total", |r| r.count as f64),
-                ("molecule_http_request_duration_seconds_total", |r| {
-                    r.seconds
-                }),
-            ];
-            for (name, pick) in columns {
-                let _ = writeln!(out, "# TYPE {name} counter");
-                for r in &rows {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{method=\"{}\",path=\"{}\",status=\"{}\"}} {}",
-                        r.method,
-                        escape(&r.route),
-                        r.status,
-                        pick(r)
-                    );
+        let entry = sampled.entry(s.name).or_insert_with(|| {
+            let metric = if s.kind == "counter" {
+                Sampled::Counter(Counter::default())
+            } else {
+                Sampled::Gauge(Gauge::default())
+            };
+            if let Ok(mut registry) = self.registry.lock() {
+                match &metric {
+                    Sampled::Counter(c) => registry.register(base_name(s.name), s.name, c.clone()),
+                    Sampled::Gauge(g) => registry.register(s.name, s.name, g.clone()),
                 }
             }
+            metric
+        });
+        match entry {
+            Sampled::Counter(c) => {
+                c.inner()
+                    .store(s.value as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            Sampled::Gauge(g) => {
+                g.set(s.value as i64);
+            }
         }
-        let Ok(map) = self.counters.lock() else {
-            return out;
-        };
-        let mut series: Vec<&(&'static str, Labels, f64)> = map.values().collect();
-        series.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        let mut last = "";
-        for (name, labels, value) in series {
-            if *name != last {
-                let _ = writeln!(out, "# TYPE {name} counter");
-                last = name;
-            }
-            let rendered: Vec<String> = labels
-                .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-                .collect();
-            if rendered.is_empty() {
-                let _ = writeln!(out, "{name} {value}");
-            } else {
-                let _ = writeln!(out, "{name}{{{}}} {value}", rendered.join(","));
-            }
+    }
+
+    /// The Prometheus text of every series, after setting `sampled`: values
+    /// that live elsewhere and are read at render time.
+    pub fn render(&self, sampled: &[Sample]) -> String {
+        for s in sampled {
+            self.set_sample(s);
+        }
+        let mut out = String::new();
+        if let Ok(registry) = self.registry.lock()
+            && let Err(e) =
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
+        {
+            tracing::warn!(error = %e, "metrics could not be rendered");
         }
         out
     }
@@ -193,28 +235,12 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn series_key(name: &str, labels: &[(&'static str, &str)]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    name.hash(&mut h);
-    for (k, v) in labels {
-        k.hash(&mut h);
-        v.hash(&mut h);
-    }
-    h.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn renders_counters_with_labels_and_gauge() {
+    fn renders_counters_with_labels_gauges_and_latency_histograms() {
         let m = Metrics::default();
         m.observe_request(&Method::GET, "/health", 200, 0.5);
         m.observe_request(&Method::GET, "/health", 200, 0.25);
@@ -230,18 +256,49 @@ mod tests {
             &[("decision", "restart")],
         );
         m.ws_connected();
-        let text = m.render(&[]);
+        let text = m.render(&[Sample {
+            name: "molecule_activity_queue_max_bytes",
+            kind: "gauge",
+            value: 1048576.0,
+        }]);
         for want in [
             "molecule_http_requests_total{method=\"GET\",path=\"/health\",status=\"200\"} 2",
-            "molecule_http_request_duration_seconds_total{method=\"GET\",path=\"/health\",status=\"200\"} 0.75",
+            "molecule_http_request_duration_seconds_sum{method=\"GET\",path=\"/health\",status=\"200\"} 0.75",
+            "molecule_http_request_duration_seconds_count{method=\"GET\",path=\"/health\",status=\"200\"} 2",
             "molecule_http_requests_total{method=\"POST\",path=\"/workspaces\",status=\"429\"} 1",
             "molecule_heartbeats_total 2",
             "molecule_restart_decisions_total{decision=\"restart\"} 1",
             "molecule_websocket_connections_active 1",
             "molecule_http_requests_total{method=\"other\",path=\"unmatched\",status=\"404\"} 3",
+            "molecule_activity_queue_max_bytes 1048576",
+            "# TYPE molecule_http_request_duration_seconds histogram",
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
         assert_eq!(m.get("molecule_heartbeats_total", &[]), 2.0);
+        assert_eq!(
+            m.get("molecule_restart_decisions_total", &[("decision", "fail")]),
+            0.0
+        );
+    }
+
+    #[test]
+    fn series_with_different_labels_never_merge() {
+        let m = Metrics::default();
+        for (i, decision) in ["restart", "skip", "fail", "breaker"].iter().enumerate() {
+            for _ in 0..=i {
+                m.inc(
+                    "molecule_restart_decisions_total",
+                    &[("decision", decision)],
+                );
+            }
+        }
+        for (i, decision) in ["restart", "skip", "fail", "breaker"].iter().enumerate() {
+            let got = m.get(
+                "molecule_restart_decisions_total",
+                &[("decision", decision)],
+            );
+            assert_eq!(got, (i + 1) as f64, "{decision}");
+        }
     }
 }
