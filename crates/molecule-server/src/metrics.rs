@@ -10,8 +10,9 @@
 //! Series are keyed by their full label set (never by a hash of it).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, RwLock};
 
 use axum::http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -47,8 +48,18 @@ pub struct Metrics {
     sampled: Mutex<HashMap<&'static str, Sampled>>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    /// The two metrics of each request series, found without allocating:
+    /// by a hash of (method, route, status), then compared in full (a
+    /// hash collision never merges two series).
+    request_handles: RwLock<HashMap<u64, Vec<RequestHandles>>>,
     ws_active: Gauge,
     connections_open: Gauge,
+}
+
+struct RequestHandles {
+    labels: RequestLabels,
+    count: Counter,
+    latency: Histogram,
 }
 
 enum Sampled {
@@ -99,6 +110,7 @@ impl Default for Metrics {
             sampled: Mutex::default(),
             requests,
             latency,
+            request_handles: RwLock::default(),
             ws_active,
             connections_open,
         }
@@ -139,13 +151,40 @@ impl Metrics {
     /// Count one HTTP request and its latency. `route` must be a route
     /// template or `unmatched`, never the request's path.
     pub fn observe_request(&self, method: &Method, route: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
+        let key = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (method, route, status).hash(&mut h);
+            h.finish()
+        };
+        let same = |r: &RequestHandles| {
+            r.labels.method == method && r.labels.path == route && r.labels.status == status
+        };
+        if let Ok(handles) = self.request_handles.read()
+            && let Some(r) = handles.get(&key).and_then(|v| v.iter().find(|r| same(r)))
+        {
+            r.count.inc();
+            r.latency.observe(seconds);
+            return;
+        }
         let labels = RequestLabels {
-            method: method_label(method),
+            method,
             path: route.to_string(),
             status,
         };
-        self.requests.get_or_create(&labels).inc();
-        self.latency.get_or_create(&labels).observe(seconds);
+        let r = RequestHandles {
+            count: self.requests.get_or_create(&labels).clone(),
+            latency: self.latency.get_or_create(&labels).clone(),
+            labels,
+        };
+        r.count.inc();
+        r.latency.observe(seconds);
+        if let Ok(mut handles) = self.request_handles.write() {
+            let bucket = handles.entry(key).or_default();
+            if !bucket.iter().any(same) {
+                bucket.push(r);
+            }
+        }
     }
 
     pub fn ws_connected(&self) {
