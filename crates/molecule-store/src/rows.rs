@@ -2,6 +2,7 @@
 //! converts them.
 
 use chrono::{DateTime, Utc};
+use molecule_types::DelegationStatus;
 use molecule_types::WorkspaceStatus;
 use serde_json::Value;
 use uuid::Uuid;
@@ -224,11 +225,11 @@ pub struct ActivityQuery {
 pub struct DelegationUpdate<'a> {
     pub workspace_id: Uuid,
     pub delegation_id: &'a str,
-    pub status: &'a str,
+    pub status: DelegationStatus,
     /// Overwrites `error_detail` when non-empty.
     pub error: Option<&'a str>,
     /// Only rows currently in one of these statuses change; empty = any.
-    pub from: &'a [&'a str],
+    pub from: &'a [DelegationStatus],
 }
 
 /// An `agent_memories` row as session search shows it.

@@ -5,11 +5,15 @@
 pub mod dto;
 pub mod event;
 pub mod status;
+pub mod vocab;
 pub mod workspace_data;
 
 pub use event::{Event, EventEnvelope, EventType};
 pub use status::{ParseStatusError, StatusSet, Transition, WorkspaceStatus};
 pub use uuid::Uuid;
+pub use vocab::{
+    ActivityType, ApprovalState, DelegationStatus, RestartDecision, RunStatus, Runtime, UnknownWord,
+};
 
 /// Prefixes of caller ids that name the platform itself rather than a workspace
 /// (webhooks, the restart-context sender, tests, channel adapters).

@@ -13,7 +13,7 @@ use molecule_store::{ActivityQuery, ActivityRow, DelegationUpdate, NewActivity};
 use molecule_types::workspace_data::{
     Delegation as DelegationView, DelegationAccepted, DelegationAck,
 };
-use molecule_types::{Event, EventType};
+use molecule_types::{DelegationStatus, Event, EventType};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -170,7 +170,7 @@ fn delegation_result(
     row.method = Some("delegate_result".into());
     let event = match outcome {
         Ok(text) => {
-            row.status = "completed".into();
+            row.status = DelegationStatus::Completed.as_str().into();
             row.summary = Some(format!("Delegation completed: {}", preview(text, 80)));
             // A reply can be megabytes: the text is cut so that the body
             // stays under the body cap and keeps its `delegation_id` (half
@@ -189,7 +189,7 @@ fn delegation_result(
             )
         }
         Err(e) => {
-            row.status = "failed".into();
+            row.status = DelegationStatus::Failed.as_str().into();
             row.summary = Some("Delegation failed".into());
             row.error_detail = Some(e.clone());
             row.response_body = Some(json!({ "delegation_id": delegation_id }));
@@ -284,7 +284,7 @@ impl App {
         row.method = Some("delegate".into());
         row.summary = Some(format!("Delegating to {target_name}"));
         row.request_body = Some(tracking_body(&req.task, &delegation_id, true));
-        row.status = "pending".into();
+        row.status = DelegationStatus::Pending.as_str().into();
         row.idempotency_key = key.clone();
         self.charge_activity(&mut row)?;
         let mut body = DelegationAccepted {
@@ -356,7 +356,7 @@ impl App {
         else {
             return Ok(None);
         };
-        if existing.status == "failed" {
+        if existing.status == DelegationStatus::Failed.as_str() {
             self.store
                 .activity_delete(existing.id)
                 .await
@@ -402,8 +402,8 @@ impl App {
                 continue;
             }
             let (source, delegation_id) = key;
-            match (row.status.as_str(), row.target_id) {
-                ("pending", Some(target)) => {
+            match (row.status.parse::<DelegationStatus>(), row.target_id) {
+                (Ok(DelegationStatus::Pending), Some(target)) => {
                     let task = row
                         .request_body
                         .as_ref()
@@ -454,9 +454,9 @@ impl App {
         let update = DelegationUpdate {
             workspace_id: source,
             delegation_id,
-            status: "failed",
+            status: DelegationStatus::Failed,
             error: Some(INTERRUPTED),
-            from: &["pending", "dispatched"],
+            from: &[DelegationStatus::Pending, DelegationStatus::Dispatched],
         };
         match self.store.activity_delegation_update(&update).await {
             Ok(0) => return false,
@@ -489,9 +489,9 @@ impl App {
         let update = DelegationUpdate {
             workspace_id: source,
             delegation_id: &delegation_id,
-            status: "dispatched",
+            status: DelegationStatus::Dispatched,
             error: None,
-            from: &["pending"],
+            from: &[DelegationStatus::Pending],
         };
         match self.store.activity_delegation_update(&update).await {
             // Dispatched (or finished) already: not ours to send again.
@@ -509,7 +509,7 @@ impl App {
             .emit(Event::new(
                 EventType::DelegationStatus,
                 source,
-                json!({ "delegation_id": delegation_id, "target_id": target, "status": "dispatched" }),
+                json!({ "delegation_id": delegation_id, "target_id": target, "status": DelegationStatus::Dispatched }),
             ))
             .await;
         let send = || {
@@ -542,7 +542,7 @@ impl App {
             Some(target),
             &delegation_id,
             outcome,
-            &["dispatched"],
+            &[DelegationStatus::Dispatched],
         )
         .await;
     }
@@ -556,7 +556,7 @@ impl App {
         target: Option<Uuid>,
         delegation_id: &str,
         outcome: Result<String, String>,
-        from: &[&str],
+        from: &[DelegationStatus],
     ) {
         let (mut row, event) = delegation_result(source, target, delegation_id, &outcome);
         activity::fields::cap_row(&mut row);
@@ -577,11 +577,11 @@ impl App {
         row: &NewActivity,
         delegation_id: &str,
         outcome: &Result<String, String>,
-        from: &[&str],
+        from: &[DelegationStatus],
     ) -> Result<(), molecule_store::StoreError> {
         let (status, error) = match outcome {
-            Ok(_) => ("completed", None),
-            Err(e) => ("failed", Some(e.as_str())),
+            Ok(_) => (DelegationStatus::Completed, None),
+            Err(e) => (DelegationStatus::Failed, Some(e.as_str())),
         };
         let inserted = self.store.activity_insert(row).await.map(|_| ());
         let update = DelegationUpdate {
@@ -643,7 +643,7 @@ impl App {
             row.method = Some("delegate".into());
             row.summary = Some(format!("Delegating to {target}"));
             row.request_body = Some(tracking_body(&req.task, &delegation_id, false));
-            row.status = "dispatched".into();
+            row.status = DelegationStatus::Dispatched.as_str().into();
             row.created_at = Utc::now();
             self.charge_activity(&mut row)?;
             self.store
@@ -675,9 +675,9 @@ impl App {
         delegation_id: &str,
         req: UpdateRequest,
     ) -> AppResult<DelegationAck> {
-        let outcome = match req.status.as_str() {
-            "completed" => Ok(req.response_preview.clone().unwrap_or_default()),
-            "failed" => Err(req.error.clone().unwrap_or_default()),
+        let outcome = match req.status.parse::<DelegationStatus>() {
+            Ok(DelegationStatus::Completed) => Ok(req.response_preview.clone().unwrap_or_default()),
+            Ok(DelegationStatus::Failed) => Err(req.error.clone().unwrap_or_default()),
             _ => return Err(AppError::invalid("status must be 'completed' or 'failed'")),
         };
         let existing = self

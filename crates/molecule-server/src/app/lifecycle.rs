@@ -8,7 +8,9 @@
 use chrono::Utc;
 use molecule_provisioner::{DirAccess, Provisioner, WorkspaceSpec};
 use molecule_store::WorkspaceRow;
-use molecule_types::{Event, EventType, Transition, WorkspaceStatus, container_name};
+use molecule_types::{
+    Event, EventType, RestartDecision, Transition, WorkspaceStatus, container_name,
+};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -65,12 +67,12 @@ impl App {
     }
 
     /// Record a lifecycle decision: an event with its reason, a metric, a log line.
-    pub async fn decision(&self, id: Uuid, decision: &'static str, reason: &str, extra: Value) {
+    pub async fn decision(&self, id: Uuid, decision: RestartDecision, reason: &str, extra: Value) {
         self.metrics.inc(
             "molecule_restart_decisions_total",
-            &[("decision", decision)],
+            &[("decision", decision.as_str())],
         );
-        tracing::info!(workspace_id = %id, decision, reason, "lifecycle decision");
+        tracing::info!(workspace_id = %id, decision = decision.as_str(), reason, "lifecycle decision");
         let mut payload = json!({ "decision": decision, "reason": reason });
         if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), extra) {
             p.extend(extra);
@@ -442,7 +444,8 @@ impl App {
                 "the agent did not register within {} s of provisioning",
                 timeout.as_secs_f64()
             );
-            self.decision(row.id, "fail", &reason, json!({})).await;
+            self.decision(row.id, RestartDecision::Fail, &reason, json!({}))
+                .await;
             self.fail(row.id, &reason).await;
             n += 1;
         }

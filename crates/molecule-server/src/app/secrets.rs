@@ -255,8 +255,13 @@ impl App {
             }
             self.restart_queue
                 .schedule(id, Instant::now() + RESTART_DEBOUNCE, reason.clone());
-            self.decision(id, "restart", &reason, json!({ "trigger": "secret" }))
-                .await;
+            self.decision(
+                id,
+                molecule_types::RestartDecision::Restart,
+                &reason,
+                json!({ "trigger": "secret" }),
+            )
+            .await;
             queued = true;
         }
         if queued {

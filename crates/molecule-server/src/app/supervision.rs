@@ -10,7 +10,7 @@
 use chrono::Utc;
 use futures_util::StreamExt;
 use molecule_provisioner::Observation;
-use molecule_types::{Event, EventType, Transition, WorkspaceStatus};
+use molecule_types::{Event, EventType, RestartDecision, Transition, WorkspaceStatus};
 use serde_json::json;
 use std::time::Instant;
 use uuid::Uuid;
@@ -51,7 +51,7 @@ impl App {
                     .schedule(id, Instant::now() + delay, reason.to_string());
                 self.decision(
                     id,
-                    "restart",
+                    RestartDecision::Restart,
                     reason,
                     json!({ "attempt": attempt, "delay_seconds": delay.as_secs_f64() }),
                 )
@@ -61,14 +61,19 @@ impl App {
             Decision::AlreadyRestarting => {}
             Decision::GiveUp { reason: why } => {
                 let _ = self.mark_offline(id, reason).await;
-                self.decision(id, "give_up", &why, json!({ "trigger": reason }))
-                    .await;
+                self.decision(
+                    id,
+                    RestartDecision::GiveUp,
+                    &why,
+                    json!({ "trigger": reason }),
+                )
+                .await;
                 self.fail(id, &why).await;
             }
             Decision::Frozen => {
                 self.decision(
                     id,
-                    "frozen",
+                    RestartDecision::Frozen,
                     &format!("fleet breaker open; not restarting ({reason})"),
                     json!({}),
                 )
@@ -117,7 +122,8 @@ impl App {
             _ => {
                 let reason =
                     format!("no heartbeat for {ttl} s but the container is running: keeping it");
-                self.decision(id, "keep", &reason, json!({})).await;
+                self.decision(id, RestartDecision::Keep, &reason, json!({}))
+                    .await;
                 self.liveness.touch(id, self.config.liveness_ttl);
             }
         }

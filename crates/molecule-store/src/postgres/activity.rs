@@ -196,7 +196,7 @@ pub(super) async fn open_delegations(pool: &PgPool, limit: i64) -> Result<Vec<Ac
 }
 
 pub(super) async fn delegation_update(pool: &PgPool, u: &DelegationUpdate<'_>) -> Result<u64> {
-    let from: Vec<&str> = u.from.to_vec();
+    let from: Vec<&str> = u.from.iter().map(|s| s.as_str()).collect();
     let r = sqlx::query(
         "UPDATE activity_logs SET status = $3, \
          error_detail = CASE WHEN coalesce($4::text, '') <> '' THEN $4 ELSE error_detail END \
@@ -206,7 +206,7 @@ pub(super) async fn delegation_update(pool: &PgPool, u: &DelegationUpdate<'_>) -
     )
     .bind(u.workspace_id)
     .bind(u.delegation_id)
-    .bind(u.status)
+    .bind(u.status.as_str())
     .bind(u.error)
     .bind(from)
     .execute(pool)

@@ -165,9 +165,8 @@ async fn delegation_rows_update_by_delegation_id() {
         assert!(s.activity_delegation(ws, "d-2").await.unwrap().is_none());
         let found = s.activity_delegation(ws, "d-1").await.unwrap().unwrap();
         assert_eq!(found.id, tracking.id);
-        let upd = |status: &'static str,
-                   error: Option<&'static str>,
-                   from: &'static [&'static str]| DelegationUpdate {
+        use molecule_types::DelegationStatus as D;
+        let upd = |status: D, error: Option<&'static str>, from: &'static [D]| DelegationUpdate {
             workspace_id: ws,
             delegation_id: "d-1",
             status,
@@ -175,26 +174,26 @@ async fn delegation_rows_update_by_delegation_id() {
             from,
         };
         assert_eq!(
-            s.activity_delegation_update(&upd("completed", None, &["failed"]))
+            s.activity_delegation_update(&upd(D::Completed, None, &[D::Failed]))
                 .await
                 .unwrap(),
             0,
             "guarded"
         );
         assert_eq!(
-            s.activity_delegation_update(&upd("dispatched", None, &["pending"]))
+            s.activity_delegation_update(&upd(D::Dispatched, None, &[D::Pending]))
                 .await
                 .unwrap(),
             1
         );
         assert_eq!(
-            s.activity_delegation_update(&upd("failed", Some("boom"), &[]))
+            s.activity_delegation_update(&upd(D::Failed, Some("boom"), &[]))
                 .await
                 .unwrap(),
             1
         );
         assert_eq!(
-            s.activity_delegation_update(&upd("failed", Some(""), &[]))
+            s.activity_delegation_update(&upd(D::Failed, Some(""), &[]))
                 .await
                 .unwrap(),
             1

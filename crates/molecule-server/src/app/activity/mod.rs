@@ -14,7 +14,7 @@ pub mod fields;
 pub mod queue;
 
 use molecule_store::NewActivity;
-use molecule_types::{Event, EventType};
+use molecule_types::{ActivityType, Event, EventType};
 use serde_json::json;
 use std::time::Instant;
 
@@ -201,17 +201,6 @@ fn activity_logged(row: &NewActivity) -> Event {
     )
 }
 
-/// Activity types an agent may report (data-and-lifecycle §4.4).
-pub const REPORTABLE_TYPES: [&str; 7] = [
-    "a2a_send",
-    "a2a_receive",
-    "task_update",
-    "agent_log",
-    "skill_promotion",
-    "memory_write",
-    "error",
-];
-
 /// Query of `GET /workspaces/:id/activity`.
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct ActivityListQuery {
@@ -302,10 +291,16 @@ impl App {
 
     /// POST /workspaces/:id/activity: an agent reports what it did.
     pub async fn activity_report(&self, id: uuid::Uuid, r: ActivityReport) -> AppResult<()> {
-        if !REPORTABLE_TYPES.contains(&r.activity_type.as_str()) {
+        let reportable = ActivityType::REPORTABLE;
+        if !r
+            .activity_type
+            .parse()
+            .is_ok_and(|t: ActivityType| reportable.contains(&t))
+        {
+            let words: Vec<&str> = reportable.iter().map(|t| t.as_str()).collect();
             return Err(AppError::invalid(format!(
                 "invalid activity_type: expected one of {}",
-                REPORTABLE_TYPES.join(", ")
+                words.join(", ")
             )));
         }
         let source = parse_opt_uuid(r.source_id.as_deref(), "source_id")?;
