@@ -19,8 +19,8 @@ use anyhow::{Context, Result, bail};
 
 struct Rule {
     name: &'static str,
-    /// Applies to files under this directory of `src/` ...
-    under: &'static str,
+    /// Applies to files under these directories of `src/` ...
+    under: &'static [&'static str],
     /// ... except those under these.
     except: &'static [&'static str],
     /// A line breaks the rule when it contains one of these.
@@ -30,26 +30,20 @@ struct Rule {
 const RULES: &[Rule] = &[
     Rule {
         name: "HTTP status code under app/ (return a domain error; error.rs maps it)",
-        under: "app/",
+        under: &["app/"],
         except: &["app/a2a/"],
         needles: &["StatusCode", "axum::http", "axum::response"],
     },
     Rule {
         name: "store or provisioner access under http/ (call an App method)",
-        under: "http/",
+        under: &["http/"],
         except: &[],
         needles: &[".store.", ".store\n", "store()", ".provisioner"],
     },
     Rule {
         name: "detached spawn under app/ or http/ (use a background task or its Jobs)",
-        under: "app/",
+        under: &["app/", "http/"],
         except: &["app/a2a/"],
-        needles: &["tokio::spawn", ".spawn(", "spawn_blocking"],
-    },
-    Rule {
-        name: "detached spawn under app/ or http/ (use a background task or its Jobs)",
-        under: "http/",
-        except: &[],
         needles: &["tokio::spawn", ".spawn(", "spawn_blocking"],
     },
 ];
@@ -98,7 +92,9 @@ pub fn check(root: &Path) -> Result<()> {
 pub fn violations(rel: &str, text: &str) -> Vec<Violation> {
     let mut out = Vec::new();
     for rule in RULES {
-        if !rel.starts_with(rule.under) || rule.except.iter().any(|e| rel.starts_with(e)) {
+        let applies = rule.under.iter().any(|u| rel.starts_with(u))
+            && !rule.except.iter().any(|e| rel.starts_with(e));
+        if !applies {
             continue;
         }
         for (i, line) in text.lines().enumerate() {

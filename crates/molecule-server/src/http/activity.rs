@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::extract::{Bearer, JsonBody, WorkspacePath};
 use crate::app::App;
 use crate::app::activity::{ActivityListQuery, ActivityReport};
-use crate::app::delegation::{DelegateRequest, Delegated, RecordRequest, UpdateRequest};
+use crate::app::delegation::{DelegateRequest, RecordRequest, UpdateRequest};
 use crate::error::{AppError, AppResult};
 
 pub async fn list(
@@ -79,10 +79,14 @@ pub async fn delegate(
     JsonBody(req): JsonBody<DelegateRequest>,
 ) -> AppResult<(StatusCode, Json<DelegationAccepted>)> {
     app.auth_workspace(id, bearer.creds()).await?;
-    Ok(match app.delegate(id, req).await? {
-        Delegated::Accepted(body) => (StatusCode::ACCEPTED, Json(body)),
-        Delegated::Existing(body) => (StatusCode::OK, Json(body)),
-    })
+    let body = app.delegate(id, req).await?;
+    // A new delegation is accepted (202); an idempotency-key hit is 200.
+    let status = if body.idempotent_hit.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(body)))
 }
 
 pub async fn delegations(

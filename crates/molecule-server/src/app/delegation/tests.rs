@@ -1,5 +1,6 @@
-//! Unit tests of `delegation.rs`: reply text, completion rule, previews.
+//! Unit tests of `delegation/`: reply text, completion rule, previews.
 use super::*;
+use crate::app::a2a::A2aReply;
 use bytes::Bytes;
 
 #[test]
