@@ -89,6 +89,11 @@ impl StatusSet {
         self.0 == 0
     }
 
+    /// This set and `status`.
+    pub const fn with(self, status: WorkspaceStatus) -> Self {
+        Self(self.0 | 1 << status as u8)
+    }
+
     /// The members, in [`WorkspaceStatus::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = WorkspaceStatus> {
         WorkspaceStatus::ALL
@@ -103,14 +108,16 @@ impl fmt::Debug for StatusSet {
     }
 }
 
-/// Every status a workspace can be paused or failed from.
-const ACTIVE: [WorkspaceStatus; 5] = [
+/// A workspace that runs or is being started: what a governed restart
+/// may leave.
+const RUNNING: StatusSet = StatusSet::of(&[
     WorkspaceStatus::Provisioning,
     WorkspaceStatus::Online,
     WorkspaceStatus::Degraded,
     WorkspaceStatus::Offline,
-    WorkspaceStatus::Failed,
-];
+]);
+/// Every status a workspace can be paused or failed from.
+const ACTIVE: StatusSet = RUNNING.with(WorkspaceStatus::Failed);
 
 /// One status change of the workspace status machine: where it goes and the
 /// only statuses it may start from. Every status write names one of these
@@ -124,8 +131,7 @@ pub struct Transition {
 }
 
 impl Transition {
-    const fn new(name: &'static str, from: &[WorkspaceStatus], to: WorkspaceStatus) -> Self {
-        let from = StatusSet::of(from);
+    const fn new(name: &'static str, from: StatusSet, to: WorkspaceStatus) -> Self {
         assert!(!from.is_empty(), "a transition starts from some status");
         assert!(
             !from.contains(WorkspaceStatus::Removed),
@@ -135,70 +141,55 @@ impl Transition {
     }
 
     /// An operator pauses an active workspace.
-    pub const PAUSE: Self = Self::new("pause", &ACTIVE, WorkspaceStatus::Paused);
+    pub const PAUSE: Self = Self::new("pause", ACTIVE, WorkspaceStatus::Paused);
     /// Provisioning failed, the agent never registered, or a crash loop.
-    pub const FAIL: Self = Self::new("fail", &ACTIVE, WorkspaceStatus::Failed);
+    pub const FAIL: Self = Self::new("fail", ACTIVE, WorkspaceStatus::Failed);
     /// An operator restarts or resumes: from any status but removed (it is
     /// how a failed workspace is retried and a paused one resumed).
     pub const OPERATOR_RESTART: Self = Self::new(
         "operator restart",
-        &[
-            WorkspaceStatus::Provisioning,
-            WorkspaceStatus::Online,
-            WorkspaceStatus::Degraded,
-            WorkspaceStatus::Offline,
-            WorkspaceStatus::Failed,
-            WorkspaceStatus::Paused,
-        ],
+        ACTIVE.with(WorkspaceStatus::Paused),
         WorkspaceStatus::Provisioning,
     );
     /// A restart the governor granted. Never from `paused` or `failed`: an
     /// operator's pause (or a verdict of failure) that lands between the
     /// governor's decision and this write wins.
-    pub const GOVERNED_RESTART: Self = Self::new(
-        "governed restart",
-        &[
-            WorkspaceStatus::Provisioning,
-            WorkspaceStatus::Online,
-            WorkspaceStatus::Degraded,
-            WorkspaceStatus::Offline,
-        ],
-        WorkspaceStatus::Provisioning,
-    );
+    pub const GOVERNED_RESTART: Self =
+        Self::new("governed restart", RUNNING, WorkspaceStatus::Provisioning);
     /// Still provisioning; only the reason changes (runtime started, ...).
     pub const PROVISIONING_PROGRESS: Self = Self::new(
         "provisioning progress",
-        &[WorkspaceStatus::Provisioning],
+        StatusSet::of(&[WorkspaceStatus::Provisioning]),
         WorkspaceStatus::Provisioning,
     );
     /// An `external` workspace is online as soon as it exists.
     pub const EXTERNAL_ONLINE: Self = Self::new(
         "external online",
-        &[WorkspaceStatus::Provisioning],
+        StatusSet::of(&[WorkspaceStatus::Provisioning]),
         WorkspaceStatus::Online,
     );
     /// Liveness lost: heartbeats stopped or the runtime is gone.
     pub const LOST: Self = Self::new(
         "lost",
-        &[WorkspaceStatus::Online, WorkspaceStatus::Degraded],
+        StatusSet::of(&[WorkspaceStatus::Online, WorkspaceStatus::Degraded]),
         WorkspaceStatus::Offline,
     );
     /// Heartbeats report a high error rate.
     pub const DEGRADE: Self = Self::new(
         "degrade",
-        &[WorkspaceStatus::Online],
+        StatusSet::of(&[WorkspaceStatus::Online]),
         WorkspaceStatus::Degraded,
     );
     /// Heartbeats report a low error rate again.
     pub const RECOVER: Self = Self::new(
         "recover",
-        &[WorkspaceStatus::Degraded],
+        StatusSet::of(&[WorkspaceStatus::Degraded]),
         WorkspaceStatus::Online,
     );
     /// A heartbeat from an offline workspace.
     pub const RETURN: Self = Self::new(
         "return",
-        &[WorkspaceStatus::Offline],
+        StatusSet::of(&[WorkspaceStatus::Offline]),
         WorkspaceStatus::Online,
     );
 

@@ -65,6 +65,21 @@ pub struct ScheduleHealth {
     pub last_error: String,
 }
 
+impl From<Schedule> for ScheduleHealth {
+    fn from(s: Schedule) -> Self {
+        ScheduleHealth {
+            id: s.id,
+            name: s.name,
+            enabled: s.enabled,
+            last_run_at: s.last_run_at,
+            next_run_at: s.next_run_at,
+            run_count: s.run_count,
+            last_status: s.last_status,
+            last_error: s.last_error,
+        }
+    }
+}
+
 /// `POST …/schedules/:sid/run`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleFired {

@@ -289,16 +289,7 @@ impl App {
             .map_err(AppError::internal("query failed"))?;
         Ok(rows
             .iter()
-            .map(|r| ScheduleHealth {
-                id: r.id,
-                name: r.name.clone(),
-                enabled: r.enabled,
-                last_run_at: r.last_run_at,
-                next_run_at: r.next_run_at,
-                run_count: r.run_count,
-                last_status: r.last_status.clone(),
-                last_error: r.last_error.clone(),
-            })
+            .map(|r| ScheduleHealth::from(schedule_view(r)))
             .collect())
     }
 }
