@@ -1,13 +1,15 @@
 //! `activity_logs` on PostgreSQL: the batched writer's inserts, listings,
 //! delegation tracking rows, retention and session search.
 
+use super::PostgresStore;
 use crate::{
-    ActivityQuery, ActivityRow, ActivitySource, DelegationUpdate, MemoryHit, NewActivity, Result,
-    like_pattern,
+    ActivityQuery, ActivityRow, ActivitySource, ActivityStore, DelegationUpdate, MemoryHit,
+    NewActivity, Result, activity::sql, like_pattern,
 };
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::PgRow;
 use std::borrow::Cow;
 use uuid::Uuid;
 
@@ -56,26 +58,6 @@ fn pg_json(json: String) -> String {
 /// Rows per multi-row INSERT (15 parameters each).
 const CHUNK: usize = 64;
 
-/// Insert `rows` (one statement per [`CHUNK`], in one transaction when
-/// there are several). Rows of workspaces that no longer exist, and
-/// idempotency-key duplicates, are skipped; returns how many were written.
-pub(super) async fn insert_many(pool: &PgPool, rows: &[NewActivity]) -> Result<u64> {
-    if rows.len() <= CHUNK {
-        return insert_chunk(pool, rows).await;
-    }
-    let mut tx = pool.begin().await?;
-    let mut written = 0;
-    for chunk in rows.chunks(CHUNK) {
-        written += insert_chunk(&mut *tx, chunk).await?;
-    }
-    tx.commit().await?;
-    Ok(written)
-}
-
-pub(super) async fn insert(pool: &PgPool, row: &NewActivity) -> Result<bool> {
-    Ok(insert_chunk(pool, std::slice::from_ref(row)).await? == 1)
-}
-
 /// One multi-row INSERT of at most [`CHUNK`] rows.
 async fn insert_chunk<'c>(
     db: impl sqlx::Executor<'c, Database = sqlx::Postgres>,
@@ -114,172 +96,6 @@ async fn insert_chunk<'c>(
     Ok(q.build().execute(db).await?.rows_affected())
 }
 
-pub(super) async fn by_idempotency_key(
-    pool: &PgPool,
-    workspace_id: Uuid,
-    key: &str,
-) -> Result<Option<ActivityRow>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 AND idempotency_key = $2"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(workspace_id)
-        .bind(key)
-        .fetch_optional(pool)
-        .await?
-        .as_ref()
-        .map(activity_row)
-        .transpose()
-}
-
-pub(super) async fn delete(pool: &PgPool, id: Uuid) -> Result<bool> {
-    let r = sqlx::query("DELETE FROM activity_logs WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(r.rows_affected() > 0)
-}
-
-pub(super) async fn list(pool: &PgPool, q: &ActivityQuery) -> Result<Vec<ActivityRow>> {
-    let mut sql = format!(
-        "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 \
-         AND ($2::text IS NULL OR activity_type = $2) \
-         AND (cardinality($3::text[]) = 0 OR method = ANY($3))"
-    );
-    match q.source {
-        Some(ActivitySource::Canvas) => sql.push_str(" AND source_id IS NULL"),
-        Some(ActivitySource::Agent) => sql.push_str(" AND source_id IS NOT NULL"),
-        None => {}
-    }
-    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT $4");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(q.workspace_id)
-        .bind(&q.activity_type)
-        .bind(&q.methods)
-        .bind(q.limit.max(0))
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(activity_row).collect()
-}
-
-pub(super) async fn delegation(
-    pool: &PgPool,
-    workspace_id: Uuid,
-    delegation_id: &str,
-) -> Result<Option<ActivityRow>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 AND method = 'delegate' \
-         AND request_body->>'delegation_id' = $2 ORDER BY created_at DESC LIMIT 1"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(workspace_id)
-        .bind(delegation_id)
-        .fetch_optional(pool)
-        .await?
-        .as_ref()
-        .map(activity_row)
-        .transpose()
-}
-
-pub(super) async fn open_delegations(pool: &PgPool, limit: i64) -> Result<Vec<ActivityRow>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM activity_logs \
-         WHERE method = 'delegate' AND status IN ('pending', 'dispatched') \
-         AND request_body->>'dispatched_by' = 'platform' \
-         ORDER BY created_at LIMIT $1"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(activity_row).collect()
-}
-
-pub(super) async fn delegation_update(pool: &PgPool, u: &DelegationUpdate<'_>) -> Result<u64> {
-    let from: Vec<&str> = u.from.iter().map(|s| s.as_str()).collect();
-    let r = sqlx::query(
-        "UPDATE activity_logs SET status = $3, \
-         error_detail = CASE WHEN coalesce($4::text, '') <> '' THEN $4 ELSE error_detail END \
-         WHERE workspace_id = $1 AND method = 'delegate' \
-         AND request_body->>'delegation_id' = $2 \
-         AND (cardinality($5::text[]) = 0 OR status = ANY($5))",
-    )
-    .bind(u.workspace_id)
-    .bind(u.delegation_id)
-    .bind(u.status.as_str())
-    .bind(u.error)
-    .bind(from)
-    .execute(pool)
-    .await?;
-    Ok(r.rows_affected())
-}
-
-pub(super) async fn purge_before(pool: &PgPool, before: DateTime<Utc>) -> Result<u64> {
-    let r = sqlx::query("DELETE FROM activity_logs WHERE created_at < $1")
-        .bind(before)
-        .execute(pool)
-        .await?;
-    Ok(r.rows_affected())
-}
-
-pub(super) async fn search(
-    pool: &PgPool,
-    workspace_id: Uuid,
-    q: Option<&str>,
-    limit: i64,
-) -> Result<Vec<ActivityRow>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 AND ($2::text IS NULL OR \
-         lower(coalesce(summary, '')) LIKE $2 ESCAPE '\\' OR \
-         lower(coalesce(method, '')) LIKE $2 ESCAPE '\\' OR \
-         lower(coalesce(status, '')) LIKE $2 ESCAPE '\\' OR \
-         lower(coalesce(error_detail, '')) LIKE $2 ESCAPE '\\' OR \
-         lower(coalesce(request_body::text, '')) LIKE $2 ESCAPE '\\' OR \
-         lower(coalesce(response_body::text, '')) LIKE $2 ESCAPE '\\') \
-         ORDER BY created_at DESC, id DESC LIMIT $3"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(workspace_id)
-        .bind(q.map(like_pattern))
-        .bind(limit.max(0))
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(activity_row).collect()
-}
-
-pub(super) async fn memory_search_own(
-    pool: &PgPool,
-    workspace_id: Uuid,
-    q: Option<&str>,
-    limit: i64,
-) -> Result<Vec<MemoryHit>> {
-    let rows = sqlx::query(
-        "SELECT id, workspace_id, content, scope, namespace, created_at FROM agent_memories \
-         WHERE workspace_id = $1 AND ($2::text IS NULL OR lower(content) LIKE $2 ESCAPE '\\' \
-         OR lower(namespace) LIKE $2 ESCAPE '\\' OR lower(scope) LIKE $2 ESCAPE '\\') \
-         ORDER BY created_at DESC, id DESC LIMIT $3",
-    )
-    .bind(workspace_id)
-    .bind(q.map(like_pattern))
-    .bind(limit.max(0))
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(MemoryHit {
-                id: r.try_get("id")?,
-                workspace_id: r.try_get("workspace_id")?,
-                content: r.try_get("content")?,
-                scope: r.try_get("scope")?,
-                namespace: r.try_get("namespace")?,
-                created_at: r
-                    .try_get::<Option<DateTime<Utc>>, _>("created_at")?
-                    .unwrap_or_default(),
-            })
-        })
-        .collect()
-}
-
 pub(super) fn activity_row(r: &PgRow) -> Result<ActivityRow> {
     Ok(ActivityRow {
         id: r.try_get("id")?,
@@ -302,6 +118,195 @@ pub(super) fn activity_row(r: &PgRow) -> Result<ActivityRow> {
             .try_get::<Option<DateTime<Utc>>, _>("created_at")?
             .unwrap_or_default(),
     })
+}
+
+#[async_trait]
+impl ActivityStore for PostgresStore {
+    /// Insert `rows` (one statement per [`CHUNK`], in one transaction when
+    /// there are several). Rows of workspaces that no longer exist, and
+    /// idempotency-key duplicates, are skipped; returns how many were written.
+    async fn activity_insert_many(&self, rows: &[NewActivity]) -> Result<u64> {
+        if rows.len() <= CHUNK {
+            return insert_chunk(&self.pool, rows).await;
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut written = 0;
+        for chunk in rows.chunks(CHUNK) {
+            written += insert_chunk(&mut *tx, chunk).await?;
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn activity_insert(&self, row: &NewActivity) -> Result<bool> {
+        Ok(insert_chunk(&self.pool, std::slice::from_ref(row)).await? == 1)
+    }
+
+    async fn activity_by_idempotency_key(
+        &self,
+        workspace_id: Uuid,
+        key: &str,
+    ) -> Result<Option<ActivityRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 AND idempotency_key = $2"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(workspace_id)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(activity_row)
+            .transpose()
+    }
+
+    async fn activity_delete(&self, id: Uuid) -> Result<bool> {
+        let r = sqlx::query(sql::DELETE)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn activity_list(&self, q: &ActivityQuery) -> Result<Vec<ActivityRow>> {
+        let mut sql = format!(
+            "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 \
+             AND ($2::text IS NULL OR activity_type = $2) \
+             AND (cardinality($3::text[]) = 0 OR method = ANY($3))"
+        );
+        match q.source {
+            Some(ActivitySource::Canvas) => sql.push_str(" AND source_id IS NULL"),
+            Some(ActivitySource::Agent) => sql.push_str(" AND source_id IS NOT NULL"),
+            None => {}
+        }
+        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT $4");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(q.workspace_id)
+            .bind(&q.activity_type)
+            .bind(&q.methods)
+            .bind(q.limit.max(0))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(activity_row).collect()
+    }
+
+    async fn activity_delegation(
+        &self,
+        workspace_id: Uuid,
+        delegation_id: &str,
+    ) -> Result<Option<ActivityRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 AND method = 'delegate' \
+             AND request_body->>'delegation_id' = $2 ORDER BY created_at DESC LIMIT 1"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(workspace_id)
+            .bind(delegation_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(activity_row)
+            .transpose()
+    }
+
+    async fn activity_open_delegations(&self, limit: i64) -> Result<Vec<ActivityRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM activity_logs \
+             WHERE method = 'delegate' AND status IN ('pending', 'dispatched') \
+             AND request_body->>'dispatched_by' = 'platform' \
+             ORDER BY created_at LIMIT $1"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(activity_row).collect()
+    }
+
+    async fn activity_delegation_update(&self, u: &DelegationUpdate<'_>) -> Result<u64> {
+        let from: Vec<&str> = u.from.iter().map(|s| s.as_str()).collect();
+        let r = sqlx::query(
+            "UPDATE activity_logs SET status = $3, \
+             error_detail = CASE WHEN coalesce($4::text, '') <> '' THEN $4 ELSE error_detail END \
+             WHERE workspace_id = $1 AND method = 'delegate' \
+             AND request_body->>'delegation_id' = $2 \
+             AND (cardinality($5::text[]) = 0 OR status = ANY($5))",
+        )
+        .bind(u.workspace_id)
+        .bind(u.delegation_id)
+        .bind(u.status.as_str())
+        .bind(u.error)
+        .bind(from)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn activity_purge_before(&self, before: DateTime<Utc>) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM activity_logs WHERE created_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn activity_search(
+        &self,
+        workspace_id: Uuid,
+        q: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ActivityRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM activity_logs WHERE workspace_id = $1 AND ($2::text IS NULL OR \
+             lower(coalesce(summary, '')) LIKE $2 ESCAPE '\\' OR \
+             lower(coalesce(method, '')) LIKE $2 ESCAPE '\\' OR \
+             lower(coalesce(status, '')) LIKE $2 ESCAPE '\\' OR \
+             lower(coalesce(error_detail, '')) LIKE $2 ESCAPE '\\' OR \
+             lower(coalesce(request_body::text, '')) LIKE $2 ESCAPE '\\' OR \
+             lower(coalesce(response_body::text, '')) LIKE $2 ESCAPE '\\') \
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(workspace_id)
+            .bind(q.map(like_pattern))
+            .bind(limit.max(0))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(activity_row).collect()
+    }
+
+    async fn memory_search_own(
+        &self,
+        workspace_id: Uuid,
+        q: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MemoryHit>> {
+        let rows = sqlx::query(
+            "SELECT id, workspace_id, content, scope, namespace, created_at FROM agent_memories \
+             WHERE workspace_id = $1 AND ($2::text IS NULL OR lower(content) LIKE $2 ESCAPE '\\' \
+             OR lower(namespace) LIKE $2 ESCAPE '\\' OR lower(scope) LIKE $2 ESCAPE '\\') \
+             ORDER BY created_at DESC, id DESC LIMIT $3",
+        )
+        .bind(workspace_id)
+        .bind(q.map(like_pattern))
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MemoryHit {
+                    id: r.try_get("id")?,
+                    workspace_id: r.try_get("workspace_id")?,
+                    content: r.try_get("content")?,
+                    scope: r.try_get("scope")?,
+                    namespace: r.try_get("namespace")?,
+                    created_at: r
+                        .try_get::<Option<DateTime<Utc>>, _>("created_at")?
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -1,54 +1,13 @@
 //! `structure_events` on PostgreSQL: the append-only event log.
 //! Broadcasting over WebSocket is the server's job.
 
-use crate::{EventRow, NewEvent, Result};
+use super::PostgresStore;
+use crate::{EventRow, EventStore, NewEvent, Result, events::sql};
+use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::Row;
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::PgRow;
 use uuid::Uuid;
-
-pub(super) async fn insert(pool: &PgPool, event: &NewEvent) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO structure_events (id, event_type, workspace_id, payload, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(event.id)
-    .bind(&event.event_type)
-    .bind(event.workspace_id)
-    .bind(&event.payload)
-    .bind(event.created_at)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn list(
-    pool: &PgPool,
-    workspace_id: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<EventRow>> {
-    // PostgreSQL rejects a negative LIMIT; SQLite reads it as "no limit".
-    let limit = limit.max(0);
-    let rows =
-        match workspace_id {
-            Some(id) => sqlx::query(
-                "SELECT id, event_type, workspace_id, payload, created_at FROM structure_events \
-                 WHERE workspace_id = $1 ORDER BY created_at DESC, id LIMIT $2",
-            )
-            .bind(id)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?,
-            None => sqlx::query(
-                "SELECT id, event_type, workspace_id, payload, created_at FROM structure_events \
-                 ORDER BY created_at DESC, id LIMIT $1",
-            )
-            .bind(limit)
-            .fetch_all(pool)
-            .await?,
-        };
-    rows.iter().map(event_row).collect()
-}
 
 fn event_row(r: &PgRow) -> Result<EventRow> {
     Ok(EventRow {
@@ -60,4 +19,40 @@ fn event_row(r: &PgRow) -> Result<EventRow> {
             .unwrap_or(Value::Null),
         created_at: r.try_get("created_at")?,
     })
+}
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    async fn event_insert(&self, event: &NewEvent) -> Result<()> {
+        sqlx::query(sql::INSERT)
+            .bind(event.id)
+            .bind(&event.event_type)
+            .bind(event.workspace_id)
+            .bind(&event.payload)
+            .bind(event.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn event_list(&self, workspace_id: Option<Uuid>, limit: i64) -> Result<Vec<EventRow>> {
+        // PostgreSQL rejects a negative LIMIT; SQLite reads it as "no limit".
+        let limit = limit.max(0);
+        let rows = match workspace_id {
+            Some(id) => {
+                sqlx::query(sql::LIST_OF_WORKSPACE)
+                    .bind(id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(sql::LIST_ALL)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(event_row).collect()
+    }
 }

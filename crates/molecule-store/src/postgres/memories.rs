@@ -1,9 +1,11 @@
 //! `agent_memories` on PostgreSQL: insert, owner-scoped delete and search
 //! over the generated `content_tsv` column (english, GIN index).
 
-use crate::{MemoryQuery, MemoryRow, MemoryText, Result};
+use super::PostgresStore;
+use crate::{MemoryQuery, MemoryRow, MemoryStore, MemoryText, Result, memories::sql};
+use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 fn row(r: &PgRow) -> Result<MemoryRow> {
@@ -17,45 +19,6 @@ fn row(r: &PgRow) -> Result<MemoryRow> {
     })
 }
 
-pub(super) async fn insert(pool: &PgPool, m: &MemoryRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO agent_memories (id, workspace_id, content, scope, namespace, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
-    )
-    .bind(m.id)
-    .bind(m.workspace_id)
-    .bind(&m.content)
-    .bind(&m.scope)
-    .bind(&m.namespace)
-    .bind(m.created_at)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn delete(pool: &PgPool, workspace_id: Uuid, id: Uuid) -> Result<bool> {
-    let n = sqlx::query("DELETE FROM agent_memories WHERE workspace_id = $1 AND id = $2")
-        .bind(workspace_id)
-        .bind(id)
-        .execute(pool)
-        .await?
-        .rows_affected();
-    Ok(n > 0)
-}
-
-/// `%`, `_` and `\` in user input match themselves.
-fn like_pattern(q: &str) -> String {
-    let mut out = String::from("%");
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 macro_rules! select_filtered {
     () => {
         "SELECT m.id, m.workspace_id, m.content, m.scope, m.namespace, m.created_at \
@@ -65,37 +28,63 @@ macro_rules! select_filtered {
     };
 }
 
-pub(super) async fn search(pool: &PgPool, q: &MemoryQuery) -> Result<Vec<MemoryRow>> {
-    let (sql, text): (&'static str, Option<String>) = match &q.text {
-        MemoryText::All => (
-            concat!(select_filtered!(), "ORDER BY m.created_at DESC LIMIT $4"),
-            None,
-        ),
-        MemoryText::Substring(t) => (
-            concat!(
-                select_filtered!(),
-                "AND m.content ILIKE $5 ORDER BY m.created_at DESC LIMIT $4"
-            ),
-            Some(like_pattern(t)),
-        ),
-        MemoryText::FullText(t) => (
-            concat!(
-                select_filtered!(),
-                "AND m.content_tsv @@ plainto_tsquery('english', $5) \
-                 ORDER BY ts_rank(m.content_tsv, plainto_tsquery('english', $5)) DESC, \
-                 m.created_at DESC LIMIT $4"
-            ),
-            Some(t.clone()),
-        ),
-    };
-    let mut query = sqlx::query(sql)
-        .bind(&q.scope)
-        .bind(q.authors.clone())
-        .bind(&q.namespace)
-        .bind(q.limit);
-    if let Some(t) = text {
-        query = query.bind(t);
+#[async_trait]
+impl MemoryStore for PostgresStore {
+    async fn memory_insert(&self, m: &MemoryRow) -> Result<()> {
+        sqlx::query(sql::INSERT)
+            .bind(m.id)
+            .bind(m.workspace_id)
+            .bind(&m.content)
+            .bind(&m.scope)
+            .bind(&m.namespace)
+            .bind(m.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
-    let rows = query.fetch_all(pool).await?;
-    rows.iter().map(row).collect()
+
+    async fn memory_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool> {
+        let n = sqlx::query(sql::DELETE)
+            .bind(workspace_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn memory_search(&self, q: &MemoryQuery) -> Result<Vec<MemoryRow>> {
+        let (sql, text): (&'static str, Option<String>) = match &q.text {
+            MemoryText::All => (
+                concat!(select_filtered!(), "ORDER BY m.created_at DESC LIMIT $4"),
+                None,
+            ),
+            MemoryText::Substring(t) => (
+                concat!(
+                    select_filtered!(),
+                    "AND m.content ILIKE $5 ORDER BY m.created_at DESC LIMIT $4"
+                ),
+                Some(crate::like_literal(t)),
+            ),
+            MemoryText::FullText(t) => (
+                concat!(
+                    select_filtered!(),
+                    "AND m.content_tsv @@ plainto_tsquery('english', $5) \
+                     ORDER BY ts_rank(m.content_tsv, plainto_tsquery('english', $5)) DESC, \
+                     m.created_at DESC LIMIT $4"
+                ),
+                Some(t.clone()),
+            ),
+        };
+        let mut query = sqlx::query(sql)
+            .bind(&q.scope)
+            .bind(q.authors.clone())
+            .bind(&q.namespace)
+            .bind(q.limit);
+        if let Some(t) = text {
+            query = query.bind(t);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(row).collect()
+    }
 }

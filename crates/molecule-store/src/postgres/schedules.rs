@@ -1,10 +1,15 @@
 //! `workspace_schedules` on PostgreSQL, and the cron history read from
 //! `activity_logs` (rows the scheduler writes through the activity queue).
 
-use crate::{ActivityRow, NewSchedule, Result, SchedulePatch, ScheduleRow, ScheduleRunResult};
+use super::PostgresStore;
+use crate::{
+    ActivityRow, NewSchedule, Result, SchedulePatch, ScheduleRow, ScheduleRunResult, ScheduleStore,
+    schedules::sql,
+};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 macro_rules! columns {
@@ -35,205 +40,181 @@ fn row(r: &PgRow) -> Result<ScheduleRow> {
     })
 }
 
-pub(super) async fn insert(pool: &PgPool, s: &NewSchedule) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO workspace_schedules (id, workspace_id, name, cron_expr, timezone, prompt, \
-         enabled, next_run_at, source, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-    )
-    .bind(s.id)
-    .bind(s.workspace_id)
-    .bind(&s.name)
-    .bind(&s.cron_expr)
-    .bind(&s.timezone)
-    .bind(&s.prompt)
-    .bind(s.enabled)
-    .bind(s.next_run_at)
-    .bind(&s.source)
-    .bind(s.now)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
+#[async_trait]
+impl ScheduleStore for PostgresStore {
+    async fn schedule_insert(&self, s: &NewSchedule) -> Result<()> {
+        sqlx::query(sql::INSERT)
+            .bind(s.id)
+            .bind(s.workspace_id)
+            .bind(&s.name)
+            .bind(&s.cron_expr)
+            .bind(&s.timezone)
+            .bind(&s.prompt)
+            .bind(s.enabled)
+            .bind(s.next_run_at)
+            .bind(&s.source)
+            .bind(s.now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 
-pub(super) async fn list(pool: &PgPool, workspace_id: Uuid) -> Result<Vec<ScheduleRow>> {
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM workspace_schedules s WHERE s.workspace_id = $1 ORDER BY s.created_at, s.id"
-    ))
-    .bind(workspace_id)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(row).collect()
-}
+    async fn schedule_list(&self, workspace_id: Uuid) -> Result<Vec<ScheduleRow>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM workspace_schedules s WHERE s.workspace_id = $1 ORDER BY s.created_at, s.id"
+        ))
+        .bind(workspace_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row).collect()
+    }
 
-pub(super) async fn get(
-    pool: &PgPool,
-    workspace_id: Uuid,
-    id: Uuid,
-) -> Result<Option<ScheduleRow>> {
-    let r = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM workspace_schedules s WHERE s.workspace_id = $1 AND s.id = $2"
-    ))
-    .bind(workspace_id)
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
-    r.as_ref().map(row).transpose()
-}
-
-pub(super) async fn patch(
-    pool: &PgPool,
-    workspace_id: Uuid,
-    id: Uuid,
-    p: &SchedulePatch,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let n = sqlx::query(
-        "UPDATE workspace_schedules SET name = COALESCE($3, name), \
-         cron_expr = COALESCE($4, cron_expr), timezone = COALESCE($5, timezone), \
-         prompt = COALESCE($6, prompt), enabled = COALESCE($7, enabled), \
-         next_run_at = CASE WHEN $8 THEN $9 ELSE next_run_at END, updated_at = $10 \
-         WHERE workspace_id = $1 AND id = $2",
-    )
-    .bind(workspace_id)
-    .bind(id)
-    .bind(&p.name)
-    .bind(&p.cron_expr)
-    .bind(&p.timezone)
-    .bind(&p.prompt)
-    .bind(p.enabled)
-    .bind(p.next_run_at.is_some())
-    .bind(p.next_run_at.flatten())
-    .bind(now)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(n > 0)
-}
-
-pub(super) async fn delete(pool: &PgPool, workspace_id: Uuid, id: Uuid) -> Result<bool> {
-    let n = sqlx::query("DELETE FROM workspace_schedules WHERE workspace_id = $1 AND id = $2")
+    async fn schedule_get(&self, workspace_id: Uuid, id: Uuid) -> Result<Option<ScheduleRow>> {
+        let r = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM workspace_schedules s WHERE s.workspace_id = $1 AND s.id = $2"
+        ))
         .bind(workspace_id)
         .bind(id)
-        .execute(pool)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.as_ref().map(row).transpose()
+    }
+
+    async fn schedule_patch(
+        &self,
+        workspace_id: Uuid,
+        id: Uuid,
+        p: &SchedulePatch,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = sqlx::query(sql::PATCH)
+            .bind(workspace_id)
+            .bind(id)
+            .bind(&p.name)
+            .bind(&p.cron_expr)
+            .bind(&p.timezone)
+            .bind(&p.prompt)
+            .bind(p.enabled)
+            .bind(p.next_run_at.is_some())
+            .bind(p.next_run_at.flatten())
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn schedule_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool> {
+        let n = sqlx::query(sql::DELETE)
+            .bind(workspace_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn schedule_list_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<ScheduleRow>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM workspace_schedules s JOIN workspaces w ON w.id = s.workspace_id \
+             WHERE s.enabled AND s.next_run_at IS NOT NULL AND s.next_run_at <= $1 \
+             AND COALESCE(w.status, '') <> 'removed' ORDER BY s.next_run_at LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row).collect()
+    }
+
+    async fn schedule_claim(
+        &self,
+        id: Uuid,
+        seen: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE workspace_schedules SET next_run_at = $3, last_run_at = $4, updated_at = $4 \
+             WHERE id = $1 AND next_run_at = $2 AND enabled",
+        )
+        .bind(id)
+        .bind(seen)
+        .bind(next)
+        .bind(now)
+        .execute(&self.pool)
         .await?
         .rows_affected();
-    Ok(n > 0)
-}
+        Ok(n == 1)
+    }
 
-pub(super) async fn list_due(
-    pool: &PgPool,
-    now: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<ScheduleRow>> {
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM workspace_schedules s JOIN workspaces w ON w.id = s.workspace_id \
-         WHERE s.enabled AND s.next_run_at IS NOT NULL AND s.next_run_at <= $1 \
-         AND COALESCE(w.status, '') <> 'removed' ORDER BY s.next_run_at LIMIT $2"
-    ))
-    .bind(now)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(row).collect()
-}
+    async fn schedule_begin_run(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = sqlx::query(sql::BEGIN_RUN)
+            .bind(id)
+            .bind(now)
+            .bind(stale_before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
 
-pub(super) async fn claim(
-    pool: &PgPool,
-    id: Uuid,
-    seen: DateTime<Utc>,
-    next: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let n = sqlx::query(
-        "UPDATE workspace_schedules SET next_run_at = $3, last_run_at = $4, updated_at = $4 \
-         WHERE id = $1 AND next_run_at = $2 AND enabled",
-    )
-    .bind(id)
-    .bind(seen)
-    .bind(next)
-    .bind(now)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
-}
+    async fn schedule_record_run(&self, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
+        let n = sqlx::query(sql::RECORD_RUN)
+            .bind(id)
+            .bind(&r.status)
+            .bind(&r.error)
+            .bind(r.at)
+            .bind(r.started_at)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
 
-pub(super) async fn begin_run(
-    pool: &PgPool,
-    id: Uuid,
-    now: DateTime<Utc>,
-    stale_before: DateTime<Utc>,
-) -> Result<bool> {
-    let n = sqlx::query(
-        "UPDATE workspace_schedules SET run_started_at = $2 \
-         WHERE id = $1 AND (run_started_at IS NULL OR run_started_at < $3)",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(stale_before)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
-}
+    async fn schedule_record_skip(&self, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
+        let n = sqlx::query(sql::RECORD_SKIP)
+            .bind(id)
+            .bind(&r.status)
+            .bind(&r.error)
+            .bind(r.at)
+            .bind(r.started_at)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
 
-pub(super) async fn record_run(pool: &PgPool, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
-    let n = sqlx::query(
-        "UPDATE workspace_schedules SET run_count = run_count + 1, last_status = $2, \
-         last_error = $3, updated_at = $4, last_run_at = $5, run_started_at = NULL WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&r.status)
-    .bind(&r.error)
-    .bind(r.at)
-    .bind(r.started_at)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(n > 0)
-}
-
-pub(super) async fn record_skip(pool: &PgPool, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
-    let n = sqlx::query(
-        "UPDATE workspace_schedules SET run_count = run_count + 1, last_status = $2, \
-         last_error = $3, updated_at = $4, last_run_at = $5 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&r.status)
-    .bind(&r.error)
-    .bind(r.at)
-    .bind(r.started_at)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(n > 0)
-}
-
-pub(super) async fn cron_history(
-    pool: &PgPool,
-    workspace_id: Uuid,
-    schedule_id: Uuid,
-    limit: i64,
-) -> Result<Vec<ActivityRow>> {
-    let rows = sqlx::query(
-        "SELECT id, workspace_id, activity_type, source_id, source_label, target_id, method, \
-         summary, request_body, response_body, duration_ms, COALESCE(status, 'ok') AS status, \
-         error_detail, idempotency_key, created_at FROM activity_logs \
-         WHERE workspace_id = $1 AND activity_type = 'cron_run' \
-         AND request_body->>'schedule_id' = $2 \
-         ORDER BY created_at DESC LIMIT $3",
-    )
-    .bind(workspace_id)
-    .bind(schedule_id.to_string())
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(super::activity::activity_row).collect()
+    async fn activity_cron_history(
+        &self,
+        workspace_id: Uuid,
+        schedule_id: Uuid,
+        limit: i64,
+    ) -> Result<Vec<ActivityRow>> {
+        let rows = sqlx::query(
+            "SELECT id, workspace_id, activity_type, source_id, source_label, target_id, method, \
+             summary, request_body, response_body, duration_ms, COALESCE(status, 'ok') AS status, \
+             error_detail, idempotency_key, created_at FROM activity_logs \
+             WHERE workspace_id = $1 AND activity_type = 'cron_run' \
+             AND request_body->>'schedule_id' = $2 \
+             ORDER BY created_at DESC LIMIT $3",
+        )
+        .bind(workspace_id)
+        .bind(schedule_id.to_string())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::activity::activity_row).collect()
+    }
 }

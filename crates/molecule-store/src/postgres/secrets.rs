@@ -1,10 +1,12 @@
 //! `workspace_secrets` and `global_secrets` on PostgreSQL. Values arrive
 //! already sealed by the server, together with their `encryption_version`.
 
-use crate::{Result, SecretRow};
+use super::PostgresStore;
+use crate::{Result, SecretRow, SecretStore, secrets::sql};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 fn row(r: &PgRow) -> Result<SecretRow> {
@@ -21,99 +23,82 @@ fn row(r: &PgRow) -> Result<SecretRow> {
     })
 }
 
-pub(super) async fn set_workspace(
-    pool: &PgPool,
-    workspace_id: Uuid,
-    key: &str,
-    value: &[u8],
-    version: i32,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO workspace_secrets (id, workspace_id, key, encrypted_value, \
-         encryption_version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-         ON CONFLICT (workspace_id, key) DO UPDATE SET encrypted_value = EXCLUDED.encrypted_value, \
-         encryption_version = EXCLUDED.encryption_version, updated_at = EXCLUDED.updated_at",
-    )
-    .bind(Uuid::new_v4())
-    .bind(workspace_id)
-    .bind(key)
-    .bind(value)
-    .bind(version)
-    .bind(now)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
+#[async_trait]
+impl SecretStore for PostgresStore {
+    async fn secret_set_workspace(
+        &self,
+        workspace_id: Uuid,
+        key: &str,
+        value: &[u8],
+        version: i32,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(sql::SET_WORKSPACE)
+            .bind(Uuid::new_v4())
+            .bind(workspace_id)
+            .bind(key)
+            .bind(value)
+            .bind(version)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 
-pub(super) async fn list_workspace(pool: &PgPool, workspace_id: Uuid) -> Result<Vec<SecretRow>> {
-    let rows = sqlx::query(
-        "SELECT key, encrypted_value, encryption_version, created_at, updated_at \
-         FROM workspace_secrets WHERE workspace_id = $1 ORDER BY key",
-    )
-    .bind(workspace_id)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(row).collect()
-}
+    async fn secret_list_workspace(&self, workspace_id: Uuid) -> Result<Vec<SecretRow>> {
+        let rows = sqlx::query(sql::LIST_WORKSPACE)
+            .bind(workspace_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row).collect()
+    }
 
-pub(super) async fn delete_workspace(pool: &PgPool, workspace_id: Uuid, key: &str) -> Result<bool> {
-    let n = sqlx::query("DELETE FROM workspace_secrets WHERE workspace_id = $1 AND key = $2")
-        .bind(workspace_id)
-        .bind(key)
-        .execute(pool)
-        .await?
-        .rows_affected();
-    Ok(n > 0)
-}
+    async fn secret_delete_workspace(&self, workspace_id: Uuid, key: &str) -> Result<bool> {
+        let n = sqlx::query(sql::DELETE_WORKSPACE)
+            .bind(workspace_id)
+            .bind(key)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
 
-pub(super) async fn set_global(
-    pool: &PgPool,
-    key: &str,
-    value: &[u8],
-    version: i32,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO global_secrets (id, key, encrypted_value, encryption_version, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
-         ON CONFLICT (key) DO UPDATE SET encrypted_value = EXCLUDED.encrypted_value, \
-         encryption_version = EXCLUDED.encryption_version, updated_at = EXCLUDED.updated_at",
-    )
-    .bind(Uuid::new_v4())
-    .bind(key)
-    .bind(value)
-    .bind(version)
-    .bind(now)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
+    async fn secret_set_global(
+        &self,
+        key: &str,
+        value: &[u8],
+        version: i32,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(sql::SET_GLOBAL)
+            .bind(Uuid::new_v4())
+            .bind(key)
+            .bind(value)
+            .bind(version)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 
-pub(super) async fn list_global(pool: &PgPool) -> Result<Vec<SecretRow>> {
-    let rows = sqlx::query(
-        "SELECT key, encrypted_value, encryption_version, created_at, updated_at \
-         FROM global_secrets ORDER BY key",
-    )
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(row).collect()
-}
+    async fn secret_list_global(&self) -> Result<Vec<SecretRow>> {
+        let rows = sqlx::query(sql::LIST_GLOBAL).fetch_all(&self.pool).await?;
+        rows.iter().map(row).collect()
+    }
 
-pub(super) async fn delete_global(pool: &PgPool, key: &str) -> Result<bool> {
-    let n = sqlx::query("DELETE FROM global_secrets WHERE key = $1")
-        .bind(key)
-        .execute(pool)
-        .await?
-        .rows_affected();
-    Ok(n > 0)
-}
+    async fn secret_delete_global(&self, key: &str) -> Result<bool> {
+        let n = sqlx::query(sql::DELETE_GLOBAL)
+            .bind(key)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
 
-pub(super) async fn workspaces_with_key(pool: &PgPool, key: &str) -> Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar(
-        "SELECT workspace_id FROM workspace_secrets WHERE key = $1 AND workspace_id IS NOT NULL",
-    )
-    .bind(key)
-    .fetch_all(pool)
-    .await?)
+    async fn secret_workspaces_with_key(&self, key: &str) -> Result<Vec<Uuid>> {
+        Ok(sqlx::query_scalar(sql::WORKSPACES_WITH_KEY)
+            .bind(key)
+            .fetch_all(&self.pool)
+            .await?)
+    }
 }

@@ -1,408 +1,366 @@
 //! `workspaces` (with `canvas_layouts`) on PostgreSQL. Status rules are the
 //! caller's; this module only applies the guards it is given.
 
+use super::PostgresStore;
 use super::codec::{parse_status, select_workspace, workspace_row, workspace_rows};
 use crate::{
     HeartbeatWrite, NewWorkspace, RegisterOutcome, Result, WorkspacePatch, WorkspaceRow,
-    WorkspaceStatus,
+    WorkspaceStatus, WorkspaceStore, workspaces::sql,
 };
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use molecule_types::Transition;
 use serde_json::Value;
 use sqlx::Row;
-use sqlx::postgres::PgPool;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-pub(super) async fn insert(pool: &PgPool, ws: &NewWorkspace) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO workspaces (id, name, role, tier, status, url, parent_id, \
-         awareness_namespace, runtime, workspace_dir, workspace_access, source_bundle_id, \
-         created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
-    )
-    .bind(ws.id)
-    .bind(&ws.name)
-    .bind(ws.role.as_deref())
-    .bind(ws.tier)
-    .bind(ws.status.as_str())
-    .bind(ws.url.as_deref())
-    .bind(ws.parent_id)
-    .bind(ws.awareness_namespace.as_deref())
-    .bind(&ws.runtime)
-    .bind(ws.workspace_dir.as_deref())
-    .bind(&ws.workspace_access)
-    .bind(ws.source_bundle_id.as_deref())
-    .bind(ws.now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("INSERT INTO canvas_layouts (workspace_id, x, y) VALUES ($1, $2, $3)")
-        .bind(ws.id)
-        .bind(ws.x)
-        .bind(ws.y)
-        .execute(&mut *tx)
+#[async_trait]
+impl WorkspaceStore for PostgresStore {
+    async fn workspace_insert(&self, ws: &NewWorkspace) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(sql::INSERT_WORKSPACE)
+            .bind(ws.id)
+            .bind(&ws.name)
+            .bind(ws.role.as_deref())
+            .bind(ws.tier)
+            .bind(ws.status.as_str())
+            .bind(ws.url.as_deref())
+            .bind(ws.parent_id)
+            .bind(ws.awareness_namespace.as_deref())
+            .bind(&ws.runtime)
+            .bind(ws.workspace_dir.as_deref())
+            .bind(&ws.workspace_access)
+            .bind(ws.source_bundle_id.as_deref())
+            .bind(ws.now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sql::INSERT_LAYOUT)
+            .bind(ws.id)
+            .bind(ws.x)
+            .bind(ws.y)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn workspace_get(&self, id: Uuid) -> Result<Option<WorkspaceRow>> {
+        let row = sqlx::query(concat!(select_workspace!(), "WHERE w.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(workspace_row).transpose()
+    }
+
+    async fn workspace_list(&self) -> Result<Vec<WorkspaceRow>> {
+        let rows = sqlx::query(concat!(
+            select_workspace!(),
+            "WHERE w.status <> 'removed' ORDER BY w.created_at, w.id"
+        ))
+        .fetch_all(&self.pool)
         .await?;
-    tx.commit().await?;
-    Ok(())
-}
+        workspace_rows(&rows)
+    }
 
-pub(super) async fn get(pool: &PgPool, id: Uuid) -> Result<Option<WorkspaceRow>> {
-    let row = sqlx::query(concat!(select_workspace!(), "WHERE w.id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(workspace_row).transpose()
-}
-
-pub(super) async fn list(pool: &PgPool) -> Result<Vec<WorkspaceRow>> {
-    let rows = sqlx::query(concat!(
-        select_workspace!(),
-        "WHERE w.status <> 'removed' ORDER BY w.created_at, w.id"
-    ))
-    .fetch_all(pool)
-    .await?;
-    workspace_rows(&rows)
-}
-
-pub(super) async fn list_children(
-    pool: &PgPool,
-    parent: Option<Uuid>,
-) -> Result<Vec<WorkspaceRow>> {
-    let rows =
-        match parent {
+    async fn workspace_list_children(&self, parent: Option<Uuid>) -> Result<Vec<WorkspaceRow>> {
+        let rows = match parent {
             Some(parent) => {
                 sqlx::query(concat!(
                     select_workspace!(),
                     "WHERE w.parent_id = $1 AND w.status <> 'removed' ORDER BY w.created_at, w.id"
                 ))
                 .bind(parent)
-                .fetch_all(pool)
+                .fetch_all(&self.pool)
                 .await?
             }
             None => sqlx::query(concat!(
                 select_workspace!(),
                 "WHERE w.parent_id IS NULL AND w.status <> 'removed' ORDER BY w.created_at, w.id"
             ))
-            .fetch_all(pool)
+            .fetch_all(&self.pool)
             .await?,
         };
-    workspace_rows(&rows)
-}
-
-pub(super) async fn hierarchy(pool: &PgPool) -> Result<Vec<(Uuid, Option<Uuid>)>> {
-    let rows = sqlx::query("SELECT id, parent_id FROM workspaces")
-        .fetch_all(pool)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("parent_id")?)))
-        .collect()
-}
-
-pub(super) async fn parent(pool: &PgPool, id: Uuid) -> Result<Option<Option<Uuid>>> {
-    let row = sqlx::query("SELECT parent_id FROM workspaces WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.map(|r| r.try_get("parent_id")).transpose()?)
-}
-
-pub(super) async fn patch(
-    pool: &PgPool,
-    id: Uuid,
-    patch: &WorkspacePatch,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let mut tx = pool.begin().await?;
-    // FOR UPDATE: the row cannot change between the existence check and the write.
-    let exists = sqlx::query("SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_some();
-    if !exists {
-        return Ok(false);
+        workspace_rows(&rows)
     }
-    if let Some((x, y)) = patch.position {
-        sqlx::query(
-            "INSERT INTO canvas_layouts (workspace_id, x, y) VALUES ($1, $2, $3) \
-             ON CONFLICT (workspace_id) DO UPDATE SET x = excluded.x, y = excluded.y",
-        )
-        .bind(id)
-        .bind(x)
-        .bind(y)
-        .execute(&mut *tx)
-        .await?;
+
+    async fn workspace_hierarchy(&self) -> Result<Vec<(Uuid, Option<Uuid>)>> {
+        let rows = sqlx::query(sql::HIERARCHY).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("parent_id")?)))
+            .collect()
     }
-    let touches_row = patch.name.is_some()
-        || patch.role.is_some()
-        || patch.tier.is_some()
-        || patch.parent_id.is_some()
-        || patch.runtime.is_some()
-        || patch.workspace_dir.is_some();
-    if touches_row {
-        // One static statement: each `CASE` keeps the column unless its flag
-        // says the patch carries it.
-        sqlx::query(
-            "UPDATE workspaces SET \
-             name = CASE WHEN $2 THEN $3 ELSE name END, \
-             role = CASE WHEN $4 THEN $5 ELSE role END, \
-             tier = CASE WHEN $6 THEN $7 ELSE tier END, \
-             parent_id = CASE WHEN $8 THEN $9 ELSE parent_id END, \
-             runtime = CASE WHEN $10 THEN $11 ELSE runtime END, \
-             workspace_dir = CASE WHEN $12 THEN $13 ELSE workspace_dir END, \
-             updated_at = $14 \
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(patch.name.is_some())
-        .bind(patch.name.as_deref())
-        .bind(patch.role.is_some())
-        .bind(patch.role.as_ref().and_then(|r| r.as_deref()))
-        .bind(patch.tier.is_some())
-        .bind(patch.tier)
-        .bind(patch.parent_id.is_some())
-        .bind(patch.parent_id.flatten())
-        .bind(patch.runtime.is_some())
-        .bind(patch.runtime.as_deref())
-        .bind(patch.workspace_dir.is_some())
-        .bind(patch.workspace_dir.as_ref().and_then(|d| d.as_deref()))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+
+    async fn workspace_parent(&self, id: Uuid) -> Result<Option<Option<Uuid>>> {
+        let row = sqlx::query(sql::PARENT)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("parent_id")).transpose()?)
     }
-    tx.commit().await?;
-    Ok(true)
-}
 
-pub(super) async fn descendants(pool: &PgPool, id: Uuid) -> Result<Vec<(Uuid, String)>> {
-    // UNION (not UNION ALL) ends the recursion even if parent links form a cycle.
-    let rows = sqlx::query(
-        "WITH RECURSIVE d(id, name) AS ( \
-           SELECT id, name FROM workspaces WHERE parent_id = $1 AND status <> 'removed' \
-           UNION \
-           SELECT w.id, w.name FROM workspaces w JOIN d ON w.parent_id = d.id \
-           WHERE w.status <> 'removed' \
-         ) SELECT id, name FROM d WHERE id <> $1",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
-        .collect()
-}
-
-pub(super) async fn remove_many(pool: &PgPool, ids: &[Uuid], now: DateTime<Utc>) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE workspaces SET status = 'removed', updated_at = $2 WHERE id = ANY($1)")
-        .bind(ids)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM canvas_layouts WHERE workspace_id = ANY($1)")
-        .bind(ids)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "UPDATE workspace_auth_tokens SET revoked_at = $2 \
-         WHERE workspace_id = ANY($1) AND revoked_at IS NULL",
-    )
-    .bind(ids)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-pub(super) async fn transition(
-    pool: &PgPool,
-    id: Uuid,
-    transition: Transition,
-    reason: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let from: Vec<&str> = transition.from().iter().map(|st| st.as_str()).collect();
-    let done = sqlx::query(
-        "UPDATE workspaces SET status = $2, status_reason = $3, updated_at = $4 \
-         WHERE id = $1 AND status = ANY($5)",
-    )
-    .bind(id)
-    .bind(transition.to().as_str())
-    .bind(reason)
-    .bind(now)
-    .bind(from)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() > 0)
-}
-
-pub(super) async fn register(
-    pool: &PgPool,
-    id: Uuid,
-    url: &str,
-    agent_card: &Value,
-    now: DateTime<Utc>,
-) -> Result<RegisterOutcome> {
-    let mut tx = pool.begin().await?;
-    // DO NOTHING waits for a concurrent insert of the same id to finish, so
-    // exactly one racer sees `Inserted`.
-    let inserted = sqlx::query(
-        "INSERT INTO workspaces (id, name, status, url, agent_card, last_heartbeat_at, \
-         created_at, updated_at) VALUES ($1, $2, 'online', $3, $4, $5, $5, $5) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(id)
-    .bind(id.to_string())
-    .bind(url)
-    .bind(agent_card)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted > 0 {
+    async fn workspace_patch(
+        &self,
+        id: Uuid,
+        patch: &WorkspacePatch,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        // FOR UPDATE: the row cannot change between the existence check and the write.
+        let exists = sqlx::query("SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(false);
+        }
+        if let Some((x, y)) = patch.position {
+            sqlx::query(sql::UPSERT_LAYOUT)
+                .bind(id)
+                .bind(x)
+                .bind(y)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let touches_row = patch.name.is_some()
+            || patch.role.is_some()
+            || patch.tier.is_some()
+            || patch.parent_id.is_some()
+            || patch.runtime.is_some()
+            || patch.workspace_dir.is_some();
+        if touches_row {
+            // One static statement: each `CASE` keeps the column unless its flag
+            // says the patch carries it.
+            sqlx::query(sql::PATCH)
+                .bind(id)
+                .bind(patch.name.is_some())
+                .bind(patch.name.as_deref())
+                .bind(patch.role.is_some())
+                .bind(patch.role.as_ref().and_then(|r| r.as_deref()))
+                .bind(patch.tier.is_some())
+                .bind(patch.tier)
+                .bind(patch.parent_id.is_some())
+                .bind(patch.parent_id.flatten())
+                .bind(patch.runtime.is_some())
+                .bind(patch.runtime.as_deref())
+                .bind(patch.workspace_dir.is_some())
+                .bind(patch.workspace_dir.as_ref().and_then(|d| d.as_deref()))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
-        return Ok(RegisterOutcome::Inserted);
+        Ok(true)
     }
-    let status: String = sqlx::query("SELECT status FROM workspaces WHERE id = $1 FOR UPDATE")
+
+    async fn workspace_descendants(&self, id: Uuid) -> Result<Vec<(Uuid, String)>> {
+        // UNION (not UNION ALL) ends the recursion even if parent links form a cycle.
+        let rows = sqlx::query(sql::DESCENDANTS)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
+            .collect()
+    }
+
+    async fn workspace_remove_many(&self, ids: &[Uuid], now: DateTime<Utc>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE workspaces SET status = 'removed', updated_at = $2 WHERE id = ANY($1)")
+            .bind(ids)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM canvas_layouts WHERE workspace_id = ANY($1)")
+            .bind(ids)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE workspace_auth_tokens SET revoked_at = $2 \
+             WHERE workspace_id = ANY($1) AND revoked_at IS NULL",
+        )
+        .bind(ids)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn workspace_transition(
+        &self,
+        id: Uuid,
+        transition: Transition,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let from: Vec<&str> = transition.from().iter().map(|st| st.as_str()).collect();
+        let done = sqlx::query(
+            "UPDATE workspaces SET status = $2, status_reason = $3, updated_at = $4 \
+             WHERE id = $1 AND status = ANY($5)",
+        )
         .bind(id)
-        .fetch_one(&mut *tx)
+        .bind(transition.to().as_str())
+        .bind(reason)
+        .bind(now)
+        .bind(from)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn workspace_register(
+        &self,
+        id: Uuid,
+        url: &str,
+        agent_card: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<RegisterOutcome> {
+        let mut tx = self.pool.begin().await?;
+        // DO NOTHING waits for a concurrent insert of the same id to finish, so
+        // exactly one racer sees `Inserted`.
+        let inserted = sqlx::query(
+            "INSERT INTO workspaces (id, name, status, url, agent_card, last_heartbeat_at, \
+             created_at, updated_at) VALUES ($1, $2, 'online', $3, $4, $5, $5, $5) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(id.to_string())
+        .bind(url)
+        .bind(agent_card)
+        .bind(now)
+        .execute(&mut *tx)
         .await?
-        .try_get("status")?;
-    let previous = parse_status(&status)?;
-    if previous == WorkspaceStatus::Removed {
-        return Ok(RegisterOutcome::SkippedRemoved);
+        .rows_affected();
+        if inserted > 0 {
+            tx.commit().await?;
+            return Ok(RegisterOutcome::Inserted);
+        }
+        let status: String = sqlx::query("SELECT status FROM workspaces WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("status")?;
+        let previous = parse_status(&status)?;
+        if previous == WorkspaceStatus::Removed {
+            return Ok(RegisterOutcome::SkippedRemoved);
+        }
+        // A url the platform set for a local container (http://127.0.0.1:<port>)
+        // wins over what the agent reports from inside it.
+        sqlx::query(sql::REGISTER)
+            .bind(id)
+            .bind(agent_card)
+            .bind(now)
+            .bind(url)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RegisterOutcome::Updated { previous })
     }
-    // A url the platform set for a local container (http://127.0.0.1:<port>)
-    // wins over what the agent reports from inside it.
-    sqlx::query(
-        "UPDATE workspaces SET agent_card = $2, status = 'online', status_reason = NULL, \
-         last_heartbeat_at = $3, updated_at = $3, \
-         url = CASE WHEN substr(url, 1, 16) = 'http://127.0.0.1' THEN url ELSE $4 END \
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(agent_card)
-    .bind(now)
-    .bind(url)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(RegisterOutcome::Updated { previous })
-}
 
-pub(super) async fn heartbeat_many(pool: &PgPool, beats: &[HeartbeatWrite]) -> Result<()> {
-    if beats.is_empty() {
-        return Ok(());
+    async fn workspace_heartbeat_many(&self, beats: &[HeartbeatWrite]) -> Result<()> {
+        if beats.is_empty() {
+            return Ok(());
+        }
+        // UPDATE … FROM applies an arbitrary one of several matching source rows,
+        // so keep the last beat per id (what one UPDATE per beat would leave).
+        // Sorting by id gives concurrent batches one lock order.
+        let latest: BTreeMap<Uuid, &HeartbeatWrite> = beats.iter().map(|b| (b.id, b)).collect();
+        let mut ids = Vec::with_capacity(latest.len());
+        let mut error_rates = Vec::with_capacity(latest.len());
+        let mut sample_errors = Vec::with_capacity(latest.len());
+        let mut active_tasks = Vec::with_capacity(latest.len());
+        let mut uptimes = Vec::with_capacity(latest.len());
+        let mut current_tasks = Vec::with_capacity(latest.len());
+        let mut ats = Vec::with_capacity(latest.len());
+        for (id, b) in latest {
+            ids.push(id);
+            error_rates.push(b.error_rate);
+            sample_errors.push(b.sample_error.as_str());
+            active_tasks.push(b.active_tasks);
+            uptimes.push(b.uptime_seconds);
+            current_tasks.push(b.current_task.as_str());
+            ats.push(b.at);
+        }
+        // One statement for the whole batch: one round trip, one implicit transaction.
+        sqlx::query(
+            "UPDATE workspaces AS w SET last_error_rate = b.error_rate, \
+             last_sample_error = b.sample_error, active_tasks = b.active_tasks, \
+             uptime_seconds = b.uptime_seconds, current_task = b.current_task, \
+             last_heartbeat_at = b.at, updated_at = b.at \
+             FROM unnest($1::uuid[], $2::float8[], $3::text[], $4::int4[], $5::int4[], \
+                         $6::text[], $7::timestamptz[]) \
+                  AS b(id, error_rate, sample_error, active_tasks, uptime_seconds, current_task, at) \
+             WHERE w.id = b.id AND w.status <> 'removed'",
+        )
+        .bind(ids)
+        .bind(error_rates)
+        .bind(sample_errors)
+        .bind(active_tasks)
+        .bind(uptimes)
+        .bind(current_tasks)
+        .bind(ats)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
-    // UPDATE … FROM applies an arbitrary one of several matching source rows,
-    // so keep the last beat per id (what one UPDATE per beat would leave).
-    // Sorting by id gives concurrent batches one lock order.
-    let latest: BTreeMap<Uuid, &HeartbeatWrite> = beats.iter().map(|b| (b.id, b)).collect();
-    let mut ids = Vec::with_capacity(latest.len());
-    let mut error_rates = Vec::with_capacity(latest.len());
-    let mut sample_errors = Vec::with_capacity(latest.len());
-    let mut active_tasks = Vec::with_capacity(latest.len());
-    let mut uptimes = Vec::with_capacity(latest.len());
-    let mut current_tasks = Vec::with_capacity(latest.len());
-    let mut ats = Vec::with_capacity(latest.len());
-    for (id, b) in latest {
-        ids.push(id);
-        error_rates.push(b.error_rate);
-        sample_errors.push(b.sample_error.as_str());
-        active_tasks.push(b.active_tasks);
-        uptimes.push(b.uptime_seconds);
-        current_tasks.push(b.current_task.as_str());
-        ats.push(b.at);
+
+    async fn workspace_set_url(&self, id: Uuid, url: &str, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(sql::SET_URL)
+            .bind(id)
+            .bind(url)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
-    // One statement for the whole batch: one round trip, one implicit transaction.
-    sqlx::query(
-        "UPDATE workspaces AS w SET last_error_rate = b.error_rate, \
-         last_sample_error = b.sample_error, active_tasks = b.active_tasks, \
-         uptime_seconds = b.uptime_seconds, current_task = b.current_task, \
-         last_heartbeat_at = b.at, updated_at = b.at \
-         FROM unnest($1::uuid[], $2::float8[], $3::text[], $4::int4[], $5::int4[], \
-                     $6::text[], $7::timestamptz[]) \
-              AS b(id, error_rate, sample_error, active_tasks, uptime_seconds, current_task, at) \
-         WHERE w.id = b.id AND w.status <> 'removed'",
-    )
-    .bind(ids)
-    .bind(error_rates)
-    .bind(sample_errors)
-    .bind(active_tasks)
-    .bind(uptimes)
-    .bind(current_tasks)
-    .bind(ats)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
 
-pub(super) async fn set_url(
-    pool: &PgPool,
-    id: Uuid,
-    url: &str,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE workspaces SET url = $2, updated_at = $3 WHERE id = $1 AND status <> 'removed'",
-    )
-    .bind(id)
-    .bind(url)
-    .bind(now)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() > 0)
-}
+    async fn workspace_update_card(
+        &self,
+        id: Uuid,
+        agent_card: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(sql::UPDATE_CARD)
+            .bind(id)
+            .bind(agent_card)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
 
-pub(super) async fn update_card(
-    pool: &PgPool,
-    id: Uuid,
-    agent_card: &Value,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE workspaces SET agent_card = $2, updated_at = $3 \
-         WHERE id = $1 AND status <> 'removed'",
-    )
-    .bind(id)
-    .bind(agent_card)
-    .bind(now)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() > 0)
-}
+    async fn workspace_list_stale_external(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<WorkspaceRow>> {
+        let rows = sqlx::query(concat!(
+            select_workspace!(),
+            "WHERE w.runtime = 'external' AND w.status IN ('online', 'degraded') \
+             AND COALESCE(w.last_heartbeat_at, w.updated_at) < $1 ORDER BY w.created_at, w.id"
+        ))
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        workspace_rows(&rows)
+    }
 
-pub(super) async fn list_stale_external(
-    pool: &PgPool,
-    before: DateTime<Utc>,
-) -> Result<Vec<WorkspaceRow>> {
-    let rows = sqlx::query(concat!(
-        select_workspace!(),
-        "WHERE w.runtime = 'external' AND w.status IN ('online', 'degraded') \
-         AND COALESCE(w.last_heartbeat_at, w.updated_at) < $1 ORDER BY w.created_at, w.id"
-    ))
-    .bind(before)
-    .fetch_all(pool)
-    .await?;
-    workspace_rows(&rows)
-}
-
-pub(super) async fn list_by_status(
-    pool: &PgPool,
-    statuses: &[WorkspaceStatus],
-) -> Result<Vec<WorkspaceRow>> {
-    let statuses: Vec<&str> = statuses.iter().map(|st| st.as_str()).collect();
-    let rows = sqlx::query(concat!(
-        select_workspace!(),
-        "WHERE w.status = ANY($1) ORDER BY w.created_at, w.id"
-    ))
-    .bind(statuses)
-    .fetch_all(pool)
-    .await?;
-    workspace_rows(&rows)
+    async fn workspace_list_by_status(
+        &self,
+        statuses: &[WorkspaceStatus],
+    ) -> Result<Vec<WorkspaceRow>> {
+        let statuses: Vec<&str> = statuses.iter().map(|st| st.as_str()).collect();
+        let rows = sqlx::query(concat!(
+            select_workspace!(),
+            "WHERE w.status = ANY($1) ORDER BY w.created_at, w.id"
+        ))
+        .bind(statuses)
+        .fetch_all(&self.pool)
+        .await?;
+        workspace_rows(&rows)
+    }
 }

@@ -2,90 +2,12 @@
 
 use super::SqliteStore;
 use super::codec::{get_opt_json, get_opt_ts, get_ts, ts};
-use crate::{MemoryEntryRow, Result, StoreError};
+use crate::{ConfigStore, MemoryEntryRow, Result, StoreError, config::sql};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::Row;
 use uuid::Uuid;
-
-pub(super) async fn get(s: &SqliteStore, workspace_id: Uuid) -> Result<Option<Value>> {
-    let r = sqlx::query("SELECT data FROM workspace_config WHERE workspace_id = $1")
-        .bind(workspace_id.to_string())
-        .fetch_optional(&s.reader)
-        .await?;
-    Ok(match r {
-        Some(r) => get_opt_json(&r, "data")?,
-        None => None,
-    })
-}
-
-/// Read, merge and write in one write transaction (SQLite has no shallow
-/// JSON merge operator; `json_patch` merges nested objects and drops nulls).
-pub(super) async fn merge(
-    s: &SqliteStore,
-    workspace_id: Uuid,
-    patch: &Map<String, Value>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let mut tx = s.writer.begin_with(super::BEGIN_WRITE).await?;
-    let r = sqlx::query("SELECT data FROM workspace_config WHERE workspace_id = $1")
-        .bind(workspace_id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
-    let mut data = match r
-        .as_ref()
-        .map(|r| get_opt_json(r, "data"))
-        .transpose()?
-        .flatten()
-    {
-        Some(Value::Object(m)) => m,
-        Some(other) => {
-            return Err(StoreError::Corrupt(format!(
-                "workspace_config.data is not an object: {other}"
-            )));
-        }
-        None => Map::new(),
-    };
-    for (k, v) in patch {
-        data.insert(k.clone(), v.clone());
-    }
-    sqlx::query(
-        "INSERT INTO workspace_config (workspace_id, data, updated_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (workspace_id) DO UPDATE SET data = excluded.data, \
-         updated_at = excluded.updated_at",
-    )
-    .bind(workspace_id.to_string())
-    .bind(Value::Object(data).to_string())
-    .bind(ts(now))
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-pub(super) async fn kv_set(
-    s: &SqliteStore,
-    workspace_id: Uuid,
-    key: &str,
-    value: &Value,
-    expires_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO workspace_memory (id, workspace_id, key, value, expires_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, key) DO UPDATE SET \
-         value = excluded.value, expires_at = excluded.expires_at, updated_at = excluded.updated_at",
-    )
-    .bind(Uuid::new_v4().to_string())
-    .bind(workspace_id.to_string())
-    .bind(key)
-    .bind(value.to_string())
-    .bind(expires_at.map(ts))
-    .bind(ts(now))
-    .execute(&s.writer)
-    .await?;
-    Ok(())
-}
 
 fn entry(r: &sqlx::sqlite::SqliteRow) -> Result<MemoryEntryRow> {
     Ok(MemoryEntryRow {
@@ -96,46 +18,118 @@ fn entry(r: &sqlx::sqlite::SqliteRow) -> Result<MemoryEntryRow> {
     })
 }
 
-pub(super) async fn kv_get(
-    s: &SqliteStore,
-    workspace_id: Uuid,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<MemoryEntryRow>> {
-    let r = sqlx::query(
-        "SELECT key, value, expires_at, updated_at FROM workspace_memory \
-         WHERE workspace_id = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3)",
-    )
-    .bind(workspace_id.to_string())
-    .bind(key)
-    .bind(ts(now))
-    .fetch_optional(&s.reader)
-    .await?;
-    r.as_ref().map(entry).transpose()
-}
+#[async_trait]
+impl ConfigStore for SqliteStore {
+    async fn config_get(&self, workspace_id: Uuid) -> Result<Option<Value>> {
+        let r = sqlx::query(sql::GET)
+            .bind(workspace_id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(match r {
+            Some(r) => get_opt_json(&r, "data")?,
+            None => None,
+        })
+    }
 
-pub(super) async fn kv_list(
-    s: &SqliteStore,
-    workspace_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<Vec<MemoryEntryRow>> {
-    let rows = sqlx::query(
-        "SELECT key, value, expires_at, updated_at FROM workspace_memory \
-         WHERE workspace_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY key",
-    )
-    .bind(workspace_id.to_string())
-    .bind(ts(now))
-    .fetch_all(&s.reader)
-    .await?;
-    rows.iter().map(entry).collect()
-}
-
-pub(super) async fn kv_delete(s: &SqliteStore, workspace_id: Uuid, key: &str) -> Result<bool> {
-    let n = sqlx::query("DELETE FROM workspace_memory WHERE workspace_id = $1 AND key = $2")
+    /// Read, merge and write in one write transaction (SQLite has no shallow
+    /// JSON merge operator; `json_patch` merges nested objects and drops nulls).
+    async fn config_merge(
+        &self,
+        workspace_id: Uuid,
+        patch: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin_with(super::BEGIN_WRITE).await?;
+        let r = sqlx::query("SELECT data FROM workspace_config WHERE workspace_id = $1")
+            .bind(workspace_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let mut data = match r
+            .as_ref()
+            .map(|r| get_opt_json(r, "data"))
+            .transpose()?
+            .flatten()
+        {
+            Some(Value::Object(m)) => m,
+            Some(other) => {
+                return Err(StoreError::Corrupt(format!(
+                    "workspace_config.data is not an object: {other}"
+                )));
+            }
+            None => Map::new(),
+        };
+        for (k, v) in patch {
+            data.insert(k.clone(), v.clone());
+        }
+        sqlx::query(
+            "INSERT INTO workspace_config (workspace_id, data, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (workspace_id) DO UPDATE SET data = excluded.data, \
+             updated_at = excluded.updated_at",
+        )
         .bind(workspace_id.to_string())
-        .bind(key)
-        .execute(&s.writer)
-        .await?
-        .rows_affected();
-    Ok(n > 0)
+        .bind(Value::Object(data).to_string())
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn memory_kv_set(
+        &self,
+        workspace_id: Uuid,
+        key: &str,
+        value: &Value,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(sql::KV_SET)
+            .bind(Uuid::new_v4().to_string())
+            .bind(workspace_id.to_string())
+            .bind(key)
+            .bind(value.to_string())
+            .bind(expires_at.map(ts))
+            .bind(ts(now))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn memory_kv_get(
+        &self,
+        workspace_id: Uuid,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MemoryEntryRow>> {
+        let r = sqlx::query(sql::KV_GET)
+            .bind(workspace_id.to_string())
+            .bind(key)
+            .bind(ts(now))
+            .fetch_optional(&self.reader)
+            .await?;
+        r.as_ref().map(entry).transpose()
+    }
+
+    async fn memory_kv_list(
+        &self,
+        workspace_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MemoryEntryRow>> {
+        let rows = sqlx::query(sql::KV_LIST)
+            .bind(workspace_id.to_string())
+            .bind(ts(now))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(entry).collect()
+    }
+
+    async fn memory_kv_delete(&self, workspace_id: Uuid, key: &str) -> Result<bool> {
+        let n = sqlx::query(sql::KV_DELETE)
+            .bind(workspace_id.to_string())
+            .bind(key)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
 }

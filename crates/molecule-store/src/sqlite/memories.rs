@@ -3,7 +3,8 @@
 
 use super::SqliteStore;
 use super::codec::{get_ts, get_uuid, json_list, ts};
-use crate::{MemoryQuery, MemoryRow, MemoryText, Result};
+use crate::{MemoryQuery, MemoryRow, MemoryStore, MemoryText, Result, memories::sql};
+use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
@@ -19,32 +20,6 @@ fn row(r: &SqliteRow) -> Result<MemoryRow> {
     })
 }
 
-pub(super) async fn insert(s: &SqliteStore, m: &MemoryRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO agent_memories (id, workspace_id, content, scope, namespace, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
-    )
-    .bind(m.id.to_string())
-    .bind(m.workspace_id.to_string())
-    .bind(&m.content)
-    .bind(&m.scope)
-    .bind(&m.namespace)
-    .bind(ts(m.created_at))
-    .execute(&s.writer)
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn delete(s: &SqliteStore, workspace_id: Uuid, id: Uuid) -> Result<bool> {
-    let n = sqlx::query("DELETE FROM agent_memories WHERE workspace_id = $1 AND id = $2")
-        .bind(workspace_id.to_string())
-        .bind(id.to_string())
-        .execute(&s.writer)
-        .await?
-        .rows_affected();
-    Ok(n > 0)
-}
-
 /// An FTS5 query that matches every word of `q` (like `plainto_tsquery`):
 /// each word becomes a quoted string, so FTS5 operators and syntax in user
 /// input (`AND`, `*`, `:`, `"`, parentheses) are plain text.
@@ -56,68 +31,81 @@ pub(crate) fn fts5_query(q: &str) -> String {
         .join(" ")
 }
 
-/// `%`, `_` and `\` in user input match themselves.
-pub(crate) fn like_pattern(q: &str) -> String {
-    let mut out = String::from("%");
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 const FILTERS: &str = "($1 IS NULL OR m.scope = $1) \
      AND ($2 IS NULL OR m.workspace_id IN (SELECT value FROM json_each($2))) \
      AND ($3 IS NULL OR m.namespace = $3)";
 
-pub(super) async fn search(s: &SqliteStore, q: &MemoryQuery) -> Result<Vec<MemoryRow>> {
-    let authors = q.authors.as_ref().map(|a| json_list(a.iter()));
-    let cols = "m.id, m.workspace_id, m.content, m.scope, m.namespace, m.created_at";
-    let (sql, text) = match &q.text {
-        MemoryText::All => (
-            format!(
-                "SELECT {cols} FROM agent_memories m WHERE {FILTERS} \
-                 ORDER BY m.created_at DESC, m.seq DESC LIMIT $4"
-            ),
-            None,
-        ),
-        MemoryText::Substring(t) => (
-            format!(
-                "SELECT {cols} FROM agent_memories m WHERE {FILTERS} \
-                 AND m.content LIKE $5 ESCAPE '\\' ORDER BY m.created_at DESC, m.seq DESC LIMIT $4"
-            ),
-            Some(like_pattern(t)),
-        ),
-        MemoryText::FullText(t) => {
-            let query = fts5_query(t);
-            if query.is_empty() {
-                return Ok(Vec::new());
-            }
-            (
-                format!(
-                    "SELECT {cols} FROM agent_memories_fts f \
-                     JOIN agent_memories m ON m.seq = f.rowid \
-                     WHERE agent_memories_fts MATCH $5 AND {FILTERS} \
-                     ORDER BY bm25(agent_memories_fts), m.created_at DESC LIMIT $4"
-                ),
-                Some(query),
-            )
-        }
-    };
-    // The statement text is built from constants only; user input is bound.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&q.scope)
-        .bind(authors)
-        .bind(&q.namespace)
-        .bind(q.limit);
-    if let Some(t) = text {
-        query = query.bind(t);
+#[async_trait]
+impl MemoryStore for SqliteStore {
+    async fn memory_insert(&self, m: &MemoryRow) -> Result<()> {
+        sqlx::query(sql::INSERT)
+            .bind(m.id.to_string())
+            .bind(m.workspace_id.to_string())
+            .bind(&m.content)
+            .bind(&m.scope)
+            .bind(&m.namespace)
+            .bind(ts(m.created_at))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
-    let rows = query.fetch_all(&s.reader).await?;
-    rows.iter().map(row).collect()
+
+    async fn memory_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool> {
+        let n = sqlx::query(sql::DELETE)
+            .bind(workspace_id.to_string())
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn memory_search(&self, q: &MemoryQuery) -> Result<Vec<MemoryRow>> {
+        let authors = q.authors.as_ref().map(|a| json_list(a.iter()));
+        let cols = "m.id, m.workspace_id, m.content, m.scope, m.namespace, m.created_at";
+        let (sql, text) = match &q.text {
+            MemoryText::All => (
+                format!(
+                    "SELECT {cols} FROM agent_memories m WHERE {FILTERS} \
+                     ORDER BY m.created_at DESC, m.seq DESC LIMIT $4"
+                ),
+                None,
+            ),
+            MemoryText::Substring(t) => (
+                format!(
+                    "SELECT {cols} FROM agent_memories m WHERE {FILTERS} \
+                     AND m.content LIKE $5 ESCAPE '\\' ORDER BY m.created_at DESC, m.seq DESC LIMIT $4"
+                ),
+                Some(crate::like_literal(t)),
+            ),
+            MemoryText::FullText(t) => {
+                let query = fts5_query(t);
+                if query.is_empty() {
+                    return Ok(Vec::new());
+                }
+                (
+                    format!(
+                        "SELECT {cols} FROM agent_memories_fts f \
+                         JOIN agent_memories m ON m.seq = f.rowid \
+                         WHERE agent_memories_fts MATCH $5 AND {FILTERS} \
+                         ORDER BY bm25(agent_memories_fts), m.created_at DESC LIMIT $4"
+                    ),
+                    Some(query),
+                )
+            }
+        };
+        // The statement text is built from constants only; user input is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&q.scope)
+            .bind(authors)
+            .bind(&q.namespace)
+            .bind(q.limit);
+        if let Some(t) = text {
+            query = query.bind(t);
+        }
+        let rows = query.fetch_all(&self.reader).await?;
+        rows.iter().map(row).collect()
+    }
 }
 
 #[cfg(test)]
@@ -133,6 +121,6 @@ mod tests {
 
     #[test]
     fn like_pattern_escapes_wildcards() {
-        assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
+        assert_eq!(crate::like_literal("50%_a\\"), "%50\\%\\_a\\\\%");
     }
 }

@@ -3,7 +3,11 @@
 
 use super::SqliteStore;
 use super::codec::{get_opt_ts, get_ts, get_uuid, ts};
-use crate::{ActivityRow, NewSchedule, Result, SchedulePatch, ScheduleRow, ScheduleRunResult};
+use crate::{
+    ActivityRow, NewSchedule, Result, SchedulePatch, ScheduleRow, ScheduleRunResult, ScheduleStore,
+    schedules::sql,
+};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -37,208 +41,184 @@ fn row(r: &SqliteRow) -> Result<ScheduleRow> {
     })
 }
 
-pub(super) async fn insert(st: &SqliteStore, s: &NewSchedule) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO workspace_schedules (id, workspace_id, name, cron_expr, timezone, prompt, \
-         enabled, next_run_at, source, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-    )
-    .bind(s.id.to_string())
-    .bind(s.workspace_id.to_string())
-    .bind(&s.name)
-    .bind(&s.cron_expr)
-    .bind(&s.timezone)
-    .bind(&s.prompt)
-    .bind(s.enabled)
-    .bind(s.next_run_at.map(ts))
-    .bind(&s.source)
-    .bind(ts(s.now))
-    .execute(&st.writer)
-    .await?;
-    Ok(())
-}
+#[async_trait]
+impl ScheduleStore for SqliteStore {
+    async fn schedule_insert(&self, s: &NewSchedule) -> Result<()> {
+        sqlx::query(sql::INSERT)
+            .bind(s.id.to_string())
+            .bind(s.workspace_id.to_string())
+            .bind(&s.name)
+            .bind(&s.cron_expr)
+            .bind(&s.timezone)
+            .bind(&s.prompt)
+            .bind(s.enabled)
+            .bind(s.next_run_at.map(ts))
+            .bind(&s.source)
+            .bind(ts(s.now))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
 
-pub(super) async fn list(st: &SqliteStore, workspace_id: Uuid) -> Result<Vec<ScheduleRow>> {
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM workspace_schedules s WHERE s.workspace_id = $1 \
-         ORDER BY s.created_at, s.id"
-    ))
-    .bind(workspace_id.to_string())
-    .fetch_all(&st.reader)
-    .await?;
-    rows.iter().map(row).collect()
-}
+    async fn schedule_list(&self, workspace_id: Uuid) -> Result<Vec<ScheduleRow>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM workspace_schedules s WHERE s.workspace_id = $1 \
+             ORDER BY s.created_at, s.id"
+        ))
+        .bind(workspace_id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(row).collect()
+    }
 
-pub(super) async fn get(
-    st: &SqliteStore,
-    workspace_id: Uuid,
-    id: Uuid,
-) -> Result<Option<ScheduleRow>> {
-    let r = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM workspace_schedules s WHERE s.workspace_id = $1 AND s.id = $2"
-    ))
-    .bind(workspace_id.to_string())
-    .bind(id.to_string())
-    .fetch_optional(&st.reader)
-    .await?;
-    r.as_ref().map(row).transpose()
-}
-
-pub(super) async fn patch(
-    st: &SqliteStore,
-    workspace_id: Uuid,
-    id: Uuid,
-    p: &SchedulePatch,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    // COALESCE keeps a column when the patch leaves it alone; next_run_at
-    // needs a separate flag because NULL is a value it may be set to.
-    let n = sqlx::query(
-        "UPDATE workspace_schedules SET name = COALESCE($3, name), \
-         cron_expr = COALESCE($4, cron_expr), timezone = COALESCE($5, timezone), \
-         prompt = COALESCE($6, prompt), enabled = COALESCE($7, enabled), \
-         next_run_at = CASE WHEN $8 THEN $9 ELSE next_run_at END, updated_at = $10 \
-         WHERE workspace_id = $1 AND id = $2",
-    )
-    .bind(workspace_id.to_string())
-    .bind(id.to_string())
-    .bind(&p.name)
-    .bind(&p.cron_expr)
-    .bind(&p.timezone)
-    .bind(&p.prompt)
-    .bind(p.enabled)
-    .bind(p.next_run_at.is_some())
-    .bind(p.next_run_at.flatten().map(ts))
-    .bind(ts(now))
-    .execute(&st.writer)
-    .await?
-    .rows_affected();
-    Ok(n > 0)
-}
-
-pub(super) async fn delete(st: &SqliteStore, workspace_id: Uuid, id: Uuid) -> Result<bool> {
-    let n = sqlx::query("DELETE FROM workspace_schedules WHERE workspace_id = $1 AND id = $2")
+    async fn schedule_get(&self, workspace_id: Uuid, id: Uuid) -> Result<Option<ScheduleRow>> {
+        let r = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM workspace_schedules s WHERE s.workspace_id = $1 AND s.id = $2"
+        ))
         .bind(workspace_id.to_string())
         .bind(id.to_string())
-        .execute(&st.writer)
+        .fetch_optional(&self.reader)
+        .await?;
+        r.as_ref().map(row).transpose()
+    }
+
+    async fn schedule_patch(
+        &self,
+        workspace_id: Uuid,
+        id: Uuid,
+        p: &SchedulePatch,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        // COALESCE keeps a column when the patch leaves it alone; next_run_at
+        // needs a separate flag because NULL is a value it may be set to.
+        let n = sqlx::query(sql::PATCH)
+            .bind(workspace_id.to_string())
+            .bind(id.to_string())
+            .bind(&p.name)
+            .bind(&p.cron_expr)
+            .bind(&p.timezone)
+            .bind(&p.prompt)
+            .bind(p.enabled)
+            .bind(p.next_run_at.is_some())
+            .bind(p.next_run_at.flatten().map(ts))
+            .bind(ts(now))
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn schedule_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool> {
+        let n = sqlx::query(sql::DELETE)
+            .bind(workspace_id.to_string())
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn schedule_list_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<ScheduleRow>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM workspace_schedules s JOIN workspaces w ON w.id = s.workspace_id \
+             WHERE s.enabled = 1 AND s.next_run_at IS NOT NULL AND s.next_run_at <= $1 \
+             AND COALESCE(w.status, '') <> 'removed' ORDER BY s.next_run_at LIMIT $2"
+        ))
+        .bind(ts(now))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(row).collect()
+    }
+
+    async fn schedule_claim(
+        &self,
+        id: Uuid,
+        seen: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE workspace_schedules SET next_run_at = $3, last_run_at = $4, updated_at = $4 \
+             WHERE id = $1 AND next_run_at = $2 AND enabled = 1",
+        )
+        .bind(id.to_string())
+        .bind(ts(seen))
+        .bind(next.map(ts))
+        .bind(ts(now))
+        .execute(&self.writer)
         .await?
         .rows_affected();
-    Ok(n > 0)
-}
+        Ok(n == 1)
+    }
 
-pub(super) async fn list_due(
-    st: &SqliteStore,
-    now: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<ScheduleRow>> {
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM workspace_schedules s JOIN workspaces w ON w.id = s.workspace_id \
-         WHERE s.enabled = 1 AND s.next_run_at IS NOT NULL AND s.next_run_at <= $1 \
-         AND COALESCE(w.status, '') <> 'removed' ORDER BY s.next_run_at LIMIT $2"
-    ))
-    .bind(ts(now))
-    .bind(limit)
-    .fetch_all(&st.reader)
-    .await?;
-    rows.iter().map(row).collect()
-}
+    async fn schedule_begin_run(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = sqlx::query(sql::BEGIN_RUN)
+            .bind(id.to_string())
+            .bind(ts(now))
+            .bind(ts(stale_before))
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
 
-pub(super) async fn claim(
-    st: &SqliteStore,
-    id: Uuid,
-    seen: DateTime<Utc>,
-    next: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let n = sqlx::query(
-        "UPDATE workspace_schedules SET next_run_at = $3, last_run_at = $4, updated_at = $4 \
-         WHERE id = $1 AND next_run_at = $2 AND enabled = 1",
-    )
-    .bind(id.to_string())
-    .bind(ts(seen))
-    .bind(next.map(ts))
-    .bind(ts(now))
-    .execute(&st.writer)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
-}
+    async fn schedule_record_run(&self, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
+        let n = sqlx::query(sql::RECORD_RUN)
+            .bind(id.to_string())
+            .bind(&r.status)
+            .bind(&r.error)
+            .bind(ts(r.at))
+            .bind(ts(r.started_at))
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
 
-pub(super) async fn begin_run(
-    st: &SqliteStore,
-    id: Uuid,
-    now: DateTime<Utc>,
-    stale_before: DateTime<Utc>,
-) -> Result<bool> {
-    let n = sqlx::query(
-        "UPDATE workspace_schedules SET run_started_at = $2 \
-         WHERE id = $1 AND (run_started_at IS NULL OR run_started_at < $3)",
-    )
-    .bind(id.to_string())
-    .bind(ts(now))
-    .bind(ts(stale_before))
-    .execute(&st.writer)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
-}
+    async fn schedule_record_skip(&self, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
+        let n = sqlx::query(sql::RECORD_SKIP)
+            .bind(id.to_string())
+            .bind(&r.status)
+            .bind(&r.error)
+            .bind(ts(r.at))
+            .bind(ts(r.started_at))
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
 
-pub(super) async fn record_run(st: &SqliteStore, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
-    let n = sqlx::query(
-        "UPDATE workspace_schedules SET run_count = run_count + 1, last_status = $2, \
-         last_error = $3, updated_at = $4, last_run_at = $5, run_started_at = NULL WHERE id = $1",
-    )
-    .bind(id.to_string())
-    .bind(&r.status)
-    .bind(&r.error)
-    .bind(ts(r.at))
-    .bind(ts(r.started_at))
-    .execute(&st.writer)
-    .await?
-    .rows_affected();
-    Ok(n > 0)
-}
-
-pub(super) async fn record_skip(st: &SqliteStore, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
-    let n = sqlx::query(
-        "UPDATE workspace_schedules SET run_count = run_count + 1, last_status = $2, \
-         last_error = $3, updated_at = $4, last_run_at = $5 WHERE id = $1",
-    )
-    .bind(id.to_string())
-    .bind(&r.status)
-    .bind(&r.error)
-    .bind(ts(r.at))
-    .bind(ts(r.started_at))
-    .execute(&st.writer)
-    .await?
-    .rows_affected();
-    Ok(n > 0)
-}
-
-pub(super) async fn cron_history(
-    st: &SqliteStore,
-    workspace_id: Uuid,
-    schedule_id: Uuid,
-    limit: i64,
-) -> Result<Vec<ActivityRow>> {
-    let rows = sqlx::query(
-        "SELECT id, workspace_id, activity_type, source_id, source_label, target_id, method, \
-         summary, request_body, response_body, duration_ms, COALESCE(status, 'ok') AS status, \
-         error_detail, idempotency_key, created_at FROM activity_logs \
-         WHERE workspace_id = $1 AND activity_type = 'cron_run' \
-         AND json_extract(request_body, '$.schedule_id') = $2 \
-         ORDER BY created_at DESC, rowid DESC LIMIT $3",
-    )
-    .bind(workspace_id.to_string())
-    .bind(schedule_id.to_string())
-    .bind(limit)
-    .fetch_all(&st.reader)
-    .await?;
-    rows.iter().map(super::activity::activity_row).collect()
+    async fn activity_cron_history(
+        &self,
+        workspace_id: Uuid,
+        schedule_id: Uuid,
+        limit: i64,
+    ) -> Result<Vec<ActivityRow>> {
+        let rows = sqlx::query(
+            "SELECT id, workspace_id, activity_type, source_id, source_label, target_id, method, \
+             summary, request_body, response_body, duration_ms, COALESCE(status, 'ok') AS status, \
+             error_detail, idempotency_key, created_at FROM activity_logs \
+             WHERE workspace_id = $1 AND activity_type = 'cron_run' \
+             AND json_extract(request_body, '$.schedule_id') = $2 \
+             ORDER BY created_at DESC, rowid DESC LIMIT $3",
+        )
+        .bind(workspace_id.to_string())
+        .bind(schedule_id.to_string())
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(super::activity::activity_row).collect()
+    }
 }

@@ -3,20 +3,11 @@
 
 use super::SqliteStore;
 use super::codec::{get_uuid, ts};
-use crate::Result;
+use crate::{Result, TokenStore, tokens::sql};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use uuid::Uuid;
-
-pub(super) async fn insert(
-    s: &SqliteStore,
-    workspace_id: Uuid,
-    token_hash: &[u8],
-    prefix: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    insert_on(&s.writer, workspace_id, token_hash, prefix, now).await
-}
 
 /// The INSERT of one token, on a pool or inside a transaction.
 async fn insert_on<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
@@ -40,71 +31,65 @@ async fn insert_on<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
     Ok(())
 }
 
-pub(super) async fn replace(
-    s: &SqliteStore,
-    workspace_id: Uuid,
-    token_hash: &[u8],
-    prefix: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let mut tx = s.writer.begin().await?;
-    sqlx::query(
-        "UPDATE workspace_auth_tokens SET revoked_at = $2 \
-         WHERE workspace_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(workspace_id.to_string())
-    .bind(ts(now))
-    .execute(&mut *tx)
-    .await?;
-    insert_on(&mut *tx, workspace_id, token_hash, prefix, now).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-pub(super) async fn lookup(
-    s: &SqliteStore,
-    token_hash: &[u8],
-    now: DateTime<Utc>,
-) -> Result<Option<Uuid>> {
-    let row = sqlx::query(
-        "SELECT workspace_id FROM workspace_auth_tokens \
-         WHERE token_hash = $1 AND revoked_at IS NULL",
-    )
-    .bind(token_hash)
-    .fetch_optional(&s.reader)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let id = get_uuid(&row, "workspace_id")?;
-    // Bookkeeping only: a failed bump must not fail authentication.
-    if let Err(error) = sqlx::query(
-        "UPDATE workspace_auth_tokens SET last_used_at = $2 \
-         WHERE token_hash = $1 AND revoked_at IS NULL",
-    )
-    .bind(token_hash)
-    .bind(ts(now))
-    .execute(&s.writer)
-    .await
-    {
-        tracing::warn!(%error, workspace_id = %id, "token last_used_at not updated");
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn token_insert(
+        &self,
+        workspace_id: Uuid,
+        token_hash: &[u8],
+        prefix: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        insert_on(&self.writer, workspace_id, token_hash, prefix, now).await
     }
-    Ok(Some(id))
-}
 
-pub(super) async fn has_live(s: &SqliteStore, workspace_id: Uuid) -> Result<bool> {
-    let row = sqlx::query(
-        "SELECT EXISTS (SELECT 1 FROM workspace_auth_tokens \
-         WHERE workspace_id = $1 AND revoked_at IS NULL) AS live",
-    )
-    .bind(workspace_id.to_string())
-    .fetch_one(&s.reader)
-    .await?;
-    Ok(row.try_get("live")?)
-}
-
-pub(super) async fn count_live(s: &SqliteStore) -> Result<i64> {
-    let row =
-        sqlx::query("SELECT COUNT(*) AS n FROM workspace_auth_tokens WHERE revoked_at IS NULL")
-            .fetch_one(&s.reader)
+    async fn token_replace(
+        &self,
+        workspace_id: Uuid,
+        token_hash: &[u8],
+        prefix: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(sql::REPLACE)
+            .bind(workspace_id.to_string())
+            .bind(ts(now))
+            .execute(&mut *tx)
             .await?;
-    Ok(row.try_get("n")?)
+        insert_on(&mut *tx, workspace_id, token_hash, prefix, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn token_lookup(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<Uuid>> {
+        let row = sqlx::query(sql::LOOKUP)
+            .bind(token_hash)
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id = get_uuid(&row, "workspace_id")?;
+        // Bookkeeping only: a failed bump must not fail authentication.
+        if let Err(error) = sqlx::query(sql::TOUCH)
+            .bind(token_hash)
+            .bind(ts(now))
+            .execute(&self.writer)
+            .await
+        {
+            tracing::warn!(%error, workspace_id = %id, "token last_used_at not updated");
+        }
+        Ok(Some(id))
+    }
+
+    async fn token_has_live(&self, workspace_id: Uuid) -> Result<bool> {
+        let row = sqlx::query(sql::HAS_LIVE)
+            .bind(workspace_id.to_string())
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(row.try_get("live")?)
+    }
+
+    async fn token_count_live(&self) -> Result<i64> {
+        let row = sqlx::query(sql::COUNT_LIVE).fetch_one(&self.reader).await?;
+        Ok(row.try_get("n")?)
+    }
 }

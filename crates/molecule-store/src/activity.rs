@@ -1,116 +1,70 @@
-//! Row types: what the store reads and writes. Not API views; the server
-//! converts them.
+//! `activity_logs`: the batched writer's inserts, listings, delegation tracking
+//! rows, retention and session search.
 
+use crate::Result;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use molecule_types::DelegationStatus;
-use molecule_types::WorkspaceStatus;
 use serde_json::Value;
 use uuid::Uuid;
 
-/// A `workspaces` row joined with its `canvas_layouts` row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkspaceRow {
-    pub id: Uuid,
-    pub name: String,
-    pub role: Option<String>,
-    pub tier: i32,
-    pub status: WorkspaceStatus,
-    pub status_reason: Option<String>,
-    pub source_bundle_id: Option<String>,
-    pub agent_card: Option<Value>,
-    pub url: Option<String>,
-    pub parent_id: Option<Uuid>,
-    pub last_heartbeat_at: Option<DateTime<Utc>>,
-    pub last_error_rate: f64,
-    pub last_sample_error: Option<String>,
-    pub active_tasks: i32,
-    pub uptime_seconds: i32,
-    pub current_task: Option<String>,
-    pub awareness_namespace: Option<String>,
-    pub runtime: String,
-    pub workspace_dir: Option<String>,
-    pub workspace_access: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// From `canvas_layouts`; 0 when there is no layout row.
-    pub x: f64,
-    pub y: f64,
-    pub collapsed: bool,
-}
+#[async_trait]
+pub trait ActivityStore: Send + Sync {
+    /// Insert a batch in one transaction; rows whose workspace is gone and
+    /// idempotency-key duplicates are skipped. Returns the rows written.
+    async fn activity_insert_many(&self, rows: &[NewActivity]) -> Result<u64>;
 
-/// What `workspace_insert` writes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewWorkspace {
-    pub id: Uuid,
-    pub name: String,
-    pub role: Option<String>,
-    pub tier: i32,
-    pub status: WorkspaceStatus,
-    pub url: Option<String>,
-    pub parent_id: Option<Uuid>,
-    pub awareness_namespace: Option<String>,
-    pub runtime: String,
-    pub workspace_dir: Option<String>,
-    pub workspace_access: String,
-    pub source_bundle_id: Option<String>,
-    pub x: f64,
-    pub y: f64,
-    pub now: DateTime<Utc>,
-}
+    /// Insert one row now. False when the (workspace, idempotency key) pair
+    /// is taken (or the workspace is gone): nothing was written.
+    async fn activity_insert(&self, row: &NewActivity) -> Result<bool>;
 
-/// A validated PATCH: `None` leaves a column alone. For nullable columns the
-/// inner `Option` is the new value (`Some(None)` clears it).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct WorkspacePatch {
-    pub name: Option<String>,
-    pub role: Option<Option<String>>,
-    pub tier: Option<i32>,
-    pub parent_id: Option<Option<Uuid>>,
-    pub runtime: Option<String>,
-    pub workspace_dir: Option<Option<String>>,
-    /// Canvas position, upserted into `canvas_layouts`.
-    pub position: Option<(f64, f64)>,
-}
+    /// The row holding `key` for `workspace_id`, if any.
+    async fn activity_by_idempotency_key(
+        &self,
+        workspace_id: Uuid,
+        key: &str,
+    ) -> Result<Option<ActivityRow>>;
 
-/// Result of the registration upsert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RegisterOutcome {
-    /// A new row was created.
-    Inserted,
-    /// An existing row was updated; carries its status before the update.
-    Updated { previous: WorkspaceStatus },
-    /// The row is removed; nothing was written.
-    SkippedRemoved,
-}
+    async fn activity_delete(&self, id: Uuid) -> Result<bool>;
 
-/// The statistics a heartbeat writes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HeartbeatWrite {
-    pub id: Uuid,
-    pub error_rate: f64,
-    pub sample_error: String,
-    pub active_tasks: i32,
-    pub uptime_seconds: i32,
-    pub current_task: String,
-    pub at: DateTime<Utc>,
-}
+    /// Newest first, filtered.
+    async fn activity_list(&self, q: &ActivityQuery) -> Result<Vec<ActivityRow>>;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewEvent {
-    pub id: Uuid,
-    pub event_type: String,
-    pub workspace_id: Option<Uuid>,
-    pub payload: Value,
-    pub created_at: DateTime<Utc>,
-}
+    /// The `delegate` tracking row of `delegation_id` on `workspace_id`.
+    async fn activity_delegation(
+        &self,
+        workspace_id: Uuid,
+        delegation_id: &str,
+    ) -> Result<Option<ActivityRow>>;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventRow {
-    pub id: Uuid,
-    pub event_type: String,
-    pub workspace_id: Option<Uuid>,
-    pub payload: Value,
-    pub created_at: DateTime<Utc>,
+    /// Tracking rows of delegations the platform dispatches itself
+    /// (`request_body.dispatched_by = "platform"`) that are still `pending`
+    /// or `dispatched`, oldest first, at most `limit`.
+    async fn activity_open_delegations(&self, limit: i64) -> Result<Vec<ActivityRow>>;
+
+    /// Change the status of a delegation's tracking row(s); returns how many
+    /// changed.
+    async fn activity_delegation_update(&self, u: &DelegationUpdate<'_>) -> Result<u64>;
+
+    /// Retention: delete every row created before `before`.
+    async fn activity_purge_before(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    /// Case-insensitive substring search over one workspace's activity
+    /// (summary, method, status, error, bodies); `None` = newest rows.
+    async fn activity_search(
+        &self,
+        workspace_id: Uuid,
+        q: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ActivityRow>>;
+
+    /// The same search over the workspace's own `agent_memories`.
+    async fn memory_search_own(
+        &self,
+        workspace_id: Uuid,
+        q: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MemoryHit>>;
 }
 
 /// An `activity_logs` row to write. `source_id` is the calling workspace
@@ -241,4 +195,9 @@ pub struct MemoryHit {
     pub scope: String,
     pub namespace: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// SQL both backends run as written (the dialects differ elsewhere).
+pub(crate) mod sql {
+    pub(crate) const DELETE: &str = "DELETE FROM activity_logs WHERE id = $1";
 }
