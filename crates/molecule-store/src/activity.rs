@@ -4,6 +4,7 @@
 use crate::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use molecule_types::ActivityType;
 use molecule_types::DelegationStatus;
 use serde_json::Value;
 use uuid::Uuid;
@@ -74,7 +75,7 @@ pub trait ActivityStore: Send + Sync {
 pub struct NewActivity {
     pub id: Uuid,
     pub workspace_id: Uuid,
-    pub activity_type: String,
+    pub activity_type: ActivityType,
     pub source_id: Option<Uuid>,
     pub source_label: Option<String>,
     pub target_id: Option<Uuid>,
@@ -113,11 +114,11 @@ impl NewActivity {
     /// The id is a time-ordered UUIDv7: the busiest table of the platform
     /// then appends to its primary-key index instead of touching a random
     /// page per row.
-    pub fn new(workspace_id: Uuid, activity_type: &str) -> Self {
+    pub fn new(workspace_id: Uuid, activity_type: ActivityType) -> Self {
         Self {
             id: Uuid::now_v7(),
             workspace_id,
-            activity_type: activity_type.to_string(),
+            activity_type,
             source_id: None,
             source_label: None,
             target_id: None,
@@ -141,7 +142,7 @@ impl NewActivity {
 pub struct ActivityRow {
     pub id: Uuid,
     pub workspace_id: Uuid,
-    pub activity_type: String,
+    pub activity_type: ActivityType,
     pub source_id: Option<Uuid>,
     pub source_label: Option<String>,
     pub target_id: Option<Uuid>,
@@ -167,7 +168,7 @@ pub enum ActivitySource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityQuery {
     pub workspace_id: Uuid,
-    pub activity_type: Option<String>,
+    pub activity_type: Option<ActivityType>,
     pub source: Option<ActivitySource>,
     /// Only rows with one of these methods; empty = any.
     pub methods: Vec<String>,

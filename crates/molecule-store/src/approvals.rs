@@ -3,6 +3,7 @@
 use crate::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use molecule_types::ApprovalState;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -18,7 +19,7 @@ pub trait ApprovalStore: Send + Sync {
         &self,
         workspace_id: Uuid,
         id: Uuid,
-        status: &str,
+        status: ApprovalState,
         decided_by: &str,
         now: DateTime<Utc>,
     ) -> Result<bool>;
@@ -45,7 +46,7 @@ pub struct ApprovalRow {
     pub action: String,
     pub reason: Option<String>,
     pub context: Option<Value>,
-    pub status: String,
+    pub status: ApprovalState,
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,

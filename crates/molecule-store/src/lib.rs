@@ -33,7 +33,9 @@ pub use approvals::*;
 pub use config::*;
 pub use events::*;
 pub use memories::*;
-pub use molecule_types::{Transition, WorkspaceStatus};
+pub use molecule_types::{
+    ActivityType, ApprovalState, RunStatus, Runtime, Transition, WorkspaceStatus,
+};
 pub use postgres::PostgresStore;
 pub use schedules::*;
 pub use secrets::*;
@@ -106,6 +108,26 @@ pub trait Store:
 
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<()>;
+}
+
+/// A vocabulary word read from a column; a word the platform does not know
+/// is a corrupt row.
+pub(crate) fn word<T>(s: String) -> Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    s.parse()
+        .map_err(|e: T::Err| StoreError::Corrupt(e.to_string()))
+}
+
+/// [`word`] for a nullable column, where `NULL` and `""` are both "none".
+pub(crate) fn opt_word<T>(s: Option<String>) -> Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    s.filter(|s| !s.is_empty()).map(word).transpose()
 }
 
 /// `%<q lowercased, LIKE wildcards escaped with \>%`: a literal,

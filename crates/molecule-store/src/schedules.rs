@@ -4,6 +4,7 @@
 use crate::{ActivityRow, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use molecule_types::RunStatus;
 use uuid::Uuid;
 
 #[async_trait]
@@ -86,7 +87,8 @@ pub struct ScheduleRow {
     pub last_run_at: Option<DateTime<Utc>>,
     pub next_run_at: Option<DateTime<Utc>>,
     pub run_count: i32,
-    pub last_status: String,
+    /// `None` until the first run.
+    pub last_status: Option<RunStatus>,
     pub last_error: String,
     pub source: String,
     pub created_at: DateTime<Utc>,
@@ -124,7 +126,7 @@ pub struct SchedulePatch {
 /// The outcome of one run (fired, failed or skipped), written after a claim.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleRunResult {
-    pub status: String,
+    pub status: RunStatus,
     pub error: String,
     /// When the run started: becomes `last_run_at`.
     pub started_at: DateTime<Utc>,

@@ -4,6 +4,7 @@
 use crate::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use molecule_types::Runtime;
 use molecule_types::{Transition, WorkspaceStatus};
 use serde_json::Value;
 use uuid::Uuid;
@@ -121,7 +122,7 @@ pub struct WorkspaceRow {
     pub uptime_seconds: i32,
     pub current_task: Option<String>,
     pub awareness_namespace: Option<String>,
-    pub runtime: String,
+    pub runtime: Runtime,
     pub workspace_dir: Option<String>,
     pub workspace_access: String,
     pub created_at: DateTime<Utc>,
@@ -143,7 +144,7 @@ pub struct NewWorkspace {
     pub url: Option<String>,
     pub parent_id: Option<Uuid>,
     pub awareness_namespace: Option<String>,
-    pub runtime: String,
+    pub runtime: Runtime,
     pub workspace_dir: Option<String>,
     pub workspace_access: String,
     pub source_bundle_id: Option<String>,
@@ -160,7 +161,7 @@ pub struct WorkspacePatch {
     pub role: Option<Option<String>>,
     pub tier: Option<i32>,
     pub parent_id: Option<Option<Uuid>>,
-    pub runtime: Option<String>,
+    pub runtime: Option<Runtime>,
     pub workspace_dir: Option<Option<String>>,
     /// Canvas position, upserted into `canvas_layouts`.
     pub position: Option<(f64, f64)>,

@@ -25,7 +25,7 @@ mod tokens_events;
 mod workspaces;
 
 use chrono::{DateTime, TimeZone, Utc};
-use molecule_store::{NewWorkspace, Store, WorkspaceStatus};
+use molecule_store::{NewWorkspace, Runtime, Store, WorkspaceStatus};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
@@ -212,7 +212,7 @@ pub fn new_ws(name: &str, parent_id: Option<Uuid>, now: DateTime<Utc>) -> NewWor
         url: None,
         parent_id,
         awareness_namespace: None,
-        runtime: "langgraph".to_string(),
+        runtime: Runtime::parse("langgraph"),
         workspace_dir: None,
         workspace_access: "none".to_string(),
         source_bundle_id: None,

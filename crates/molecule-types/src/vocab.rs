@@ -157,6 +157,18 @@ impl Runtime {
     }
 }
 
+impl From<&str> for Runtime {
+    fn from(s: &str) -> Self {
+        Runtime::parse(s)
+    }
+}
+
+impl fmt::Display for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! config (api-contract §5.8–§5.11). Requests carry what a client sends;
 //! responses are what the server answers (field names as in the contract).
 
+use crate::{ActivityType, ApprovalState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -200,7 +201,7 @@ pub struct CreateApproval {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalStatus {
     pub approval_id: Uuid,
-    pub status: String,
+    pub status: ApprovalState,
 }
 
 /// `POST …/approvals/:aid/decide`.
@@ -220,7 +221,7 @@ pub struct Approval {
     pub task_id: Option<String>,
     pub action: String,
     pub reason: Option<String>,
-    pub status: String,
+    pub status: ApprovalState,
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -234,7 +235,7 @@ pub struct PendingApproval {
     pub workspace_name: String,
     pub action: String,
     pub reason: Option<String>,
-    pub status: String,
+    pub status: ApprovalState,
     pub created_at: DateTime<Utc>,
 }
 
@@ -309,7 +310,7 @@ pub struct DelegationAck {
 pub struct ActivityEntry {
     pub id: Uuid,
     pub workspace_id: Uuid,
-    pub activity_type: String,
+    pub activity_type: ActivityType,
     pub source_id: Option<Uuid>,
     pub target_id: Option<Uuid>,
     pub method: Option<String>,

@@ -7,7 +7,7 @@ use molecule_store::{ApprovalRow, NewApproval};
 use molecule_types::workspace_data::{
     Approval, ApprovalStatus, CreateApproval, DecideApproval, PendingApproval,
 };
-use molecule_types::{Event, EventType};
+use molecule_types::{ApprovalState, Event, EventType};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -68,7 +68,7 @@ impl App {
         }
         Ok(ApprovalStatus {
             approval_id: a.id,
-            status: "pending".into(),
+            status: ApprovalState::Pending,
         })
     }
 
@@ -85,7 +85,7 @@ impl App {
                 task_id: r.task_id.clone(),
                 action: r.action.clone(),
                 reason: r.reason.clone(),
-                status: r.status.clone(),
+                status: r.status,
                 decided_by: r.decided_by.clone(),
                 decided_at: r.decided_at,
                 created_at: r.created_at,
@@ -103,9 +103,10 @@ impl App {
         req: DecideApproval,
         creds: Credentials<'_>,
     ) -> AppResult<ApprovalStatus> {
-        if !matches!(req.decision.as_str(), "approved" | "denied") {
-            return Err(AppError::invalid("decision must be approved or denied"));
-        }
+        let decision = match req.decision.parse() {
+            Ok(d @ (ApprovalState::Approved | ApprovalState::Denied)) => d,
+            _ => return Err(AppError::invalid("decision must be approved or denied")),
+        };
         let not_found = || AppError::not_found("approval not found or already decided");
         let id = id.ok_or_else(not_found)?;
         if !self.dev_open(creds) {
@@ -128,13 +129,13 @@ impl App {
             .unwrap_or_else(|| "human".into());
         let ok = self
             .store
-            .approval_decide(ws, id, &req.decision, &decided_by, Utc::now())
+            .approval_decide(ws, id, decision, &decided_by, Utc::now())
             .await
             .map_err(AppError::internal("failed to decide"))?;
         if !ok {
             return Err(not_found());
         }
-        let event = if req.decision == "approved" {
+        let event = if decision == ApprovalState::Approved {
             EventType::ApprovalApproved
         } else {
             EventType::ApprovalDenied
@@ -143,12 +144,12 @@ impl App {
             .emit(Event::new(
                 event,
                 ws,
-                json!({ "approval_id": id, "decision": req.decision, "decided_by": decided_by }),
+                json!({ "approval_id": id, "decision": decision, "decided_by": decided_by }),
             ))
             .await;
         Ok(ApprovalStatus {
             approval_id: id,
-            status: req.decision,
+            status: decision,
         })
     }
 
@@ -181,7 +182,7 @@ impl App {
                 workspace_name: r.workspace_name.clone(),
                 action: r.action.clone(),
                 reason: r.reason.clone(),
-                status: r.status.clone(),
+                status: r.status,
                 created_at: r.created_at,
             })
             .collect())

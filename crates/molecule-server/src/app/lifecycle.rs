@@ -18,7 +18,6 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use super::App;
-use super::workspaces::EXTERNAL_RUNTIME;
 use crate::error::{AppError, AppResult};
 
 /// Name of the background task that provisions and restarts.
@@ -100,7 +99,7 @@ impl App {
             .map_err(AppError::internal("query failed"))?;
         let pending: Vec<WorkspaceRow> = rows
             .into_iter()
-            .filter(|r| r.runtime != EXTERNAL_RUNTIME && r.url.as_deref().unwrap_or("").is_empty())
+            .filter(|r| !r.runtime.is_external() && r.url.as_deref().unwrap_or("").is_empty())
             .collect();
         // Starts run as jobs owned by this task: an activation launches what
         // is pending and returns, so a workspace created a moment later does
@@ -250,7 +249,7 @@ impl App {
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "molecule-agent".into()),
-            _ => self.config.image_for(&row.runtime).to_string(),
+            _ => self.config.image_for(row.runtime.as_str()).to_string(),
         };
         // Secrets first (globals overridden by the workspace's own); the
         // platform's variables below win over a secret of the same name.
@@ -258,7 +257,7 @@ impl App {
         let mut env = vec![
             ("WORKSPACE_ID".to_string(), row.id.to_string()),
             ("WORKSPACE_NAME".to_string(), row.name.clone()),
-            ("WORKSPACE_RUNTIME".to_string(), row.runtime.clone()),
+            ("WORKSPACE_RUNTIME".to_string(), row.runtime.to_string()),
             ("WORKSPACE_TIER".to_string(), row.tier.to_string()),
             ("PLATFORM_URL".to_string(), self.agent_platform_url(backend)),
             ("MOLECULE_WORKSPACE_TOKEN".to_string(), token),
@@ -304,7 +303,7 @@ impl App {
             workspace_id: row.id,
             name: row.name.clone(),
             tier: row.tier,
-            runtime: row.runtime.clone(),
+            runtime: row.runtime.to_string(),
             image,
             env,
             config_files: vec![("config.yaml".to_string(), config_yaml.into_bytes())],
@@ -438,7 +437,7 @@ impl App {
         let mut n = 0;
         for row in rows
             .into_iter()
-            .filter(|r| r.runtime != EXTERNAL_RUNTIME && r.updated_at < cutoff)
+            .filter(|r| !r.runtime.is_external() && r.updated_at < cutoff)
         {
             let reason = format!(
                 "the agent did not register within {} s of provisioning",

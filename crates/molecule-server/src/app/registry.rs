@@ -12,7 +12,6 @@ use uuid::Uuid;
 use super::App;
 use super::auth::Credentials;
 use super::validation::{CARD_MAX, TEXT_MAX, URL_MAX, cap, truncate_marked};
-use super::workspaces::EXTERNAL_RUNTIME;
 use crate::config::Mode;
 use crate::error::{AppError, AppResult};
 
@@ -95,7 +94,7 @@ impl App {
         let mut url = req.url.trim().to_string();
         if self.provisioner.is_some()
             && let Ok(Some(row)) = self.store.workspace_get(id).await
-            && row.runtime != EXTERNAL_RUNTIME
+            && !row.runtime.is_external()
         {
             url = row.url.unwrap_or_default();
         }
@@ -279,10 +278,10 @@ impl App {
             ));
         }
         let row = self.workspace_row(target).await?;
-        if row.runtime == EXTERNAL_RUNTIME
+        if row.runtime.is_external()
             && let Some(url) = row.url.clone().filter(|u| !u.is_empty())
         {
-            let caller_external = matches!(self.store.workspace_get(caller).await, Ok(Some(c)) if c.runtime == EXTERNAL_RUNTIME);
+            let caller_external = matches!(self.store.workspace_get(caller).await, Ok(Some(c)) if c.runtime.is_external());
             let url = if caller_external {
                 url
             } else {

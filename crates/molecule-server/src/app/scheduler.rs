@@ -16,7 +16,7 @@
 
 use chrono::{DateTime, Utc};
 use molecule_store::{NewActivity, ScheduleRow, ScheduleRunResult};
-use molecule_types::{Event, EventType};
+use molecule_types::{ActivityType, Event, EventType, RunStatus};
 use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;
@@ -149,7 +149,7 @@ impl App {
         extra: Value,
     ) {
         let result = ScheduleRunResult {
-            status: "skipped".into(),
+            status: RunStatus::Skipped,
             error: reason.clone(),
             started_at: now,
             at: now,
@@ -167,7 +167,7 @@ impl App {
         if let (Some(r), Value::Object(x)) = (request.as_object_mut(), extra) {
             r.extend(x);
         }
-        let mut act = NewActivity::new(row.workspace_id, "cron_run");
+        let mut act = NewActivity::new(row.workspace_id, ActivityType::CronRun);
         act.method = Some("cron".into());
         act.summary = Some(format!("Cron skipped: {}", row.name));
         act.request_body = Some(request);
@@ -203,12 +203,12 @@ impl App {
             .await;
         let duration_ms = clock.elapsed().as_millis() as i64;
         let (status, error) = match outcome {
-            Ok(reply) if reply.is_success() => ("ok", String::new()),
-            Ok(reply) => ("error", format!("HTTP {}", reply.status)),
-            Err(e) => ("error", e.to_string()),
+            Ok(reply) if reply.is_success() => (RunStatus::Ok, String::new()),
+            Ok(reply) => (RunStatus::Error, format!("HTTP {}", reply.status)),
+            Err(e) => (RunStatus::Error, e.to_string()),
         };
         let result = ScheduleRunResult {
-            status: status.into(),
+            status,
             error: error.clone(),
             started_at: started,
             at: Utc::now(),
@@ -216,7 +216,7 @@ impl App {
         if let Err(e) = self.store.schedule_record_run(row.id, &result).await {
             tracing::warn!(schedule_id = %row.id, error = %e, "cannot record run");
         }
-        let mut act = NewActivity::new(row.workspace_id, "cron_run");
+        let mut act = NewActivity::new(row.workspace_id, ActivityType::CronRun);
         act.method = Some("cron".into());
         act.summary = Some(format!("Cron: {}", row.name));
         act.request_body = Some(json!({
@@ -226,12 +226,12 @@ impl App {
             "prompt": truncate_chars(&row.prompt, 200),
             "trigger": match trigger { Trigger::Tick => "schedule", Trigger::RunNow => "run_now" },
         }));
-        act.status = status.into();
+        act.status = status.to_string();
         act.error_detail = (!error.is_empty()).then(|| error.clone());
         act.duration_ms = Some(duration_ms);
-        tracing::info!(schedule_id = %row.id, workspace_id = %row.workspace_id, status, "schedule fired");
+        tracing::info!(schedule_id = %row.id, workspace_id = %row.workspace_id, status = status.as_str(), "schedule fired");
         self.metrics
-            .inc("molecule_cron_runs_total", &[("status", status)]);
+            .inc("molecule_cron_runs_total", &[("status", status.as_str())]);
         // The event is on record before the (queued) history row can be.
         self.events
             .emit(Event::new(

@@ -63,7 +63,7 @@ fn schedule_view(r: &ScheduleRow) -> Schedule {
         last_run_at: r.last_run_at,
         next_run_at: r.next_run_at,
         run_count: r.run_count,
-        last_status: r.last_status.clone(),
+        last_status: r.last_status.map(|s| s.to_string()).unwrap_or_default(),
         last_error: r.last_error.clone(),
         source: r.source.clone(),
         created_at: r.created_at,

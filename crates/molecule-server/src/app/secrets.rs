@@ -14,7 +14,6 @@ use uuid::Uuid;
 
 use super::App;
 use super::lifecycle::PROVISIONER_TASK;
-use super::workspaces::EXTERNAL_RUNTIME;
 use crate::error::{AppError, AppResult};
 
 /// Several changes in a burst (a script setting five keys) coalesce into
@@ -288,7 +287,7 @@ fn restartable(row: &WorkspaceRow) -> bool {
     !matches!(
         row.status,
         WorkspaceStatus::Removed | WorkspaceStatus::Paused | WorkspaceStatus::Provisioning
-    ) && row.runtime != EXTERNAL_RUNTIME
+    ) && !row.runtime.is_external()
 }
 
 fn info(r: &SecretRow, scope: &'static str) -> SecretInfo {

@@ -18,7 +18,6 @@ use uuid::Uuid;
 use super::App;
 use super::governor::{Decision, SweepVerdict};
 use super::lifecycle::PROVISIONER_TASK;
-use super::workspaces::EXTERNAL_RUNTIME;
 use crate::error::{AppError, AppResult};
 
 fn describe(obs: &Observation) -> String {
@@ -101,7 +100,7 @@ impl App {
         let Some(prov) = self
             .provisioner
             .clone()
-            .filter(|_| row.runtime != EXTERNAL_RUNTIME)
+            .filter(|_| !row.runtime.is_external())
         else {
             self.mark_offline(id, &format!("no heartbeat for {ttl} s (liveness TTL)"))
                 .await?;
@@ -152,7 +151,7 @@ impl App {
         };
         let rows: Vec<_> = rows
             .into_iter()
-            .filter(|r| r.runtime != EXTERNAL_RUNTIME && started(r))
+            .filter(|r| !r.runtime.is_external() && started(r))
             .collect();
         let observed: Vec<(Uuid, Observation)> = futures_util::stream::iter(rows)
             .map(|r| {
@@ -307,7 +306,7 @@ impl App {
             .workspace_list_by_status(&[WorkspaceStatus::Online, WorkspaceStatus::Degraded])
             .await
             .map_err(AppError::internal("query failed"))?;
-        for row in rows.iter().filter(|r| r.runtime != EXTERNAL_RUNTIME) {
+        for row in rows.iter().filter(|r| !r.runtime.is_external()) {
             self.liveness.touch(row.id, self.config.liveness_ttl);
         }
         Ok(())

@@ -11,7 +11,7 @@ use molecule_store::{NewWorkspace, WorkspacePatch, WorkspaceRow};
 use molecule_types::dto::{
     CreateWorkspace, CreatedWorkspace, Removed, TestToken, Updated, Workspace, WorkspaceState,
 };
-use molecule_types::{Event, EventType, Transition, WorkspaceStatus};
+use molecule_types::{Event, EventType, Runtime, Transition, WorkspaceStatus};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -21,7 +21,6 @@ use crate::config::Mode;
 use crate::error::{AppError, AppResult};
 
 pub const DEFAULT_RUNTIME: &str = "langgraph";
-pub const EXTERNAL_RUNTIME: &str = "external";
 /// Fields of PATCH that change where and how a workspace runs.
 const SENSITIVE_FIELDS: [&str; 4] = ["tier", "parent_id", "runtime", "workspace_dir"];
 
@@ -61,7 +60,7 @@ impl App {
             last_sample_error: sample.unwrap_or_default(),
             uptime_seconds: uptime,
             current_task: task.unwrap_or_default(),
-            runtime: row.runtime,
+            runtime: row.runtime.to_string(),
             workspace_dir: row.workspace_dir,
             x: row.x,
             y: row.y,
@@ -156,15 +155,17 @@ impl App {
                 _ => return Err(AppError::invalid("parent workspace not found")),
             }
         }
-        let external = req.external || req.runtime.as_deref() == Some(EXTERNAL_RUNTIME);
-        let runtime = if external {
-            EXTERNAL_RUNTIME.to_string()
+        let runtime = if req.external {
+            Runtime::External
         } else {
-            req.runtime
-                .clone()
-                .filter(|r| !r.trim().is_empty())
-                .unwrap_or_else(|| DEFAULT_RUNTIME.to_string())
+            Runtime::parse(
+                req.runtime
+                    .as_deref()
+                    .filter(|r| !r.trim().is_empty())
+                    .unwrap_or(DEFAULT_RUNTIME),
+            )
         };
+        let external = runtime.is_external();
         let id = Uuid::new_v4();
         let awareness = format!("workspace:{id}");
         let canvas = req.canvas.clone().unwrap_or_default();
@@ -327,7 +328,7 @@ impl App {
             let r = runtime
                 .filter(|r| !r.trim().is_empty())
                 .ok_or_else(|| AppError::invalid("runtime must be a non-empty string"))?;
-            patch.runtime = Some(r);
+            patch.runtime = Some(Runtime::parse(&r));
         }
         if let Some(dir) = str_field("workspace_dir")? {
             let dir = dir.filter(|d| !d.is_empty());

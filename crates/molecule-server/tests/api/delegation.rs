@@ -419,7 +419,7 @@ async fn delegations_survive_a_platform_restart() {
 
     // A delegation accepted but not yet sent when the platform stopped.
     let waiting = Uuid::new_v4().to_string();
-    let mut row = NewActivity::new(parent, "delegation");
+    let mut row = NewActivity::new(parent, molecule_types::ActivityType::Delegation);
     row.source_id = Some(parent);
     row.target_id = Some(echo);
     row.method = Some("delegate".into());

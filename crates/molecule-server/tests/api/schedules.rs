@@ -401,7 +401,7 @@ async fn schedules_secrets_approvals_operator_flow_through_the_typed_client() {
         )
         .await
         .unwrap();
-    assert_eq!(asked.status, "pending");
+    assert_eq!(asked.status, molecule_types::ApprovalState::Pending);
     let pending = t.client.pending_approvals().await.unwrap();
     assert_eq!(
         (pending[0].workspace_name.as_str(), pending[0].id),
@@ -418,7 +418,7 @@ async fn schedules_secrets_approvals_operator_flow_through_the_typed_client() {
         )
         .await
         .unwrap();
-    assert_eq!(decided.status, "approved");
+    assert_eq!(decided.status, molecule_types::ApprovalState::Approved);
     assert_eq!(
         c.list_approvals(dev).await.unwrap()[0]
             .decided_by

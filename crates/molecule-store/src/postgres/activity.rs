@@ -72,7 +72,7 @@ async fn insert_chunk<'c>(
     q.push_values(rows, |mut b, a| {
         b.push_bind(a.id)
             .push_bind(a.workspace_id)
-            .push_bind(pg_text(&a.activity_type))
+            .push_bind(a.activity_type.as_str())
             .push_bind(a.source_id)
             .push_bind(a.source_label.as_deref().map(pg_text))
             .push_bind(a.target_id)
@@ -100,7 +100,7 @@ pub(super) fn activity_row(r: &PgRow) -> Result<ActivityRow> {
     Ok(ActivityRow {
         id: r.try_get("id")?,
         workspace_id: r.try_get("workspace_id")?,
-        activity_type: r.try_get("activity_type")?,
+        activity_type: crate::word(r.try_get("activity_type")?)?,
         source_id: r.try_get("source_id")?,
         source_label: r.try_get("source_label")?,
         target_id: r.try_get("target_id")?,
@@ -182,7 +182,7 @@ impl ActivityStore for PostgresStore {
         sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT $4");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(q.workspace_id)
-            .bind(&q.activity_type)
+            .bind(q.activity_type.map(|t| t.as_str()))
             .bind(&q.methods)
             .bind(q.limit.max(0))
             .fetch_all(&self.pool)

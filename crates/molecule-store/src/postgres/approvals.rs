@@ -4,6 +4,7 @@ use super::PostgresStore;
 use crate::{ApprovalRow, ApprovalStore, NewApproval, Result, approvals::sql};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use molecule_types::ApprovalState;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
@@ -26,7 +27,7 @@ fn row(r: &PgRow) -> Result<ApprovalRow> {
         action: r.try_get("action")?,
         reason: r.try_get("reason")?,
         context: r.try_get("context")?,
-        status: r.try_get("status")?,
+        status: crate::word(r.try_get("status")?)?,
         decided_by: r.try_get("decided_by")?,
         decided_at: r.try_get("decided_at")?,
         created_at: r.try_get("created_at")?,
@@ -65,14 +66,14 @@ impl ApprovalStore for PostgresStore {
         &self,
         workspace_id: Uuid,
         id: Uuid,
-        status: &str,
+        status: ApprovalState,
         decided_by: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let n = sqlx::query(sql::DECIDE)
             .bind(workspace_id)
             .bind(id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(decided_by)
             .bind(now)
             .execute(&self.pool)

@@ -2,6 +2,7 @@
 //! (`uuid`, `timestamptz`, `jsonb`), so only the status string needs mapping.
 
 use crate::{Result, StoreError, WorkspaceRow, WorkspaceStatus};
+use molecule_types::Runtime;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -47,7 +48,7 @@ pub(super) fn workspace_row(r: &PgRow) -> Result<WorkspaceRow> {
         uptime_seconds: r.try_get("uptime_seconds")?,
         current_task: r.try_get("current_task")?,
         awareness_namespace: r.try_get("awareness_namespace")?,
-        runtime: r.try_get("runtime")?,
+        runtime: Runtime::parse(&r.try_get::<String, _>("runtime")?),
         workspace_dir: r.try_get("workspace_dir")?,
         workspace_access: r.try_get("workspace_access")?,
         created_at: r.try_get("created_at")?,

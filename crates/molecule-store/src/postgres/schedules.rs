@@ -32,7 +32,7 @@ fn row(r: &PgRow) -> Result<ScheduleRow> {
         last_run_at: r.try_get("last_run_at")?,
         next_run_at: r.try_get("next_run_at")?,
         run_count: r.try_get("run_count")?,
-        last_status: r.try_get("last_status")?,
+        last_status: crate::opt_word(r.try_get("last_status")?)?,
         last_error: r.try_get("last_error")?,
         source: r.try_get("source")?,
         created_at: r.try_get("created_at")?,
@@ -173,7 +173,7 @@ impl ScheduleStore for PostgresStore {
     async fn schedule_record_run(&self, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
         let n = sqlx::query(sql::RECORD_RUN)
             .bind(id)
-            .bind(&r.status)
+            .bind(r.status.as_str())
             .bind(&r.error)
             .bind(r.at)
             .bind(r.started_at)
@@ -186,7 +186,7 @@ impl ScheduleStore for PostgresStore {
     async fn schedule_record_skip(&self, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
         let n = sqlx::query(sql::RECORD_SKIP)
             .bind(id)
-            .bind(&r.status)
+            .bind(r.status.as_str())
             .bind(&r.error)
             .bind(r.at)
             .bind(r.started_at)

@@ -9,6 +9,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use molecule_types::Runtime;
 use molecule_types::Transition;
 use serde_json::Value;
 use sqlx::Row;
@@ -28,7 +29,7 @@ impl WorkspaceStore for PostgresStore {
             .bind(ws.url.as_deref())
             .bind(ws.parent_id)
             .bind(ws.awareness_namespace.as_deref())
-            .bind(&ws.runtime)
+            .bind(ws.runtime.as_str())
             .bind(ws.workspace_dir.as_deref())
             .bind(&ws.workspace_access)
             .bind(ws.source_bundle_id.as_deref())
@@ -143,7 +144,7 @@ impl WorkspaceStore for PostgresStore {
                 .bind(patch.parent_id.is_some())
                 .bind(patch.parent_id.flatten())
                 .bind(patch.runtime.is_some())
-                .bind(patch.runtime.as_deref())
+                .bind(patch.runtime.as_ref().map(Runtime::as_str))
                 .bind(patch.workspace_dir.is_some())
                 .bind(patch.workspace_dir.as_ref().and_then(|d| d.as_deref()))
                 .bind(now)

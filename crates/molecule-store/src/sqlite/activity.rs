@@ -37,7 +37,7 @@ fn bind_row<'q>(
 ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
     q.bind(a.id.to_string())
         .bind(a.workspace_id.to_string())
-        .bind(&a.activity_type)
+        .bind(a.activity_type.as_str())
         .bind(a.source_id.map(|id| id.to_string()))
         .bind(&a.source_label)
         .bind(a.target_id.map(|id| id.to_string()))
@@ -82,7 +82,7 @@ pub(super) fn activity_row(r: &SqliteRow) -> Result<ActivityRow> {
     Ok(ActivityRow {
         id: get_uuid(r, "id")?,
         workspace_id: get_uuid(r, "workspace_id")?,
-        activity_type: r.try_get("activity_type")?,
+        activity_type: crate::word(r.try_get("activity_type")?)?,
         source_id: get_opt_uuid(r, "source_id")?,
         source_label: r.try_get("source_label")?,
         target_id: get_opt_uuid(r, "target_id")?,
@@ -182,7 +182,7 @@ impl ActivityStore for SqliteStore {
         let methods = (!q.methods.is_empty()).then(|| super::codec::json_list(&q.methods));
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(q.workspace_id.to_string())
-            .bind(&q.activity_type)
+            .bind(q.activity_type.map(|t| t.as_str()))
             .bind(methods)
             .bind(q.limit.max(0))
             .fetch_all(&self.reader)

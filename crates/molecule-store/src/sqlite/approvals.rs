@@ -5,6 +5,7 @@ use super::{BEGIN_WRITE, SqliteStore};
 use crate::{ApprovalRow, ApprovalStore, NewApproval, Result, approvals::sql};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use molecule_types::ApprovalState;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
@@ -27,7 +28,7 @@ fn row(r: &SqliteRow) -> Result<ApprovalRow> {
         action: r.try_get("action")?,
         reason: r.try_get("reason")?,
         context: get_opt_json(r, "context")?,
-        status: r.try_get("status")?,
+        status: crate::word(r.try_get("status")?)?,
         decided_by: r.try_get("decided_by")?,
         decided_at: get_opt_ts(r, "decided_at")?,
         created_at: get_ts(r, "created_at")?,
@@ -66,14 +67,14 @@ impl ApprovalStore for SqliteStore {
         &self,
         workspace_id: Uuid,
         id: Uuid,
-        status: &str,
+        status: ApprovalState,
         decided_by: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let n = sqlx::query(sql::DECIDE)
             .bind(workspace_id.to_string())
             .bind(id.to_string())
-            .bind(status)
+            .bind(status.as_str())
             .bind(decided_by)
             .bind(ts(now))
             .execute(&self.writer)

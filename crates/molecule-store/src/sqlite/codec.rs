@@ -9,6 +9,7 @@
 
 use crate::{Result, StoreError, WorkspaceRow, WorkspaceStatus};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use molecule_types::Runtime;
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -144,7 +145,7 @@ pub(super) fn workspace_row(r: &SqliteRow) -> Result<WorkspaceRow> {
         uptime_seconds: r.try_get("uptime_seconds")?,
         current_task: r.try_get("current_task")?,
         awareness_namespace: r.try_get("awareness_namespace")?,
-        runtime: r.try_get("runtime")?,
+        runtime: Runtime::parse(&r.try_get::<String, _>("runtime")?),
         workspace_dir: r.try_get("workspace_dir")?,
         workspace_access: r.try_get("workspace_access")?,
         created_at: get_ts(r, "created_at")?,

@@ -33,7 +33,7 @@ fn row(r: &SqliteRow) -> Result<ScheduleRow> {
         last_run_at: get_opt_ts(r, "last_run_at")?,
         next_run_at: get_opt_ts(r, "next_run_at")?,
         run_count: r.try_get("run_count")?,
-        last_status: r.try_get("last_status")?,
+        last_status: crate::opt_word(r.try_get("last_status")?)?,
         last_error: r.try_get("last_error")?,
         source: r.try_get("source")?,
         created_at: get_ts(r, "created_at")?,
@@ -177,7 +177,7 @@ impl ScheduleStore for SqliteStore {
     async fn schedule_record_run(&self, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
         let n = sqlx::query(sql::RECORD_RUN)
             .bind(id.to_string())
-            .bind(&r.status)
+            .bind(r.status.as_str())
             .bind(&r.error)
             .bind(ts(r.at))
             .bind(ts(r.started_at))
@@ -190,7 +190,7 @@ impl ScheduleStore for SqliteStore {
     async fn schedule_record_skip(&self, id: Uuid, r: &ScheduleRunResult) -> Result<bool> {
         let n = sqlx::query(sql::RECORD_SKIP)
             .bind(id.to_string())
-            .bind(&r.status)
+            .bind(r.status.as_str())
             .bind(&r.error)
             .bind(ts(r.at))
             .bind(ts(r.started_at))

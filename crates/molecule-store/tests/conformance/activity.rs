@@ -2,11 +2,11 @@
 //! tracking updates, retention and search.
 
 use crate::{at, insert, new_ws, stores};
-use molecule_store::{ActivityQuery, ActivitySource, DelegationUpdate, NewActivity};
+use molecule_store::{ActivityQuery, ActivitySource, ActivityType, DelegationUpdate, NewActivity};
 use serde_json::json;
 use uuid::Uuid;
 
-fn row(ws: Uuid, kind: &str, secs: i64) -> NewActivity {
+fn row(ws: Uuid, kind: ActivityType, secs: i64) -> NewActivity {
     let mut r = NewActivity::new(ws, kind);
     r.created_at = at(secs);
     r
@@ -29,15 +29,17 @@ async fn batches_skip_gone_workspaces_and_duplicate_keys() {
         let s = &*b.store;
         let ws = insert(s, new_ws("ws", None, at(0))).await;
         let other = insert(s, new_ws("other", None, at(0))).await;
-        let mut rows: Vec<NewActivity> = (0..150).map(|i| row(ws, "agent_log", i)).collect();
-        rows.push(row(Uuid::new_v4(), "agent_log", 1)); // no such workspace
-        let mut keyed = row(ws, "delegation", 2);
+        let mut rows: Vec<NewActivity> = (0..150)
+            .map(|i| row(ws, ActivityType::AgentLog, i))
+            .collect();
+        rows.push(row(Uuid::new_v4(), ActivityType::AgentLog, 1)); // no such workspace
+        let mut keyed = row(ws, ActivityType::Delegation, 2);
         keyed.idempotency_key = Some("k".into());
         rows.push(keyed.clone());
-        let mut dup = row(ws, "delegation", 3);
+        let mut dup = row(ws, ActivityType::Delegation, 3);
         dup.idempotency_key = Some("k".into());
         rows.push(dup.clone());
-        let mut raw = row(other, "a2a_receive", 4);
+        let mut raw = row(other, ActivityType::A2aReceive, 4);
         raw.request_raw = Some(r#"{"jsonrpc":"2.0","id":1}"#.into());
         raw.response_body = Some(json!({"result": {"ok": true}}));
         raw.source_label = Some("system:test".into());
@@ -61,7 +63,7 @@ async fn batches_skip_gone_workspaces_and_duplicate_keys() {
         assert_eq!(o[0].response_body, Some(json!({"result": {"ok": true}})));
         assert_eq!(o[0].source_label.as_deref(), Some("system:test"));
         // Single inserts report a taken key.
-        let mut again = row(ws, "delegation", 5);
+        let mut again = row(ws, ActivityType::Delegation, 5);
         again.idempotency_key = Some("k".into());
         assert!(!s.activity_insert(&again).await.unwrap());
         let hit = s
@@ -89,12 +91,12 @@ async fn filters_order_and_retention() {
         let s = &*b.store;
         let ws = insert(s, new_ws("ws", None, at(0))).await;
         let caller = insert(s, new_ws("caller", None, at(0))).await;
-        let mut from_agent = row(ws, "a2a_receive", 10);
+        let mut from_agent = row(ws, ActivityType::A2aReceive, 10);
         from_agent.source_id = Some(caller);
         from_agent.method = Some("message/send".into());
-        let mut from_canvas = row(ws, "a2a_receive", 20);
+        let mut from_canvas = row(ws, ActivityType::A2aReceive, 20);
         from_canvas.method = Some("message/stream".into());
-        let log = row(ws, "agent_log", 30);
+        let log = row(ws, ActivityType::AgentLog, 30);
         s.activity_insert_many(&[from_agent.clone(), from_canvas.clone(), log.clone()])
             .await
             .unwrap();
@@ -107,7 +109,7 @@ async fn filters_order_and_retention() {
             "newest first"
         );
         let mut q = query(ws);
-        q.activity_type = Some("a2a_receive".into());
+        q.activity_type = Some(ActivityType::A2aReceive);
         q.source = Some(ActivitySource::Canvas);
         assert_eq!(ids(s.activity_list(&q).await.unwrap()), [from_canvas.id]);
         q.source = Some(ActivitySource::Agent);
@@ -131,10 +133,13 @@ async fn retention_deletes_more_rows_than_one_chunk_and_keeps_the_young() {
         let s = &*b.store;
         let ws = insert(s, new_ws("ws", None, at(0))).await;
         let old: Vec<_> = (0..OLD)
-            .map(|i| row(ws, "agent_log", (i % 20) as i64))
+            .map(|i| row(ws, ActivityType::AgentLog, (i % 20) as i64))
             .collect();
         assert_eq!(s.activity_insert_many(&old).await.unwrap(), OLD as u64);
-        let young = [row(ws, "agent_log", 30), row(ws, "error", 40)];
+        let young = [
+            row(ws, ActivityType::AgentLog, 30),
+            row(ws, ActivityType::Error, 40),
+        ];
         s.activity_insert_many(&young).await.unwrap();
 
         assert_eq!(s.activity_purge_before(at(25)).await.unwrap(), OLD as u64);
@@ -157,7 +162,7 @@ async fn delegation_rows_update_by_delegation_id() {
         eprintln!("--- backend {}", b.name);
         let s = &*b.store;
         let ws = insert(s, new_ws("ws", None, at(0))).await;
-        let mut tracking = row(ws, "delegation", 1);
+        let mut tracking = row(ws, ActivityType::Delegation, 1);
         tracking.method = Some("delegate".into());
         tracking.status = "pending".into();
         tracking.request_body = Some(json!({"task": "t", "delegation_id": "d-1"}));
@@ -216,7 +221,7 @@ async fn open_delegations_are_the_platforms_unfinished_ones_oldest_first() {
         let s = &*b.store;
         let ws = insert(s, new_ws("ws", None, at(0))).await;
         let tracking = |id: &str, status: &str, by: Option<&str>, secs: i64| {
-            let mut r = row(ws, "delegation", secs);
+            let mut r = row(ws, ActivityType::Delegation, secs);
             r.method = Some("delegate".into());
             r.status = status.into();
             let mut body = json!({"task": "t", "delegation_id": id});
@@ -254,9 +259,9 @@ async fn search_is_a_literal_case_insensitive_substring() {
         eprintln!("--- backend {}", b.name);
         let s = &*b.store;
         let ws = insert(s, new_ws("ws", None, at(0))).await;
-        let mut a = row(ws, "agent_log", 1);
+        let mut a = row(ws, ActivityType::AgentLog, 1);
         a.summary = Some("Indexed 100% of FILES".into());
-        let mut c = row(ws, "agent_log", 2);
+        let mut c = row(ws, ActivityType::AgentLog, 2);
         c.summary = Some("indexed 1000 files".into());
         c.response_body = Some(json!({"text": "under_score"}));
         s.activity_insert_many(&[a.clone(), c.clone()])

@@ -2,7 +2,7 @@
 //! backends), approvals.
 
 use crate::{at, insert, new_ws, stores};
-use molecule_store::{MemoryQuery, MemoryRow, MemoryText, NewApproval};
+use molecule_store::{ApprovalState, MemoryQuery, MemoryRow, MemoryText, NewApproval};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -300,18 +300,18 @@ async fn approvals_decide_once_and_expire_by_age() {
             st.approval_insert(a).await.unwrap();
         }
         assert!(
-            !st.approval_decide(other, decided.id, "approved", "human", at(2))
+            !st.approval_decide(other, decided.id, ApprovalState::Approved, "human", at(2))
                 .await
                 .unwrap(),
             "scoped to the workspace"
         );
         assert!(
-            st.approval_decide(ws, decided.id, "approved", "human", at(2))
+            st.approval_decide(ws, decided.id, ApprovalState::Approved, "human", at(2))
                 .await
                 .unwrap()
         );
         assert!(
-            !st.approval_decide(ws, decided.id, "denied", "human", at(3))
+            !st.approval_decide(ws, decided.id, ApprovalState::Denied, "human", at(3))
                 .await
                 .unwrap(),
             "only from pending"

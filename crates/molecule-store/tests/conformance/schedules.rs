@@ -2,7 +2,9 @@
 //! database), bookkeeping, the in-flight marker, due lists and cron history.
 
 use crate::{at, insert, new_ws, stores};
-use molecule_store::{NewActivity, NewSchedule, SchedulePatch, ScheduleRunResult, StoreError};
+use molecule_store::{
+    ActivityType, NewActivity, NewSchedule, RunStatus, SchedulePatch, ScheduleRunResult, StoreError,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -124,7 +126,7 @@ async fn schedules_crud_due_list_and_history() {
         ));
 
         let r = ScheduleRunResult {
-            status: "error".into(),
+            status: RunStatus::Error,
             error: "HTTP 502".into(),
             started_at: at(20),
             at: at(21),
@@ -134,22 +136,22 @@ async fn schedules_crud_due_list_and_history() {
         assert_eq!(
             (
                 row.run_count,
-                row.last_status.as_str(),
+                row.last_status.map(|s| s.as_str()),
                 row.last_error.as_str()
             ),
-            (1, "error", "HTTP 502")
+            (1, Some("error"), "HTTP 502")
         );
         assert_eq!(row.last_run_at, Some(at(20)));
 
         // History: cron_run rows of that schedule only, newest first.
         let mut rows = Vec::new();
         for (i, sid) in [c.id, a.id, c.id].into_iter().enumerate() {
-            let mut act = NewActivity::new(ws, "cron_run");
+            let mut act = NewActivity::new(ws, ActivityType::CronRun);
             act.request_body = Some(json!({ "schedule_id": sid, "n": i }));
             act.created_at = at(30 + i as i64);
             rows.push(act);
         }
-        let mut other = NewActivity::new(ws, "a2a_receive");
+        let mut other = NewActivity::new(ws, ActivityType::A2aReceive);
         other.request_body = Some(json!({ "schedule_id": c.id }));
         rows.push(other);
         st.activity_insert_many(&rows).await.unwrap();
@@ -170,7 +172,7 @@ async fn schedules_crud_due_list_and_history() {
         assert!(st.schedule_begin_run(c.id, at(40), at(0)).await.unwrap());
         assert!(!st.schedule_begin_run(c.id, at(41), at(0)).await.unwrap());
         let skip = ScheduleRunResult {
-            status: "skipped".into(),
+            status: RunStatus::Skipped,
             error: "in flight".into(),
             started_at: at(41),
             at: at(41),
@@ -190,7 +192,10 @@ async fn schedules_crud_due_list_and_history() {
             "abandoned after the stale limit"
         );
         let row = st.schedule_get(ws, c.id).await.unwrap().unwrap();
-        assert_eq!((row.run_count, row.last_status.as_str()), (3, "error"));
+        assert_eq!(
+            (row.run_count, row.last_status.map(|s| s.as_str())),
+            (3, Some("error"))
+        );
 
         assert!(st.schedule_delete(ws, c.id).await.unwrap());
         assert!(!st.schedule_delete(ws, c.id).await.unwrap());

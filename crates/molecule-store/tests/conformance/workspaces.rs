@@ -44,7 +44,7 @@ async fn insert_then_get_round_trips_every_field() {
         assert_eq!((row.active_tasks, row.uptime_seconds), (0, 0));
         assert_eq!(row.current_task, None);
         assert_eq!(row.awareness_namespace, ws.awareness_namespace);
-        assert_eq!(row.runtime, "external");
+        assert!(row.runtime.is_external());
         assert_eq!(row.workspace_dir.as_deref(), Some("/srv/ws"));
         assert_eq!(row.workspace_access, "read_write");
         assert_eq!((row.created_at, row.updated_at), (at(1), at(1)));

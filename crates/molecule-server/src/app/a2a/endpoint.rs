@@ -6,7 +6,7 @@ use axum::http::uri::PathAndQuery;
 use axum::http::{HeaderValue, Uri};
 use std::sync::Arc;
 
-use crate::app::workspaces::EXTERNAL_RUNTIME;
+use molecule_types::Runtime;
 
 /// Who chose an agent's URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,13 +28,13 @@ impl UrlOrigin {
     /// literals, so a URL of that shape on such a row was not supplied.
     /// Anything else counts as supplied, including rows registered before
     /// a provisioner was configured.
-    pub fn of(runtime: &str, url: &str, has_provisioner: bool) -> UrlOrigin {
+    pub fn of(runtime: &Runtime, url: &str, has_provisioner: bool) -> UrlOrigin {
         let published = url.trim().parse::<Uri>().ok().is_some_and(|u| {
             u.scheme_str() == Some("http")
                 && u.host() == Some("127.0.0.1")
                 && u.port_u16().is_some()
         });
-        if has_provisioner && runtime != EXTERNAL_RUNTIME && published {
+        if has_provisioner && !runtime.is_external() && published {
             UrlOrigin::Provisioned
         } else {
             UrlOrigin::Supplied
@@ -153,7 +153,7 @@ mod tests {
         let cases = [
             ("claude-code", "http://127.0.0.1:32768", true, Provisioned),
             ("claude-code", "http://127.0.0.1:32768", false, Supplied),
-            (EXTERNAL_RUNTIME, "http://127.0.0.1:32768", true, Supplied),
+            ("external", "http://127.0.0.1:32768", true, Supplied),
             ("claude-code", "http://localhost:32768", true, Supplied),
             ("claude-code", "http://127.0.0.1", true, Supplied),
             ("claude-code", "https://127.0.0.1:32768", true, Supplied),
@@ -163,7 +163,7 @@ mod tests {
         ];
         for (runtime, url, provisioner, want) in cases {
             assert_eq!(
-                UrlOrigin::of(runtime, url, provisioner),
+                UrlOrigin::of(&runtime.into(), url, provisioner),
                 want,
                 "{runtime} {url} {provisioner}"
             );

@@ -6,7 +6,7 @@ use axum::http::{Response, header};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use molecule_store::NewActivity;
-use molecule_types::{Event, EventType};
+use molecule_types::{ActivityType, Event, EventType};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -69,7 +69,7 @@ impl Exchange {
             None => format!("{} → {}", self.method, self.target_name),
             Some(e) => format!("A2A request to {} failed: {e}", self.target_name),
         };
-        let mut row = NewActivity::new(self.target, "a2a_receive");
+        let mut row = NewActivity::new(self.target, ActivityType::A2aReceive);
         match &self.caller {
             Caller::Canvas => {}
             Caller::Workspace(id) => row.source_id = Some(*id),

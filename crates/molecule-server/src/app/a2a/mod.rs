@@ -18,7 +18,7 @@
 
 use axum::http::HeaderValue;
 use bytes::{Bytes, BytesMut};
-use molecule_types::WorkspaceStatus;
+use molecule_types::{Runtime, WorkspaceStatus};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,7 +44,6 @@ use upstream::{Failure, SendError, read_capped};
 
 use super::App;
 use super::auth::{Credentials, Network};
-use super::workspaces::EXTERNAL_RUNTIME;
 use crate::error::AppError;
 
 /// Largest request body the proxy forwards.
@@ -80,7 +79,7 @@ struct Target {
     /// is not an `http(s)://` URL.
     endpoint: Option<Endpoint>,
     name: String,
-    runtime: String,
+    runtime: Runtime,
     status: WorkspaceStatus,
     at: Instant,
 }
@@ -237,7 +236,7 @@ impl App {
             request: n.bytes,
         };
         let (tx, mut rx) = oneshot::channel();
-        let external = target.runtime == EXTERNAL_RUNTIME;
+        let external = target.runtime.is_external();
         // Detached: the agent's task runs to its end even when the client
         // goes away; the deadline still applies.
         let exchange = async move {

@@ -52,7 +52,7 @@ pub fn cap_row(row: &mut NewActivity) {
 pub fn row_bytes(row: &NewActivity) -> usize {
     let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
     ROW_OVERHEAD
-        + row.activity_type.len()
+        + row.activity_type.as_str().len()
         + row.status.len()
         + opt(&row.summary)
         + opt(&row.error_detail)
@@ -103,7 +103,7 @@ mod tests {
     use serde_json::json;
 
     fn row() -> NewActivity {
-        NewActivity::new(uuid::Uuid::nil(), "agent_log")
+        NewActivity::new(uuid::Uuid::nil(), molecule_types::ActivityType::AgentLog)
     }
 
     #[test]

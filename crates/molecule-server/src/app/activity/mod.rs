@@ -247,7 +247,7 @@ pub fn activity_view(r: &molecule_store::ActivityRow) -> ActivityEntry {
     ActivityEntry {
         id: r.id,
         workspace_id: r.workspace_id,
-        activity_type: r.activity_type.clone(),
+        activity_type: r.activity_type,
         source_id: r.source_id,
         target_id: r.target_id,
         method: r.method.clone(),
@@ -275,11 +275,19 @@ impl App {
             Some("agent") => Some(molecule_store::ActivitySource::Agent),
             Some(_) => return Err(AppError::invalid("source must be 'canvas' or 'agent'")),
         };
+        let activity_type = match q.activity_type.as_deref().filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) => match t.parse::<ActivityType>() {
+                Ok(t) => Some(t),
+                // A type the platform never writes matches no row.
+                Err(_) => return Ok(Vec::new()),
+            },
+        };
         let rows = self
             .store
             .activity_list(&molecule_store::ActivityQuery {
                 workspace_id: id,
-                activity_type: q.activity_type.filter(|t| !t.is_empty()),
+                activity_type,
                 source,
                 methods: Vec::new(),
                 limit: limit_param(q.limit.as_deref(), 100, 500),
@@ -292,17 +300,18 @@ impl App {
     /// POST /workspaces/:id/activity: an agent reports what it did.
     pub async fn activity_report(&self, id: uuid::Uuid, r: ActivityReport) -> AppResult<()> {
         let reportable = ActivityType::REPORTABLE;
-        if !r
+        let Some(activity_type) = r
             .activity_type
             .parse()
-            .is_ok_and(|t: ActivityType| reportable.contains(&t))
-        {
+            .ok()
+            .filter(|t: &ActivityType| reportable.contains(t))
+        else {
             let words: Vec<&str> = reportable.iter().map(|t| t.as_str()).collect();
             return Err(AppError::invalid(format!(
                 "invalid activity_type: expected one of {}",
                 words.join(", ")
             )));
-        }
+        };
         let source = parse_opt_uuid(r.source_id.as_deref(), "source_id")?;
         if source.is_some_and(|s| s != id) {
             return Err(AppError::forbidden(
@@ -310,7 +319,7 @@ impl App {
             ));
         }
         let target = parse_opt_uuid(r.target_id.as_deref(), "target_id")?;
-        let mut row = NewActivity::new(id, &r.activity_type);
+        let mut row = NewActivity::new(id, activity_type);
         row.source_id = Some(id);
         row.target_id = target;
         row.method = r.method;
@@ -370,7 +379,7 @@ impl App {
                 kind: "activity".into(),
                 id: a.id,
                 workspace_id: a.workspace_id,
-                label: a.activity_type.clone(),
+                label: a.activity_type.to_string(),
                 content: a.summary.clone().unwrap_or_default(),
                 method: a.method.clone(),
                 status: Some(a.status.clone()),

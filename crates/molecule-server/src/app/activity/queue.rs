@@ -179,7 +179,7 @@ mod tests {
     use super::*;
 
     fn row() -> NewActivity {
-        NewActivity::new(uuid::Uuid::nil(), "agent_log")
+        NewActivity::new(uuid::Uuid::nil(), molecule_types::ActivityType::AgentLog)
     }
 
     #[test]

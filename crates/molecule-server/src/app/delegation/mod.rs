@@ -13,7 +13,7 @@ use molecule_store::{ActivityQuery, ActivityRow, DelegationUpdate, NewActivity};
 use molecule_types::workspace_data::{
     Delegation as DelegationView, DelegationAccepted, DelegationAck,
 };
-use molecule_types::{DelegationStatus, Event, EventType};
+use molecule_types::{ActivityType, DelegationStatus, Event, EventType};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -94,7 +94,7 @@ fn delegation_result(
     delegation_id: &str,
     outcome: &Result<String, String>,
 ) -> (NewActivity, Event) {
-    let mut row = NewActivity::new(source, "delegation");
+    let mut row = NewActivity::new(source, ActivityType::Delegation);
     row.source_id = Some(source);
     row.target_id = target;
     row.method = Some("delegate_result".into());
@@ -195,7 +195,7 @@ impl App {
             return Ok(hit);
         }
         let delegation_id = Uuid::new_v4().to_string();
-        let mut row = NewActivity::new(source, "delegation");
+        let mut row = NewActivity::new(source, ActivityType::Delegation);
         row.source_id = Some(source);
         row.target_id = Some(target);
         row.method = Some("delegate".into());
@@ -329,7 +329,7 @@ impl App {
             .store
             .activity_list(&ActivityQuery {
                 workspace_id: source,
-                activity_type: Some("delegation".into()),
+                activity_type: Some(ActivityType::Delegation),
                 source: None,
                 methods: vec!["delegate".into(), "delegate_result".into()],
                 limit: LIST_LIMIT,
@@ -361,7 +361,7 @@ impl App {
             .await
             .map_err(AppError::internal("failed to record delegation"))?;
         if existing.is_none() {
-            let mut row = NewActivity::new(source, "delegation");
+            let mut row = NewActivity::new(source, ActivityType::Delegation);
             row.source_id = Some(source);
             row.target_id = Some(target);
             row.method = Some("delegate".into());
