@@ -44,13 +44,7 @@ impl Server {
         let provisioner = crate::provisioning::select(&config).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let app = App::new(Arc::new(config), store, provisioner, shutdown_rx.clone());
-        app.hierarchy
-            .warm()
-            .await
-            .context("cannot load the workspace hierarchy")?;
-        app.seed_liveness()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot seed liveness: {e}"))?;
+        app.warm().await?;
         let reaped = app
             .reap_orphans()
             .await
@@ -63,14 +57,17 @@ impl Server {
         // Containers reach the platform through an extra listener on their
         // network's gateway: host-local, so the platform stays off the
         // network. It serves only the agent routes.
-        let agent_ip = app.config.agent_listen_ip.or_else(|| {
-            app.provisioner
-                .as_ref()
-                .and_then(|p| p.platform_listen_ip())
-        });
+        let agent_ip = app
+            .config()
+            .agent_listen_ip
+            .or_else(|| app.provisioner_listen_ip());
         let gateway = match agent_ip {
             Some(ip) => {
-                let port = if app.config.port != 0 { addr.port() } else { 0 };
+                let port = if app.config().port != 0 {
+                    addr.port()
+                } else {
+                    0
+                };
                 let gw = TcpListener::bind((ip, port))
                     .await
                     .with_context(|| format!("cannot listen for agents on {ip}"))?;
@@ -78,10 +75,7 @@ impl Server {
             }
             None => None,
         };
-        if let Ok(mut a) = app.listen_addrs.lock() {
-            a.main = Some(addr);
-            a.gateway = gateway.as_ref().and_then(|g| g.local_addr().ok());
-        }
+        app.set_listen_addrs(addr, gateway.as_ref().and_then(|g| g.local_addr().ok()));
 
         if let Some((path, created)) = generated_key {
             tracing::info!(
@@ -91,7 +85,7 @@ impl Server {
                  is not set); back it up with the database, or set SECRETS_ENCRYPTION_KEY[_FILE]"
             );
         }
-        let limiter = Arc::new(RateLimiter::new(app.config.rate_limit));
+        let limiter = Arc::new(RateLimiter::new(app.config().rate_limit));
         let task_list = tasks::all(&app, limiter.clone());
         let tasks = task_list
             .into_iter()
@@ -101,14 +95,14 @@ impl Server {
         let global = http::middleware::Global {
             app: app.clone(),
             limiter,
-            hosts: Arc::new(HostPolicy::new(&app.config, agent_ip)),
+            hosts: Arc::new(HostPolicy::new(app.config(), agent_ip)),
         };
-        let limits = app.config.connections;
+        let limits = app.config().connections;
         // One set of caps for both listeners: they share the descriptors.
         let caps = Caps::new(
             limits.max_connections,
             limits.max_connections_per_ip,
-            app.metrics.clone(),
+            app.metrics().clone(),
         );
         let mut serving = vec![tokio::spawn(listener::serve(
             listener,
@@ -126,9 +120,9 @@ impl Server {
                 shutdown_rx,
             )));
         }
-        let backend = app.provisioner.as_ref().map(|p| p.kind()).unwrap_or("none");
-        tracing::info!(%addr, database = app.store.backend(), provisioner = backend, "molecule platform started");
-        app.tasks.activate(PROVISIONER_TASK);
+        let (database, provisioner) = app.backends();
+        tracing::info!(%addr, database, provisioner, "molecule platform started");
+        app.tasks().activate(PROVISIONER_TASK);
         Ok(RunningServer {
             addr,
             app,

@@ -68,41 +68,41 @@ impl std::ops::Deref for App {
 
 /// What [`App`] points to.
 pub struct AppInner {
-    pub config: Arc<Config>,
-    pub store: Arc<dyn Store>,
-    pub events: EventBus,
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    events: EventBus,
     /// Activity rows waiting for the batched writer.
-    pub activity: activity::ActivityQueue,
+    activity: activity::ActivityQueue,
     /// Each workspace's activity write budget.
-    pub activity_budget: activity::WriteBudget,
-    pub hierarchy: Hierarchy,
-    pub tokens: TokenCache,
-    pub liveness: Liveness,
-    pub heartbeats: HeartbeatBuffer,
-    pub hot: HotState,
-    pub urls: UrlCache,
+    activity_budget: activity::WriteBudget,
+    hierarchy: Hierarchy,
+    tokens: TokenCache,
+    liveness: Liveness,
+    heartbeats: HeartbeatBuffer,
+    hot: HotState,
+    urls: UrlCache,
     /// A2A proxy targets, dropped on every status write.
-    pub targets: a2a::TargetCache,
-    pub metrics: Arc<Metrics>,
-    pub tasks: TaskRegistry,
-    pub provisioner: Option<Arc<dyn Provisioner>>,
-    pub governor: Arc<Mutex<Governor>>,
-    pub restart_queue: RestartQueue,
-    pub listen_addrs: Arc<Mutex<ListenAddrs>>,
-    pub restart_contexts: restart_context::RestartContexts,
+    targets: a2a::TargetCache,
+    metrics: Arc<Metrics>,
+    tasks: TaskRegistry,
+    provisioner: Option<Arc<dyn Provisioner>>,
+    governor: Arc<Mutex<Governor>>,
+    restart_queue: RestartQueue,
+    listen_addrs: Arc<Mutex<ListenAddrs>>,
+    restart_contexts: restart_context::RestartContexts,
     /// Runtime starts in flight in this process, one per workspace.
-    pub provision_jobs: Jobs<Uuid>,
+    provision_jobs: Jobs<Uuid>,
     /// Outbound HTTP of the A2A proxy: pooled keep-alive connections, no
     /// global timeout (each call carries its own deadline).
-    pub a2a_http: a2a::Upstream,
+    a2a_http: a2a::Upstream,
     /// Where URLs someone supplied may lead (also used by `a2a_http`).
-    pub outbound: outbound::OutboundPolicy,
+    outbound: outbound::OutboundPolicy,
     /// Seals and opens secret values with `SECRETS_ENCRYPTION_KEY`.
-    pub secret_box: secret_box::SecretBox,
+    secret_box: secret_box::SecretBox,
     /// The scheduler's fire jobs in this process.
-    pub cron_jobs: Jobs<scheduler::FireKey>,
+    cron_jobs: Jobs<scheduler::FireKey>,
     /// Delegated calls in flight in this process.
-    pub delegation_jobs: Jobs<delegation::DelegationKey>,
+    delegation_jobs: Jobs<delegation::DelegationKey>,
     started_at: DateTime<Utc>,
     shutdown: watch::Receiver<bool>,
 }
@@ -159,6 +159,132 @@ impl App {
 
     pub fn started_at(&self) -> DateTime<Utc> {
         self.started_at
+    }
+
+    // ---- what the outer layers (http/, background/, server) may reach ----
+    // The store, the provisioner and the caches stay inside `app/`: every
+    // read and write outside goes through a method that states its rule.
+
+    /// Where the server listens, once its listeners are bound.
+    pub fn listen_addrs(&self) -> ListenAddrs {
+        self.listen_addrs
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default()
+    }
+
+    /// Bytes queued for the activity writer now, at the peak, and the bound
+    /// both stay under.
+    pub fn activity_queue_bytes(&self) -> (usize, usize, usize) {
+        (
+            self.activity.bytes(),
+            self.activity.peak_bytes(),
+            self.activity.max_bytes(),
+        )
+    }
+
+    /// Record and broadcast an event.
+    pub async fn emit(&self, event: molecule_types::Event) {
+        self.events.emit(event).await;
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// This server's metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// This server's background task registry.
+    pub fn tasks(&self) -> &TaskRegistry {
+        &self.tasks
+    }
+
+    /// A live feed of every event emitted from now on (the caller filters
+    /// by audience with [`App::event_visible_to`]).
+    pub fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<events::Published> {
+        self.events.subscribe()
+    }
+
+    /// `(database backend, provisioner backend)`, for the start-up line.
+    pub fn backends(&self) -> (&'static str, &'static str) {
+        let provisioner = self.provisioner.as_ref().map_or("none", |p| p.kind());
+        (self.store.backend(), provisioner)
+    }
+
+    /// The address the provisioner wants the agent listener on, if any.
+    pub fn provisioner_listen_ip(&self) -> Option<std::net::IpAddr> {
+        self.provisioner
+            .as_ref()
+            .and_then(|p| p.platform_listen_ip())
+    }
+
+    /// Record where the server listens (the outbound policy refuses calls
+    /// back into the platform through these).
+    pub fn set_listen_addrs(
+        &self,
+        main: std::net::SocketAddr,
+        gateway: Option<std::net::SocketAddr>,
+    ) {
+        if let Ok(mut a) = self.listen_addrs.lock() {
+            a.main = Some(main);
+            a.gateway = gateway;
+        }
+    }
+
+    /// Load what the platform keeps in memory from the database: the
+    /// hierarchy, then liveness deadlines.
+    pub async fn warm(&self) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        self.hierarchy
+            .warm()
+            .await
+            .context("cannot load the workspace hierarchy")?;
+        self.seed_liveness()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot seed liveness: {e}"))
+    }
+
+    /// Close the proxy's idle upstream connections that are too old or
+    /// that their agent closed.
+    pub fn close_idle_upstreams(&self) {
+        self.a2a_http.close_idle();
+    }
+
+    /// `/metrics` in the Prometheus text format: the registry plus the
+    /// gauges sampled at scrape time.
+    pub fn metrics_text(&self) -> String {
+        use crate::metrics::Sample;
+        self.metrics.render(&[
+            Sample {
+                name: "molecule_a2a_upstream_connections_opened_total",
+                kind: "counter",
+                value: self.a2a_http.connections_opened() as f64,
+            },
+            Sample {
+                name: "molecule_a2a_upstream_connections_idle",
+                kind: "gauge",
+                value: self.a2a_http.idle_connections() as f64,
+            },
+            Sample {
+                name: "molecule_activity_queue_bytes",
+                kind: "gauge",
+                value: self.activity.bytes() as f64,
+            },
+            Sample {
+                name: "molecule_activity_queue_peak_bytes",
+                kind: "gauge",
+                value: self.activity.peak_bytes() as f64,
+            },
+            Sample {
+                name: "molecule_activity_queue_max_bytes",
+                kind: "gauge",
+                value: self.activity.max_bytes() as f64,
+            },
+        ])
     }
 
     /// Turns true when the server is shutting down.

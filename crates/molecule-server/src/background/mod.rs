@@ -131,7 +131,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub fn spawn(app: App, task: Arc<dyn Task>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let name = task.name();
     let period = task.period();
-    let registry = app.tasks.clone();
+    let registry = app.tasks().clone();
     let wake = registry.register(name, period);
     tokio::spawn(async move {
         let mut backoff = BACKOFF_START;
@@ -145,7 +145,7 @@ pub fn spawn(app: App, task: Arc<dyn Task>, mut shutdown: watch::Receiver<bool>)
                     let err = result.err().map(|e| format!("{e:#}"));
                     if let Some(e) = &err {
                         tracing::warn!(task = name, error = %e, "background task activation failed");
-                        app.metrics
+                        app.metrics()
                             .inc("molecule_background_task_errors_total", &[("task", name)]);
                     }
                     registry.update(name, |s| {
@@ -153,13 +153,13 @@ pub fn spawn(app: App, task: Arc<dyn Task>, mut shutdown: watch::Receiver<bool>)
                         s.last_tick_at = Some(Utc::now());
                         s.last_error = err;
                     });
-                    app.metrics
+                    app.metrics()
                         .inc("molecule_background_task_ticks_total", &[("task", name)]);
                 }
                 Err(panic) => {
                     let msg = panic_message(&panic);
                     tracing::error!(task = name, panic = %msg, backoff_s = backoff.as_secs(), "background task panicked; backing off");
-                    app.metrics
+                    app.metrics()
                         .inc("molecule_background_task_panics_total", &[("task", name)]);
                     registry.update(name, |s| {
                         s.state = TaskState::BackingOff;

@@ -46,7 +46,7 @@ where
 
 /// The tasks of a server whose HTTP rate limiter is `limiter`.
 pub fn all(app: &App, limiter: Arc<RateLimiter>) -> Vec<Arc<dyn Task>> {
-    let c = &app.config;
+    let c = &app.config();
     let secs = Duration::from_secs;
     vec![
         // Heartbeat deadlines → `offline`.
@@ -62,7 +62,7 @@ pub fn all(app: &App, limiter: Arc<RateLimiter>) -> Vec<Arc<dyn Task>> {
             Box::pin(async move {
                 let n = app.flush_heartbeats().await?;
                 if n > 0 {
-                    app.metrics
+                    app.metrics()
                         .add("molecule_heartbeat_rows_written_total", &[], n as f64);
                 }
                 Ok(())
@@ -91,7 +91,7 @@ pub fn all(app: &App, limiter: Arc<RateLimiter>) -> Vec<Arc<dyn Task>> {
         // their agent closed.
         task("upstream-idle", secs(30), |app| {
             Box::pin(async move {
-                app.a2a_http.close_idle();
+                app.close_idle_upstreams();
                 Ok(())
             })
         }),

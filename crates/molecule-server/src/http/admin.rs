@@ -12,7 +12,6 @@ use uuid::Uuid;
 use super::extract::{Bearer, WorkspacePath};
 use crate::app::App;
 use crate::error::AppResult;
-use crate::metrics::Sample;
 
 pub async fn health() -> Json<molecule_types::dto::StatusReply> {
     super::ack("ok")
@@ -23,7 +22,7 @@ pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
     let db_ok = app.database_ok().await;
     let now = Utc::now();
     let stale: Vec<&str> = app
-        .tasks
+        .tasks()
         .snapshot()
         .into_iter()
         .filter(|(_, s)| s.is_stale(now, app.started_at()))
@@ -46,33 +45,7 @@ pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
 pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(&[
-            Sample {
-                name: "molecule_a2a_upstream_connections_opened_total",
-                kind: "counter",
-                value: app.a2a_http.connections_opened() as f64,
-            },
-            Sample {
-                name: "molecule_a2a_upstream_connections_idle",
-                kind: "gauge",
-                value: app.a2a_http.idle_connections() as f64,
-            },
-            Sample {
-                name: "molecule_activity_queue_bytes",
-                kind: "gauge",
-                value: app.activity.bytes() as f64,
-            },
-            Sample {
-                name: "molecule_activity_queue_peak_bytes",
-                kind: "gauge",
-                value: app.activity.peak_bytes() as f64,
-            },
-            Sample {
-                name: "molecule_activity_queue_max_bytes",
-                kind: "gauge",
-                value: app.activity.max_bytes() as f64,
-            },
-        ]),
+        app.metrics_text(),
     )
 }
 
@@ -80,7 +53,7 @@ pub async fn liveness(State(app): State<App>, bearer: Bearer) -> AppResult<Json<
     app.auth_admin(bearer.creds())?;
     let now = Utc::now();
     let subsystems = app
-        .tasks
+        .tasks()
         .snapshot()
         .into_iter()
         .map(|(name, s)| {

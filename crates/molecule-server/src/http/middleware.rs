@@ -102,7 +102,7 @@ fn observe(
     let route = matched.map_or("unmatched", MatchedPath::as_str);
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    app.metrics
+    app.metrics()
         .observe_request(method, route, status, elapsed.as_secs_f64());
     tracing::debug!(method = %method, path = %route, status = %status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
 }
@@ -112,7 +112,7 @@ const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 
 fn origin_allowed(app: &App, origin: &str, headers: &HeaderMap) -> bool {
     if app
-        .config
+        .config()
         .cors_origins
         .iter()
         .any(|o| o.eq_ignore_ascii_case(origin))
@@ -271,7 +271,7 @@ async fn rate_limit(g: &Global, peer: SocketAddr, req: Request, next: Next) -> R
 
 /// Only when `MOLECULE_ORG_ID` is set: requests must name the org.
 async fn tenant_guard(app: &App, req: Request, next: Next) -> Response {
-    let Some(org) = app.config.org_id.as_deref() else {
+    let Some(org) = app.config().org_id.as_deref() else {
         return next.run(req).await;
     };
     let path = req.uri().path();

@@ -59,8 +59,8 @@ async fn audience(app: &App, caller: Option<&str>, creds: Credentials<'_>) -> Ap
 }
 
 async fn serve(app: App, mut socket: WebSocket, audience: Audience) {
-    app.metrics.ws_connected();
-    let mut rx = app.events.subscribe();
+    app.metrics().ws_connected();
+    let mut rx = app.subscribe_events();
     let mut shutdown = app.shutdown_signal();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
@@ -77,7 +77,7 @@ async fn serve(app: App, mut socket: WebSocket, audience: Audience) {
                     if socket.send(Message::Text(text.into())).await.is_err() { break; }
                 }
                 Err(RecvError::Lagged(missed)) => {
-                    app.metrics.add("molecule_websocket_events_dropped_total", &[], missed as f64);
+                    app.metrics().add("molecule_websocket_events_dropped_total", &[], missed as f64);
                     tracing::warn!(missed, "websocket client lagging; asking it to resync");
                     let frame = json!({ "event": "RESYNC", "workspace_id": "", "timestamp": Utc::now(), "payload": { "missed": missed } });
                     if socket.send(Message::Text(frame.to_string().into())).await.is_err() { break; }
@@ -98,5 +98,5 @@ async fn serve(app: App, mut socket: WebSocket, audience: Audience) {
             }
         }
     }
-    app.metrics.ws_disconnected();
+    app.metrics().ws_disconnected();
 }

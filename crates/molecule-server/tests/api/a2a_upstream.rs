@@ -111,7 +111,7 @@ async fn upstream_connections_are_reused_and_ones_the_agent_closed_are_replaced(
     // one its agent closed and keeps the other.
     let idle = |m: String| counter(&m, "molecule_a2a_upstream_connections_idle");
     assert_eq!(idle(t.client.metrics_text().await.unwrap()), 2.0);
-    t.server.app.tasks.activate("upstream-idle");
+    t.server.app.tasks().activate("upstream-idle");
     eventually(Duration::from_secs(5), || async {
         (idle(t.client.metrics_text().await.unwrap()) == 1.0).then_some(())
     })

@@ -431,8 +431,14 @@ async fn delegations_survive_a_platform_restart() {
     }));
 
     let crate::TestServer { server, _dir, .. } = t;
-    assert!(server.app.store.activity_insert(&row).await.unwrap());
-    let database = server.app.config.database.clone();
+    assert!(
+        crate::store_of(&server)
+            .await
+            .activity_insert(&row)
+            .await
+            .unwrap()
+    );
+    let database = server.app.config().database.clone();
     server.shutdown().await.unwrap();
     let replica = crate::start_on(database, |_| {}).await;
     let lead = molecule_client::Client::new(replica.url()).with_token(Some(token));

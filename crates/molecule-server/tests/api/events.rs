@@ -60,7 +60,6 @@ async fn a_stalled_client_never_holds_back_the_others() {
             let n = chunk * 200 + i;
             t.server
                 .app
-                .events
                 .emit(Event::new(
                     EventType::AgentMessage,
                     id,
@@ -103,7 +102,7 @@ async fn heartbeat_statistics_are_flushed_to_the_database() {
     )
     .await;
     let row = crate::eventually(Duration::from_secs(5), || async {
-        let row = t.server.app.store.workspace_get(id).await.unwrap().unwrap();
+        let row = t.store().await.workspace_get(id).await.unwrap().unwrap();
         (row.uptime_seconds == 42).then_some(row)
     })
     .await

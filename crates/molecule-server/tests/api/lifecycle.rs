@@ -232,8 +232,7 @@ pub async fn create_runs_kill_recovers_pause_resume_delete(backend: Backend) {
     assert!(
         t.server
             .app
-            .provisioner
-            .as_ref()
+            .provisioner()
             .unwrap()
             .inspect(id)
             .await
@@ -269,7 +268,7 @@ pub async fn create_runs_kill_recovers_pause_resume_delete(backend: Backend) {
         let n = t
             .server
             .app
-            .metrics
+            .metrics()
             .get("molecule_restart_context_sent_total", &[]);
         (n >= 1.0).then_some(n)
     })
@@ -280,7 +279,7 @@ pub async fn create_runs_kill_recovers_pause_resume_delete(backend: Backend) {
     );
 
     t.client.delete_workspace(id, true).await.unwrap();
-    let obs = t.server.app.provisioner.as_ref().unwrap().inspect(id).await;
+    let obs = t.server.app.provisioner().unwrap().inspect(id).await;
     if obs != molecule_provisioner::Observation::NotFound {
         tokio::time::sleep(Duration::from_millis(500)).await;
         for e in t.client.events(Some(id)).await.unwrap().iter().rev() {

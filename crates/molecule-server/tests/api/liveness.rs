@@ -62,7 +62,7 @@ async fn stale_external_workspaces_go_offline() {
     };
     let id = t.client.create_workspace(&req).await.unwrap().id;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    t.server.app.tasks.activate("external-staleness");
+    t.server.app.tasks().activate("external-staleness");
     let ws = eventually(Duration::from_secs(5), || async {
         let ws = t.client.get_workspace(id).await.unwrap();
         (ws.status == WorkspaceStatus::Offline).then_some(ws)

@@ -164,7 +164,21 @@ pub async fn start() -> TestServer {
     start_with(|_| {}).await
 }
 
+/// The database of `server`, opened beside it as an operator's tools would:
+/// tests read and stage rows through it, never through the server's own
+/// handles.
+pub async fn store_of(server: &RunningServer) -> std::sync::Arc<dyn molecule_store::Store> {
+    molecule_store::open(&server.app.config().database.store_url())
+        .await
+        .expect("open the test database")
+}
+
 impl TestServer {
+    /// This server's database (see [`store_of`]).
+    pub async fn store(&self) -> std::sync::Arc<dyn molecule_store::Store> {
+        store_of(&self.server).await
+    }
+
     /// The client with the admin token.
     pub fn admin(&self) -> Client {
         self.client

@@ -53,7 +53,7 @@ async fn rate_limit_with_headers_and_429() {
         Some("DENY"),
         "429s carry security headers too"
     );
-    let metrics = t.server.app.metrics.render(&[]);
+    let metrics = t.server.app.metrics().render(&[]);
     assert!(
         metrics.contains("status=\"429\""),
         "429s are counted: {metrics}"

@@ -16,8 +16,8 @@ async fn schedules_two_schedulers_fire_a_due_run_once() {
     let t = start().await;
     let (ws, c) = workspace(&t, "ws", None).await;
     let id = yearly(&c, ws, "report").await;
-    let replica = start_on(t.server.app.config.database.clone(), |_| {}).await;
-    make_due(&*t.server.app.store, ws, id, Chrono::minutes(1)).await;
+    let replica = start_on(t.server.app.config().database.clone(), |_| {}).await;
+    make_due(&*t.store().await, ws, id, Chrono::minutes(1)).await;
     let ran = eventually(Duration::from_secs(10), || async {
         let r = get(&c, ws, id).await;
         (r["run_count"] == 1).then_some(r)
@@ -72,7 +72,7 @@ async fn schedules_due_during_downtime_fire_once_after_start() {
     )
     .await;
     assert_eq!(s, 200);
-    let database = t.server.app.config.database.clone();
+    let database = t.server.app.config().database.clone();
     let TestServer {
         server,
         client: _,
@@ -128,7 +128,7 @@ async fn schedules_busy_workspace_and_overlap_are_skipped_and_recorded() {
         },
     )
     .await;
-    make_due(&*t.server.app.store, id, sid, Chrono::seconds(5)).await;
+    make_due(&*t.store().await, id, sid, Chrono::seconds(5)).await;
     let r = eventually(Duration::from_secs(10), || async {
         let r = get(&c, id, sid).await;
         (r["run_count"] == 1).then_some(r)
@@ -174,7 +174,7 @@ async fn schedules_busy_workspace_and_overlap_are_skipped_and_recorded() {
     )
     .await;
     // Another replica's run of this schedule is in flight.
-    let store = t.server.app.store.clone();
+    let store = t.store().await;
     let now = Utc::now();
     assert!(
         store
@@ -182,7 +182,7 @@ async fn schedules_busy_workspace_and_overlap_are_skipped_and_recorded() {
             .await
             .unwrap()
     );
-    make_due(&*t.server.app.store, id, sid, Chrono::seconds(5)).await;
+    make_due(&*t.store().await, id, sid, Chrono::seconds(5)).await;
     let r = eventually(Duration::from_secs(10), || async {
         let r = get(&c, id, sid).await;
         (r["run_count"] == 2).then_some(r)
@@ -254,16 +254,9 @@ async fn schedules_of_removed_workspaces_stop() {
     let (ws, c) = workspace(&t, "doomed", None).await;
     let id = yearly(&c, ws, "orphan").await;
     t.client.delete_workspace(ws, true).await.unwrap();
-    make_due(&*t.server.app.store, ws, id, Chrono::seconds(5)).await;
+    make_due(&*t.store().await, ws, id, Chrono::seconds(5)).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let row = t
-        .server
-        .app
-        .store
-        .schedule_get(ws, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let row = t.store().await.schedule_get(ws, id).await.unwrap().unwrap();
     assert_eq!(
         row.run_count, 0,
         "a removed workspace's schedule never fires"
@@ -279,7 +272,7 @@ async fn schedules_fire_to_a_real_agent_and_record_ok() {
     let (ws, token, _agent) = crate::a2a::agent_workspace(&t, "cron-target", None).await;
     let c = t.as_workspace(ws, &token);
     let id = yearly(&c, ws, "daily digest").await;
-    make_due(&*t.server.app.store, ws, id, Chrono::seconds(5)).await;
+    make_due(&*t.store().await, ws, id, Chrono::seconds(5)).await;
     let r = eventually(Duration::from_secs(10), || async {
         let r = get(&c, ws, id).await;
         (r["run_count"] == 1).then_some(r)
@@ -330,7 +323,7 @@ async fn schedules_record_an_agent_error_as_http_status() {
     let (ws, token) = crate::a2a::workspace_at(&t, "broken", None, &url).await;
     let c = t.as_workspace(ws, &token);
     let id = yearly(&c, ws, "doomed").await;
-    make_due(&*t.server.app.store, ws, id, Chrono::seconds(5)).await;
+    make_due(&*t.store().await, ws, id, Chrono::seconds(5)).await;
     let r = eventually(Duration::from_secs(10), || async {
         let r = get(&c, ws, id).await;
         (r["run_count"] == 1).then_some(r)

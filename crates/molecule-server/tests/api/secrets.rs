@@ -55,7 +55,7 @@ async fn secrets_round_trip_encrypted_at_rest_with_global_overrides() {
     }
 
     // At rest: version 1 and no plaintext in the bytes.
-    let rows = t.server.app.store.secret_list_workspace(ws).await.unwrap();
+    let rows = t.store().await.secret_list_workspace(ws).await.unwrap();
     let api = rows.iter().find(|r| r.key == "API_KEY").unwrap();
     assert_eq!(api.encryption_version, 1);
     assert!(!api.value.windows(11).any(|w| w == b"sk-live-123"));
@@ -145,7 +145,7 @@ async fn secrets_wrong_key_and_tampering_fail_loudly() {
     .await;
 
     // Tampered ciphertext: one flipped byte is rejected, not served.
-    let store = t.server.app.store.clone();
+    let store = t.store().await;
     let row = store
         .secret_list_workspace(ws)
         .await
@@ -166,7 +166,7 @@ async fn secrets_wrong_key_and_tampering_fail_loudly() {
     assert!(!body.to_string().contains("sk-1"));
 
     // Restart with another key: every encrypted value fails, and says so.
-    let database = t.server.app.config.database.clone();
+    let database = t.server.app.config().database.clone();
     let TestServer {
         server,
         client: _,
@@ -202,7 +202,7 @@ async fn development_without_a_key_encrypts_with_a_generated_key_file() {
     let key_file = t
         .server
         .app
-        .config
+        .config()
         .data_dir
         .join(molecule_server::server::SECRETS_KEY_FILE);
     let mode = std::fs::metadata(&key_file)
@@ -218,7 +218,7 @@ async fn development_without_a_key_encrypts_with_a_generated_key_file() {
         Some(json!({"key": "K", "value": "plain-v"})),
     )
     .await;
-    let rows = t.server.app.store.secret_list_workspace(ws).await.unwrap();
+    let rows = t.store().await.secret_list_workspace(ws).await.unwrap();
     assert_eq!(rows[0].encryption_version, 1, "encrypted, not plaintext");
     assert!(
         !rows[0].value.windows(7).any(|w| w == b"plain-v"),
@@ -226,8 +226,8 @@ async fn development_without_a_key_encrypts_with_a_generated_key_file() {
     );
 
     // A restart on the same data directory reads the same key file.
-    let database = t.server.app.config.database.clone();
-    let data_dir = t.server.app.config.data_dir.clone();
+    let database = t.server.app.config().database.clone();
+    let data_dir = t.server.app.config().data_dir.clone();
     let TestServer {
         server,
         client: _,
@@ -385,9 +385,8 @@ async fn secrets_that_cannot_be_decrypted_fail_provisioning_with_a_reason() {
         .expect("local backend");
     // Ciphertext from another key, as after a key mix-up.
     let foreign = molecule_server::app::secret_box::SecretBox::new(key(6)).seal("top-secret");
-    t.server
-        .app
-        .store
+    t.store()
+        .await
         .secret_set_global(
             "BROKEN",
             foreign.bytes(),

@@ -12,7 +12,7 @@ use molecule_store::NewWorkspace;
 use molecule_types::{Transition, WorkspaceStatus};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -76,10 +76,17 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let mut config = Config::for_tests(database);
     config.data_dir = dir.0.clone();
-    let app = App::new(Arc::new(config), store, Some(gate.clone()), shutdown);
+    // The governor grants the first restart at once.
+    config.governor.backoff_start = Duration::ZERO;
+    let app = App::new(
+        Arc::new(config),
+        store.clone(),
+        Some(gate.clone()),
+        shutdown,
+    );
 
     let id = Uuid::new_v4();
-    app.store
+    store
         .workspace_insert(&NewWorkspace {
             id,
             name: "crashy".into(),
@@ -99,17 +106,15 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
         })
         .await
         .unwrap();
-    let online = app
-        .store
+    let online = store
         .workspace_transition(id, Transition::EXTERNAL_ONLINE, None, Utc::now())
         .await
         .unwrap();
     assert!(online);
 
-    // The governor granted a restart (its runtime died); the provisioner
-    // task takes it up, reads the row (online) and stops at the gate.
-    app.restart_queue
-        .schedule(id, Instant::now(), "runtime exited".into());
+    // Its runtime died and the governor granted a restart; the provisioner
+    // task takes it up, reads the row and stops at the gate.
+    app.workspace_gone(id, "runtime exited").await;
     let restarting = tokio::spawn({
         let app = app.clone();
         async move { app.provision_pending().await }
@@ -122,7 +127,7 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
     gate.release.notify_one();
     restarting.await.unwrap().expect("provisioner activation");
 
-    let row = app.store.workspace_get(id).await.unwrap().unwrap();
+    let row = store.workspace_get(id).await.unwrap().unwrap();
     assert_eq!(
         (row.status, row.status_reason.as_deref()),
         (WorkspaceStatus::Paused, Some("paused by an operator"))
@@ -130,7 +135,7 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
     // The provisioner did not start it again either.
     app.provision_pending().await.unwrap();
     assert_eq!(
-        app.store.workspace_get(id).await.unwrap().unwrap().status,
+        store.workspace_get(id).await.unwrap().unwrap().status,
         WorkspaceStatus::Paused
     );
 }

@@ -240,7 +240,7 @@ async fn the_queue_never_holds_more_than_its_byte_bound() {
     // Verifies the token now: nothing on the report path then needs the
     // database but the writer.
     assert!(me.activity(a, "").await.unwrap().is_empty());
-    let mut db = Db::connect(&t.server.app.config.database).await;
+    let mut db = Db::connect(&t.server.app.config().database).await;
     db.block_activity_writes().await;
     // Twelve 200 KiB reports while nothing can be written: the queue takes
     // what fits in 1 MiB (five) and refuses the rest at once.
@@ -261,14 +261,12 @@ async fn the_queue_never_holds_more_than_its_byte_bound() {
     })
     .await
     .expect("the reports that do not fit are refused while the writer is blocked");
-    let queue = &t.server.app.activity;
+    let (queued, _, bound) = t.server.app.activity_queue_bytes();
     assert!(
-        queue.bytes() <= queue.max_bytes(),
-        "{} queued bytes over a bound of {}",
-        queue.bytes(),
-        queue.max_bytes()
+        queued <= bound,
+        "{queued} queued bytes over a bound of {bound}"
     );
-    assert!(queue.bytes() > 512 * KIB, "the queue was in use");
+    assert!(queued > 512 * KIB, "the queue was in use");
     for (status, body) in &refused {
         assert_eq!(*status, 503, "{body}");
         assert_eq!(body["error"], "activity queue full");
@@ -281,7 +279,8 @@ async fn the_queue_never_holds_more_than_its_byte_bound() {
     }
     let ok = statuses.iter().filter(|s| **s == 200).count();
     assert_eq!(ok, 5, "{statuses:?}");
-    assert!(queue.peak_bytes() <= queue.max_bytes());
+    let (_, peak, bound) = t.server.app.activity_queue_bytes();
+    assert!(peak <= bound);
     assert_eq!(me.activity(a, "").await.unwrap().len(), ok);
     let metrics = t
         .client
@@ -320,7 +319,7 @@ async fn concurrent_reports_share_commits() {
     const EACH: usize = 8;
     let t = start_with(|_| {}).await;
     let (a, me) = agent(&t, "busy").await;
-    let metrics = &t.server.app.metrics;
+    let metrics = &t.server.app.metrics();
     let before = metrics.get("molecule_activity_batches_total", &[]);
     let mut senders = Vec::new();
     for s in 0..SENDERS {
@@ -359,7 +358,7 @@ async fn writes_that_fail_are_not_acknowledged() {
     )
     .await;
     assert_eq!(status, 202);
-    let mut db = Db::connect(&t.server.app.config.database).await;
+    let mut db = Db::connect(&t.server.app.config().database).await;
     db.refuse_activity_inserts().await;
     let (status, body) = call(
         &me,

@@ -69,9 +69,7 @@ async fn with_agent_listener() -> (crate::TestServer, Client, SocketAddr) {
     let gateway = t
         .server
         .app
-        .listen_addrs
-        .lock()
-        .unwrap()
+        .listen_addrs()
         .gateway
         .expect("agent listener bound");
     (t, Client::new(format!("http://{gateway}")), gateway)

@@ -68,12 +68,12 @@ async fn external_at(t: &TestServer, url: &str) -> Result<Uuid, (u16, Value)> {
 /// policy existed, or a name that resolved elsewhere when it was checked
 /// (DNS rebinding cannot be staged in a test; the store write can).
 async fn store_url(t: &TestServer, id: Uuid, url: &str) {
-    let app = &t.server.app;
-    app.store
+    t.store()
+        .await
         .workspace_set_url(id, url, chrono::Utc::now())
         .await
         .unwrap();
-    app.forget_target(id);
+    t.server.app.forget_target(id);
 }
 
 /// The operator calls `id` through the proxy: status and body text.
