@@ -138,7 +138,7 @@ mod tests {
     #[test]
     fn each_rule_catches_its_pattern_where_it_applies() {
         let status = "        return Err((StatusCode::CONFLICT, body));\n";
-        assert_eq!(rules_broken("app/workspaces.rs", status).len(), 1);
+        assert_eq!(rules_broken("app/workspaces/mod.rs", status).len(), 1);
         assert!(
             rules_broken("app/a2a/mod.rs", status).is_empty(),
             "the proxy"
@@ -151,7 +151,7 @@ mod tests {
             rules_broken("http/admin.rs", "    let p = app.provisioner()?;\n").len(),
             1
         );
-        assert!(rules_broken("app/registry.rs", store).is_empty());
+        assert!(rules_broken("app/workspaces/registry.rs", store).is_empty());
 
         let spawn = "        tokio::spawn(async move { work().await });\n";
         assert_eq!(rules_broken("app/delegation.rs", spawn).len(), 1);

@@ -160,14 +160,14 @@ pub struct Config {
     pub agent_heartbeat_every: Duration,
     /// Extra environment for every provisioned workspace (tests, operators).
     pub workspace_env: Vec<(String, String)>,
-    pub governor: crate::app::governor::GovernorConfig,
+    pub governor: crate::app::supervision::governor::GovernorConfig,
     /// Docker endpoint; `None` = `DOCKER_HOST` or the local socket.
     pub docker_host: Option<String>,
     /// Deadline of every single Docker API call.
     pub docker_call_timeout: Duration,
     /// `SECRETS_ENCRYPTION_KEY`; `None` = secrets stored as plaintext
     /// (development only).
-    pub secrets_key: Option<crate::app::secret_box::SecretsKey>,
+    pub secrets_key: Option<crate::app::resources::secret_box::SecretsKey>,
     /// How often the scheduler looks for due schedules.
     pub scheduler_every: Duration,
     /// `MOLECULE_APPROVAL_TTL_SECONDS`: pending approvals older than this are

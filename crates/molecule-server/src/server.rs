@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::App;
-use crate::app::lifecycle::PROVISIONER_TASK;
+use crate::app::workspaces::lifecycle::PROVISIONER_TASK;
 use crate::background::{self, tasks};
 use crate::config::{Config, Database, Mode};
 use crate::http::{self, Surface, host::HostPolicy, middleware::RateLimiter};

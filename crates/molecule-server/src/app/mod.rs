@@ -3,28 +3,14 @@
 //! results to wire views; background tasks call them too.
 
 pub mod a2a;
-pub mod access;
 pub mod activity;
-pub mod approvals;
 pub mod auth;
-pub mod cron;
 pub mod delegation;
 pub mod events;
-pub mod governor;
-pub mod lifecycle;
-pub mod liveness;
-pub mod memories;
-pub mod operator;
 pub mod outbound;
-pub mod registry;
-pub mod restart_context;
-pub mod scheduler;
-pub mod schedules;
-pub mod secret_box;
-pub mod secrets;
+pub mod resources;
 pub mod supervision;
 pub mod validation;
-pub mod workspace_config;
 pub mod workspaces;
 
 use chrono::{DateTime, Utc};
@@ -39,12 +25,12 @@ use crate::background::TaskRegistry;
 use crate::background::jobs::Jobs;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use access::Hierarchy;
 use auth::TokenCache;
+use auth::access::Hierarchy;
 use events::EventBus;
-use governor::Governor;
-use lifecycle::RestartQueue;
-use liveness::{HeartbeatBuffer, HotState, Liveness, UrlCache};
+use supervision::governor::Governor;
+use supervision::liveness::{HeartbeatBuffer, HotState, Liveness, UrlCache};
+use workspaces::lifecycle::RestartQueue;
 
 /// Addresses the server listens on, known once the listeners are bound.
 #[derive(Debug, Clone, Default)]
@@ -89,7 +75,7 @@ pub struct AppInner {
     governor: Arc<Mutex<Governor>>,
     restart_queue: RestartQueue,
     listen_addrs: Arc<Mutex<ListenAddrs>>,
-    restart_contexts: restart_context::RestartContexts,
+    restart_contexts: workspaces::restart_context::RestartContexts,
     /// Runtime starts in flight in this process, one per workspace.
     provision_jobs: Jobs<Uuid>,
     /// Outbound HTTP of the A2A proxy: pooled keep-alive connections, no
@@ -98,9 +84,9 @@ pub struct AppInner {
     /// Where URLs someone supplied may lead (also used by `a2a_http`).
     outbound: outbound::OutboundPolicy,
     /// Seals and opens secret values with `SECRETS_ENCRYPTION_KEY`.
-    secret_box: secret_box::SecretBox,
+    secret_box: resources::secret_box::SecretBox,
     /// The scheduler's fire jobs in this process.
-    cron_jobs: Jobs<scheduler::FireKey>,
+    cron_jobs: Jobs<resources::scheduler::FireKey>,
     /// Delegated calls in flight in this process.
     delegation_jobs: Jobs<delegation::DelegationKey>,
     started_at: DateTime<Utc>,
@@ -137,11 +123,11 @@ impl App {
             restart_queue: RestartQueue::default(),
             listen_addrs,
             restart_contexts: Default::default(),
-            provision_jobs: Jobs::new("provisioning", lifecycle::PARALLEL_STARTS),
+            provision_jobs: Jobs::new("provisioning", workspaces::lifecycle::PARALLEL_STARTS),
             a2a_http: a2a::Upstream::new(&config.agent_ca_certs, outbound.clone()),
             outbound,
-            secret_box: secret_box::SecretBox::new(config.secrets_key.clone()),
-            cron_jobs: Jobs::new("schedule fire", scheduler::PARALLEL_FIRES),
+            secret_box: resources::secret_box::SecretBox::new(config.secrets_key.clone()),
+            cron_jobs: Jobs::new("schedule fire", resources::scheduler::PARALLEL_FIRES),
             delegation_jobs: Jobs::new("delegation", delegation::PARALLEL_DELEGATIONS),
             provisioner,
             started_at: Utc::now(),

@@ -96,9 +96,11 @@ pub fn all(app: &App, limiter: Arc<RateLimiter>) -> Vec<Arc<dyn Task>> {
             })
         }),
         // Due restarts, and workspaces that should run but do not.
-        task(crate::app::lifecycle::PROVISIONER_TASK, secs(1), |app| {
-            Box::pin(async move { Ok(app.provision_pending().await?) })
-        }),
+        task(
+            crate::app::workspaces::lifecycle::PROVISIONER_TASK,
+            secs(1),
+            |app| Box::pin(async move { Ok(app.provision_pending().await?) }),
+        ),
         // Workspaces whose agent never registered → `failed`.
         task("provision-watchdog", secs(5), |app| {
             Box::pin(async move { Ok(app.provision_watchdog().await.map(drop)?) })

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Mode;
-use crate::app::secret_box::SecretsKey;
+use crate::app::resources::secret_box::SecretsKey;
 
 /// Shortest admin token accepted.
 pub const ADMIN_TOKEN_MIN_LEN: usize = 32;

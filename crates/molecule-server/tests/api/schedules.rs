@@ -325,9 +325,8 @@ async fn schedules_secrets_approvals_operator_flow_through_the_typed_client() {
         CommitMemory, CreateApproval, CreateSchedule, DecideApproval, MemorySearch, SetMemoryEntry,
     };
     let t = crate::start_with(|c| {
-        c.secrets_key = Some(molecule_server::app::secret_box::SecretsKey::from_bytes(
-            [7; 32],
-        ))
+        c.secrets_key =
+            Some(molecule_server::app::resources::secret_box::SecretsKey::from_bytes([7; 32]))
     })
     .await;
     let lead = t.create("lead", None).await;

@@ -4,7 +4,7 @@
 
 use crate::{TestServer, call, start_on, start_with};
 use molecule_client::{Client, Method};
-use molecule_server::app::secret_box::SecretsKey;
+use molecule_server::app::resources::secret_box::SecretsKey;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -384,7 +384,8 @@ async fn secrets_that_cannot_be_decrypted_fail_provisioning_with_a_reason() {
         .await
         .expect("local backend");
     // Ciphertext from another key, as after a key mix-up.
-    let foreign = molecule_server::app::secret_box::SecretBox::new(key(6)).seal("top-secret");
+    let foreign =
+        molecule_server::app::resources::secret_box::SecretBox::new(key(6)).seal("top-secret");
     t.store()
         .await
         .secret_set_global(

@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::extract::{Bearer, CallerHeader, JsonBody, WorkspacePath, read_body};
 use crate::app::App;
 use crate::error::{AppError, AppResult};
+use crate::http::extract::{Bearer, CallerHeader, JsonBody, WorkspacePath, read_body};
 use molecule_types::dto::StatusReply;
 use molecule_types::workspace_data::{
     CreateSchedule, Schedule, ScheduleCreated, ScheduleFired, ScheduleHealth, ScheduleRun,
@@ -60,7 +60,7 @@ pub async fn patch(
     let (ws, id) = ids(raw, "schedule")?;
     app.auth_workspace(ws, bearer.creds()).await?;
     app.schedule_patch(ws, id, body).await?;
-    Ok(super::ack("updated"))
+    Ok(crate::http::ack("updated"))
 }
 
 pub async fn delete(
@@ -71,7 +71,7 @@ pub async fn delete(
     let (ws, id) = ids(raw, "schedule")?;
     app.auth_workspace(ws, bearer.creds()).await?;
     app.schedule_delete(ws, id).await?;
-    Ok(super::ack("deleted"))
+    Ok(crate::http::ack("deleted"))
 }
 
 pub async fn run(

@@ -5,9 +5,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use uuid::Uuid;
 
-use super::extract::{Bearer, JsonBody, WorkspacePath};
 use crate::app::App;
 use crate::error::{AppError, AppResult};
+use crate::http::extract::{Bearer, JsonBody, WorkspacePath};
 use molecule_types::workspace_data::{
     Approval, ApprovalStatus, CommitMemory, CreateApproval, DecideApproval, KeyStatus, Memory,
     MemoryCommitted, MemoryEntry, MemorySearch, PendingApproval, SetMemoryEntry,
@@ -58,7 +58,7 @@ pub async fn kv_delete(
     let (ws, key) = ws_and_raw(raw)?;
     app.auth_workspace(ws, bearer.creds()).await?;
     app.memory_kv_delete(ws, &key).await?;
-    Ok(super::ack("deleted"))
+    Ok(crate::http::ack("deleted"))
 }
 
 pub async fn commit(
@@ -89,7 +89,7 @@ pub async fn delete(
     let (ws, id) = ws_and_raw(raw)?;
     app.auth_workspace(ws, bearer.creds()).await?;
     app.memory_delete(ws, id.parse().ok()).await?;
-    Ok(super::ack("deleted"))
+    Ok(crate::http::ack("deleted"))
 }
 
 pub async fn approval_create(

@@ -2,7 +2,12 @@
 //! rules for creating, reading, patching and deleting workspace rows, and
 //! the events those changes raise.
 
-use super::validation::{
+pub mod lifecycle;
+pub mod operator;
+pub mod registry;
+pub mod restart_context;
+
+use crate::app::validation::{
     ACCESS_MODES, NAME_MAX, TEXT_MAX, URL_MAX, cap, validate_template, validate_tier,
     validate_workspace_dir,
 };
@@ -15,8 +20,8 @@ use molecule_types::{Event, EventType, Runtime, Transition, WorkspaceStatus};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::App;
-use super::auth::{Credentials, Principal};
+use crate::app::App;
+use crate::app::auth::{Credentials, Principal};
 use crate::config::Mode;
 use crate::error::{AppError, AppResult};
 
@@ -224,7 +229,8 @@ impl App {
         } else {
             "waiting for the agent to register"
         };
-        self.tasks.activate(super::lifecycle::PROVISIONER_TASK);
+        self.tasks
+            .activate(crate::app::workspaces::lifecycle::PROVISIONER_TASK);
         let _ = self
             .store
             .workspace_transition(

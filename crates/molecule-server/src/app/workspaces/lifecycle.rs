@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use uuid::Uuid;
 
-use super::App;
+use crate::app::App;
 use crate::error::{AppError, AppResult};
 
 /// Name of the background task that provisions and restarts.

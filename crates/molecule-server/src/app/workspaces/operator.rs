@@ -10,14 +10,14 @@ use molecule_types::{Event, EventType, Transition, WorkspaceStatus};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::App;
-use super::lifecycle::PROVISIONER_TASK;
+use crate::app::App;
+use crate::app::workspaces::lifecycle::PROVISIONER_TASK;
 use crate::error::{AppError, AppResult};
 
 impl App {
     async fn ancestor_paused(&self, row: &WorkspaceRow) -> AppResult<Option<String>> {
         let mut parent = row.parent_id;
-        for _ in 0..super::access::MAX_HOPS {
+        for _ in 0..crate::app::auth::access::MAX_HOPS {
             let Some(p) = parent else { return Ok(None) };
             let prow = self.workspace_row(p).await?;
             if prow.status == WorkspaceStatus::Paused {

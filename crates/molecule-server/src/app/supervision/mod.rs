@@ -7,6 +7,9 @@
 //! runtime, external staleness, seeding deadlines at start, and the
 //! coalesced heartbeat writes.
 
+pub mod governor;
+pub mod liveness;
+
 use chrono::Utc;
 use futures_util::StreamExt;
 use molecule_provisioner::Observation;
@@ -15,9 +18,9 @@ use serde_json::json;
 use std::time::Instant;
 use uuid::Uuid;
 
-use super::App;
-use super::governor::{Decision, SweepVerdict};
-use super::lifecycle::PROVISIONER_TASK;
+use crate::app::App;
+use crate::app::supervision::governor::{Decision, SweepVerdict};
+use crate::app::workspaces::lifecycle::PROVISIONER_TASK;
 use crate::error::{AppError, AppResult};
 
 fn describe(obs: &Observation) -> String {

@@ -8,9 +8,9 @@ use molecule_types::dto::{
 };
 use uuid::Uuid;
 
-use super::extract::{Bearer, CallerHeader, JsonBody, WorkspacePath};
 use crate::app::App;
 use crate::error::{AppError, AppResult};
+use crate::http::extract::{Bearer, CallerHeader, JsonBody, WorkspacePath};
 
 pub async fn register(
     State(app): State<App>,
@@ -26,7 +26,7 @@ pub async fn heartbeat(
     JsonBody(hb): JsonBody<Heartbeat>,
 ) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     app.heartbeat(hb, bearer.creds()).await?;
-    Ok(super::ack("ok"))
+    Ok(crate::http::ack("ok"))
 }
 
 pub async fn update_card(
@@ -36,7 +36,7 @@ pub async fn update_card(
 ) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     app.update_card(&req.workspace_id, req.agent_card, bearer.creds())
         .await?;
-    Ok(super::ack("updated"))
+    Ok(crate::http::ack("updated"))
 }
 
 pub async fn discover(

@@ -22,10 +22,10 @@ use molecule_types::workspace_data::{
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::App;
-use super::auth::Credentials;
-use super::cron::{CronError, CronSchedule, parse_zone};
-use super::scheduler::Trigger;
+use crate::app::App;
+use crate::app::auth::Credentials;
+use crate::app::resources::cron::{CronError, CronSchedule, parse_zone};
+use crate::app::resources::scheduler::Trigger;
 use crate::error::{AppError, AppResult};
 
 /// History rows returned.
@@ -78,7 +78,7 @@ fn schedule_field_caps(
     timezone: Option<&str>,
     prompt: Option<&str>,
 ) -> AppResult<()> {
-    use super::validation::{LONG_TEXT_MAX, NAME_MAX, cap};
+    use crate::app::validation::{LONG_TEXT_MAX, NAME_MAX, cap};
     for (field, value, max) in [
         ("name", name, NAME_MAX),
         ("cron_expr", cron_expr, NAME_MAX),

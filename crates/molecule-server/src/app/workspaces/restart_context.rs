@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-use super::App;
-use super::a2a::Caller;
+use crate::app::App;
+use crate::app::a2a::Caller;
 use crate::error::AppResult;
 
 /// How long after a restart the message may still be sent.

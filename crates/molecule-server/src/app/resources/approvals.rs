@@ -11,8 +11,8 @@ use molecule_types::{ApprovalState, Event, EventType};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::App;
-use super::auth::{Credentials, Principal};
+use crate::app::App;
+use crate::app::auth::{Credentials, Principal};
 use crate::error::{AppError, AppResult};
 
 const LIST_LIMIT: i64 = 50;
@@ -27,9 +27,9 @@ impl App {
         if req.action.trim().is_empty() {
             return Err(AppError::invalid("action is required"));
         }
-        super::validation::cap("action", &req.action, super::validation::TEXT_MAX)?;
+        crate::app::validation::cap("action", &req.action, crate::app::validation::TEXT_MAX)?;
         if let Some(reason) = &req.reason {
-            super::validation::cap("reason", reason, super::validation::TEXT_MAX)?;
+            crate::app::validation::cap("reason", reason, crate::app::validation::TEXT_MAX)?;
         }
         let context = match req.context {
             None | Some(Value::Null) => json!({}),

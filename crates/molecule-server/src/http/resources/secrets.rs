@@ -7,9 +7,9 @@ use molecule_types::workspace_data::{KeyStatus, ModelSetting, SecretEntry, SetSe
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use super::extract::{Bearer, JsonBody};
 use crate::app::App;
 use crate::error::{AppError, AppResult};
+use crate::http::extract::{Bearer, JsonBody};
 
 fn key_status(status: &str, key: String, scope: Option<&str>) -> KeyStatus {
     KeyStatus {

@@ -11,7 +11,7 @@ use molecule_types::workspace_data::{
 };
 use uuid::Uuid;
 
-use super::App;
+use crate::app::App;
 use crate::error::{AppError, AppResult};
 
 /// Rows a search returns.
@@ -59,7 +59,7 @@ impl App {
     }
 
     pub async fn memory_kv_set(&self, ws: Uuid, req: SetMemoryEntry) -> AppResult<KeyStatus> {
-        super::validation::validate_memory_key(&req.key)?;
+        crate::app::validation::validate_memory_key(&req.key)?;
         let value = req.value;
         if value.is_null() {
             return Err(AppError::invalid("value is required"));

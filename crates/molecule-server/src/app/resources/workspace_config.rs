@@ -7,7 +7,7 @@ use molecule_types::workspace_data::WorkspaceConfig;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::App;
+use crate::app::App;
 use crate::error::{AppError, AppResult};
 
 impl App {

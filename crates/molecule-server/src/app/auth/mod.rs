@@ -8,6 +8,8 @@
 //! happens on workspace delete and on rotation, both of which clear the
 //! cache entries they revoke.
 
+pub mod access;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
@@ -17,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
-use super::App;
+use crate::app::App;
 use crate::config::Mode;
 use crate::error::{AppError, AppResult};
 

@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;
 
-use super::App;
-use super::a2a::Caller;
-use super::cron::CronSchedule;
+use crate::app::App;
+use crate::app::a2a::Caller;
+use crate::app::resources::cron::CronSchedule;
 use crate::error::{AppError, AppResult};
 
 /// Due schedules handled per tick.

@@ -1,5 +1,7 @@
 //! Workspace CRUD handlers (api-contract §5.2) and `GET /workspaces/:id/state`.
 
+pub(super) mod registry;
+
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -10,9 +12,9 @@ use molecule_types::dto::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::extract::{Bearer, JsonBody, WorkspacePath};
 use crate::app::App;
 use crate::error::AppResult;
+use crate::http::extract::{Bearer, JsonBody, WorkspacePath};
 
 pub async fn list(State(app): State<App>, bearer: Bearer) -> AppResult<Json<Vec<Workspace>>> {
     app.auth_admin(bearer.creds())?;

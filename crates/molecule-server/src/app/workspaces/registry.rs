@@ -9,9 +9,9 @@ use molecule_types::{Event, EventType, Transition, WorkspaceStatus, container_na
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::App;
-use super::auth::Credentials;
-use super::validation::{CARD_MAX, TEXT_MAX, URL_MAX, cap, truncate_marked};
+use crate::app::App;
+use crate::app::auth::Credentials;
+use crate::app::validation::{CARD_MAX, TEXT_MAX, URL_MAX, cap, truncate_marked};
 use crate::config::Mode;
 use crate::error::{AppError, AppResult};
 

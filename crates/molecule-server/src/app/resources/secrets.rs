@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-use super::App;
-use super::lifecycle::PROVISIONER_TASK;
+use crate::app::App;
+use crate::app::workspaces::lifecycle::PROVISIONER_TASK;
 use crate::error::{AppError, AppResult};
 
 /// Several changes in a burst (a script setting five keys) coalesce into
@@ -55,7 +55,7 @@ fn validate(key: &str, value: &str) -> AppResult<()> {
     if key.is_empty() || value.is_empty() {
         return Err(AppError::invalid("key and value are required"));
     }
-    super::validation::validate_secret_key(key)?;
+    crate::app::validation::validate_secret_key(key)?;
     if value.len() > 64 * 1024 {
         return Err(AppError::invalid("value must be at most 65536 bytes"));
     }
