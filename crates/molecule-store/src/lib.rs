@@ -112,7 +112,7 @@ pub trait Store:
 
 /// A vocabulary word read from a column; a word the platform does not know
 /// is a corrupt row.
-pub(crate) fn word<T>(s: String) -> Result<T>
+pub(crate) fn word<T>(s: &str) -> Result<T>
 where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
@@ -122,7 +122,7 @@ where
 }
 
 /// [`word`] for a nullable column, where `NULL` and `""` are both "none".
-pub(crate) fn opt_word<T>(s: Option<String>) -> Result<Option<T>>
+pub(crate) fn opt_word<T>(s: Option<&str>) -> Result<Option<T>>
 where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,

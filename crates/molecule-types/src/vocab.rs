@@ -163,6 +163,17 @@ impl From<&str> for Runtime {
     }
 }
 
+/// Takes the `String` a row column was read into, without a second copy.
+impl From<String> for Runtime {
+    fn from(s: String) -> Self {
+        if s == Self::EXTERNAL {
+            Runtime::External
+        } else {
+            Runtime::Container(s)
+        }
+    }
+}
+
 impl fmt::Display for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -100,7 +100,7 @@ pub(super) fn activity_row(r: &PgRow) -> Result<ActivityRow> {
     Ok(ActivityRow {
         id: r.try_get("id")?,
         workspace_id: r.try_get("workspace_id")?,
-        activity_type: crate::word(r.try_get("activity_type")?)?,
+        activity_type: crate::word(r.try_get::<&str, _>("activity_type")?)?,
         source_id: r.try_get("source_id")?,
         source_label: r.try_get("source_label")?,
         target_id: r.try_get("target_id")?,

@@ -27,7 +27,7 @@ fn row(r: &PgRow) -> Result<ApprovalRow> {
         action: r.try_get("action")?,
         reason: r.try_get("reason")?,
         context: r.try_get("context")?,
-        status: crate::word(r.try_get("status")?)?,
+        status: crate::word(r.try_get::<&str, _>("status")?)?,
         decided_by: r.try_get("decided_by")?,
         decided_at: r.try_get("decided_at")?,
         created_at: r.try_get("created_at")?,

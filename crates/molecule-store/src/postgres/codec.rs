@@ -1,8 +1,7 @@
 //! Decoding PostgreSQL rows into [`crate::rows`] types. Columns are native
 //! (`uuid`, `timestamptz`, `jsonb`), so only the status string needs mapping.
 
-use crate::{Result, StoreError, WorkspaceRow, WorkspaceStatus};
-use molecule_types::Runtime;
+use crate::{Result, WorkspaceRow};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -24,18 +23,13 @@ macro_rules! select_workspace {
 }
 pub(super) use select_workspace;
 
-pub(super) fn parse_status(s: &str) -> Result<WorkspaceStatus> {
-    s.parse()
-        .map_err(|_| StoreError::Corrupt(format!("status: unknown workspace status {s:?}")))
-}
-
 pub(super) fn workspace_row(r: &PgRow) -> Result<WorkspaceRow> {
     Ok(WorkspaceRow {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         role: r.try_get("role")?,
         tier: r.try_get("tier")?,
-        status: parse_status(r.try_get("status")?)?,
+        status: crate::word(r.try_get::<&str, _>("status")?)?,
         status_reason: r.try_get("status_reason")?,
         source_bundle_id: r.try_get("source_bundle_id")?,
         agent_card: r.try_get("agent_card")?,
@@ -48,7 +42,7 @@ pub(super) fn workspace_row(r: &PgRow) -> Result<WorkspaceRow> {
         uptime_seconds: r.try_get("uptime_seconds")?,
         current_task: r.try_get("current_task")?,
         awareness_namespace: r.try_get("awareness_namespace")?,
-        runtime: Runtime::parse(&r.try_get::<String, _>("runtime")?),
+        runtime: r.try_get::<String, _>("runtime")?.into(),
         workspace_dir: r.try_get("workspace_dir")?,
         workspace_access: r.try_get("workspace_access")?,
         created_at: r.try_get("created_at")?,

@@ -32,7 +32,7 @@ fn row(r: &PgRow) -> Result<ScheduleRow> {
         last_run_at: r.try_get("last_run_at")?,
         next_run_at: r.try_get("next_run_at")?,
         run_count: r.try_get("run_count")?,
-        last_status: crate::opt_word(r.try_get("last_status")?)?,
+        last_status: crate::opt_word(r.try_get::<Option<&str>, _>("last_status")?)?,
         last_error: r.try_get("last_error")?,
         source: r.try_get("source")?,
         created_at: r.try_get("created_at")?,

@@ -2,7 +2,7 @@
 //! caller's; this module only applies the guards it is given.
 
 use super::PostgresStore;
-use super::codec::{parse_status, select_workspace, workspace_row, workspace_rows};
+use super::codec::{select_workspace, workspace_row, workspace_rows};
 use crate::{
     HeartbeatWrite, NewWorkspace, RegisterOutcome, Result, WorkspacePatch, WorkspaceRow,
     WorkspaceStatus, WorkspaceStore, workspaces::sql,
@@ -246,7 +246,7 @@ impl WorkspaceStore for PostgresStore {
             .fetch_one(&mut *tx)
             .await?
             .try_get("status")?;
-        let previous = parse_status(&status)?;
+        let previous = crate::word(&status)?;
         if previous == WorkspaceStatus::Removed {
             return Ok(RegisterOutcome::SkippedRemoved);
         }

@@ -82,7 +82,7 @@ pub(super) fn activity_row(r: &SqliteRow) -> Result<ActivityRow> {
     Ok(ActivityRow {
         id: get_uuid(r, "id")?,
         workspace_id: get_uuid(r, "workspace_id")?,
-        activity_type: crate::word(r.try_get("activity_type")?)?,
+        activity_type: crate::word(r.try_get::<&str, _>("activity_type")?)?,
         source_id: get_opt_uuid(r, "source_id")?,
         source_label: r.try_get("source_label")?,
         target_id: get_opt_uuid(r, "target_id")?,

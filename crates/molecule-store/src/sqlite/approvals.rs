@@ -28,7 +28,7 @@ fn row(r: &SqliteRow) -> Result<ApprovalRow> {
         action: r.try_get("action")?,
         reason: r.try_get("reason")?,
         context: get_opt_json(r, "context")?,
-        status: crate::word(r.try_get("status")?)?,
+        status: crate::word(r.try_get::<&str, _>("status")?)?,
         decided_by: r.try_get("decided_by")?,
         decided_at: get_opt_ts(r, "decided_at")?,
         created_at: get_ts(r, "created_at")?,

@@ -7,9 +7,8 @@
 //! encoding is written here rather than taken from sqlx's chrono support so
 //! that the on-disk format is ours and cannot drift with a dependency.
 
-use crate::{Result, StoreError, WorkspaceRow, WorkspaceStatus};
+use crate::{Result, StoreError, WorkspaceRow};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use molecule_types::Runtime;
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -88,11 +87,6 @@ where
     .to_string()
 }
 
-pub(super) fn parse_status(s: &str) -> Result<WorkspaceStatus> {
-    s.parse()
-        .map_err(|_| StoreError::Corrupt(format!("status: unknown workspace status {s:?}")))
-}
-
 pub(super) fn get_ts(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
     let s: String = row.try_get(column)?;
     parse_ts(column, &s)
@@ -132,7 +126,7 @@ pub(super) fn workspace_row(r: &SqliteRow) -> Result<WorkspaceRow> {
         name: r.try_get("name")?,
         role: r.try_get("role")?,
         tier: r.try_get("tier")?,
-        status: parse_status(&r.try_get::<String, _>("status")?)?,
+        status: crate::word(r.try_get::<&str, _>("status")?)?,
         status_reason: r.try_get("status_reason")?,
         source_bundle_id: r.try_get("source_bundle_id")?,
         agent_card: get_opt_json(r, "agent_card")?,
@@ -145,7 +139,7 @@ pub(super) fn workspace_row(r: &SqliteRow) -> Result<WorkspaceRow> {
         uptime_seconds: r.try_get("uptime_seconds")?,
         current_task: r.try_get("current_task")?,
         awareness_namespace: r.try_get("awareness_namespace")?,
-        runtime: Runtime::parse(&r.try_get::<String, _>("runtime")?),
+        runtime: r.try_get::<String, _>("runtime")?.into(),
         workspace_dir: r.try_get("workspace_dir")?,
         workspace_access: r.try_get("workspace_access")?,
         created_at: get_ts(r, "created_at")?,

@@ -3,8 +3,7 @@
 //! module only applies the guards it is given.
 
 use super::codec::{
-    get_opt_uuid, get_uuid, json_list, parse_status, select_workspace, ts, workspace_row,
-    workspace_rows,
+    get_opt_uuid, get_uuid, json_list, select_workspace, ts, workspace_row, workspace_rows,
 };
 use super::{BEGIN_WRITE, SqliteStore};
 use crate::{
@@ -256,7 +255,7 @@ impl WorkspaceStore for SqliteStore {
             .fetch_one(&mut *tx)
             .await?
             .try_get("status")?;
-        let previous = parse_status(&status)?;
+        let previous = crate::word(&status)?;
         if previous == WorkspaceStatus::Removed {
             return Ok(RegisterOutcome::SkippedRemoved);
         }
