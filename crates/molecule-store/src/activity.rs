@@ -43,9 +43,16 @@ pub trait ActivityStore: Send + Sync {
     /// or `dispatched`, oldest first, at most `limit`.
     async fn activity_open_delegations(&self, limit: i64) -> Result<Vec<ActivityRow>>;
 
-    /// Change the status of a delegation's tracking row(s); returns how many
-    /// changed.
-    async fn activity_delegation_update(&self, u: &DelegationUpdate<'_>) -> Result<u64>;
+    /// Change the status of a delegation's tracking row(s) and, when one
+    /// changed, insert `result` (its result row), in one transaction:
+    /// whoever reads the new status also finds the result, and a caller that
+    /// lost the race to finish it writes nothing. Returns how many tracking
+    /// rows changed.
+    async fn activity_delegation_update(
+        &self,
+        u: &DelegationUpdate<'_>,
+        result: Option<&NewActivity>,
+    ) -> Result<u64>;
 
     /// Retention: delete every row created before `before`.
     async fn activity_purge_before(&self, before: DateTime<Utc>) -> Result<u64>;

@@ -223,9 +223,14 @@ impl ActivityStore for PostgresStore {
         rows.iter().map(activity_row).collect()
     }
 
-    async fn activity_delegation_update(&self, u: &DelegationUpdate<'_>) -> Result<u64> {
+    async fn activity_delegation_update(
+        &self,
+        u: &DelegationUpdate<'_>,
+        result: Option<&NewActivity>,
+    ) -> Result<u64> {
         let from: Vec<&str> = u.from.iter().map(|s| s.as_str()).collect();
-        let r = sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
             "UPDATE activity_logs SET status = $3, \
              error_detail = CASE WHEN coalesce($4::text, '') <> '' THEN $4 ELSE error_detail END \
              WHERE workspace_id = $1 AND method = 'delegate' \
@@ -237,9 +242,16 @@ impl ActivityStore for PostgresStore {
         .bind(u.status.as_str())
         .bind(u.error)
         .bind(from)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed > 0
+            && let Some(row) = result
+        {
+            insert_chunk(&mut *tx, std::slice::from_ref(row)).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn activity_purge_before(&self, before: DateTime<Utc>) -> Result<u64> {

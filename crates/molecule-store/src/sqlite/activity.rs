@@ -224,9 +224,14 @@ impl ActivityStore for SqliteStore {
         rows.iter().map(activity_row).collect()
     }
 
-    async fn activity_delegation_update(&self, u: &DelegationUpdate<'_>) -> Result<u64> {
+    async fn activity_delegation_update(
+        &self,
+        u: &DelegationUpdate<'_>,
+        result: Option<&NewActivity>,
+    ) -> Result<u64> {
         let from = (!u.from.is_empty()).then(|| super::codec::json_list(u.from));
-        let r = sqlx::query(
+        let mut tx = self.writer.begin_with(super::BEGIN_WRITE).await?;
+        let changed = sqlx::query(
             "UPDATE activity_logs SET status = $3, \
              error_detail = CASE WHEN $4 IS NOT NULL AND $4 <> '' THEN $4 ELSE error_detail END \
              WHERE workspace_id = $1 AND method = 'delegate' \
@@ -238,9 +243,16 @@ impl ActivityStore for SqliteStore {
         .bind(u.status.as_str())
         .bind(u.error)
         .bind(from)
-        .execute(&self.writer)
-        .await?;
-        Ok(r.rows_affected())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed > 0
+            && let Some(row) = result
+        {
+            bind_insert(row).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// Delete rows older than `before`, [`PURGE_CHUNK`] rows per statement:

@@ -179,26 +179,26 @@ async fn delegation_rows_update_by_delegation_id() {
             from,
         };
         assert_eq!(
-            s.activity_delegation_update(&upd(D::Completed, None, &[D::Failed]))
+            s.activity_delegation_update(&upd(D::Completed, None, &[D::Failed]), None)
                 .await
                 .unwrap(),
             0,
             "guarded"
         );
         assert_eq!(
-            s.activity_delegation_update(&upd(D::Dispatched, None, &[D::Pending]))
+            s.activity_delegation_update(&upd(D::Dispatched, None, &[D::Pending]), None)
                 .await
                 .unwrap(),
             1
         );
         assert_eq!(
-            s.activity_delegation_update(&upd(D::Failed, Some("boom"), &[]))
+            s.activity_delegation_update(&upd(D::Failed, Some("boom"), &[]), None)
                 .await
                 .unwrap(),
             1
         );
         assert_eq!(
-            s.activity_delegation_update(&upd(D::Failed, Some(""), &[]))
+            s.activity_delegation_update(&upd(D::Failed, Some(""), &[]), None)
                 .await
                 .unwrap(),
             1
@@ -209,6 +209,42 @@ async fn delegation_rows_update_by_delegation_id() {
             r.error_detail.as_deref(),
             Some("boom"),
             "an empty error keeps the old one"
+        );
+
+        // The result row is written with the change, and only with it.
+        let result_rows = |id| async move {
+            s.activity_list(&ActivityQuery {
+                workspace_id: ws,
+                activity_type: None,
+                source: None,
+                methods: Vec::new(),
+                limit: 100,
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.id == id)
+            .count()
+        };
+        let lost = row(ws, ActivityType::Delegation, 2);
+        assert_eq!(
+            s.activity_delegation_update(&upd(D::Completed, None, &[D::Pending]), Some(&lost))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(result_rows(lost.id).await, 0, "no change, no result row");
+        let won = row(ws, ActivityType::Delegation, 3);
+        assert_eq!(
+            s.activity_delegation_update(&upd(D::Completed, None, &[D::Failed]), Some(&won))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            result_rows(won.id).await,
+            1,
+            "the result row comes with the change"
         );
         b.finish().await;
     }

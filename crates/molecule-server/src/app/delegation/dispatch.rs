@@ -190,28 +190,17 @@ impl App {
         let outcome = Err(INTERRUPTED.to_string());
         let (mut row, event) = delegation_result(source, target, delegation_id, &outcome);
         activity::fields::cap_row(&mut row);
-        // The result row goes first, so whoever sees the final status also
-        // finds it (as in `write_delegation_result`); if another finisher
-        // won the status meanwhile, the row is taken back.
-        let inserted = match self.store.activity_insert(&row).await {
-            Ok(inserted) => inserted,
-            Err(e) => {
-                tracing::warn!(error = %e, %delegation_id, "delegation result not recorded");
-                false
-            }
-        };
-        let claimed = match self.store.activity_delegation_update(&update).await {
-            Ok(n) => n > 0,
+        match self
+            .store
+            .activity_delegation_update(&update, Some(&row))
+            .await
+        {
+            Ok(0) => return false,
+            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, %delegation_id, "could not fail an interrupted delegation");
-                false
+                return false;
             }
-        };
-        if !claimed {
-            if inserted && let Err(e) = self.store.activity_delete(row.id).await {
-                tracing::warn!(error = %e, %delegation_id, "a result row of a delegation finished elsewhere was left");
-            }
-            return false;
         }
         tracing::warn!(workspace_id = %source, %delegation_id, "delegation interrupted by a platform restart; failed");
         self.events.emit(event).await;
@@ -234,7 +223,7 @@ impl App {
             error: None,
             from: &[DelegationStatus::Pending],
         };
-        match self.store.activity_delegation_update(&update).await {
+        match self.store.activity_delegation_update(&update, None).await {
             // Dispatched (or finished) already: not ours to send again.
             Ok(0) if tracked => return,
             Ok(_) => {}

@@ -293,9 +293,9 @@ impl App {
         }))
     }
 
-    /// The result row, then the tracking row's status (whoever sees the
-    /// final status also finds the result row). Both are tried; the first
-    /// error is returned.
+    /// The tracking row's final status and the result row, in one
+    /// transaction (whoever sees the final status also finds the result
+    /// row; nothing is written when the tracking row is not in `from`).
     async fn write_delegation_result(
         &self,
         row: &NewActivity,
@@ -307,7 +307,6 @@ impl App {
             Ok(_) => (DelegationStatus::Completed, None),
             Err(e) => (DelegationStatus::Failed, Some(e.as_str())),
         };
-        let inserted = self.store.activity_insert(row).await.map(|_| ());
         let update = DelegationUpdate {
             workspace_id: row.workspace_id,
             delegation_id,
@@ -315,12 +314,10 @@ impl App {
             error,
             from,
         };
-        let updated = self
-            .store
-            .activity_delegation_update(&update)
+        self.store
+            .activity_delegation_update(&update, Some(row))
             .await
-            .map(|_| ());
-        inserted.and(updated)
+            .map(drop)
     }
 
     /// GET /workspaces/:id/delegations: the newest 50 tracking and result rows.
