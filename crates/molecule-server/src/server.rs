@@ -44,7 +44,9 @@ impl Server {
         let provisioner = crate::provisioning::select(&config).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let app = App::new(Arc::new(config), store, provisioner, shutdown_rx.clone());
-        app.warm().await?;
+        app.warm()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot load the platform's state: {e}"))?;
         let reaped = app
             .reap_orphans()
             .await

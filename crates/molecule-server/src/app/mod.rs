@@ -24,6 +24,7 @@ use molecule_store::Store;
 use crate::background::TaskRegistry;
 use crate::background::jobs::Jobs;
 use crate::config::Config;
+use crate::error::{AppError, AppResult};
 use crate::metrics::Metrics;
 use auth::TokenCache;
 use auth::access::Hierarchy;
@@ -223,15 +224,12 @@ impl App {
 
     /// Load what the platform keeps in memory from the database: the
     /// hierarchy, then liveness deadlines.
-    pub async fn warm(&self) -> anyhow::Result<()> {
-        use anyhow::Context as _;
+    pub async fn warm(&self) -> AppResult<()> {
         self.hierarchy
             .warm()
             .await
-            .context("cannot load the workspace hierarchy")?;
-        self.seed_liveness()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot seed liveness: {e}"))
+            .map_err(AppError::internal("cannot load the workspace hierarchy"))?;
+        self.seed_liveness().await
     }
 
     /// Close the proxy's idle upstream connections that are too old or

@@ -46,7 +46,7 @@ where
 
 /// The tasks of a server whose HTTP rate limiter is `limiter`.
 pub fn all(app: &App, limiter: Arc<RateLimiter>) -> Vec<Arc<dyn Task>> {
-    let c = &app.config();
+    let c = app.config();
     let secs = Duration::from_secs;
     vec![
         // Heartbeat deadlines → `offline`.
