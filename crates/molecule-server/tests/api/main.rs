@@ -42,6 +42,8 @@ pub struct TestServer {
     pub server: RunningServer,
     pub client: Client,
     _dir: Option<TempDir>,
+    /// The database opened beside the server, once (see [`store_of`]).
+    store: tokio::sync::OnceCell<std::sync::Arc<dyn molecule_store::Store>>,
 }
 
 /// A temp directory removed on drop.
@@ -103,6 +105,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         server,
         client,
         _dir: Some(dir),
+        store: Default::default(),
     }
 }
 
@@ -176,7 +179,10 @@ pub async fn store_of(server: &RunningServer) -> std::sync::Arc<dyn molecule_sto
 impl TestServer {
     /// This server's database (see [`store_of`]).
     pub async fn store(&self) -> std::sync::Arc<dyn molecule_store::Store> {
-        store_of(&self.server).await
+        self.store
+            .get_or_init(|| store_of(&self.server))
+            .await
+            .clone()
     }
 
     /// The client with the admin token.

@@ -73,11 +73,7 @@ async fn schedules_due_during_downtime_fire_once_after_start() {
     .await;
     assert_eq!(s, 200);
     let database = t.server.app.config().database.clone();
-    let TestServer {
-        server,
-        client: _,
-        _dir,
-    } = t;
+    let TestServer { server, _dir, .. } = t;
     server.shutdown().await.unwrap();
     {
         let store = molecule_store::open(&database.store_url()).await.unwrap();

@@ -167,11 +167,7 @@ async fn secrets_wrong_key_and_tampering_fail_loudly() {
 
     // Restart with another key: every encrypted value fails, and says so.
     let database = t.server.app.config().database.clone();
-    let TestServer {
-        server,
-        client: _,
-        _dir,
-    } = t;
+    let TestServer { server, _dir, .. } = t;
     server.shutdown().await.unwrap();
     let other = start_on(database.clone(), |c| c.secrets_key = key(2)).await;
     let c2 = Client::new(other.url()).with_token(Some(token.clone()));
@@ -228,11 +224,7 @@ async fn development_without_a_key_encrypts_with_a_generated_key_file() {
     // A restart on the same data directory reads the same key file.
     let database = t.server.app.config().database.clone();
     let data_dir = t.server.app.config().data_dir.clone();
-    let TestServer {
-        server,
-        client: _,
-        _dir,
-    } = t;
+    let TestServer { server, _dir, .. } = t;
     server.shutdown().await.unwrap();
     let again = start_on(database, |c| {
         c.secrets_key = None;
