@@ -128,8 +128,9 @@ fn cors_origins_are_trimmed_and_postgres_urls_accepted() {
 
 #[test]
 fn agent_ca_file_must_hold_usable_pem_certificates() {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/tls/ca.pem");
-    let c = raw(&[("MOLECULE_AGENT_CA_FILE", fixture)])
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo");
+    let fixture = format!("{dir}/tests/api/tls/ca.pem");
+    let c = raw(&[("MOLECULE_AGENT_CA_FILE", fixture.as_str())])
         .validate()
         .unwrap();
     assert_eq!(c.agent_ca_certs.len(), 1);

@@ -10,11 +10,18 @@ use tokio::net::TcpListener;
 use crate::a2a::{reply_text, send_body, spawn_agent, workspace_at};
 use crate::{eventually, start, start_with};
 
+/// `tests/api/tls` of the checkout the test runs in (read at run time: a
+/// shared target dir may run a binary built in another checkout).
+fn tls_dir() -> std::path::PathBuf {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo");
+    std::path::Path::new(&dir).join("tests/api/tls")
+}
+
 /// The test certificate authority (`tests/api/tls/ca.pem`, valid until
 /// 2126) that issued `localhost.pem`.
 fn test_ca() -> Vec<rustls::pki_types::CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/tls/ca.pem");
+    let path = tls_dir().join("ca.pem");
     rustls::pki_types::CertificateDer::pem_file_iter(path)
         .unwrap()
         .collect::<Result<_, _>>()
@@ -26,12 +33,12 @@ fn test_ca() -> Vec<rustls::pki_types::CertificateDer<'static>> {
 pub(crate) async fn tls_front(agent_url: &str) -> String {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/tls");
-    let certs = CertificateDer::pem_file_iter(format!("{dir}/localhost.pem"))
+    let dir = tls_dir();
+    let certs = CertificateDer::pem_file_iter(dir.join("localhost.pem"))
         .unwrap()
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
-    let key = PrivateKeyDer::from_pem_file(format!("{dir}/localhost.key")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("localhost.key")).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -102,7 +109,7 @@ async fn https_agents_are_reached_over_tls_with_verified_certificates() {
 #[tokio::test]
 #[allow(unsafe_code)] // set_var: see SAFETY below
 async fn the_client_reaches_an_https_platform_over_https_and_wss() {
-    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/tls/ca.pem");
+    let ca = tls_dir().join("ca.pem");
     // SAFETY: set before this test starts any TLS client; nextest runs each
     // test in a process of its own, and no other test reads the variable.
     unsafe { std::env::set_var("SSL_CERT_FILE", ca) };
