@@ -11,6 +11,9 @@ mod resources;
 mod workspaces;
 mod ws;
 
+use resources::{memories, schedules, secrets};
+use workspaces::registry;
+
 use axum::Router;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -55,26 +58,14 @@ fn agent_routes() -> Router<App> {
     Router::new()
         .route("/health", get(admin::health))
         .route("/ws", get(ws::upgrade))
-        .route("/registry/register", post(workspaces::registry::register))
-        .route("/registry/heartbeat", post(workspaces::registry::heartbeat))
-        .route(
-            "/registry/update-card",
-            post(workspaces::registry::update_card),
-        )
-        .route(
-            "/registry/discover/{id}",
-            get(workspaces::registry::discover),
-        )
-        .route("/registry/{id}/peers", get(workspaces::registry::peers))
-        .route(
-            "/registry/check-access",
-            post(workspaces::registry::check_access),
-        )
+        .route("/registry/register", post(registry::register))
+        .route("/registry/heartbeat", post(registry::heartbeat))
+        .route("/registry/update-card", post(registry::update_card))
+        .route("/registry/discover/{id}", get(registry::discover))
+        .route("/registry/{id}/peers", get(registry::peers))
+        .route("/registry/check-access", post(registry::check_access))
         .route("/workspaces/{id}", get(workspaces::get))
-        .route(
-            "/workspaces/{id}/config",
-            get(resources::schedules::config_get),
-        )
+        .route("/workspaces/{id}/config", get(schedules::config_get))
         .route("/workspaces/{id}/a2a", post(a2a::proxy))
         .route(
             "/workspaces/{id}/activity",
@@ -99,52 +90,40 @@ fn agent_routes() -> Router<App> {
         // contract); `health` is how peers check on each other.
         .route(
             "/workspaces/{id}/schedules",
-            get(resources::schedules::list).post(resources::schedules::create),
+            get(schedules::list).post(schedules::create),
         )
-        .route(
-            "/workspaces/{id}/schedules/health",
-            get(resources::schedules::health),
-        )
+        .route("/workspaces/{id}/schedules/health", get(schedules::health))
         .route(
             "/workspaces/{id}/schedules/{sid}",
-            axum::routing::patch(resources::schedules::patch).delete(resources::schedules::delete),
+            axum::routing::patch(schedules::patch).delete(schedules::delete),
         )
-        .route(
-            "/workspaces/{id}/schedules/{sid}/run",
-            post(resources::schedules::run),
-        )
+        .route("/workspaces/{id}/schedules/{sid}/run", post(schedules::run))
         .route(
             "/workspaces/{id}/schedules/{sid}/history",
-            get(resources::schedules::history),
+            get(schedules::history),
         )
-        .route(
-            "/workspaces/{id}/secrets/values",
-            get(resources::secrets::values),
-        )
-        .route("/workspaces/{id}/model", get(resources::secrets::model))
+        .route("/workspaces/{id}/secrets/values", get(secrets::values))
+        .route("/workspaces/{id}/model", get(secrets::model))
         .route(
             "/workspaces/{id}/memory",
-            get(resources::memories::kv_list).post(resources::memories::kv_set),
+            get(memories::kv_list).post(memories::kv_set),
         )
         .route(
             "/workspaces/{id}/memory/{key}",
-            get(resources::memories::kv_get).delete(resources::memories::kv_delete),
+            get(memories::kv_get).delete(memories::kv_delete),
         )
         .route(
             "/workspaces/{id}/memories",
-            get(resources::memories::search).post(resources::memories::commit),
+            get(memories::search).post(memories::commit),
         )
-        .route(
-            "/workspaces/{id}/memories/{mid}",
-            delete(resources::memories::delete),
-        )
+        .route("/workspaces/{id}/memories/{mid}", delete(memories::delete))
         .route(
             "/workspaces/{id}/approvals",
-            get(resources::memories::approval_list).post(resources::memories::approval_create),
+            get(memories::approval_list).post(memories::approval_create),
         )
         .route(
             "/workspaces/{id}/approvals/{aid}/decide",
-            post(resources::memories::approval_decide),
+            post(memories::approval_decide),
         )
 }
 
@@ -172,40 +151,26 @@ fn admin_routes() -> Router<App> {
         .route("/workspaces/{id}/resume", post(workspaces::resume))
         .route(
             "/workspaces/{id}/config",
-            axum::routing::patch(resources::schedules::config_patch),
+            axum::routing::patch(schedules::config_patch),
         )
         .route(
             "/workspaces/{id}/secrets",
-            get(resources::secrets::list)
-                .post(resources::secrets::set)
-                .put(resources::secrets::set),
+            get(secrets::list).post(secrets::set).put(secrets::set),
         )
-        .route(
-            "/workspaces/{id}/secrets/{key}",
-            delete(resources::secrets::delete),
-        )
+        .route("/workspaces/{id}/secrets/{key}", delete(secrets::delete))
         .route(
             "/settings/secrets",
-            get(resources::secrets::global_list)
-                .put(resources::secrets::global_set)
-                .post(resources::secrets::global_set),
+            get(secrets::global_list)
+                .put(secrets::global_set)
+                .post(secrets::global_set),
         )
-        .route(
-            "/settings/secrets/{key}",
-            delete(resources::secrets::global_delete),
-        )
+        .route("/settings/secrets/{key}", delete(secrets::global_delete))
         .route(
             "/admin/secrets",
-            get(resources::secrets::global_list).post(resources::secrets::global_set),
+            get(secrets::global_list).post(secrets::global_set),
         )
-        .route(
-            "/admin/secrets/{key}",
-            delete(resources::secrets::global_delete),
-        )
-        .route(
-            "/approvals/pending",
-            get(resources::memories::approvals_pending),
-        )
+        .route("/admin/secrets/{key}", delete(secrets::global_delete))
+        .route("/approvals/pending", get(memories::approvals_pending))
         .route("/events", get(admin::events))
         .route("/events/{id}", get(admin::events_for))
 }
