@@ -4,6 +4,7 @@ use crate::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use molecule_types::ApprovalState;
+use molecule_types::WorkspaceId;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -17,7 +18,7 @@ pub trait ApprovalStore: Send + Sync {
     /// Decide a `pending` approval of that workspace; false otherwise.
     async fn approval_decide(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         id: Uuid,
         status: ApprovalState,
         decided_by: &str,

@@ -3,6 +3,7 @@
 use crate::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use molecule_types::WorkspaceId;
 use uuid::Uuid;
 
 #[async_trait]
@@ -10,7 +11,7 @@ pub trait MemoryStore: Send + Sync {
     async fn memory_insert(&self, m: &MemoryRow) -> Result<()>;
 
     /// Delete a memory owned by `workspace_id`.
-    async fn memory_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool>;
+    async fn memory_delete(&self, workspace_id: WorkspaceId, id: Uuid) -> Result<bool>;
 
     async fn memory_search(&self, q: &MemoryQuery) -> Result<Vec<MemoryRow>>;
 }

@@ -5,6 +5,7 @@ use crate::{ActivityRow, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use molecule_types::RunStatus;
+use molecule_types::WorkspaceId;
 use uuid::Uuid;
 
 #[async_trait]
@@ -17,7 +18,11 @@ pub trait ScheduleStore: Send + Sync {
     async fn schedule_list(&self, workspace_id: Uuid) -> Result<Vec<ScheduleRow>>;
 
     /// One schedule, scoped to its workspace.
-    async fn schedule_get(&self, workspace_id: Uuid, id: Uuid) -> Result<Option<ScheduleRow>>;
+    async fn schedule_get(
+        &self,
+        workspace_id: WorkspaceId,
+        id: Uuid,
+    ) -> Result<Option<ScheduleRow>>;
 
     /// Apply a patch; false when no such schedule in that workspace. A
     /// colliding name is [`StoreError::Conflict`].
@@ -29,7 +34,7 @@ pub trait ScheduleStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool>;
 
-    async fn schedule_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool>;
+    async fn schedule_delete(&self, workspace_id: WorkspaceId, id: Uuid) -> Result<bool>;
 
     /// Enabled schedules with `next_run_at <= now` whose workspace is not
     /// removed, oldest `next_run_at` first, at most `limit`.

@@ -4,11 +4,13 @@
 
 pub mod dto;
 pub mod event;
+pub mod ids;
 pub mod status;
 pub mod vocab;
 pub mod workspace_data;
 
 pub use event::{Event, EventEnvelope, EventType};
+pub use ids::WorkspaceId;
 pub use status::{ParseStatusError, StatusSet, Transition, WorkspaceStatus};
 pub use uuid::Uuid;
 pub use vocab::{

@@ -119,6 +119,7 @@ impl App {
     /// workspace, when `workspace` is given).
     pub async fn event_log(
         &self,
+        _: crate::app::auth::AdminAccess,
         workspace: Option<Uuid>,
     ) -> crate::error::AppResult<Vec<molecule_types::dto::StoredEvent>> {
         let rows = self

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::app::a2a::{
     A2aError, BUSY_RETRY_AFTER, Caller, ProxyBody, ProxyRequest, X_WORKSPACE_ID, a2a_headers_of,
 };
-use crate::app::auth::Network;
+use crate::app::auth::{Credentials, Network};
 use crate::error::AppError;
 
 const X_TIMEOUT: HeaderName = HeaderName::from_static("x-timeout");
@@ -57,13 +57,15 @@ async fn handle(
         AppError::InvalidRequest(m) => A2aError::BadRequest(m),
         other => A2aError::Internal(other.to_string()),
     })?;
+    let bearer = bearer_from(&headers);
+    let creds = Credentials {
+        bearer: bearer.as_deref(),
+        network,
+    };
+    let route = app.auth_a2a(caller, target, creds).await?;
     let resp = app
         .proxy(ProxyRequest {
-            target,
-            caller,
-            bearer: bearer_from(&headers),
-            network,
-            trusted: false,
+            route,
             body,
             a2a_headers: a2a_headers_of(&headers),
             timeout: client_timeout(&headers),

@@ -21,8 +21,8 @@ pub async fn list(
     WorkspacePath(id): WorkspacePath,
     Query(q): Query<ActivityListQuery>,
 ) -> AppResult<Json<Vec<ActivityEntry>>> {
-    app.auth_workspace(id, bearer.creds()).await?;
-    Ok(Json(app.activity_list(id, q).await?))
+    let access = app.auth_workspace(id, bearer.creds()).await?;
+    Ok(Json(app.activity_list(access, q).await?))
 }
 
 pub async fn report(
@@ -31,8 +31,8 @@ pub async fn report(
     WorkspacePath(id): WorkspacePath,
     JsonBody(r): JsonBody<ActivityReport>,
 ) -> AppResult<Json<molecule_types::dto::StatusReply>> {
-    app.auth_workspace(id, bearer.creds()).await?;
-    app.activity_report(id, r).await?;
+    let access = app.auth_workspace(id, bearer.creds()).await?;
+    app.activity_report(access, r).await?;
     Ok(super::ack("logged"))
 }
 
@@ -48,8 +48,8 @@ pub async fn notify(
     WorkspacePath(id): WorkspacePath,
     JsonBody(b): JsonBody<NotifyBody>,
 ) -> AppResult<Json<molecule_types::dto::StatusReply>> {
-    app.auth_workspace(id, bearer.creds()).await?;
-    app.notify(id, &b.message).await?;
+    let access = app.auth_workspace(id, bearer.creds()).await?;
+    app.notify(access, &b.message).await?;
     Ok(super::ack("sent"))
 }
 
@@ -65,9 +65,9 @@ pub async fn session_search(
     WorkspacePath(id): WorkspacePath,
     Query(q): Query<SearchQuery>,
 ) -> AppResult<Json<Vec<SessionHit>>> {
-    app.auth_workspace(id, bearer.creds()).await?;
+    let access = app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(
-        app.session_search(id, q.q.as_deref(), q.limit.as_deref())
+        app.session_search(access, q.q.as_deref(), q.limit.as_deref())
             .await?,
     ))
 }
@@ -78,8 +78,8 @@ pub async fn delegate(
     WorkspacePath(id): WorkspacePath,
     JsonBody(req): JsonBody<DelegateRequest>,
 ) -> AppResult<(StatusCode, Json<DelegationAccepted>)> {
-    app.auth_workspace(id, bearer.creds()).await?;
-    let body = app.delegate(id, req).await?;
+    let access = app.auth_workspace(id, bearer.creds()).await?;
+    let body = app.delegate(access, req).await?;
     // A new delegation is accepted (202); an idempotency-key hit is 200.
     let status = if body.idempotent_hit.is_some() {
         StatusCode::OK
@@ -94,8 +94,8 @@ pub async fn delegations(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<Vec<Delegation>>> {
-    app.auth_workspace(id, bearer.creds()).await?;
-    Ok(Json(app.delegations(id).await?))
+    let access = app.auth_workspace(id, bearer.creds()).await?;
+    Ok(Json(app.delegations(access).await?))
 }
 
 pub async fn record_delegation(
@@ -104,10 +104,10 @@ pub async fn record_delegation(
     WorkspacePath(id): WorkspacePath,
     JsonBody(req): JsonBody<RecordRequest>,
 ) -> AppResult<(StatusCode, Json<DelegationAck>)> {
-    app.auth_workspace(id, bearer.creds()).await?;
+    let access = app.auth_workspace(id, bearer.creds()).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(app.record_delegation(id, req).await?),
+        Json(app.record_delegation(access, req).await?),
     ))
 }
 
@@ -120,6 +120,8 @@ pub async fn update_delegation(
     let id = raw_id
         .parse()
         .map_err(|_| AppError::not_found("workspace not found"))?;
-    app.auth_workspace(id, bearer.creds()).await?;
-    Ok(Json(app.update_delegation(id, &delegation_id, req).await?))
+    let access = app.auth_workspace(id, bearer.creds()).await?;
+    Ok(Json(
+        app.update_delegation(access, &delegation_id, req).await?,
+    ))
 }

@@ -79,7 +79,8 @@ pub async fn test_token(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<TestToken>> {
-    Ok(Json(app.test_token(id, bearer.creds()).await?))
+    let dev = app.auth_dev(bearer.creds())?;
+    Ok(Json(app.test_token(dev, id.into()).await?))
 }
 
 /// `POST /admin/workspaces/:id/token`: rotate a workspace's credential
@@ -90,16 +91,16 @@ pub async fn rotate_token(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<TestToken>> {
-    app.auth_admin(bearer.creds())?;
+    let admin = app.auth_admin(bearer.creds())?;
     Ok(Json(TestToken {
-        auth_token: app.rotate_token(id).await?,
+        auth_token: app.rotate_token(admin, id.into()).await?,
         workspace_id: id,
     }))
 }
 
 pub async fn events(State(app): State<App>, bearer: Bearer) -> AppResult<Json<Vec<StoredEvent>>> {
-    app.auth_admin(bearer.creds())?;
-    Ok(Json(app.event_log(None).await?))
+    let admin = app.auth_admin(bearer.creds())?;
+    Ok(Json(app.event_log(admin, None).await?))
 }
 
 pub async fn events_for(
@@ -107,9 +108,9 @@ pub async fn events_for(
     bearer: Bearer,
     Path(id): Path<String>,
 ) -> AppResult<Json<Vec<StoredEvent>>> {
-    app.auth_admin(bearer.creds())?;
+    let admin = app.auth_admin(bearer.creds())?;
     let Ok(id) = id.parse::<Uuid>() else {
         return Ok(Json(Vec::new()));
     };
-    Ok(Json(app.event_log(Some(id)).await?))
+    Ok(Json(app.event_log(admin, Some(id)).await?))
 }

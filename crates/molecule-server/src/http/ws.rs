@@ -13,21 +13,13 @@ use chrono::Utc;
 use serde_json::json;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
-use uuid::Uuid;
 
 use super::extract::{Bearer, CallerHeader};
 use crate::app::App;
-use crate::app::auth::{Credentials, Principal};
-use crate::error::{AppError, AppResult};
+use crate::app::auth::Audience;
+use crate::error::AppResult;
 
 const PING_EVERY: Duration = Duration::from_secs(30);
-
-/// Which events a client receives.
-#[derive(Debug, Clone, Copy)]
-enum Audience {
-    Everything,
-    Workspace(Uuid),
-}
 
 pub async fn upgrade(
     State(app): State<App>,
@@ -35,27 +27,8 @@ pub async fn upgrade(
     CallerHeader(caller): CallerHeader,
     ws: WebSocketUpgrade,
 ) -> AppResult<Response> {
-    let audience = audience(&app, caller.as_deref(), bearer.creds()).await?;
+    let audience = app.auth_events(caller.as_deref(), bearer.creds()).await?;
     Ok(ws.on_upgrade(move |socket| serve(app, socket, audience)))
-}
-
-async fn audience(app: &App, caller: Option<&str>, creds: Credentials<'_>) -> AppResult<Audience> {
-    if let Some(c) = caller {
-        let id = c
-            .parse::<Uuid>()
-            .map_err(|_| AppError::invalid("X-Workspace-ID must be a workspace UUID"))?;
-        app.auth_agent(id, creds, "workspace").await?;
-        return Ok(Audience::Workspace(id));
-    }
-    match app.principal(creds.bearer).await? {
-        Principal::Admin => Ok(Audience::Everything),
-        Principal::Workspace(id) => Ok(Audience::Workspace(id)),
-        Principal::Anonymous if app.dev_open(creds) => Ok(Audience::Everything),
-        Principal::Anonymous if creds.bearer.is_some() => {
-            Err(AppError::unauthenticated("invalid admin auth token"))
-        }
-        Principal::Anonymous => Err(AppError::unauthenticated("admin auth required")),
-    }
 }
 
 async fn serve(app: App, mut socket: WebSocket, audience: Audience) {

@@ -252,7 +252,13 @@ async fn schedules_of_removed_workspaces_stop() {
     t.client.delete_workspace(ws, true).await.unwrap();
     make_due(&*t.store().await, ws, id, Chrono::seconds(5)).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let row = t.store().await.schedule_get(ws, id).await.unwrap().unwrap();
+    let row = t
+        .store()
+        .await
+        .schedule_get(ws.into(), id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         row.run_count, 0,
         "a removed workspace's schedule never fires"

@@ -7,6 +7,7 @@ use chrono::Utc;
 use molecule_provisioner::local::LocalProvisioner;
 use molecule_provisioner::{ExecOutput, Observation, Provisioner, Result, Started, WorkspaceSpec};
 use molecule_server::app::App;
+use molecule_server::app::auth::Credentials;
 use molecule_server::config::Config;
 use molecule_store::NewWorkspace;
 use molecule_types::{Transition, WorkspaceStatus};
@@ -122,7 +123,12 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
     gate.entered.notified().await;
 
     // An operator pauses it meanwhile.
-    let paused = app.workspace_pause(id).await.expect("pause");
+    let token = app.issue_token(id).await.unwrap();
+    let operator = app
+        .auth_workspace(id, Credentials::remote(Some(&token)))
+        .await
+        .unwrap();
+    let paused = app.workspace_pause(operator).await.expect("pause");
     assert_eq!(paused.paused_count, 1);
     gate.release.notify_one();
     restarting.await.unwrap().expect("provisioner activation");

@@ -5,6 +5,7 @@ use crate::{ApprovalRow, ApprovalStore, NewApproval, Result, approvals::sql};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use molecule_types::ApprovalState;
+use molecule_types::WorkspaceId;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
@@ -64,14 +65,14 @@ impl ApprovalStore for PostgresStore {
 
     async fn approval_decide(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         id: Uuid,
         status: ApprovalState,
         decided_by: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let n = sqlx::query(sql::DECIDE)
-            .bind(workspace_id)
+            .bind(workspace_id.uuid())
             .bind(id)
             .bind(status.as_str())
             .bind(decided_by)

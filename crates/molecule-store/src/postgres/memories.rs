@@ -4,6 +4,7 @@
 use super::PostgresStore;
 use crate::{MemoryQuery, MemoryRow, MemoryStore, MemoryText, Result, memories::sql};
 use async_trait::async_trait;
+use molecule_types::WorkspaceId;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
@@ -43,9 +44,9 @@ impl MemoryStore for PostgresStore {
         Ok(())
     }
 
-    async fn memory_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool> {
+    async fn memory_delete(&self, workspace_id: WorkspaceId, id: Uuid) -> Result<bool> {
         let n = sqlx::query(sql::DELETE)
-            .bind(workspace_id)
+            .bind(workspace_id.uuid())
             .bind(id)
             .execute(&self.pool)
             .await?

@@ -8,6 +8,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use molecule_types::WorkspaceId;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
@@ -71,13 +72,17 @@ impl ScheduleStore for PostgresStore {
         rows.iter().map(row).collect()
     }
 
-    async fn schedule_get(&self, workspace_id: Uuid, id: Uuid) -> Result<Option<ScheduleRow>> {
+    async fn schedule_get(
+        &self,
+        workspace_id: WorkspaceId,
+        id: Uuid,
+    ) -> Result<Option<ScheduleRow>> {
         let r = sqlx::query(concat!(
             "SELECT ",
             columns!(),
             " FROM workspace_schedules s WHERE s.workspace_id = $1 AND s.id = $2"
         ))
-        .bind(workspace_id)
+        .bind(workspace_id.uuid())
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
@@ -108,9 +113,9 @@ impl ScheduleStore for PostgresStore {
         Ok(n > 0)
     }
 
-    async fn schedule_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool> {
+    async fn schedule_delete(&self, workspace_id: WorkspaceId, id: Uuid) -> Result<bool> {
         let n = sqlx::query(sql::DELETE)
-            .bind(workspace_id)
+            .bind(workspace_id.uuid())
             .bind(id)
             .execute(&self.pool)
             .await?

@@ -6,6 +6,7 @@ use crate::{ApprovalRow, ApprovalStore, NewApproval, Result, approvals::sql};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use molecule_types::ApprovalState;
+use molecule_types::WorkspaceId;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
@@ -65,14 +66,14 @@ impl ApprovalStore for SqliteStore {
 
     async fn approval_decide(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         id: Uuid,
         status: ApprovalState,
         decided_by: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let n = sqlx::query(sql::DECIDE)
-            .bind(workspace_id.to_string())
+            .bind(workspace_id.uuid().to_string())
             .bind(id.to_string())
             .bind(status.as_str())
             .bind(decided_by)

@@ -5,6 +5,7 @@ use super::SqliteStore;
 use super::codec::{get_ts, get_uuid, json_list, ts};
 use crate::{MemoryQuery, MemoryRow, MemoryStore, MemoryText, Result, memories::sql};
 use async_trait::async_trait;
+use molecule_types::WorkspaceId;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
@@ -50,9 +51,9 @@ impl MemoryStore for SqliteStore {
         Ok(())
     }
 
-    async fn memory_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool> {
+    async fn memory_delete(&self, workspace_id: WorkspaceId, id: Uuid) -> Result<bool> {
         let n = sqlx::query(sql::DELETE)
-            .bind(workspace_id.to_string())
+            .bind(workspace_id.uuid().to_string())
             .bind(id.to_string())
             .execute(&self.writer)
             .await?

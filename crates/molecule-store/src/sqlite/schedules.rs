@@ -9,6 +9,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use molecule_types::WorkspaceId;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
@@ -73,13 +74,17 @@ impl ScheduleStore for SqliteStore {
         rows.iter().map(row).collect()
     }
 
-    async fn schedule_get(&self, workspace_id: Uuid, id: Uuid) -> Result<Option<ScheduleRow>> {
+    async fn schedule_get(
+        &self,
+        workspace_id: WorkspaceId,
+        id: Uuid,
+    ) -> Result<Option<ScheduleRow>> {
         let r = sqlx::query(concat!(
             "SELECT ",
             columns!(),
             " FROM workspace_schedules s WHERE s.workspace_id = $1 AND s.id = $2"
         ))
-        .bind(workspace_id.to_string())
+        .bind(workspace_id.uuid().to_string())
         .bind(id.to_string())
         .fetch_optional(&self.reader)
         .await?;
@@ -112,9 +117,9 @@ impl ScheduleStore for SqliteStore {
         Ok(n > 0)
     }
 
-    async fn schedule_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<bool> {
+    async fn schedule_delete(&self, workspace_id: WorkspaceId, id: Uuid) -> Result<bool> {
         let n = sqlx::query(sql::DELETE)
-            .bind(workspace_id.to_string())
+            .bind(workspace_id.uuid().to_string())
             .bind(id.to_string())
             .execute(&self.writer)
             .await?

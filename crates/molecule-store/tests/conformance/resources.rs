@@ -261,8 +261,8 @@ async fn memory_search_filters_and_full_text_on_both_backends() {
             "lunch, salad, failed, pipelines: case-insensitive 'l'"
         );
         // Delete only own rows.
-        assert!(!st.memory_delete(c, rows[0].id).await.unwrap());
-        assert!(st.memory_delete(a, rows[0].id).await.unwrap());
+        assert!(!st.memory_delete(c.into(), rows[0].id).await.unwrap());
+        assert!(st.memory_delete(a.into(), rows[0].id).await.unwrap());
         let hits = ids(st
             .memory_search(&search(
                 None,
@@ -300,18 +300,30 @@ async fn approvals_decide_once_and_expire_by_age() {
             st.approval_insert(a).await.unwrap();
         }
         assert!(
-            !st.approval_decide(other, decided.id, ApprovalState::Approved, "human", at(2))
-                .await
-                .unwrap(),
+            !st.approval_decide(
+                other.into(),
+                decided.id,
+                ApprovalState::Approved,
+                "human",
+                at(2)
+            )
+            .await
+            .unwrap(),
             "scoped to the workspace"
         );
         assert!(
-            st.approval_decide(ws, decided.id, ApprovalState::Approved, "human", at(2))
-                .await
-                .unwrap()
+            st.approval_decide(
+                ws.into(),
+                decided.id,
+                ApprovalState::Approved,
+                "human",
+                at(2)
+            )
+            .await
+            .unwrap()
         );
         assert!(
-            !st.approval_decide(ws, decided.id, ApprovalState::Denied, "human", at(3))
+            !st.approval_decide(ws.into(), decided.id, ApprovalState::Denied, "human", at(3))
                 .await
                 .unwrap(),
             "only from pending"

@@ -52,7 +52,12 @@ async fn schedule_claim_is_won_by_exactly_one_of_many_concurrent_claimers() {
             won += t.await.unwrap() as usize;
         }
         assert_eq!(won, 1, "exactly one claimer owns the run");
-        let row = b.store.schedule_get(ws, s.id).await.unwrap().unwrap();
+        let row = b
+            .store
+            .schedule_get(ws.into(), s.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(row.next_run_at, Some(at(310)));
         assert_eq!(row.last_run_at, Some(at(20)));
         // A stale read cannot claim again.
@@ -114,7 +119,7 @@ async fn schedules_crud_due_list_and_history() {
             ..Default::default()
         };
         assert!(st.schedule_patch(ws, c.id, &clear, at(12)).await.unwrap());
-        let row = st.schedule_get(ws, c.id).await.unwrap().unwrap();
+        let row = st.schedule_get(ws.into(), c.id).await.unwrap().unwrap();
         assert_eq!((row.next_run_at, row.name.as_str()), (None, "renamed"));
         let rename = SchedulePatch {
             name: Some("daily".into()),
@@ -132,7 +137,7 @@ async fn schedules_crud_due_list_and_history() {
             at: at(21),
         };
         assert!(st.schedule_record_run(c.id, &r).await.unwrap());
-        let row = st.schedule_get(ws, c.id).await.unwrap().unwrap();
+        let row = st.schedule_get(ws.into(), c.id).await.unwrap().unwrap();
         assert_eq!(
             (
                 row.run_count,
@@ -191,14 +196,14 @@ async fn schedules_crud_due_list_and_history() {
             st.schedule_begin_run(c.id, at(500), at(100)).await.unwrap(),
             "abandoned after the stale limit"
         );
-        let row = st.schedule_get(ws, c.id).await.unwrap().unwrap();
+        let row = st.schedule_get(ws.into(), c.id).await.unwrap().unwrap();
         assert_eq!(
             (row.run_count, row.last_status.map(|s| s.as_str())),
             (3, Some("error"))
         );
 
-        assert!(st.schedule_delete(ws, c.id).await.unwrap());
-        assert!(!st.schedule_delete(ws, c.id).await.unwrap());
+        assert!(st.schedule_delete(ws.into(), c.id).await.unwrap());
+        assert!(!st.schedule_delete(ws.into(), c.id).await.unwrap());
         b.finish().await;
     }
 }

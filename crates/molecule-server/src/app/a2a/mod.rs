@@ -38,12 +38,12 @@ pub use endpoint::UrlOrigin;
 pub use envelope::{a2a_headers_of, is_streaming_method};
 use envelope::{loggable, normalise};
 use exchange::{DetachOnDrop, Exchange, Outcome, stream_through};
-pub use types::{A2aError, A2aReply, Caller, ProxyBody, ProxyRequest, ProxyResponse};
+pub use types::{A2aError, A2aReply, A2aRoute, Caller, ProxyBody, ProxyRequest, ProxyResponse};
 pub use upstream::Upstream;
 use upstream::{Failure, SendError, read_capped};
 
 use super::App;
-use super::auth::{Credentials, Network};
+use super::auth::Credentials;
 use crate::error::AppError;
 
 /// Largest request body the proxy forwards.
@@ -145,52 +145,65 @@ impl App {
         Ok(t)
     }
 
-    async fn authorize(&self, req: &ProxyRequest) -> Result<(), A2aError> {
-        let creds = Credentials {
-            bearer: req.bearer.as_deref(),
-            network: req.network,
-        };
+    /// The proxy's gate for a request: who the caller is (its token;
+    /// development from loopback keeps the reference's trust in loopback
+    /// callers and self-calls) and whether the hierarchy lets it reach
+    /// `target`.
+    pub async fn auth_a2a(
+        &self,
+        caller: Caller,
+        target: Uuid,
+        creds: Credentials<'_>,
+    ) -> Result<A2aRoute, A2aError> {
         let to_a2a = |e: AppError| match e {
             AppError::Unauthenticated(m) => A2aError::Unauthenticated(m),
             other => A2aError::Internal(other.to_string()),
         };
-        match &req.caller {
+        match &caller {
             Caller::Canvas | Caller::System(_) => {
                 // An operator (admin token) only; development trusts
                 // loopback callers as the reference did.
-                if !req.trusted {
-                    self.auth_admin(creds).map_err(to_a2a)?;
-                }
-                Ok(())
+                self.auth_admin(creds).map_err(to_a2a)?;
             }
-            Caller::Workspace(caller) => {
+            Caller::Workspace(id) => {
                 // A workspace caller proves who it is (production: always,
-                // calling itself included); development from loopback keeps
-                // the reference's grandfathering and self-calls.
-                let self_call_in_dev = self.dev_open(creds) && *caller == req.target;
-                if !req.trusted && !self_call_in_dev {
-                    self.auth_agent(*caller, creds, "caller")
+                // calling itself included).
+                let self_call_in_dev = self.dev_open(creds) && *id == target;
+                if !self_call_in_dev {
+                    self.auth_agent(*id, creds, "caller")
                         .await
                         .map_err(to_a2a)?;
                 }
-                if *caller != req.target
-                    && !self.hierarchy.can_communicate(*caller, req.target).await
-                {
-                    return Err(A2aError::AccessDenied);
-                }
-                Ok(())
             }
         }
+        self.a2a_internal(caller, target).await
     }
 
-    /// One call through the proxy: authorise, resolve, normalise, forward,
+    /// The platform calling on an already authorised principal's behalf
+    /// (delegation, schedules, restart context): no token is asked for,
+    /// the hierarchy still applies.
+    pub(in crate::app) async fn a2a_internal(
+        &self,
+        caller: Caller,
+        target: Uuid,
+    ) -> Result<A2aRoute, A2aError> {
+        if let Caller::Workspace(id) = caller
+            && id != target
+            && !self.hierarchy.can_communicate(id, target).await
+        {
+            return Err(A2aError::AccessDenied);
+        }
+        Ok(A2aRoute::granted(caller, target))
+    }
+
+    /// One authorised call through the proxy: resolve, normalise, forward,
     /// map errors, record. See the module docs.
     pub async fn proxy(&self, req: ProxyRequest) -> Result<ProxyResponse, A2aError> {
         if req.body.len() > MAX_REQUEST_BODY {
             return Err(A2aError::TooLarge);
         }
-        self.authorize(&req).await?;
-        let target = self.resolve_target(req.target).await?;
+        let (caller, target_id) = (req.route.caller().clone(), req.route.target());
+        let target = self.resolve_target(target_id).await?;
         match target.status {
             WorkspaceStatus::Removed => return Err(A2aError::NotFound),
             WorkspaceStatus::Paused | WorkspaceStatus::Provisioning => {
@@ -210,7 +223,7 @@ impl App {
         let deadline = match (streaming, req.timeout) {
             (true, _) => None,
             (false, Some(t)) => Some(t),
-            (false, None) if req.caller == Caller::Canvas => Some(CANVAS_TIMEOUT),
+            (false, None) if caller == Caller::Canvas => Some(CANVAS_TIMEOUT),
             (false, None) => Some(AGENT_TIMEOUT),
         };
         let Some(endpoint) = target.endpoint.clone() else {
@@ -222,16 +235,16 @@ impl App {
         let upstream_req = upstream::post(
             &endpoint,
             n.bytes.clone(),
-            req.caller.header_value(),
+            caller.header_value(),
             &req.a2a_headers,
         );
         let deadline = deadline.map(|d| tokio::time::Instant::now() + d);
         let client = self.a2a_http.clone();
         let exchange = Exchange {
             app: self.clone(),
-            target: req.target,
+            target: target_id,
             target_name: target.name.clone(),
-            caller: req.caller.clone(),
+            caller: caller.clone(),
             method: n.method,
             request: n.bytes,
         };
@@ -388,11 +401,7 @@ impl App {
         let started = Instant::now();
         let resp = self
             .proxy(ProxyRequest {
-                target,
-                caller,
-                bearer: None,
-                network: Network::Remote,
-                trusted: true,
+                route: self.a2a_internal(caller, target).await?,
                 body: Bytes::from(body.to_string()),
                 a2a_headers: Vec::new(),
                 timeout: Some(timeout),

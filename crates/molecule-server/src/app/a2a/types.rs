@@ -1,7 +1,6 @@
 //! The proxy's vocabulary: who calls, what a call carries, what comes
 //! back, and why a call produced no agent answer.
 
-use crate::app::auth::Network;
 use axum::http::{HeaderName, HeaderValue};
 use bytes::Bytes;
 use molecule_types::is_system_caller;
@@ -48,21 +47,40 @@ impl Caller {
 /// One call through the proxy.
 #[derive(Debug, Clone)]
 pub struct ProxyRequest {
-    pub target: Uuid,
-    pub caller: Caller,
-    /// The caller's bearer token (ignored for trusted internal calls).
-    pub bearer: Option<String>,
-    /// The network the call came from (development mode trusts loopback
-    /// callers only).
-    pub network: Network,
-    /// Internal call made by the platform on an already authorised
-    /// principal's behalf: no token check (hierarchy rules still apply).
-    pub trusted: bool,
+    /// Who calls whom, authorised ([`App::auth_a2a`] for a request,
+    /// [`App::a2a_internal`] for the platform's own calls).
+    ///
+    /// [`App::auth_a2a`]: crate::app::App::auth_a2a
+    /// [`App::a2a_internal`]: crate::app::App::a2a_internal
+    pub route: A2aRoute,
     pub body: Bytes,
     /// `A2A-Version` / `A2A-Extensions` of the request.
     pub a2a_headers: Vec<(HeaderName, HeaderValue)>,
     /// `X-Timeout` or an internal caller's deadline.
     pub timeout: Option<Duration>,
+}
+
+/// Proof that `caller` may call `target` through the proxy: its
+/// credential checked and the hierarchy consulted. Only `app::a2a` makes
+/// one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct A2aRoute {
+    caller: Caller,
+    target: Uuid,
+}
+
+impl A2aRoute {
+    pub(in crate::app) fn granted(caller: Caller, target: Uuid) -> Self {
+        Self { caller, target }
+    }
+
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    pub fn target(&self) -> Uuid {
+        self.target
+    }
 }
 
 /// The agent's answer, passed through.

@@ -19,6 +19,7 @@ use serde_json::json;
 use std::time::Instant;
 
 use super::App;
+use crate::app::auth::WorkspaceAccess;
 use crate::error::{AppError, AppResult, Pressure};
 pub use budget::{BudgetConfig, WriteBudget};
 use molecule_types::workspace_data::{ActivityEntry, SessionHit};
@@ -266,9 +267,10 @@ impl App {
     /// GET /workspaces/:id/activity.
     pub async fn activity_list(
         &self,
-        id: uuid::Uuid,
+        access: WorkspaceAccess,
         q: ActivityListQuery,
     ) -> AppResult<Vec<ActivityEntry>> {
+        let id = access.uuid();
         let source = match q.source.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some("canvas") => Some(molecule_store::ActivitySource::Canvas),
@@ -298,7 +300,12 @@ impl App {
     }
 
     /// POST /workspaces/:id/activity: an agent reports what it did.
-    pub async fn activity_report(&self, id: uuid::Uuid, r: ActivityReport) -> AppResult<()> {
+    pub async fn activity_report(
+        &self,
+        access: WorkspaceAccess,
+        r: ActivityReport,
+    ) -> AppResult<()> {
+        let id = access.uuid();
         let reportable = ActivityType::REPORTABLE;
         let Some(activity_type) = r
             .activity_type
@@ -338,7 +345,8 @@ impl App {
 
     /// POST /workspaces/:id/notify: a message from the agent to the
     /// operators watching.
-    pub async fn notify(&self, id: uuid::Uuid, message: &str) -> AppResult<()> {
+    pub async fn notify(&self, access: WorkspaceAccess, message: &str) -> AppResult<()> {
+        let id = access.uuid();
         if message.trim().is_empty() {
             return Err(AppError::invalid("message is required"));
         }
@@ -356,10 +364,11 @@ impl App {
     /// newest first.
     pub async fn session_search(
         &self,
-        id: uuid::Uuid,
+        access: WorkspaceAccess,
         q: Option<&str>,
         limit: Option<&str>,
     ) -> AppResult<Vec<SessionHit>> {
+        let id = access.uuid();
         let limit = limit_param(limit, 50, 200);
         let q = q.map(str::trim).filter(|s| !s.is_empty());
         let err = || AppError::internal("session search failed");

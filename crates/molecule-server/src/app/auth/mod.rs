@@ -9,10 +9,18 @@
 //! cache entries they revoke.
 
 pub mod access;
+mod proofs;
+mod rules;
+
+pub use proofs::{
+    AccessQuery, AdminAccess, AgentAccess, ApprovalDecider, Audience, DevAccess, PatchAccess,
+    PeerAccess, ReadAccess, WorkspaceAccess,
+};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
+use molecule_types::WorkspaceId;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -162,7 +170,8 @@ impl App {
 
     /// Rotate `ws`'s credential: every live token is revoked and a new one
     /// returned (once). The old tokens stop working at once, on every path.
-    pub async fn rotate_token(&self, ws: Uuid) -> AppResult<String> {
+    pub async fn rotate_token(&self, _: AdminAccess, ws: WorkspaceId) -> AppResult<String> {
+        let ws = ws.uuid();
         self.live_workspace_row(ws).await?;
         let t = generate_token();
         self.store
@@ -223,21 +232,36 @@ impl App {
     /// AdminAuth. Development, from loopback: open (the server only binds
     /// loopback there). Otherwise the admin token and nothing else; a
     /// workspace token is never an admin token.
-    pub fn auth_admin(&self, creds: Credentials<'_>) -> AppResult<()> {
+    pub fn auth_admin(&self, creds: Credentials<'_>) -> AppResult<AdminAccess> {
         if self.dev_open(creds) {
-            return Ok(());
+            return Ok(AdminAccess::granted());
         }
         match creds.bearer {
             None => Err(AppError::unauthenticated("admin auth required")),
-            Some(_) if self.is_admin_token(creds.bearer) => Ok(()),
+            Some(_) if self.is_admin_token(creds.bearer) => Ok(AdminAccess::granted()),
             Some(_) => Err(AppError::unauthenticated("invalid admin auth token")),
+        }
+    }
+
+    /// Development mode from loopback, and nothing else: anything else is
+    /// told the route does not exist.
+    pub fn auth_dev(&self, creds: Credentials<'_>) -> AppResult<DevAccess> {
+        if self.dev_open(creds) {
+            Ok(DevAccess::granted())
+        } else {
+            Err(AppError::not_found("not found"))
         }
     }
 
     /// WorkspaceAuth (strict): a live token bound to `ws`. The admin token
     /// also passes, so operators can act on any workspace.
-    pub async fn auth_workspace(&self, ws: Uuid, creds: Credentials<'_>) -> AppResult<()> {
-        self.auth_bound(ws, creds.bearer, "workspace").await
+    pub async fn auth_workspace(
+        &self,
+        ws: Uuid,
+        creds: Credentials<'_>,
+    ) -> AppResult<WorkspaceAccess> {
+        self.auth_bound(ws, creds.bearer, "workspace").await?;
+        Ok(WorkspaceAccess::granted(ws))
     }
 
     /// A bearer bound to `ws` (or the admin token), required; `what` names
@@ -266,7 +290,12 @@ impl App {
     /// trusts a bare id). Development from loopback keeps the reference's
     /// grandfathering: a workspace without a live token passes (its e2e
     /// scripts register first and receive the token then).
-    pub async fn auth_agent(&self, ws: Uuid, creds: Credentials<'_>, what: &str) -> AppResult<()> {
+    pub async fn auth_agent(
+        &self,
+        ws: Uuid,
+        creds: Credentials<'_>,
+        what: &str,
+    ) -> AppResult<AgentAccess> {
         if self.dev_open(creds) && !self.is_admin_token(creds.bearer) {
             let live = match self.has_live_token(ws).await {
                 Ok(l) => l,
@@ -276,20 +305,21 @@ impl App {
                 }
             };
             if !live {
-                return Ok(());
+                return Ok(AgentAccess::granted(ws));
             }
         }
-        self.auth_bound(ws, creds.bearer, what).await
+        self.auth_bound(ws, creds.bearer, what).await?;
+        Ok(AgentAccess::granted(ws))
     }
 
     /// Routes the contract leaves open that still name a workspace
     /// (`GET /workspaces/:id`): open in development from loopback; otherwise
     /// the admin token or the workspace's own.
-    pub async fn auth_reader(&self, ws: Uuid, creds: Credentials<'_>) -> AppResult<()> {
-        if self.dev_open(creds) {
-            return Ok(());
+    pub async fn auth_reader(&self, ws: Uuid, creds: Credentials<'_>) -> AppResult<ReadAccess> {
+        if !self.dev_open(creds) {
+            self.auth_workspace(ws, creds).await?;
         }
-        self.auth_workspace(ws, creds).await
+        Ok(ReadAccess::granted(ws))
     }
 
     /// Identify a bearer without requiring anything.

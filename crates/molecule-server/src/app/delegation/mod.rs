@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::validation::uuid_field;
 use super::{App, activity};
+use crate::app::auth::WorkspaceAccess;
 use crate::error::{AppError, AppResult};
 use dispatch::Delegation;
 #[cfg(test)]
@@ -169,9 +170,10 @@ impl App {
     /// same idempotency key.
     pub async fn delegate(
         &self,
-        source: Uuid,
+        access: WorkspaceAccess,
         req: DelegateRequest,
     ) -> AppResult<DelegationAccepted> {
+        let source = access.uuid();
         let target = parse_target(&req.target_id)?;
         if req.task.trim().is_empty() {
             return Err(AppError::invalid("task is required"));
@@ -321,7 +323,8 @@ impl App {
     }
 
     /// GET /workspaces/:id/delegations: the newest 50 tracking and result rows.
-    pub async fn delegations(&self, source: Uuid) -> AppResult<Vec<DelegationView>> {
+    pub async fn delegations(&self, access: WorkspaceAccess) -> AppResult<Vec<DelegationView>> {
+        let source = access.uuid();
         let rows = self
             .store
             .activity_list(&ActivityQuery {
@@ -341,9 +344,10 @@ impl App {
     /// one row.
     pub async fn record_delegation(
         &self,
-        source: Uuid,
+        access: WorkspaceAccess,
         req: RecordRequest,
     ) -> AppResult<DelegationAck> {
+        let source = access.uuid();
         let target = parse_target(&req.target_id)?;
         let delegation_id = req.delegation_id.trim().to_string();
         if req.task.trim().is_empty() || delegation_id.is_empty() {
@@ -392,10 +396,11 @@ impl App {
     /// POST /workspaces/:id/delegations/:delegation_id/update.
     pub async fn update_delegation(
         &self,
-        source: Uuid,
+        access: WorkspaceAccess,
         delegation_id: &str,
         req: UpdateRequest,
     ) -> AppResult<DelegationAck> {
+        let source = access.uuid();
         let outcome = match req.status.parse::<DelegationStatus>() {
             Ok(DelegationStatus::Completed) => Ok(req.response_preview.clone().unwrap_or_default()),
             Ok(DelegationStatus::Failed) => Err(req.error.clone().unwrap_or_default()),

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::app::auth::{Credentials, Principal};
+use crate::app::auth::{AdminAccess, ApprovalDecider, WorkspaceAccess};
 use crate::error::{AppError, AppResult};
 
 const LIST_LIMIT: i64 = 50;
@@ -21,9 +21,10 @@ pub const AUTO_EXPIRED: &str = "auto-expired";
 impl App {
     pub async fn approval_create(
         &self,
-        ws: Uuid,
+        access: WorkspaceAccess,
         req: CreateApproval,
     ) -> AppResult<ApprovalStatus> {
+        let ws = access.uuid();
         if req.action.trim().is_empty() {
             return Err(AppError::invalid("action is required"));
         }
@@ -72,7 +73,8 @@ impl App {
         })
     }
 
-    pub async fn approval_list(&self, ws: Uuid) -> AppResult<Vec<Approval>> {
+    pub async fn approval_list(&self, access: WorkspaceAccess) -> AppResult<Vec<Approval>> {
+        let ws = access.uuid();
         let rows = self
             .store
             .approval_list(ws, LIST_LIMIT)
@@ -98,38 +100,24 @@ impl App {
     /// parent (the workspace it was escalated to) decides.
     pub async fn approval_decide(
         &self,
-        ws: Uuid,
+        decider: ApprovalDecider,
         id: Option<Uuid>,
         req: DecideApproval,
-        creds: Credentials<'_>,
     ) -> AppResult<ApprovalStatus> {
+        let ws = decider.uuid();
         let decision = match req.decision.parse() {
             Ok(d @ (ApprovalState::Approved | ApprovalState::Denied)) => d,
             _ => return Err(AppError::invalid("decision must be approved or denied")),
         };
         let not_found = || AppError::not_found("approval not found or already decided");
         let id = id.ok_or_else(not_found)?;
-        if !self.dev_open(creds) {
-            let parent = self.workspace_row(ws).await?.parent_id;
-            match self.principal(creds.bearer).await? {
-                Principal::Admin => {}
-                Principal::Workspace(w) if Some(w) == parent => {}
-                _ => {
-                    return Err(AppError::forbidden(
-                        "an approval is decided by an operator or the parent workspace, not by its requester",
-                    ));
-                }
-            }
-        } else {
-            self.auth_workspace_or_parent(ws, creds).await?;
-        }
         let decided_by = req
             .decided_by
             .filter(|d| !d.trim().is_empty())
             .unwrap_or_else(|| "human".into());
         let ok = self
             .store
-            .approval_decide(ws, id, decision, &decided_by, Utc::now())
+            .approval_decide(ws.into(), id, decision, &decided_by, Utc::now())
             .await
             .map_err(AppError::internal("failed to decide"))?;
         if !ok {
@@ -153,21 +141,8 @@ impl App {
         })
     }
 
-    /// Development keeps the reference's rule (the requester's own token),
-    /// and also accepts the parent's.
-    async fn auth_workspace_or_parent(&self, ws: Uuid, creds: Credentials<'_>) -> AppResult<()> {
-        if self.auth_workspace(ws, creds).await.is_ok() {
-            return Ok(());
-        }
-        let parent = self.workspace_row(ws).await?.parent_id;
-        match (parent, self.principal(creds.bearer).await?) {
-            (Some(p), Principal::Workspace(w)) if w == p => Ok(()),
-            _ => self.auth_workspace(ws, creds).await,
-        }
-    }
-
     /// `GET /approvals/pending` (admin): expire first, then list.
-    pub async fn approval_pending(&self) -> AppResult<Vec<PendingApproval>> {
+    pub async fn approval_pending(&self, _: AdminAccess) -> AppResult<Vec<PendingApproval>> {
         self.approval_expire().await?;
         let rows = self
             .store

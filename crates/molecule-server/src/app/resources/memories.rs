@@ -12,6 +12,7 @@ use molecule_types::workspace_data::{
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::app::auth::WorkspaceAccess;
 use crate::error::{AppError, AppResult};
 
 /// Rows a search returns.
@@ -40,7 +41,8 @@ fn memory_view(m: &MemoryRow) -> Memory {
 }
 
 impl App {
-    pub async fn memory_kv_list(&self, ws: Uuid) -> AppResult<Vec<MemoryEntry>> {
+    pub async fn memory_kv_list(&self, access: WorkspaceAccess) -> AppResult<Vec<MemoryEntry>> {
+        let ws = access.uuid();
         let rows = self
             .store
             .memory_kv_list(ws, Utc::now())
@@ -49,7 +51,12 @@ impl App {
         Ok(rows.into_iter().map(entry_view).collect())
     }
 
-    pub async fn memory_kv_get(&self, ws: Uuid, key: &str) -> AppResult<MemoryEntry> {
+    pub async fn memory_kv_get(
+        &self,
+        access: WorkspaceAccess,
+        key: &str,
+    ) -> AppResult<MemoryEntry> {
+        let ws = access.uuid();
         self.store
             .memory_kv_get(ws, key, Utc::now())
             .await
@@ -58,7 +65,12 @@ impl App {
             .ok_or_else(|| AppError::not_found("key not found"))
     }
 
-    pub async fn memory_kv_set(&self, ws: Uuid, req: SetMemoryEntry) -> AppResult<KeyStatus> {
+    pub async fn memory_kv_set(
+        &self,
+        access: WorkspaceAccess,
+        req: SetMemoryEntry,
+    ) -> AppResult<KeyStatus> {
+        let ws = access.uuid();
         crate::app::validation::validate_memory_key(&req.key)?;
         let value = req.value;
         if value.is_null() {
@@ -85,7 +97,8 @@ impl App {
         })
     }
 
-    pub async fn memory_kv_delete(&self, ws: Uuid, key: &str) -> AppResult<()> {
+    pub async fn memory_kv_delete(&self, access: WorkspaceAccess, key: &str) -> AppResult<()> {
+        let ws = access.uuid();
         self.store
             .memory_kv_delete(ws, key)
             .await
@@ -93,7 +106,12 @@ impl App {
         Ok(())
     }
 
-    pub async fn memory_commit(&self, ws: Uuid, req: CommitMemory) -> AppResult<MemoryCommitted> {
+    pub async fn memory_commit(
+        &self,
+        access: WorkspaceAccess,
+        req: CommitMemory,
+    ) -> AppResult<MemoryCommitted> {
+        let ws = access.uuid();
         if req.content.trim().is_empty() {
             return Err(AppError::invalid("content is required"));
         }
@@ -174,7 +192,12 @@ impl App {
         Ok(authors)
     }
 
-    pub async fn memory_search(&self, ws: Uuid, q: MemorySearch) -> AppResult<Vec<Memory>> {
+    pub async fn memory_search(
+        &self,
+        access: WorkspaceAccess,
+        q: MemorySearch,
+    ) -> AppResult<Vec<Memory>> {
+        let ws = access.uuid();
         let (scope, authors) = match q.scope.as_deref() {
             Some("LOCAL") => (Some("LOCAL".to_string()), Some(vec![ws])),
             Some("TEAM") => (Some("TEAM".to_string()), Some(self.team_authors(ws).await?)),
@@ -203,10 +226,11 @@ impl App {
         Ok(rows.iter().map(memory_view).collect())
     }
 
-    pub async fn memory_delete(&self, ws: Uuid, id: Option<Uuid>) -> AppResult<()> {
+    pub async fn memory_delete(&self, access: WorkspaceAccess, id: Option<Uuid>) -> AppResult<()> {
+        let ws = access.uuid();
         let not_found = || AppError::not_found("memory not found or not owned by this workspace");
         let id = id.ok_or_else(not_found)?;
-        match self.store.memory_delete(ws, id).await {
+        match self.store.memory_delete(ws.into(), id).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(not_found()),
             Err(e) => Err(AppError::internal("failed to delete memory")(e)),

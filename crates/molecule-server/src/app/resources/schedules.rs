@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::app::auth::Credentials;
+use crate::app::auth::{PeerAccess, WorkspaceAccess};
 use crate::app::resources::cron::{CronError, CronSchedule, parse_zone};
 use crate::app::resources::scheduler::Trigger;
 use crate::error::{AppError, AppResult};
@@ -93,7 +93,8 @@ fn schedule_field_caps(
 }
 
 impl App {
-    pub async fn schedule_list(&self, ws: Uuid) -> AppResult<Vec<Schedule>> {
+    pub async fn schedule_list(&self, access: WorkspaceAccess) -> AppResult<Vec<Schedule>> {
+        let ws = access.uuid();
         let rows = self
             .store
             .schedule_list(ws)
@@ -104,9 +105,10 @@ impl App {
 
     pub async fn schedule_create(
         &self,
-        ws: Uuid,
+        access: WorkspaceAccess,
         req: CreateSchedule,
     ) -> AppResult<ScheduleCreated> {
+        let ws = access.uuid();
         let cron_expr = req.cron_expr.trim().to_string();
         let prompt = req.prompt;
         if cron_expr.is_empty() || prompt.trim().is_empty() {
@@ -152,7 +154,7 @@ impl App {
 
     async fn schedule_row(&self, ws: Uuid, id: Uuid) -> AppResult<ScheduleRow> {
         self.store
-            .schedule_get(ws, id)
+            .schedule_get(ws.into(), id)
             .await
             .map_err(AppError::internal("query failed"))?
             .ok_or_else(|| AppError::not_found("schedule not found"))
@@ -163,10 +165,11 @@ impl App {
     /// disabled schedule (so it does not fire at once for a stale time).
     pub async fn schedule_patch(
         &self,
-        ws: Uuid,
+        access: WorkspaceAccess,
         id: Uuid,
         body: Map<String, Value>,
     ) -> AppResult<()> {
+        let ws = access.uuid();
         let text = |k: &str| -> AppResult<Option<String>> {
             match body.get(k) {
                 None | Some(Value::Null) => Ok(None),
@@ -219,8 +222,9 @@ impl App {
         }
     }
 
-    pub async fn schedule_delete(&self, ws: Uuid, id: Uuid) -> AppResult<()> {
-        match self.store.schedule_delete(ws, id).await {
+    pub async fn schedule_delete(&self, access: WorkspaceAccess, id: Uuid) -> AppResult<()> {
+        let ws = access.uuid();
+        match self.store.schedule_delete(ws.into(), id).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(AppError::not_found("schedule not found")),
             Err(e) => Err(AppError::internal("failed to delete schedule")(e)),
@@ -229,7 +233,12 @@ impl App {
 
     /// `POST …/run`: fires now through the same path as the scheduler
     /// (the reference only echoed the prompt). Does not move `next_run_at`.
-    pub async fn schedule_run_now(&self, ws: Uuid, id: Uuid) -> AppResult<ScheduleFired> {
+    pub async fn schedule_run_now(
+        &self,
+        access: WorkspaceAccess,
+        id: Uuid,
+    ) -> AppResult<ScheduleFired> {
+        let ws = access.uuid();
         let row = self.schedule_row(ws, id).await?;
         let answer = ScheduleFired {
             status: "fired".into(),
@@ -240,7 +249,12 @@ impl App {
         Ok(answer)
     }
 
-    pub async fn schedule_history(&self, ws: Uuid, id: Uuid) -> AppResult<Vec<ScheduleRun>> {
+    pub async fn schedule_history(
+        &self,
+        access: WorkspaceAccess,
+        id: Uuid,
+    ) -> AppResult<Vec<ScheduleRun>> {
+        let ws = access.uuid();
         self.schedule_row(ws, id).await?;
         let rows = self
             .store
@@ -261,27 +275,8 @@ impl App {
 
     /// `GET /workspaces/:id/schedules/health`: no workspace auth; the caller
     /// names itself in `X-Workspace-ID` and must be allowed to talk to `ws`.
-    pub async fn schedule_health(
-        &self,
-        ws: Uuid,
-        caller: Option<&str>,
-        creds: Credentials<'_>,
-    ) -> AppResult<Vec<ScheduleHealth>> {
-        let caller =
-            caller.ok_or_else(|| AppError::unauthenticated("X-Workspace-ID header required"))?;
-        if molecule_types::is_system_caller(caller) {
-            // A self-declared system identity is only trusted from an
-            // operator in production.
-            self.auth_admin(creds)?;
-        } else {
-            let caller: Uuid = caller
-                .parse()
-                .map_err(|_| AppError::invalid("X-Workspace-ID must be a workspace UUID"))?;
-            self.auth_agent(caller, creds, "caller").await?;
-            if caller != ws && !self.hierarchy.can_communicate(caller, ws).await {
-                return Err(AppError::forbidden("access denied"));
-            }
-        }
+    pub async fn schedule_health(&self, peer: PeerAccess) -> AppResult<Vec<ScheduleHealth>> {
+        let ws = peer.uuid();
         let rows = self
             .store
             .schedule_list(ws)

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::app::auth::{AdminAccess, WorkspaceAccess};
 use crate::app::workspaces::lifecycle::PROVISIONER_TASK;
 use crate::error::{AppError, AppResult};
 
@@ -63,7 +64,8 @@ fn validate(key: &str, value: &str) -> AppResult<()> {
 }
 
 impl App {
-    pub async fn secret_list(&self, ws: Uuid) -> AppResult<Vec<SecretInfo>> {
+    pub async fn secret_list(&self, access: WorkspaceAccess) -> AppResult<Vec<SecretInfo>> {
+        let ws = access.uuid();
         let own = self
             .store
             .secret_list_workspace(ws)
@@ -84,7 +86,7 @@ impl App {
         Ok(out)
     }
 
-    pub async fn secret_list_global(&self) -> AppResult<Vec<SecretInfo>> {
+    pub async fn secret_list_global(&self, _: AdminAccess) -> AppResult<Vec<SecretInfo>> {
         let globals = self
             .store
             .secret_list_global()
@@ -122,7 +124,11 @@ impl App {
     }
 
     /// `GET …/secrets/values` with the contract's 500 shape on failure.
-    pub async fn secret_values_view(&self, ws: Uuid) -> AppResult<BTreeMap<String, String>> {
+    pub async fn secret_values_view(
+        &self,
+        access: WorkspaceAccess,
+    ) -> AppResult<BTreeMap<String, String>> {
+        let ws = access.uuid();
         match self.secret_values(ws).await {
             Ok(m) => Ok(m),
             Err(SecretsError::Store(e)) => Err(e),
@@ -133,7 +139,8 @@ impl App {
     }
 
     /// `GET /workspaces/:id/model`: the workspace's `MODEL_PROVIDER` secret.
-    pub async fn secret_model(&self, ws: Uuid) -> AppResult<ModelSetting> {
+    pub async fn secret_model(&self, access: WorkspaceAccess) -> AppResult<ModelSetting> {
+        let ws = access.uuid();
         let own = self
             .store
             .secret_list_workspace(ws)
@@ -158,7 +165,13 @@ impl App {
         })
     }
 
-    pub async fn secret_set(&self, ws: Uuid, key: &str, value: &str) -> AppResult<()> {
+    pub async fn secret_set(
+        &self,
+        access: WorkspaceAccess,
+        key: &str,
+        value: &str,
+    ) -> AppResult<()> {
+        let ws = access.uuid();
         validate(key, value)?;
         let sealed = self.secret_box.seal(value);
         self.store
@@ -170,7 +183,8 @@ impl App {
         Ok(())
     }
 
-    pub async fn secret_delete(&self, ws: Uuid, key: &str) -> AppResult<()> {
+    pub async fn secret_delete(&self, access: WorkspaceAccess, key: &str) -> AppResult<()> {
+        let ws = access.uuid();
         let found = self
             .store
             .secret_delete_workspace(ws, key)
@@ -184,7 +198,7 @@ impl App {
         Ok(())
     }
 
-    pub async fn secret_set_global(&self, key: &str, value: &str) -> AppResult<()> {
+    pub async fn secret_set_global(&self, _: AdminAccess, key: &str, value: &str) -> AppResult<()> {
         validate(key, value)?;
         let sealed = self.secret_box.seal(value);
         self.store
@@ -196,7 +210,7 @@ impl App {
         Ok(())
     }
 
-    pub async fn secret_delete_global(&self, key: &str) -> AppResult<()> {
+    pub async fn secret_delete_global(&self, _: AdminAccess, key: &str) -> AppResult<()> {
         let found = self
             .store
             .secret_delete_global(key)

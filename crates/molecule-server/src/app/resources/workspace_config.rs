@@ -5,13 +5,14 @@ use chrono::Utc;
 use molecule_types::dto::StatusReply;
 use molecule_types::workspace_data::WorkspaceConfig;
 use serde_json::{Map, Value, json};
-use uuid::Uuid;
 
 use crate::app::App;
+use crate::app::auth::WorkspaceAccess;
 use crate::error::{AppError, AppResult};
 
 impl App {
-    pub async fn config_get(&self, ws: Uuid) -> AppResult<WorkspaceConfig> {
+    pub async fn config_get(&self, access: WorkspaceAccess) -> AppResult<WorkspaceConfig> {
+        let ws = access.uuid();
         let data = self
             .store
             .config_get(ws)
@@ -23,7 +24,12 @@ impl App {
 
     /// The patch must be a JSON object (the reference accepted any JSON and
     /// let `jsonb ||` turn the config into an array).
-    pub async fn config_patch(&self, ws: Uuid, body: &[u8]) -> AppResult<StatusReply> {
+    pub async fn config_patch(
+        &self,
+        access: WorkspaceAccess,
+        body: &[u8],
+    ) -> AppResult<StatusReply> {
+        let ws = access.uuid();
         let patch: Map<String, Value> = match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(m)) => m,
             Ok(_) => {

@@ -17,17 +17,16 @@ use molecule_types::dto::{
     CreateWorkspace, CreatedWorkspace, Removed, TestToken, Updated, Workspace, WorkspaceState,
 };
 use molecule_types::{Event, EventType, Runtime, Transition, WorkspaceStatus};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::app::auth::{Credentials, Principal};
+use crate::app::auth::{AdminAccess, DevAccess, PatchAccess, ReadAccess, WorkspaceAccess};
 use crate::config::Mode;
 use crate::error::{AppError, AppResult};
+use molecule_types::WorkspaceId;
 
 pub const DEFAULT_RUNTIME: &str = "langgraph";
-/// Fields of PATCH that change where and how a workspace runs.
-const SENSITIVE_FIELDS: [&str; 4] = ["tier", "parent_id", "runtime", "workspace_dir"];
 
 impl App {
     /// Convert a row to the wire view, overlaying heartbeat statistics that
@@ -90,11 +89,12 @@ impl App {
         Ok(row)
     }
 
-    pub async fn workspace_get(&self, id: Uuid) -> AppResult<Workspace> {
+    pub async fn workspace_get(&self, access: ReadAccess) -> AppResult<Workspace> {
+        let id = access.uuid();
         Ok(self.view(self.workspace_row(id).await?))
     }
 
-    pub async fn workspace_list(&self) -> AppResult<Vec<Workspace>> {
+    pub async fn workspace_list(&self, _: AdminAccess) -> AppResult<Vec<Workspace>> {
         let rows = self
             .store
             .workspace_list()
@@ -103,7 +103,11 @@ impl App {
         Ok(rows.into_iter().map(|r| self.view(r)).collect())
     }
 
-    pub async fn workspace_create(&self, req: CreateWorkspace) -> AppResult<CreatedWorkspace> {
+    pub async fn workspace_create(
+        &self,
+        _: AdminAccess,
+        req: CreateWorkspace,
+    ) -> AppResult<CreatedWorkspace> {
         let name = req.name.trim().to_string();
         if name.is_empty() {
             return Err(AppError::invalid("name is required"));
@@ -272,30 +276,9 @@ impl App {
 
     /// PATCH /workspaces/:id. Every field is validated before anything is
     /// written, and the write is one transaction.
-    pub async fn workspace_patch(
-        &self,
-        id: Uuid,
-        body: Map<String, Value>,
-        creds: Credentials<'_>,
-    ) -> AppResult<Updated> {
-        let bearer = creds.bearer;
-        let principal = self.principal(bearer).await?;
-        let sensitive = SENSITIVE_FIELDS.iter().find(|f| body.contains_key(**f));
-        if !self.dev_open(creds) {
-            match (principal, sensitive) {
-                (Principal::Admin, _) => {}
-                (Principal::Workspace(ws), None) if ws == id => {}
-                (_, Some(field)) if bearer.is_none() => {
-                    return Err(AppError::unauthenticated(format!(
-                        "admin auth required for field: {field}"
-                    )));
-                }
-                (Principal::Anonymous, None) if bearer.is_none() => {
-                    return Err(AppError::unauthenticated("admin auth required"));
-                }
-                _ => return Err(AppError::unauthenticated("invalid admin auth token")),
-            }
-        }
+    pub async fn workspace_patch(&self, access: PatchAccess) -> AppResult<Updated> {
+        let id = access.id().uuid();
+        let body = access.into_body();
         self.workspace_row(id).await?;
         let mut patch = WorkspacePatch::default();
         let str_field = |k: &str| -> AppResult<Option<Option<String>>> {
@@ -402,7 +385,13 @@ impl App {
     }
 
     /// DELETE /workspaces/:id: the whole subtree, status first.
-    pub async fn workspace_delete(&self, id: Uuid, confirm: bool) -> AppResult<Removed> {
+    pub async fn workspace_delete(
+        &self,
+        _: AdminAccess,
+        id: WorkspaceId,
+        confirm: bool,
+    ) -> AppResult<Removed> {
+        let id = id.uuid();
         let row = self.workspace_row(id).await?;
         if row.status == WorkspaceStatus::Removed {
             return Ok(Removed {
@@ -464,7 +453,8 @@ impl App {
         })
     }
 
-    pub async fn workspace_state(&self, id: Uuid) -> AppResult<WorkspaceState> {
+    pub async fn workspace_state(&self, access: WorkspaceAccess) -> AppResult<WorkspaceState> {
+        let id = access.uuid();
         let row = self
             .store
             .workspace_get(id)
@@ -489,10 +479,8 @@ impl App {
     }
 
     /// GET /admin/workspaces/:id/test-token (development, loopback only).
-    pub async fn test_token(&self, id: Uuid, creds: Credentials<'_>) -> AppResult<TestToken> {
-        if !self.dev_open(creds) {
-            return Err(AppError::not_found("not found"));
-        }
+    pub async fn test_token(&self, _: DevAccess, id: WorkspaceId) -> AppResult<TestToken> {
+        let id = id.uuid();
         match self
             .store
             .workspace_get(id)

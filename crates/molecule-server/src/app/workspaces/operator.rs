@@ -11,6 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::app::auth::WorkspaceAccess;
 use crate::app::workspaces::lifecycle::PROVISIONER_TASK;
 use crate::error::{AppError, AppResult};
 
@@ -31,7 +32,8 @@ impl App {
     /// POST /workspaces/:id/restart — an operator restart. Accepts any
     /// status (it is also how a `failed` workspace is retried) and clears the
     /// crash-loop history.
-    pub async fn workspace_restart(&self, id: Uuid) -> AppResult<Restarted> {
+    pub async fn workspace_restart(&self, access: WorkspaceAccess) -> AppResult<Restarted> {
+        let id = access.uuid();
         let row = self.live_workspace_row(id).await?;
         if let Some(name) = self.ancestor_paused(&row).await? {
             return Err(conflict_paused(&name));
@@ -54,7 +56,8 @@ impl App {
     }
 
     /// POST /workspaces/:id/pause — self and every active descendant.
-    pub async fn workspace_pause(&self, id: Uuid) -> AppResult<Paused> {
+    pub async fn workspace_pause(&self, access: WorkspaceAccess) -> AppResult<Paused> {
+        let id = access.uuid();
         let row = self
             .store
             .workspace_get(id)
@@ -106,7 +109,8 @@ impl App {
     }
 
     /// POST /workspaces/:id/resume — self and every paused descendant.
-    pub async fn workspace_resume(&self, id: Uuid) -> AppResult<Resumed> {
+    pub async fn workspace_resume(&self, access: WorkspaceAccess) -> AppResult<Resumed> {
+        let id = access.uuid();
         let row = self
             .store
             .workspace_get(id)

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::app::auth::Credentials;
+use crate::app::auth::{AccessQuery, AgentAccess};
 use crate::app::validation::{CARD_MAX, TEXT_MAX, URL_MAX, cap, truncate_marked};
 use crate::config::Mode;
 use crate::error::{AppError, AppResult};
@@ -64,11 +64,9 @@ fn peer(row: WorkspaceRow) -> Peer {
 }
 
 impl App {
-    pub async fn register(
-        &self,
-        req: RegisterRequest,
-        creds: Credentials<'_>,
-    ) -> AppResult<RegisterResponse> {
+    /// The checks of `POST /registry/register` that need no credential;
+    /// answers the workspace id the caller must then prove.
+    pub fn check_registration(&self, req: &RegisterRequest) -> AppResult<Uuid> {
         if req.id.trim().is_empty() {
             return Err(AppError::invalid("id is required"));
         }
@@ -81,7 +79,16 @@ impl App {
         self.outbound
             .check_registration_url(req.url.trim())
             .map_err(AppError::invalid)?;
-        self.auth_agent(id, creds, "workspace").await?;
+        Ok(id)
+    }
+
+    /// `POST /registry/register`, for the workspace the proof names.
+    pub async fn register(
+        &self,
+        agent: AgentAccess,
+        req: RegisterRequest,
+    ) -> AppResult<RegisterResponse> {
+        let id = agent.uuid();
         if self.config.mode == Mode::Production {
             // Production never creates rows on registration: a workspace
             // exists because an operator created it.
@@ -132,14 +139,15 @@ impl App {
         })
     }
 
-    pub async fn heartbeat(&self, hb: Heartbeat, creds: Credentials<'_>) -> AppResult<()> {
+    /// The checks of a heartbeat that need no credential (long texts are
+    /// cut in place); answers the workspace id the caller must then prove.
+    pub fn check_heartbeat(&self, hb: &mut Heartbeat) -> AppResult<Uuid> {
         if hb.workspace_id.trim().is_empty() {
             return Err(AppError::invalid("workspace_id is required"));
         }
         let id = parse_workspace_id(&hb.workspace_id)?;
         // Long texts are cut, not refused: a refused heartbeat would make a
         // live agent look dead.
-        let mut hb = hb;
         truncate_marked(&mut hb.current_task, TEXT_MAX);
         truncate_marked(&mut hb.sample_error, TEXT_MAX);
         if !hb.error_rate.is_finite() || hb.error_rate < 0.0 {
@@ -147,7 +155,13 @@ impl App {
                 "error_rate must be a non-negative number",
             ));
         }
-        self.auth_agent(id, creds, "workspace").await?;
+        Ok(id)
+    }
+
+    /// `POST /registry/heartbeat` of a checked heartbeat, for the
+    /// workspace the proof names.
+    pub async fn heartbeat(&self, agent: AgentAccess, hb: Heartbeat) -> AppResult<()> {
+        let id = agent.uuid();
         self.metrics.inc("molecule_heartbeats_total", &[]);
         let (status, previous_task) = match self.hot.get(id) {
             Some(hot) => hot,
@@ -225,21 +239,21 @@ impl App {
         Ok(())
     }
 
-    pub async fn update_card(
-        &self,
-        workspace_id: &str,
-        card: Value,
-        creds: Credentials<'_>,
-    ) -> AppResult<()> {
+    /// The checks of `POST /registry/update-card` that need no credential.
+    pub fn check_card(&self, workspace_id: &str, card: &Value) -> AppResult<Uuid> {
         if workspace_id.trim().is_empty() {
             return Err(AppError::invalid("workspace_id is required"));
         }
         if card.is_null() {
             return Err(AppError::invalid("agent_card is required"));
         }
-        cap_card(&card)?;
+        cap_card(card)?;
         let id = parse_workspace_id(workspace_id)?;
-        self.auth_agent(id, creds, "workspace").await?;
+        Ok(id)
+    }
+
+    pub async fn update_card(&self, agent: AgentAccess, card: Value) -> AppResult<()> {
+        let id = agent.uuid();
         let updated = self
             .store
             .workspace_update_card(id, &card, Utc::now())
@@ -258,20 +272,8 @@ impl App {
     }
 
     /// GET /registry/discover/:id with `X-Workspace-ID: caller`.
-    pub async fn discover(
-        &self,
-        caller: Option<&str>,
-        target: Uuid,
-        creds: Credentials<'_>,
-    ) -> AppResult<Discovered> {
-        let caller = caller
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| AppError::invalid("X-Workspace-ID header is required"))?;
-        let caller = caller
-            .parse::<Uuid>()
-            .map_err(|_| AppError::invalid("X-Workspace-ID must be a workspace UUID"))?;
-        self.auth_agent(caller, creds, "caller").await?;
+    pub async fn discover(&self, caller: AgentAccess, target: Uuid) -> AppResult<Discovered> {
+        let caller = caller.uuid();
         if !self.hierarchy.can_communicate(caller, target).await {
             return Err(AppError::forbidden(
                 "not authorized to discover this workspace",
@@ -314,8 +316,8 @@ impl App {
 
     /// GET /registry/:id/peers: siblings (all other roots for a root),
     /// direct children, then the parent.
-    pub async fn peers(&self, id: Uuid, creds: Credentials<'_>) -> AppResult<Vec<Peer>> {
-        self.auth_agent(id, creds, "workspace").await?;
+    pub async fn peers(&self, agent: AgentAccess) -> AppResult<Vec<Peer>> {
+        let id = agent.uuid();
         let me = self.workspace_row(id).await?;
         let q = AppError::internal("query failed");
         let siblings = self
@@ -347,27 +349,24 @@ impl App {
         Ok(out)
     }
 
-    /// POST /registry/check-access. Open in development from loopback;
-    /// otherwise the admin token or the caller's own (the hierarchy is not
-    /// disclosed to strangers).
-    pub async fn check_access(
-        &self,
-        caller: &str,
-        target: &str,
-        creds: Credentials<'_>,
-    ) -> AppResult<bool> {
+    /// The checks of `POST /registry/check-access` that need no credential.
+    pub fn check_access_request(&self, caller: &str, target: &str) -> AppResult<()> {
         if caller.trim().is_empty() {
             return Err(AppError::invalid("caller_id is required"));
         }
         if target.trim().is_empty() {
             return Err(AppError::invalid("target_id is required"));
         }
-        if !self.dev_open(creds) {
-            match caller.trim().parse::<Uuid>() {
-                Ok(c) => self.auth_workspace(c, creds).await?,
-                Err(_) => self.auth_admin(creds)?,
-            }
-        }
+        Ok(())
+    }
+
+    /// POST /registry/check-access (who may ask: [`AccessQuery`]).
+    pub async fn check_access(
+        &self,
+        _: AccessQuery,
+        caller: &str,
+        target: &str,
+    ) -> AppResult<bool> {
         if caller == target {
             return Ok(true);
         }

@@ -26,8 +26,8 @@ pub async fn kv_list(
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
 ) -> AppResult<Json<Vec<MemoryEntry>>> {
-    app.auth_workspace(ws, bearer.creds()).await?;
-    Ok(Json(app.memory_kv_list(ws).await?))
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    Ok(Json(app.memory_kv_list(access).await?))
 }
 
 pub async fn kv_get(
@@ -36,8 +36,8 @@ pub async fn kv_get(
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<MemoryEntry>> {
     let (ws, key) = ws_and_raw(raw)?;
-    app.auth_workspace(ws, bearer.creds()).await?;
-    Ok(Json(app.memory_kv_get(ws, &key).await?))
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    Ok(Json(app.memory_kv_get(access, &key).await?))
 }
 
 pub async fn kv_set(
@@ -46,8 +46,8 @@ pub async fn kv_set(
     WorkspacePath(ws): WorkspacePath,
     JsonBody(req): JsonBody<SetMemoryEntry>,
 ) -> AppResult<Json<KeyStatus>> {
-    app.auth_workspace(ws, bearer.creds()).await?;
-    Ok(Json(app.memory_kv_set(ws, req).await?))
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    Ok(Json(app.memory_kv_set(access, req).await?))
 }
 
 pub async fn kv_delete(
@@ -56,8 +56,8 @@ pub async fn kv_delete(
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     let (ws, key) = ws_and_raw(raw)?;
-    app.auth_workspace(ws, bearer.creds()).await?;
-    app.memory_kv_delete(ws, &key).await?;
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    app.memory_kv_delete(access, &key).await?;
     Ok(crate::http::ack("deleted"))
 }
 
@@ -67,8 +67,11 @@ pub async fn commit(
     WorkspacePath(ws): WorkspacePath,
     JsonBody(req): JsonBody<CommitMemory>,
 ) -> AppResult<(StatusCode, Json<MemoryCommitted>)> {
-    app.auth_workspace(ws, bearer.creds()).await?;
-    Ok((StatusCode::CREATED, Json(app.memory_commit(ws, req).await?)))
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(app.memory_commit(access, req).await?),
+    ))
 }
 
 pub async fn search(
@@ -77,8 +80,8 @@ pub async fn search(
     WorkspacePath(ws): WorkspacePath,
     Query(q): Query<MemorySearch>,
 ) -> AppResult<Json<Vec<Memory>>> {
-    app.auth_workspace(ws, bearer.creds()).await?;
-    Ok(Json(app.memory_search(ws, q).await?))
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    Ok(Json(app.memory_search(access, q).await?))
 }
 
 pub async fn delete(
@@ -87,8 +90,8 @@ pub async fn delete(
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     let (ws, id) = ws_and_raw(raw)?;
-    app.auth_workspace(ws, bearer.creds()).await?;
-    app.memory_delete(ws, id.parse().ok()).await?;
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    app.memory_delete(access, id.parse().ok()).await?;
     Ok(crate::http::ack("deleted"))
 }
 
@@ -98,10 +101,10 @@ pub async fn approval_create(
     WorkspacePath(ws): WorkspacePath,
     JsonBody(req): JsonBody<CreateApproval>,
 ) -> AppResult<(StatusCode, Json<ApprovalStatus>)> {
-    app.auth_workspace(ws, bearer.creds()).await?;
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
     Ok((
         StatusCode::CREATED,
-        Json(app.approval_create(ws, req).await?),
+        Json(app.approval_create(access, req).await?),
     ))
 }
 
@@ -110,11 +113,11 @@ pub async fn approval_list(
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
 ) -> AppResult<Json<Vec<Approval>>> {
-    app.auth_workspace(ws, bearer.creds()).await?;
-    Ok(Json(app.approval_list(ws).await?))
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    Ok(Json(app.approval_list(access).await?))
 }
 
-/// Authorisation is the app's: who may decide depends on the mode.
+/// Who may decide depends on the mode and the approval's requester.
 pub async fn approval_decide(
     State(app): State<App>,
     bearer: Bearer,
@@ -122,9 +125,9 @@ pub async fn approval_decide(
     JsonBody(req): JsonBody<DecideApproval>,
 ) -> AppResult<Json<ApprovalStatus>> {
     let (ws, id) = ws_and_raw(raw)?;
+    let decider = app.auth_approval_decider(ws, bearer.creds()).await?;
     Ok(Json(
-        app.approval_decide(ws, id.parse().ok(), req, bearer.creds())
-            .await?,
+        app.approval_decide(decider, id.parse().ok(), req).await?,
     ))
 }
 
@@ -132,6 +135,6 @@ pub async fn approvals_pending(
     State(app): State<App>,
     bearer: Bearer,
 ) -> AppResult<Json<Vec<PendingApproval>>> {
-    app.auth_admin(bearer.creds())?;
-    Ok(Json(app.approval_pending().await?))
+    let admin = app.auth_admin(bearer.creds())?;
+    Ok(Json(app.approval_pending(admin).await?))
 }

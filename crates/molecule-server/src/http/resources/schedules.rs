@@ -34,8 +34,8 @@ pub async fn list(
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
 ) -> AppResult<Json<Vec<Schedule>>> {
-    app.auth_workspace(ws, bearer.creds()).await?;
-    Ok(Json(app.schedule_list(ws).await?))
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    Ok(Json(app.schedule_list(access).await?))
 }
 
 pub async fn create(
@@ -44,10 +44,10 @@ pub async fn create(
     WorkspacePath(ws): WorkspacePath,
     JsonBody(req): JsonBody<CreateSchedule>,
 ) -> AppResult<(StatusCode, Json<ScheduleCreated>)> {
-    app.auth_workspace(ws, bearer.creds()).await?;
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
     Ok((
         StatusCode::CREATED,
-        Json(app.schedule_create(ws, req).await?),
+        Json(app.schedule_create(access, req).await?),
     ))
 }
 
@@ -58,8 +58,8 @@ pub async fn patch(
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     let (ws, id) = ids(raw, "schedule")?;
-    app.auth_workspace(ws, bearer.creds()).await?;
-    app.schedule_patch(ws, id, body).await?;
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    app.schedule_patch(access, id, body).await?;
     Ok(crate::http::ack("updated"))
 }
 
@@ -69,8 +69,8 @@ pub async fn delete(
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<molecule_types::dto::StatusReply>> {
     let (ws, id) = ids(raw, "schedule")?;
-    app.auth_workspace(ws, bearer.creds()).await?;
-    app.schedule_delete(ws, id).await?;
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    app.schedule_delete(access, id).await?;
     Ok(crate::http::ack("deleted"))
 }
 
@@ -80,8 +80,8 @@ pub async fn run(
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<ScheduleFired>> {
     let (ws, id) = ids(raw, "schedule")?;
-    app.auth_workspace(ws, bearer.creds()).await?;
-    Ok(Json(app.schedule_run_now(ws, id).await?))
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    Ok(Json(app.schedule_run_now(access, id).await?))
 }
 
 pub async fn history(
@@ -90,8 +90,8 @@ pub async fn history(
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<Vec<ScheduleRun>>> {
     let (ws, id) = ids(raw, "schedule")?;
-    app.auth_workspace(ws, bearer.creds()).await?;
-    Ok(Json(app.schedule_history(ws, id).await?))
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    Ok(Json(app.schedule_history(access, id).await?))
 }
 
 pub async fn health(
@@ -100,10 +100,10 @@ pub async fn health(
     caller: CallerHeader,
     WorkspacePath(ws): WorkspacePath,
 ) -> AppResult<Json<Vec<ScheduleHealth>>> {
-    Ok(Json(
-        app.schedule_health(ws, caller.0.as_deref(), bearer.creds())
-            .await?,
-    ))
+    let peer = app
+        .auth_peer(ws, caller.0.as_deref(), bearer.creds())
+        .await?;
+    Ok(Json(app.schedule_health(peer).await?))
 }
 
 pub async fn config_get(
@@ -111,8 +111,8 @@ pub async fn config_get(
     bearer: Bearer,
     WorkspacePath(ws): WorkspacePath,
 ) -> AppResult<Json<WorkspaceConfig>> {
-    app.auth_workspace(ws, bearer.creds()).await?;
-    Ok(Json(app.config_get(ws).await?))
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    Ok(Json(app.config_get(access).await?))
 }
 
 pub async fn config_patch(
@@ -121,7 +121,7 @@ pub async fn config_patch(
     WorkspacePath(ws): WorkspacePath,
     req: Request,
 ) -> AppResult<Json<StatusReply>> {
-    app.auth_workspace(ws, bearer.creds()).await?;
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
     let body = read_body(req, &()).await?;
-    Ok(Json(app.config_patch(ws, &body).await?))
+    Ok(Json(app.config_patch(access, &body).await?))
 }

@@ -31,9 +31,9 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> AppResult<Json<Vec<SecretEntry>>> {
     let ws = ws_id(&id)?;
-    app.auth_workspace(ws, bearer.creds()).await?;
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(
-        app.secret_list(ws)
+        app.secret_list(access)
             .await?
             .iter()
             .map(|s| s.view())
@@ -47,8 +47,8 @@ pub async fn values(
     Path(id): Path<String>,
 ) -> AppResult<Json<BTreeMap<String, String>>> {
     let ws = ws_id(&id)?;
-    app.auth_workspace(ws, bearer.creds()).await?;
-    Ok(Json(app.secret_values_view(ws).await?))
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    Ok(Json(app.secret_values_view(access).await?))
 }
 
 pub async fn set(
@@ -58,8 +58,8 @@ pub async fn set(
     JsonBody(req): JsonBody<SetSecret>,
 ) -> AppResult<Json<KeyStatus>> {
     let ws = ws_id(&id)?;
-    app.auth_workspace(ws, bearer.creds()).await?;
-    app.secret_set(ws, &req.key, &req.value).await?;
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    app.secret_set(access, &req.key, &req.value).await?;
     Ok(Json(key_status("saved", req.key, None)))
 }
 
@@ -69,8 +69,8 @@ pub async fn delete(
     Path((id, key)): Path<(String, String)>,
 ) -> AppResult<Json<KeyStatus>> {
     let ws = ws_id(&id)?;
-    app.auth_workspace(ws, bearer.creds()).await?;
-    app.secret_delete(ws, &key).await?;
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    app.secret_delete(access, &key).await?;
     Ok(Json(key_status("deleted", key, None)))
 }
 
@@ -80,17 +80,17 @@ pub async fn model(
     Path(id): Path<String>,
 ) -> AppResult<Json<ModelSetting>> {
     let ws = ws_id(&id)?;
-    app.auth_workspace(ws, bearer.creds()).await?;
-    Ok(Json(app.secret_model(ws).await?))
+    let access = app.auth_workspace(ws, bearer.creds()).await?;
+    Ok(Json(app.secret_model(access).await?))
 }
 
 pub async fn global_list(
     State(app): State<App>,
     bearer: Bearer,
 ) -> AppResult<Json<Vec<SecretEntry>>> {
-    app.auth_admin(bearer.creds())?;
+    let admin = app.auth_admin(bearer.creds())?;
     Ok(Json(
-        app.secret_list_global()
+        app.secret_list_global(admin)
             .await?
             .iter()
             .map(|s| s.view())
@@ -103,8 +103,8 @@ pub async fn global_set(
     bearer: Bearer,
     JsonBody(req): JsonBody<SetSecret>,
 ) -> AppResult<Json<KeyStatus>> {
-    app.auth_admin(bearer.creds())?;
-    app.secret_set_global(&req.key, &req.value).await?;
+    let admin = app.auth_admin(bearer.creds())?;
+    app.secret_set_global(admin, &req.key, &req.value).await?;
     Ok(Json(key_status("saved", req.key, Some("global"))))
 }
 
@@ -113,7 +113,7 @@ pub async fn global_delete(
     bearer: Bearer,
     Path(key): Path<String>,
 ) -> AppResult<Json<KeyStatus>> {
-    app.auth_admin(bearer.creds())?;
-    app.secret_delete_global(&key).await?;
+    let admin = app.auth_admin(bearer.creds())?;
+    app.secret_delete_global(admin, &key).await?;
     Ok(Json(key_status("deleted", key, Some("global"))))
 }

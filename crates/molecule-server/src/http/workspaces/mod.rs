@@ -17,8 +17,8 @@ use crate::error::AppResult;
 use crate::http::extract::{Bearer, JsonBody, WorkspacePath};
 
 pub async fn list(State(app): State<App>, bearer: Bearer) -> AppResult<Json<Vec<Workspace>>> {
-    app.auth_admin(bearer.creds())?;
-    Ok(Json(app.workspace_list().await?))
+    let admin = app.auth_admin(bearer.creds())?;
+    Ok(Json(app.workspace_list(admin).await?))
 }
 
 pub async fn create(
@@ -26,8 +26,11 @@ pub async fn create(
     bearer: Bearer,
     JsonBody(req): JsonBody<CreateWorkspace>,
 ) -> AppResult<(StatusCode, Json<CreatedWorkspace>)> {
-    app.auth_admin(bearer.creds())?;
-    Ok((StatusCode::CREATED, Json(app.workspace_create(req).await?)))
+    let admin = app.auth_admin(bearer.creds())?;
+    Ok((
+        StatusCode::CREATED,
+        Json(app.workspace_create(admin, req).await?),
+    ))
 }
 
 pub async fn get(
@@ -35,8 +38,8 @@ pub async fn get(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<Workspace>> {
-    app.auth_reader(id, bearer.creds()).await?;
-    Ok(Json(app.workspace_get(id).await?))
+    let access = app.auth_reader(id, bearer.creds()).await?;
+    Ok(Json(app.workspace_get(access).await?))
 }
 
 pub async fn patch(
@@ -45,7 +48,8 @@ pub async fn patch(
     WorkspacePath(id): WorkspacePath,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> AppResult<Json<Updated>> {
-    Ok(Json(app.workspace_patch(id, body, bearer.creds()).await?))
+    let access = app.auth_patch(id, body, bearer.creds()).await?;
+    Ok(Json(app.workspace_patch(access).await?))
 }
 
 #[derive(Deserialize)]
@@ -60,9 +64,9 @@ pub async fn delete(
     WorkspacePath(id): WorkspacePath,
     Query(q): Query<DeleteQuery>,
 ) -> AppResult<Json<Removed>> {
-    app.auth_admin(bearer.creds())?;
+    let admin = app.auth_admin(bearer.creds())?;
     Ok(Json(
-        app.workspace_delete(id, q.confirm.as_deref() == Some("true"))
+        app.workspace_delete(admin, id.into(), q.confirm.as_deref() == Some("true"))
             .await?,
     ))
 }
@@ -72,8 +76,8 @@ pub async fn state(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<WorkspaceState>> {
-    app.auth_workspace(id, bearer.creds()).await?;
-    Ok(Json(app.workspace_state(id).await?))
+    let access = app.auth_workspace(id, bearer.creds()).await?;
+    Ok(Json(app.workspace_state(access).await?))
 }
 
 pub async fn restart(
@@ -81,8 +85,8 @@ pub async fn restart(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<Restarted>> {
-    app.auth_workspace(id, bearer.creds()).await?;
-    Ok(Json(app.workspace_restart(id).await?))
+    let access = app.auth_workspace(id, bearer.creds()).await?;
+    Ok(Json(app.workspace_restart(access).await?))
 }
 
 pub async fn pause(
@@ -90,8 +94,8 @@ pub async fn pause(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<Paused>> {
-    app.auth_workspace(id, bearer.creds()).await?;
-    Ok(Json(app.workspace_pause(id).await?))
+    let access = app.auth_workspace(id, bearer.creds()).await?;
+    Ok(Json(app.workspace_pause(access).await?))
 }
 
 pub async fn resume(
@@ -99,6 +103,6 @@ pub async fn resume(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<Resumed>> {
-    app.auth_workspace(id, bearer.creds()).await?;
-    Ok(Json(app.workspace_resume(id).await?))
+    let access = app.auth_workspace(id, bearer.creds()).await?;
+    Ok(Json(app.workspace_resume(access).await?))
 }

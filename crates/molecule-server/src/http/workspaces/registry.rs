@@ -1,4 +1,6 @@
-//! Registry handlers (api-contract §5.4).
+//! Registry handlers (api-contract §5.4). The checks that need no
+//! credential come first, as the contract orders them; then the caller
+//! proves it is the workspace it names.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,15 +19,19 @@ pub async fn register(
     bearer: Bearer,
     JsonBody(req): JsonBody<RegisterRequest>,
 ) -> AppResult<Json<RegisterResponse>> {
-    Ok(Json(app.register(req, bearer.creds()).await?))
+    let id = app.check_registration(&req)?;
+    let agent = app.auth_agent(id, bearer.creds(), "workspace").await?;
+    Ok(Json(app.register(agent, req).await?))
 }
 
 pub async fn heartbeat(
     State(app): State<App>,
     bearer: Bearer,
-    JsonBody(hb): JsonBody<Heartbeat>,
+    JsonBody(mut hb): JsonBody<Heartbeat>,
 ) -> AppResult<Json<molecule_types::dto::StatusReply>> {
-    app.heartbeat(hb, bearer.creds()).await?;
+    let id = app.check_heartbeat(&mut hb)?;
+    let agent = app.auth_agent(id, bearer.creds(), "workspace").await?;
+    app.heartbeat(agent, hb).await?;
     Ok(crate::http::ack("ok"))
 }
 
@@ -34,8 +40,9 @@ pub async fn update_card(
     bearer: Bearer,
     JsonBody(req): JsonBody<UpdateCard>,
 ) -> AppResult<Json<molecule_types::dto::StatusReply>> {
-    app.update_card(&req.workspace_id, req.agent_card, bearer.creds())
-        .await?;
+    let id = app.check_card(&req.workspace_id, &req.agent_card)?;
+    let agent = app.auth_agent(id, bearer.creds(), "workspace").await?;
+    app.update_card(agent, req.agent_card).await?;
     Ok(crate::http::ack("updated"))
 }
 
@@ -45,18 +52,19 @@ pub async fn discover(
     CallerHeader(caller): CallerHeader,
     Path(target): Path<String>,
 ) -> AppResult<Json<Discovered>> {
-    if caller.is_none() {
+    let Some(caller) = caller else {
         return Err(AppError::invalid("X-Workspace-ID header is required"));
-    }
+    };
     let Ok(target) = target.parse::<Uuid>() else {
         return Err(AppError::forbidden(
             "not authorized to discover this workspace",
         ));
     };
-    Ok(Json(
-        app.discover(caller.as_deref(), target, bearer.creds())
-            .await?,
-    ))
+    let caller = caller
+        .parse::<Uuid>()
+        .map_err(|_| AppError::invalid("X-Workspace-ID must be a workspace UUID"))?;
+    let caller = app.auth_agent(caller, bearer.creds(), "caller").await?;
+    Ok(Json(app.discover(caller, target).await?))
 }
 
 pub async fn peers(
@@ -64,7 +72,8 @@ pub async fn peers(
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
 ) -> AppResult<Json<Vec<Peer>>> {
-    Ok(Json(app.peers(id, bearer.creds()).await?))
+    let agent = app.auth_agent(id, bearer.creds(), "workspace").await?;
+    Ok(Json(app.peers(agent).await?))
 }
 
 pub async fn check_access(
@@ -72,9 +81,10 @@ pub async fn check_access(
     bearer: Bearer,
     JsonBody(req): JsonBody<CheckAccess>,
 ) -> AppResult<Json<AccessDecision>> {
+    let (caller, target) = (req.caller_id.as_str(), req.target_id.as_str());
+    app.check_access_request(caller, target)?;
+    let query = app.auth_check_access(caller, bearer.creds()).await?;
     Ok(Json(AccessDecision {
-        allowed: app
-            .check_access(&req.caller_id, &req.target_id, bearer.creds())
-            .await?,
+        allowed: app.check_access(query, caller, target).await?,
     }))
 }

@@ -199,17 +199,20 @@ async fn development_opens_its_doors_to_loopback_peers_only() {
     // token, no trusted canvas identity.
     assert!(app.auth_admin(remote).is_err());
     let req: RegisterRequest = serde_json::from_value(register_body(id, json!({}))).unwrap();
-    let err = app.register(req.clone(), remote).await.unwrap_err();
+    assert_eq!(app.check_registration(&req).unwrap(), id);
+    let err = app.auth_agent(id, remote, "workspace").await.unwrap_err();
     assert!(err.to_string().contains("auth token"), "{err}");
-    assert!(app.test_token(id, remote).await.is_err());
+    assert!(app.auth_dev(remote).is_err());
     // The same from loopback keeps the reference's behaviour.
     let loopback = Credentials {
         bearer: None,
         network: Network::Loopback,
     };
     assert!(app.auth_admin(loopback).is_ok());
+    assert!(app.auth_dev(loopback).is_ok());
+    let agent = app.auth_agent(id, loopback, "workspace").await.unwrap();
     let token = app
-        .register(req, loopback)
+        .register(agent, req)
         .await
         .unwrap()
         .auth_token
