@@ -198,6 +198,9 @@ pub struct Config {
     pub outbound_allow: Vec<crate::app::outbound::Network>,
     /// Memory and CPU of Docker workspaces per tier (`TIER*`).
     pub tier_limits: molecule_provisioner::docker::TierLimits,
+    /// The wall clock (`crate::clock`): the system clock; tests use an
+    /// adjustable one to move time forward. Not read from the environment.
+    pub clock: crate::clock::Clock,
 }
 
 /// Limits on client connections, shared by every listener of a server.

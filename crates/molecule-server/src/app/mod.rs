@@ -131,7 +131,7 @@ impl App {
             cron_jobs: Jobs::new("schedule fire", resources::scheduler::PARALLEL_FIRES),
             delegation_jobs: Jobs::new("delegation", delegation::PARALLEL_DELEGATIONS),
             provisioner,
-            started_at: Utc::now(),
+            started_at: config.clock.now(),
             shutdown,
             config,
             store,
@@ -178,6 +178,11 @@ impl App {
     /// The validated configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The time of day, from the configured clock (`crate::clock`).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.config.clock.now()
     }
 
     /// This server's metrics registry.

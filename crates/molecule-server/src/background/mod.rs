@@ -52,6 +52,8 @@ pub struct TaskStatus {
     pub period: Duration,
     pub state: TaskState,
     pub last_tick_at: Option<DateTime<Utc>>,
+    /// Activations completed (with or without an error) since start.
+    pub ticks: u64,
     pub panics: u64,
     pub last_error: Option<String>,
 }
@@ -114,6 +116,7 @@ impl TaskRegistry {
                     period,
                     state: TaskState::Idle,
                     last_tick_at: None,
+                    ticks: 0,
                     panics: 0,
                     last_error: None,
                 },
@@ -151,6 +154,7 @@ pub fn spawn(app: App, task: Arc<dyn Task>, mut shutdown: watch::Receiver<bool>)
                     registry.update(name, |s| {
                         s.state = TaskState::Idle;
                         s.last_tick_at = Some(Utc::now());
+                        s.ticks += 1;
                         s.last_error = err;
                     });
                     app.metrics()
@@ -198,6 +202,7 @@ mod tests {
             period: Duration::from_secs(10),
             state: TaskState::Idle,
             last_tick_at: Some(start),
+            ticks: 1,
             panics: 0,
             last_error: None,
         };

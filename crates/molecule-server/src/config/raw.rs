@@ -453,6 +453,7 @@ impl RawConfig {
             agent_listen_ip: None,
             outbound_allow,
             tier_limits,
+            clock: crate::clock::Clock::system(),
         })
     }
 }

@@ -2,8 +2,9 @@
 //! decide once, pending across workspaces, expiry by the background task,
 //! and who may decide in production.
 
-use crate::{call, eventually, start, start_with};
+use crate::{call, eventually, start, start_with, ticks};
 use molecule_client::Method;
+use molecule_server::clock::Clock;
 use molecule_server::config::Mode;
 use molecule_types::dto::CreateWorkspace;
 use serde_json::json;
@@ -134,9 +135,10 @@ async fn approvals_create_list_decide_and_events() {
 
 #[tokio::test]
 async fn approvals_expire_on_time_without_anyone_listing() {
+    let clock = Clock::adjustable();
     let t = start_with(|c| {
-        c.approval_ttl = Duration::from_secs(1);
-        c.approval_expiry_every = Duration::from_millis(100);
+        c.approval_ttl = Duration::from_secs(3600);
+        c.clock = clock.clone();
     })
     .await;
     let ws = t.create("ws", None).await;
@@ -145,16 +147,17 @@ async fn approvals_expire_on_time_without_anyone_listing() {
     let base = format!("/workspaces/{ws}/approvals");
     let (s, _) = call(&c, Method::POST, &base, Some(json!({"action": "wait"}))).await;
     assert_eq!(s, 201);
+    ticks(&t.server.app, "approval-expiry", 2).await;
     let (_, list) = call(&c, Method::GET, &base, None).await;
     assert_eq!(list[0]["status"], "pending", "not expired before its time");
-    let started = std::time::Instant::now();
+    clock.advance(Duration::from_secs(3601));
+    t.server.app.tasks().activate("approval-expiry");
     let row = eventually(Duration::from_secs(5), || async {
         let (_, list) = call(&c, Method::GET, &base, None).await;
         (list[0]["status"] == "denied").then(|| list[0].clone())
     })
     .await
     .expect("expired by the background task");
-    assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(row["decided_by"], "auto-expired");
     assert!(row["decided_at"].is_string());
     let events = t.client.events(Some(ws)).await.unwrap();

@@ -3,6 +3,7 @@ use molecule_types::dto::{CreateWorkspace, Heartbeat};
 use std::time::Duration;
 
 use crate::{eventually, start_with};
+use molecule_server::clock::Clock;
 
 #[tokio::test]
 async fn silent_workspace_goes_offline_and_a_heartbeat_brings_it_back() {
@@ -53,7 +54,12 @@ async fn heartbeats_keep_a_workspace_online() {
 
 #[tokio::test]
 async fn stale_external_workspaces_go_offline() {
-    let t = start_with(|c| c.remote_stale_after = Duration::from_millis(300)).await;
+    let clock = Clock::adjustable();
+    let t = start_with(|c| {
+        c.remote_stale_after = Duration::from_secs(60);
+        c.clock = clock.clone();
+    })
+    .await;
     let req = CreateWorkspace {
         name: "remote".into(),
         external: true,
@@ -61,7 +67,7 @@ async fn stale_external_workspaces_go_offline() {
         ..Default::default()
     };
     let id = t.client.create_workspace(&req).await.unwrap().id;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    clock.advance(Duration::from_secs(61));
     t.server.app.tasks().activate("external-staleness");
     let ws = eventually(Duration::from_secs(5), || async {
         let ws = t.client.get_workspace(id).await.unwrap();

@@ -112,7 +112,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
 /// A server started on an existing database, and its own data directory
 /// (removed when it is dropped).
 pub struct Replica {
-    server: RunningServer,
+    pub server: RunningServer,
     _dir: TempDir,
 }
 
@@ -241,6 +241,23 @@ impl TestServer {
 }
 
 /// Poll `check` until it returns `Some` or `within` passes.
+/// Wake the background task `name` and wait until it has completed `n`
+/// more activations than it had, so a test can assert that something did
+/// *not* happen after the task really ran (instead of sleeping and hoping
+/// it ran meanwhile).
+pub async fn ticks(app: &molecule_server::app::App, name: &str, n: u64) {
+    let count = || app.tasks().snapshot().get(name).map(|s| s.ticks);
+    let start = count().unwrap_or_else(|| panic!("no background task named {name}"));
+    for i in 1..=n {
+        app.tasks().activate(name);
+        eventually(Duration::from_secs(10), || async {
+            (count().unwrap_or(0) >= start + i).then_some(())
+        })
+        .await
+        .unwrap_or_else(|| panic!("{name} did not complete activation {i} of {n}"));
+    }
+}
+
 pub async fn eventually<T, F, Fut>(within: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,

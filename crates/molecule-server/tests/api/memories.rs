@@ -2,8 +2,9 @@
 //! memories with the visibility matrix across a three-level hierarchy,
 //! namespaces and full-text search.
 
-use crate::{TestServer, call, start};
+use crate::{TestServer, call, start, start_with};
 use molecule_client::{Client, Method};
+use molecule_server::clock::Clock;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -230,7 +231,8 @@ async fn memories_full_text_namespaces_delete_and_validation() {
 
 #[tokio::test]
 async fn memory_kv_with_ttl_and_validation() {
-    let t = start().await;
+    let clock = Clock::adjustable();
+    let t = start_with(|c| c.clock = clock.clone()).await;
     let (ws, c) = workspace(&t, "ws", None).await;
     let path = format!("/workspaces/{ws}/memory");
     let (s, body) = call(
@@ -254,7 +256,7 @@ async fn memory_kv_with_ttl_and_validation() {
     assert!(e["expires_at"].is_string());
     let (_, list) = call(&c, Method::GET, &path, None).await;
     assert_eq!(list.as_array().unwrap().len(), 2);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    clock.advance(Duration::from_secs(2));
     let (s, e) = call(&c, Method::GET, &format!("{path}/flash"), None).await;
     assert_eq!((s, e["error"].as_str()), (404, Some("key not found")));
     let (_, list) = call(&c, Method::GET, &path, None).await;

@@ -3,7 +3,7 @@
 //! removed workspaces.
 
 use crate::schedules::{get, history, make_due, ts, workspace, yearly};
-use crate::{TestServer, call, eventually, start, start_on};
+use crate::{TestServer, call, eventually, start, start_on, ticks};
 use chrono::{Duration as Chrono, Utc};
 use molecule_client::{Client, Method};
 use molecule_types::dto::Heartbeat;
@@ -29,8 +29,9 @@ async fn schedules_two_schedulers_fire_a_due_run_once() {
         "next run is next year"
     );
     assert_eq!(ran["last_status"], "error", "no agent answers in this test");
-    // Both schedulers keep ticking (every 100 ms): still exactly one run.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Both schedulers run again: still exactly one run.
+    ticks(&t.server.app, "scheduler", 2).await;
+    ticks(&replica.server.app, "scheduler", 2).await;
     assert_eq!(get(&c, ws, id).await["run_count"], 1);
     let h = eventually(Duration::from_secs(5), || async {
         let h = history(&c, ws, id).await;
@@ -38,7 +39,8 @@ async fn schedules_two_schedulers_fire_a_due_run_once() {
     })
     .await
     .expect("a history row");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    ticks(&t.server.app, "scheduler", 2).await;
+    ticks(&replica.server.app, "scheduler", 2).await;
     let h2 = history(&c, ws, id).await;
     assert_eq!(h2.len(), 1, "one cron_run row across both replicas: {h:?}");
     assert_eq!(h2[0]["request"]["schedule_id"], json!(id));
@@ -93,7 +95,7 @@ async fn schedules_due_during_downtime_fire_once_after_start() {
         "next run computed from now: {next}"
     );
     assert!(ts(&r["last_run_at"]) > Utc::now() - Chrono::minutes(1));
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    ticks(&restarted.server.app, "scheduler", 2).await;
     let after = get(&c, ws, id).await;
     if Utc::now() < next {
         assert_eq!(
@@ -251,7 +253,7 @@ async fn schedules_of_removed_workspaces_stop() {
     let id = yearly(&c, ws, "orphan").await;
     t.client.delete_workspace(ws, true).await.unwrap();
     make_due(&*t.store().await, ws, id, Chrono::seconds(5)).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    ticks(&t.server.app, "scheduler", 2).await;
     let row = t
         .store()
         .await

@@ -417,7 +417,7 @@ impl App {
     /// One activation of the retention task: delete rows older than the
     /// retention period.
     pub async fn purge_activity(&self) -> AppResult<u64> {
-        let before = chrono::Utc::now()
+        let before = self.now()
             - chrono::Duration::from_std(self.config.activity_retention)
                 .unwrap_or(chrono::Duration::days(7));
         let n = self

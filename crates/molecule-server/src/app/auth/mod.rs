@@ -19,7 +19,6 @@ pub use proofs::{
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::Utc;
 use molecule_types::WorkspaceId;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -161,7 +160,7 @@ impl App {
     pub async fn issue_token(&self, ws: Uuid) -> AppResult<String> {
         let t = generate_token();
         self.store
-            .token_insert(ws, &t.hash, &t.prefix, Utc::now())
+            .token_insert(ws, &t.hash, &t.prefix, self.now())
             .await
             .map_err(AppError::internal("token issue failed"))?;
         self.tokens.remember(t.hash, ws);
@@ -175,7 +174,7 @@ impl App {
         self.live_workspace_row(ws).await?;
         let t = generate_token();
         self.store
-            .token_replace(ws, &t.hash, &t.prefix, Utc::now())
+            .token_replace(ws, &t.hash, &t.prefix, self.now())
             .await
             .map_err(AppError::internal("token issue failed"))?;
         self.tokens.forget(&[ws]);
@@ -192,7 +191,7 @@ impl App {
         }
         let owner = self
             .store
-            .token_lookup(&hash, Utc::now())
+            .token_lookup(&hash, self.now())
             .await
             .map_err(AppError::internal("auth check failed"))?;
         if let Some(ws) = owner {

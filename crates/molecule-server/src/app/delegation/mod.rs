@@ -8,7 +8,6 @@
 //! `completed` | `failed`. Only a 2xx answer without a JSON-RPC error
 //! completes a delegation; an agent error or non-2xx status fails it.
 
-use chrono::Utc;
 use molecule_store::{ActivityQuery, ActivityRow, DelegationUpdate, NewActivity};
 use molecule_types::workspace_data::{
     Delegation as DelegationView, DelegationAccepted, DelegationAck,
@@ -369,7 +368,7 @@ impl App {
             row.summary = Some(format!("Delegating to {target}"));
             row.request_body = Some(tracking_body(&req.task, &delegation_id, false));
             row.status = DelegationStatus::Dispatched.as_str().into();
-            row.created_at = Utc::now();
+            row.created_at = self.now();
             self.charge_activity(&mut row)?;
             self.store
                 .activity_insert(&row)

@@ -2,7 +2,6 @@
 //! list, decide, pending across workspaces, and expiry by a background task
 //! (the reference only expired rows when someone listed them).
 
-use chrono::Utc;
 use molecule_store::{ApprovalRow, NewApproval};
 use molecule_types::workspace_data::{
     Approval, ApprovalStatus, CreateApproval, DecideApproval, PendingApproval,
@@ -45,7 +44,7 @@ impl App {
             action: req.action,
             reason: req.reason,
             context,
-            now: Utc::now(),
+            now: self.now(),
         };
         self.store
             .approval_insert(&a)
@@ -117,7 +116,7 @@ impl App {
             .unwrap_or_else(|| "human".into());
         let ok = self
             .store
-            .approval_decide(ws.into(), id, decision, &decided_by, Utc::now())
+            .approval_decide(ws.into(), id, decision, &decided_by, self.now())
             .await
             .map_err(AppError::internal("failed to decide"))?;
         if !ok {
@@ -166,7 +165,7 @@ impl App {
     /// Deny pending approvals older than `approval_ttl` (decided_by
     /// `auto-expired`), announcing each with `APPROVAL_DENIED`.
     pub async fn approval_expire(&self) -> AppResult<usize> {
-        let now = Utc::now();
+        let now = self.now();
         let ttl = chrono::Duration::from_std(self.config.approval_ttl)
             .unwrap_or(chrono::Duration::minutes(10));
         let expired: Vec<ApprovalRow> = self

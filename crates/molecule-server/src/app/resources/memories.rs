@@ -3,7 +3,7 @@
 //! with namespaces and full-text search. The visibility rule is computed
 //! here (which authors a scope may read); the store filters and ranks.
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use molecule_store::{MemoryQuery, MemoryRow, MemoryText};
 use molecule_types::WorkspaceStatus;
 use molecule_types::workspace_data::{
@@ -45,7 +45,7 @@ impl App {
         let ws = access.uuid();
         let rows = self
             .store
-            .memory_kv_list(ws, Utc::now())
+            .memory_kv_list(ws, self.now())
             .await
             .map_err(AppError::internal("query failed"))?;
         Ok(rows.into_iter().map(entry_view).collect())
@@ -58,7 +58,7 @@ impl App {
     ) -> AppResult<MemoryEntry> {
         let ws = access.uuid();
         self.store
-            .memory_kv_get(ws, key, Utc::now())
+            .memory_kv_get(ws, key, self.now())
             .await
             .map_err(AppError::internal("query failed"))?
             .map(entry_view)
@@ -76,7 +76,7 @@ impl App {
         if value.is_null() {
             return Err(AppError::invalid("value is required"));
         }
-        let now = Utc::now();
+        let now = self.now();
         let expires_at = match req.ttl_seconds {
             None => None,
             Some(t) if t > 0 && t <= 10 * 365 * 86_400 => Some(now + Duration::seconds(t)),
@@ -147,7 +147,7 @@ impl App {
             content: req.content,
             scope: scope.to_string(),
             namespace: namespace.clone(),
-            created_at: Utc::now(),
+            created_at: self.now(),
         };
         self.store
             .memory_insert(&row)

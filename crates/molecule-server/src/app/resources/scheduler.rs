@@ -55,7 +55,7 @@ impl App {
     /// Returns how many runs this process claimed.
     pub async fn scheduler_tick(&self) -> AppResult<usize> {
         self.cron_jobs.reap();
-        let now = Utc::now();
+        let now = self.now();
         let due = self
             .store
             .schedule_list_due(now, DUE_PER_TICK)
@@ -211,7 +211,7 @@ impl App {
             status,
             error: error.clone(),
             started_at: started,
-            at: Utc::now(),
+            at: self.now(),
         };
         if let Err(e) = self.store.schedule_record_run(row.id, &result).await {
             tracing::warn!(schedule_id = %row.id, error = %e, "cannot record run");

@@ -119,7 +119,7 @@ impl App {
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| "UTC".into());
-        let now = Utc::now();
+        let now = self.now();
         let next_run_at = next_run(&cron_expr, &timezone, now).map_err(cron_error)?;
         let name = req.name.trim().to_string();
         schedule_field_caps(
@@ -205,7 +205,7 @@ impl App {
             patch.timezone = Some("UTC".into());
         }
         let current = self.schedule_row(ws, id).await?;
-        let now = Utc::now();
+        let now = self.now();
         let reenabled = patch.enabled == Some(true) && !current.enabled;
         if patch.cron_expr.is_some() || patch.timezone.is_some() || reenabled {
             let expr = patch.cron_expr.as_deref().unwrap_or(&current.cron_expr);
@@ -245,7 +245,7 @@ impl App {
             workspace_id: ws,
             prompt: row.prompt.clone(),
         };
-        self.cron_dispatch(row, Trigger::RunNow, Utc::now()).await;
+        self.cron_dispatch(row, Trigger::RunNow, self.now()).await;
         Ok(answer)
     }
 

@@ -175,7 +175,7 @@ impl App {
         validate(key, value)?;
         let sealed = self.secret_box.seal(value);
         self.store
-            .secret_set_workspace(ws, key, sealed.bytes(), sealed.version(), Utc::now())
+            .secret_set_workspace(ws, key, sealed.bytes(), sealed.version(), self.now())
             .await
             .map_err(AppError::internal("failed to save secret"))?;
         tracing::info!(workspace_id = %ws, key, "workspace secret saved");
@@ -202,7 +202,7 @@ impl App {
         validate(key, value)?;
         let sealed = self.secret_box.seal(value);
         self.store
-            .secret_set_global(key, sealed.bytes(), sealed.version(), Utc::now())
+            .secret_set_global(key, sealed.bytes(), sealed.version(), self.now())
             .await
             .map_err(AppError::internal("failed to save secret"))?;
         tracing::info!(key, "global secret saved");

@@ -1,7 +1,6 @@
 //! `GET/PATCH /workspaces/:id/config` (api-contract §5.8): a JSON object
 //! per workspace, shallow-merged on PATCH.
 
-use chrono::Utc;
 use molecule_types::dto::StatusReply;
 use molecule_types::workspace_data::WorkspaceConfig;
 use serde_json::{Map, Value, json};
@@ -41,7 +40,7 @@ impl App {
         };
         self.workspace_row(ws).await?;
         self.store
-            .config_merge(ws, &patch, Utc::now())
+            .config_merge(ws, &patch, self.now())
             .await
             .map_err(AppError::internal("failed to update config"))?;
         Ok(StatusReply {

@@ -10,7 +10,6 @@
 pub mod governor;
 pub mod liveness;
 
-use chrono::Utc;
 use futures_util::StreamExt;
 use molecule_provisioner::Observation;
 use molecule_types::{Event, EventType, RestartDecision, Transition, WorkspaceStatus};
@@ -241,7 +240,7 @@ impl App {
     pub async fn mark_offline(&self, id: Uuid, reason: &str) -> AppResult<bool> {
         let changed = self
             .store
-            .workspace_transition(id, Transition::LOST, Some(reason), Utc::now())
+            .workspace_transition(id, Transition::LOST, Some(reason), self.now())
             .await
             .map_err(AppError::internal("failed to update"))?;
         self.status_written(id);
@@ -274,7 +273,7 @@ impl App {
     /// One activation of the external-staleness task.
     pub async fn expire_stale_external(&self) -> AppResult<usize> {
         let stale_after = self.config.remote_stale_after;
-        let before = Utc::now() - chrono::Duration::from_std(stale_after).unwrap_or_default();
+        let before = self.now() - chrono::Duration::from_std(stale_after).unwrap_or_default();
         let rows = self
             .store
             .workspace_list_stale_external(before)

@@ -5,7 +5,6 @@
 //! ([`App::provision_pending`]) performs due restarts and starts every
 //! workspace that should run but has no runtime yet.
 
-use chrono::Utc;
 use molecule_provisioner::{DirAccess, Provisioner, WorkspaceSpec};
 use molecule_store::WorkspaceRow;
 use molecule_types::{
@@ -143,7 +142,7 @@ impl App {
                     self.governor_finished(id);
                     return;
                 }
-                let now = Utc::now();
+                let now = self.now();
                 let _ = self.store.workspace_set_url(id, &started.url, now).await;
                 // The agent may have registered before this write.
                 self.forget_target(id);
@@ -224,7 +223,7 @@ impl App {
     pub async fn fail(&self, id: Uuid, reason: &str) {
         if let Ok(true) = self
             .store
-            .workspace_transition(id, Transition::FAIL, Some(reason), Utc::now())
+            .workspace_transition(id, Transition::FAIL, Some(reason), self.now())
             .await
         {
             self.liveness.forget(id);
@@ -370,7 +369,7 @@ impl App {
         if let Err(e) = prov.remove(row.id, false).await {
             tracing::warn!(workspace_id = %row.id, error = %e, "could not remove the old runtime before restarting");
         }
-        let now = Utc::now();
+        let now = self.now();
         self.liveness.forget(row.id);
         self.urls.clear(row.id);
         self.store
@@ -428,7 +427,7 @@ impl App {
             return Ok(0);
         }
         let timeout = self.config.provision_timeout;
-        let cutoff = Utc::now() - chrono::Duration::from_std(timeout).unwrap_or_default();
+        let cutoff = self.now() - chrono::Duration::from_std(timeout).unwrap_or_default();
         let rows = self
             .store
             .workspace_list_by_status(&[WorkspaceStatus::Provisioning])

@@ -11,7 +11,6 @@ use crate::app::validation::{
     ACCESS_MODES, NAME_MAX, TEXT_MAX, URL_MAX, cap, validate_template, validate_tier,
     validate_workspace_dir,
 };
-use chrono::Utc;
 use molecule_store::{NewWorkspace, WorkspacePatch, WorkspaceRow};
 use molecule_types::dto::{
     CreateWorkspace, CreatedWorkspace, Removed, TestToken, Updated, Workspace, WorkspaceState,
@@ -193,7 +192,7 @@ impl App {
             source_bundle_id: None,
             x: canvas.x,
             y: canvas.y,
-            now: Utc::now(),
+            now: self.now(),
         };
         self.store
             .workspace_insert(&row)
@@ -241,7 +240,7 @@ impl App {
                 id,
                 Transition::PROVISIONING_PROGRESS,
                 Some(reason),
-                Utc::now(),
+                self.now(),
             )
             .await;
         self.status_written(id);
@@ -260,7 +259,7 @@ impl App {
             self.urls.set_internal(id, u.to_string());
         }
         self.store
-            .workspace_transition(id, Transition::EXTERNAL_ONLINE, None, Utc::now())
+            .workspace_transition(id, Transition::EXTERNAL_ONLINE, None, self.now())
             .await
             .map_err(AppError::internal("failed to create workspace"))?;
         self.status_written(id);
@@ -369,7 +368,7 @@ impl App {
         }
         let found = self
             .store
-            .workspace_patch(id, &patch, Utc::now())
+            .workspace_patch(id, &patch, self.now())
             .await
             .map_err(AppError::internal("failed to update workspace"))?;
         if !found {
@@ -416,7 +415,7 @@ impl App {
         let mut ids: Vec<Uuid> = descendants.iter().map(|(d, _)| *d).collect();
         ids.push(id);
         self.store
-            .workspace_remove_many(&ids, Utc::now())
+            .workspace_remove_many(&ids, self.now())
             .await
             .map_err(AppError::internal("failed to delete workspace"))?;
         for ws in &ids {

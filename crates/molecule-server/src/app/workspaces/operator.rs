@@ -3,7 +3,6 @@
 //! `provisioner` task; an operator action also clears the governor's
 //! crash-loop history for the workspaces it touches.
 
-use chrono::Utc;
 use molecule_store::WorkspaceRow;
 use molecule_types::dto::{Paused, Restarted, Resumed};
 use molecule_types::{Event, EventType, Transition, WorkspaceStatus};
@@ -83,7 +82,7 @@ impl App {
             self.restart_queue.cancel(r.id);
             self.liveness.forget(r.id);
             self.urls.clear(r.id);
-            let now = Utc::now();
+            let now = self.now();
             let _ = self.store.workspace_set_url(r.id, "", now).await;
             if self
                 .store

@@ -2,7 +2,6 @@
 //! discovery, peers and the access check. (TTL expiry and external staleness
 //! live in `supervision`.)
 
-use chrono::Utc;
 use molecule_store::{HeartbeatWrite, RegisterOutcome, WorkspaceRow};
 use molecule_types::dto::{Discovered, Heartbeat, Peer, RegisterRequest, RegisterResponse};
 use molecule_types::{Event, EventType, Transition, WorkspaceStatus, container_name};
@@ -105,7 +104,7 @@ impl App {
         {
             url = row.url.unwrap_or_default();
         }
-        let now = Utc::now();
+        let now = self.now();
         let outcome = self
             .store
             .workspace_register(id, &url, &req.agent_card, now)
@@ -196,7 +195,7 @@ impl App {
             active_tasks: hb.active_tasks,
             uptime_seconds: hb.uptime_seconds,
             current_task: hb.current_task.clone(),
-            at: Utc::now(),
+            at: self.now(),
         });
         self.hot.set_task(id, &hb.current_task);
         if let Some(transition) = heartbeat_transition(status, hb.error_rate) {
@@ -209,7 +208,7 @@ impl App {
             });
             let changed = self
                 .store
-                .workspace_transition(id, transition, reason.as_deref(), Utc::now())
+                .workspace_transition(id, transition, reason.as_deref(), self.now())
                 .await
                 .map_err(AppError::internal("failed to update"))?;
             self.status_written(id);
@@ -256,7 +255,7 @@ impl App {
         let id = agent.uuid();
         let updated = self
             .store
-            .workspace_update_card(id, &card, Utc::now())
+            .workspace_update_card(id, &card, self.now())
             .await
             .map_err(AppError::internal("failed to update card"))?;
         if updated {
