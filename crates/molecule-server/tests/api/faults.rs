@@ -310,7 +310,7 @@ async fn mass_not_found_trips_the_fleet_breaker() {
         .expect("the breaker resets once inspects succeed");
     eprintln!("breaker reset: {}", reset.payload);
     // A few clean sweeps after the reset: nothing is acted on late.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    crate::ticks(&t.server.app, "health-sweep", 3).await;
 
     let bad = log.matching(disruptive);
     assert!(bad.is_empty(), "status changes around the breaker: {bad:?}");
@@ -370,7 +370,7 @@ async fn a_real_kill_through_a_clean_proxy_restarts_once() {
     wait_status(&t.client, id, WorkspaceStatus::Online, RECOVERY).await;
 
     // Still exactly one restart a few sweeps later.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    crate::ticks(&t.server.app, "health-sweep", 3).await;
     let decisions = restart_decisions(&t, &ids.0).await;
     assert_eq!(decisions.len(), 1, "{decisions:?}");
     let counts = proxy.counts();
@@ -417,7 +417,15 @@ async fn a_late_start_answer_does_not_fail_a_healthy_workspace() {
         .id;
     let ids = Containers(vec![id]);
     wait_status(&t.client, id, WorkspaceStatus::Online, BOOT).await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The held start answer comes back late; the watchdog and the sweeps
+    // look at the workspace again afterwards.
+    assert!(
+        proxy
+            .wait_idle(Duration::from_millis(100), Duration::from_secs(10))
+            .await
+    );
+    crate::ticks(&t.server.app, "provision-watchdog", 2).await;
+    crate::ticks(&t.server.app, "health-sweep", 3).await;
     assert_eq!(proxy.counts().deadline_exceeded, 1);
     let events: Vec<String> = t
         .client

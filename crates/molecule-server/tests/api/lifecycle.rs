@@ -335,8 +335,9 @@ pub async fn crash_loop_ends_failed(backend: Backend) {
         })
         .count();
     assert_eq!(restarts, 3, "exactly three restarts before giving up");
-    // No further automatic restarts.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // No further automatic restarts, after several sweeps.
+    crate::ticks(&t.server.app, "health-sweep", 3).await;
+    crate::ticks(&t.server.app, "liveness", 2).await;
     assert_eq!(
         t.client.get_workspace(id).await.unwrap().status,
         WorkspaceStatus::Failed
@@ -434,7 +435,8 @@ async fn docker_platform_restart_adopts_running_containers() {
 
     let (s, c) = boot(db).await;
     // Several sweeps pass; the container is neither restarted nor reaped.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    crate::ticks(&s.app, "health-sweep", 3).await;
+    crate::ticks(&s.app, "provision-watchdog", 2).await;
     assert_eq!(started_at(id), before, "the container was not restarted");
     assert_eq!(
         c.get_workspace(id).await.unwrap().status,
