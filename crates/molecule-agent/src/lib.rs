@@ -24,13 +24,15 @@
 //! (method semantics, executions) → `executor` (replies) and `tasks` (task
 //! store); `registration` (platform calls) reads `stats`; `config` and
 //! `config_file` read the environment and config.yaml; `a2a` and `card` are
-//! wire shapes; `outbound` builds HTTP clients (TLS).
+//! wire shapes; `outbound` builds HTTP clients (TLS). `fs_rm` is the
+//! `molecule-agent fs-rm` subcommand the platform's files API runs.
 
 pub mod a2a;
 mod card;
 pub mod config;
 mod config_file;
 pub mod executor;
+pub mod fs_rm;
 mod http;
 pub mod jsonrpc;
 pub mod outbound;

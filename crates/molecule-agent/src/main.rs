@@ -1,8 +1,9 @@
 //! The `molecule-agent` binary: reads the environment (the table is in
 //! `config.rs`), binds `AGENT_HOST:PORT`, runs the agent until
 //! SIGTERM/SIGINT or until the platform says the workspace was removed, then
-//! shuts down gracefully. `--help` and `--version` print and exit; any
-//! other argument is refused (exit 2). Exit codes: 0 after a clean stop or
+//! shuts down gracefully. `--help` and `--version` print and exit;
+//! `fs-rm <path>…` removes files under /configs for the platform (see
+//! `molecule_agent::fs_rm`); any other argument is refused (exit 2). Exit codes: 0 after a clean stop or
 //! removal, 1 on a configuration or start-up error, and whatever
 //! `MOLECULE_AGENT_EXIT_AT_START` asks for (a fault hook for the platform's
 //! crash-loop tests).
@@ -17,11 +18,19 @@ const HELP: &str = "\
 molecule-agent: the Molecule reference workspace runtime (an A2A agent).
 
 Usage: molecule-agent [--help | --version]
+       molecule-agent fs-rm <path>...
 
-It takes no other arguments: it is configured by environment variables and
-an optional $MOLECULE_CONFIG_DIR/config.yaml, then serves A2A (JSON-RPC 2.0,
-SSE streaming) on AGENT_HOST:PORT and, with PLATFORM_URL, registers with the
-platform and heartbeats.
+Without arguments it runs the agent: it is configured by environment
+variables and an optional $MOLECULE_CONFIG_DIR/config.yaml, then serves A2A
+(JSON-RPC 2.0, SSE streaming) on AGENT_HOST:PORT and, with PLATFORM_URL,
+registers with the platform and heartbeats.
+
+fs-rm <path>...  removes each path recursively and exits (the image has no
+                 shell; the platform's files API runs this). Only /configs
+                 (meaning everything inside it) and paths below it are
+                 accepted, after resolving . and .. ; symlinks are removed,
+                 never followed; a missing path is not an error. Exits 0
+                 when every path is gone, 1 when any was refused or failed.
 
 Environment:
   AGENT_HOST, AGENT_PORT or PORT   listen address (0.0.0.0, 8000)
@@ -45,12 +54,17 @@ Exit codes: 0 after a clean stop or removal, 1 on a configuration or
 start-up error, 2 on a bad command line.
 ";
 
+/// The directory `fs-rm` works in.
+const FS_RM_ROOT: &str = molecule_agent::fs_rm::CONFIGS;
+
 /// What the command line asks for. The agent is configured by its
 /// environment; the only arguments are for people.
 enum Command {
     Run,
     Help,
     Version,
+    /// Remove these paths under /configs.
+    FsRm(Vec<String>),
     Bad(String),
 }
 
@@ -60,6 +74,7 @@ fn command(args: impl Iterator<Item = String>) -> Command {
         [] => Command::Run,
         [a] if a == "--help" || a == "-h" || a == "help" => Command::Help,
         [a] if a == "--version" || a == "-V" => Command::Version,
+        [a, paths @ ..] if a == "fs-rm" && !paths.is_empty() => Command::FsRm(paths.to_vec()),
         _ => Command::Bad(args.join(" ")),
     }
 }
@@ -75,6 +90,7 @@ fn main() -> ExitCode {
             println!("molecule-agent {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
+        Command::FsRm(paths) => return fs_rm(&paths),
         Command::Bad(args) => {
             eprintln!(
                 "molecule-agent: unexpected arguments `{args}`; it is configured by environment \
@@ -106,6 +122,23 @@ fn main() -> ExitCode {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Remove every path, reporting each failure; 1 if any failed.
+fn fs_rm(paths: &[String]) -> ExitCode {
+    let root = std::path::Path::new(FS_RM_ROOT);
+    let mut failed = false;
+    for path in paths {
+        if let Err(e) = molecule_agent::fs_rm::remove(root, path) {
+            eprintln!("molecule-agent fs-rm: {e}");
+            failed = true;
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

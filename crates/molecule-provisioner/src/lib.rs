@@ -7,11 +7,17 @@
 //! is dead and whether to restart it is the server's restart governor's
 //! call, made from typed [`Observation`]s: only `NotFound` and `Exited` mean
 //! gone, `Unknown` means "could not tell", never "dead".
+//!
+//! Both backends also copy a workspace's files in and out (`list_files`,
+//! `read_file`, `write_files`, `delete_path`) without ever running a shell
+//! in the workspace; the types and the path rule are in [`files`].
 
 pub mod docker;
+pub mod files;
 pub mod local;
 
 pub use docker::{DockerOptions, DockerProvisioner};
+pub use files::{FileEntry, FileRoot, FileSource, ListDepth, UnknownFileRoot};
 pub use local::LocalProvisioner;
 
 use async_trait::async_trait;
@@ -26,6 +32,10 @@ pub const LABEL_MANAGED: &str = "molecule.managed";
 /// Label naming the platform instance (one per database) that owns an
 /// object, so platforms sharing an engine never reap each other's runtimes.
 pub const LABEL_INSTANCE: &str = "molecule.instance";
+/// Label on a short-lived files helper container naming the workspace whose
+/// config volume it mounts. Helpers never carry [`LABEL_WORKSPACE`], so
+/// `list` and the orphan reaper never mistake one for the workspace.
+pub const LABEL_HELPER_FOR: &str = "molecule.helper_for";
 /// Port the agent listens on inside its container.
 pub const AGENT_PORT: u16 = 8000;
 
@@ -106,6 +116,13 @@ pub enum ProvisionError {
     Unavailable(String),
     #[error("provisioning failed: {0}")]
     Failed(String),
+    /// A file path that is absolute, climbs out with `..`, goes through a
+    /// symlink, or is otherwise malformed: the caller's mistake (400).
+    #[error("bad path: {0}")]
+    BadPath(String),
+    /// The file exists but is larger than the read limit.
+    #[error("file is larger than {limit} bytes")]
+    FileTooLarge { limit: u64 },
 }
 
 pub type Result<T, E = ProvisionError> = std::result::Result<T, E>;
@@ -142,4 +159,50 @@ pub trait Provisioner: Send + Sync + 'static {
     /// The address the platform should additionally listen on so workspaces
     /// can reach it (the Docker network gateway), if any.
     fn platform_listen_ip(&self) -> Option<std::net::IpAddr>;
+
+    // Files. Every `path` is relative to its root and `/`-separated; an
+    // absolute path, a `..` component, NUL, a backslash or an empty
+    // component (`a//b`) is `BadPath`, and nothing is touched. Symlinks are
+    // never followed: a listed symlink is a file of size 0, and a path
+    // that goes through one is not found (list, read) or `BadPath`
+    // (write, delete). No operation runs a shell or any program of the
+    // workspace's own image.
+
+    /// The entries under `root/path`, at most `depth` levels down, sorted by
+    /// path. Entries named like [`files::SKIPPED_NAMES`] (`.git`,
+    /// `node_modules`, …) are left out and not descended into. A missing
+    /// directory, a path that is not a directory, or a root this workspace
+    /// does not have (yet) is an empty list.
+    async fn list_files(
+        &self,
+        id: Uuid,
+        root: FileRoot,
+        path: &str,
+        depth: ListDepth,
+    ) -> Result<Vec<FileEntry>>;
+
+    /// The contents of the regular file `root/path`. `None` when there is
+    /// no such file, or the path is a directory or a symlink.
+    /// `FileTooLarge` when it is larger than `max_bytes` (itself capped at
+    /// [`files::READ_LIMIT_CEILING`]).
+    async fn read_file(
+        &self,
+        id: Uuid,
+        root: FileRoot,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>>;
+
+    /// Write the files under `/configs`, creating parent directories and
+    /// replacing files of the same name; other files stay (a merge, not a
+    /// sync). All paths are checked before anything is written. `NotFound`
+    /// when the workspace has no configs at all (never provisioned, or
+    /// removed with its volumes).
+    async fn write_files(&self, id: Uuid, files: &[(String, Vec<u8>)]) -> Result<FileSource>;
+
+    /// Remove `/configs/path` recursively; `""` exactly empties `/configs`
+    /// (the directory itself stays), while `.` or `./` is `BadPath`, so
+    /// "everything" is never asked for by accident. A missing path is
+    /// success. `NotFound` when the workspace has no configs at all.
+    async fn delete_path(&self, id: Uuid, path: &str) -> Result<FileSource>;
 }

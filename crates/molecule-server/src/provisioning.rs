@@ -43,6 +43,9 @@ fn docker_options(config: &Config) -> DockerOptions {
         call_timeout: config.docker_call_timeout,
         tier_limits: config.tier_limits,
         instance: Some(instance),
+        // File operations on a workspace whose container is gone run in a
+        // short-lived container of the agent image (it has `fs-rm`).
+        utility_image: config.agent_image.clone(),
         ..DockerOptions::default()
     }
 }

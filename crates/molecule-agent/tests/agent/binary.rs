@@ -184,3 +184,61 @@ async fn help_and_version_print_and_exit_and_other_arguments_are_refused() {
         );
     }
 }
+
+/// Runs the binary with `args` to completion: (exit code, stdout + stderr).
+async fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
+    let dir = TempDir::new();
+    let output = tokio::time::timeout(
+        DEADLINE,
+        agent_command(&dir, &[])
+            .args(args)
+            .stdout(Stdio::piped())
+            .output(),
+    )
+    .await
+    .expect("the agent exits in time")
+    .expect("run agent");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+#[tokio::test]
+async fn fs_rm_refuses_paths_outside_configs_and_touches_nothing() {
+    let (code, help) = run_to_exit(&["--help"]).await;
+    assert_eq!(code, Some(0));
+    assert!(help.contains("fs-rm <path>"), "{help}");
+
+    let (code, text) = run_to_exit(&["fs-rm"]).await;
+    assert_eq!(
+        code,
+        Some(2),
+        "fs-rm without paths is a bad command line: {text}"
+    );
+
+    // The real /configs of a container; on this host it need not exist.
+    let outside = TempDir::new();
+    let victim = outside.path().join("victim.txt");
+    std::fs::write(&victim, "keep").expect("write victim");
+    let escapes = [
+        format!("/configs/..{}", victim.display()),
+        victim.display().to_string(),
+        "configs/relative".to_string(),
+    ];
+    for arg in &escapes {
+        let (code, text) = run_to_exit(&["fs-rm", arg]).await;
+        assert_eq!(code, Some(1), "{arg}: {text}");
+        assert!(
+            text.contains("refused") || text.contains("absolute"),
+            "{arg}: {text}"
+        );
+    }
+    assert!(victim.exists(), "a refused path was removed");
+
+    let missing = format!("/configs/molecule-test-{}/x", uuid::Uuid::new_v4());
+    let (code, text) = run_to_exit(&["fs-rm", &missing]).await;
+    assert_eq!(code, Some(0), "a missing path is success: {text}");
+}

@@ -3,18 +3,23 @@
 //! config files into `/configs`. Pure functions only, so every tier is
 //! table-tested without a daemon; talking to Docker is `docker/mod.rs`'s job.
 
-use crate::{AGENT_PORT, DirAccess, LABEL_INSTANCE, LABEL_MANAGED, LABEL_WORKSPACE, WorkspaceSpec};
+use crate::files::relative_path;
+use crate::{
+    AGENT_PORT, DirAccess, LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_MANAGED, LABEL_WORKSPACE,
+    WorkspaceSpec,
+};
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding, PortMap,
     RestartPolicy, RestartPolicyNameEnum,
 };
 use molecule_types::container_name;
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Component, Path};
 use uuid::Uuid;
 
 /// Where the config volume is mounted inside the container.
 pub const CONFIGS_PATH: &str = "/configs";
+/// The agent binary in the agent image; files helpers run its `fs-rm`.
+pub const AGENT_BINARY: &str = "/molecule-agent";
 /// Where claude-code workspaces keep their sessions volume.
 pub const SESSIONS_PATH: &str = "/root/.claude/sessions";
 const MIB: i64 = 1024 * 1024;
@@ -41,6 +46,59 @@ pub fn labels(id: Uuid, instance: Option<&str>) -> HashMap<String, String> {
         l.insert(LABEL_INSTANCE.to_string(), i.to_string());
     }
     l
+}
+
+/// The labels of a files helper container: managed and owned like the
+/// workspace's objects, but without the workspace label.
+pub fn helper_labels(id: Uuid, instance: Option<&str>) -> HashMap<String, String> {
+    let mut l = HashMap::from([
+        (LABEL_HELPER_FOR.to_string(), id.to_string()),
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+    ]);
+    if let Some(i) = instance {
+        l.insert(LABEL_INSTANCE.to_string(), i.to_string());
+    }
+    l
+}
+
+/// A fresh name for a files helper, `ws-<id12>-files-<random8>`: unique, so
+/// concurrent file operations never collide, and next to the volume's name
+/// for whoever reads `docker ps -a`.
+pub(crate) fn helper_name(id: Uuid) -> String {
+    let nonce = Uuid::new_v4().simple().to_string();
+    format!("{}-files-{}", container_name(id), &nonce[..8])
+}
+
+/// The create request for a files helper: the utility image (which holds
+/// `/molecule-agent`) with the workspace's config volume at `/configs`, no
+/// network, a read-only root and a small memory cap. `args` are
+/// `molecule-agent`'s; helpers that only serve the archive API are never
+/// started, so theirs are `--version`.
+pub(crate) fn helper_body(
+    id: Uuid,
+    image: &str,
+    args: Vec<String>,
+    instance: Option<&str>,
+) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        entrypoint: Some(vec![AGENT_BINARY.to_string()]),
+        cmd: Some(args),
+        labels: Some(helper_labels(id, instance)),
+        network_disabled: Some(true),
+        host_config: Some(HostConfig {
+            binds: Some(vec![format!("{}:{CONFIGS_PATH}", configs_volume(id))]),
+            network_mode: Some("none".into()),
+            readonly_rootfs: Some(true),
+            memory: Some(64 * MIB),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::NO),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// The label marking networks Molecule created.
@@ -281,30 +339,6 @@ pub(crate) fn config_archive(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, Str
     builder
         .into_inner()
         .map_err(|e| format!("config archive: {e}"))
-}
-
-/// The normal components of a relative path; absolute paths, `..` and
-/// empty paths are refused so nothing lands outside `/configs`.
-pub(crate) fn relative_path(path: &str) -> Result<Vec<&str>, String> {
-    let mut parts = Vec::new();
-    for component in Path::new(path).components() {
-        match component {
-            Component::Normal(part) => match part.to_str() {
-                Some(s) => parts.push(s),
-                None => return Err(format!("config path {path:?} is not UTF-8")),
-            },
-            Component::CurDir => {}
-            _ => {
-                return Err(format!(
-                    "config path {path:?} must be relative and stay inside"
-                ));
-            }
-        }
-    }
-    if parts.is_empty() {
-        return Err(format!("config path {path:?} is empty"));
-    }
-    Ok(parts)
 }
 
 #[cfg(test)]

@@ -3,35 +3,40 @@
 //! running. It observes and acts; it never decides to restart (the server's
 //! governor does), never pulls images, and never logs environment values.
 //! Every Docker call runs under its own deadline, and every failure that is
-//! not a definite answer surfaces as `Unavailable`/`Unknown`.
+//! not a definite answer surfaces as `Unavailable`/`Unknown`. A workspace's
+//! files go through the archive API (`files.rs`, with `helper.rs` when the
+//! container is gone), never a shell; `exec.rs` runs programs and reads logs.
 
 mod connect;
 pub(crate) mod container_spec;
+mod exec;
+mod file_archive;
+mod files;
+mod helper;
 mod observe;
 
 pub use connect::DEFAULT_DOCKER_SOCKET;
 pub use container_spec::{
-    CONFIGS_PATH, SESSIONS_PATH, TierLimit, TierLimits, configs_volume, sessions_volume,
+    AGENT_BINARY, CONFIGS_PATH, SESSIONS_PATH, TierLimit, TierLimits, configs_volume,
+    sessions_volume,
 };
 
 use crate::{
-    AGENT_PORT, ExecOutput, LABEL_INSTANCE, LABEL_MANAGED, LABEL_WORKSPACE, Observation,
-    ProvisionError, Provisioner, Result, Started, WorkspaceSpec,
+    AGENT_PORT, ExecOutput, FileEntry, FileRoot, FileSource, LABEL_INSTANCE, LABEL_MANAGED,
+    LABEL_WORKSPACE, ListDepth, Observation, ProvisionError, Provisioner, Result, Started,
+    WorkspaceSpec,
 };
 use async_trait::async_trait;
 use bollard::Docker;
-use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerInspectResponse, VolumeCreateRequest};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveVolumeOptions, StopContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptions, StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use connect::call_with;
 use container_spec::{
     Placement, Tier, config_archive, create_body, labels, needs_sessions_volume, published_port,
 };
-use futures_util::StreamExt;
 use molecule_types::container_name;
 use observe::{CallError, InspectFacts, observe, observe_listed};
 use std::collections::HashMap;
@@ -44,6 +49,8 @@ use uuid::Uuid;
 pub const DEFAULT_NETWORK: &str = "molecule-net";
 /// What to run when the agent image is missing.
 pub const BUILD_COMMAND: &str = "cargo xtask image";
+/// The agent image `cargo xtask image` builds for this version.
+pub const DEFAULT_UTILITY_IMAGE: &str = concat!("molecule/agent:", env!("CARGO_PKG_VERSION"));
 
 /// How to reach and use the engine.
 #[derive(Debug, Clone)]
@@ -61,6 +68,10 @@ pub struct DockerOptions {
     /// Owner label (`molecule.instance`) put on every container and volume;
     /// `list` only returns objects carrying it.
     pub instance: Option<String>,
+    /// The agent image (it must hold `/molecule-agent`) that files helpers
+    /// run, when a workspace's container is gone or its own image has no
+    /// agent binary. Like every image, it is never pulled.
+    pub utility_image: String,
 }
 
 impl Default for DockerOptions {
@@ -72,6 +83,7 @@ impl Default for DockerOptions {
             stop_grace: Duration::from_secs(5),
             tier_limits: TierLimits::default(),
             instance: None,
+            utility_image: DEFAULT_UTILITY_IMAGE.into(),
         }
     }
 }
@@ -419,73 +431,11 @@ impl Provisioner for DockerProvisioner {
     }
 
     async fn logs(&self, id: Uuid, tail: usize) -> Result<String> {
-        let opts = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .tail(&tail.to_string())
-            .build();
-        let mut stream = self.docker.logs(&container_name(id), Some(opts));
-        let collect = async {
-            let mut out = Vec::new();
-            while let Some(chunk) = stream.next().await {
-                out.extend_from_slice(&chunk?.into_bytes());
-            }
-            Ok(out)
-        };
-        let bytes = self.call("logs", collect).await?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        self.container_logs(&container_name(id), tail).await
     }
 
     async fn exec(&self, id: Uuid, cmd: &[String], timeout: Duration) -> Result<ExecOutput> {
-        let name = container_name(id);
-        let config = CreateExecOptions {
-            cmd: Some(cmd.to_vec()),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            ..Default::default()
-        };
-        let created = self
-            .call("create_exec", self.docker.create_exec(&name, config))
-            .await?;
-        let started = self
-            .call("start_exec", self.docker.start_exec(&created.id, None))
-            .await?;
-        let StartExecResults::Attached { mut output, .. } = started else {
-            return Err(ProvisionError::Failed("exec started detached".into()));
-        };
-        let collect = async {
-            let mut out = Vec::new();
-            while let Some(chunk) = output.next().await {
-                out.extend_from_slice(&chunk?.into_bytes());
-            }
-            Ok::<_, bollard::errors::Error>(out)
-        };
-        let bytes = match tokio::time::timeout(timeout, collect).await {
-            Ok(result) => result.map_err(|e| ProvisionError::from(CallError::Docker(e)))?,
-            Err(_) => {
-                return Err(ProvisionError::Failed(format!(
-                    "command timed out after {timeout:?}"
-                )));
-            }
-        };
-        // The exit code lands a moment after the output stream closes.
-        let mut exit_code = None;
-        for attempt in 0..20 {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let info = self
-                .call("inspect_exec", self.docker.inspect_exec(&created.id))
-                .await?;
-            exit_code = info.exit_code;
-            if info.running != Some(true) {
-                break;
-            }
-        }
-        Ok(ExecOutput {
-            exit_code,
-            output: String::from_utf8_lossy(&bytes).into_owned(),
-        })
+        self.exec_in(&container_name(id), cmd, timeout).await
     }
 
     async fn list(&self) -> Result<Vec<(Uuid, Observation)>> {
@@ -512,5 +462,33 @@ impl Provisioner for DockerProvisioner {
 
     fn platform_listen_ip(&self) -> Option<IpAddr> {
         self.gateway
+    }
+
+    async fn list_files(
+        &self,
+        id: Uuid,
+        root: FileRoot,
+        path: &str,
+        depth: ListDepth,
+    ) -> Result<Vec<FileEntry>> {
+        self.docker_list_files(id, root, path, depth).await
+    }
+
+    async fn read_file(
+        &self,
+        id: Uuid,
+        root: FileRoot,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        self.docker_read_file(id, root, path, max_bytes).await
+    }
+
+    async fn write_files(&self, id: Uuid, files: &[(String, Vec<u8>)]) -> Result<FileSource> {
+        self.docker_write_files(id, files).await
+    }
+
+    async fn delete_path(&self, id: Uuid, path: &str) -> Result<FileSource> {
+        self.docker_delete_path(id, path).await
     }
 }

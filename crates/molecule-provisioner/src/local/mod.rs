@@ -5,17 +5,22 @@
 //! environment it is given (the server's own secrets are not inherited).
 //! Children die with the server (`kill_on_drop`), so nothing is adopted
 //! across a platform restart. Tiers, limits and read-only mounts are not
-//! enforced here: that isolation needs Docker.
+//! enforced here: that isolation needs Docker. Files are read and written
+//! with `tokio::fs` (`files.rs`).
 
+mod files;
 mod output;
 
-use crate::docker::container_spec::relative_path;
-use crate::{ExecOutput, Observation, ProvisionError, Provisioner, Result, Started, WorkspaceSpec};
+use crate::files::relative_files;
+use crate::{
+    ExecOutput, FileEntry, FileRoot, FileSource, ListDepth, Observation, ProvisionError,
+    Provisioner, Result, Started, WorkspaceSpec,
+};
 use async_trait::async_trait;
 use output::SharedLog;
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -87,6 +92,9 @@ pub struct LocalProvisioner {
     data_dir: PathBuf,
     stop_grace: Duration,
     children: Mutex<HashMap<Uuid, LocalChild>>,
+    /// The directory each workspace last ran in, kept past its process (and
+    /// a `remove` that keeps files) so `/workspace` stays readable.
+    work_dirs: Mutex<HashMap<Uuid, PathBuf>>,
 }
 
 impl LocalProvisioner {
@@ -96,6 +104,7 @@ impl LocalProvisioner {
             data_dir,
             stop_grace: Duration::from_secs(5),
             children: Mutex::new(HashMap::new()),
+            work_dirs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -123,26 +132,36 @@ impl LocalProvisioner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    async fn write_configs(&self, id: Uuid, files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
-        let dir = self.configs_dir(id);
-        let io = |what: &str, path: &Path, e: std::io::Error| {
-            ProvisionError::Failed(format!("{what} {}: {e}", path.display()))
+    /// The directory `/workspace` maps to: where the process last ran,
+    /// else the workspace's own directory.
+    fn work_dir_of(&self, id: Uuid) -> PathBuf {
+        let remembered = self
+            .work_dirs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&id)
+            .cloned();
+        remembered.unwrap_or_else(|| self.workspace_dir(id))
+    }
+
+    fn remember_work_dir(&self, id: Uuid, dir: Option<PathBuf>) {
+        let mut dirs = self
+            .work_dirs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match dir {
+            Some(dir) => dirs.insert(id, dir),
+            None => dirs.remove(&id),
         };
+    }
+
+    async fn write_configs(&self, id: Uuid, files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
+        let parsed = relative_files(files).map_err(ProvisionError::Failed)?;
+        let dir = self.configs_dir(id);
         tokio::fs::create_dir_all(&dir)
             .await
-            .map_err(|e| io("create", &dir, e))?;
-        for (path, contents) in files {
-            let parts = relative_path(path).map_err(ProvisionError::Failed)?;
-            let target = parts.iter().fold(dir.clone(), |p, c| p.join(c));
-            if let Some(parent) = target.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(|e| io("create", parent, e))?;
-            }
-            tokio::fs::write(&target, contents)
-                .await
-                .map_err(|e| io("write", &target, e))?;
-        }
+            .map_err(|e| ProvisionError::Failed(format!("create {}: {e}", dir.display())))?;
+        files::write_tree(&dir, &parsed).await?;
         Ok(dir)
     }
 
@@ -246,6 +265,7 @@ impl Provisioner for LocalProvisioner {
                 work_dir.display()
             )));
         }
+        self.remember_work_dir(id, Some(work_dir.clone()));
         let port = free_port()?;
         // Ours go last so a caller's PORT/AGENT_URL (meant for a container)
         // cannot point the agent at the wrong place.
@@ -312,6 +332,7 @@ impl Provisioner for LocalProvisioner {
         self.terminate(id, Duration::ZERO).await?;
         self.children().remove(&id);
         if volumes {
+            self.remember_work_dir(id, None);
             let dir = self.workspace_dir(id);
             match tokio::fs::remove_dir_all(&dir).await {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -392,5 +413,33 @@ impl Provisioner for LocalProvisioner {
 
     fn platform_listen_ip(&self) -> Option<std::net::IpAddr> {
         None
+    }
+
+    async fn list_files(
+        &self,
+        id: Uuid,
+        root: FileRoot,
+        path: &str,
+        depth: ListDepth,
+    ) -> Result<Vec<FileEntry>> {
+        self.local_list_files(id, root, path, depth).await
+    }
+
+    async fn read_file(
+        &self,
+        id: Uuid,
+        root: FileRoot,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        self.local_read_file(id, root, path, max_bytes).await
+    }
+
+    async fn write_files(&self, id: Uuid, files: &[(String, Vec<u8>)]) -> Result<FileSource> {
+        self.local_write_files(id, files).await
+    }
+
+    async fn delete_path(&self, id: Uuid, path: &str) -> Result<FileSource> {
+        self.local_delete_path(id, path).await
     }
 }

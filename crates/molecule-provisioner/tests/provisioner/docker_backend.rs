@@ -13,13 +13,13 @@ use std::sync::OnceLock;
 use std::time::Duration;
 use uuid::Uuid;
 
-const IMAGE: &str = "molecule-test/busybox:latest";
+pub(crate) const IMAGE: &str = "molecule-test/busybox:latest";
 const EXIT3_IMAGE: &str = "molecule-test/busybox-exit3:latest";
-const NETWORK: &str = "molecule-test-net";
+pub(crate) const NETWORK: &str = "molecule-test-net";
 const BUSYBOX: &str = "/bin/busybox";
 
 /// Run the docker CLI: (success, trimmed stdout).
-fn cli(args: &[&str]) -> (bool, String) {
+pub(crate) fn cli(args: &[&str]) -> (bool, String) {
     match Command::new("docker").args(args).output() {
         Ok(out) => (
             out.status.success(),
@@ -85,7 +85,7 @@ fn test_images() -> Result<(), String> {
 }
 
 /// The provisioner, or None (with a note) when Docker is not usable here.
-async fn docker() -> Option<DockerProvisioner> {
+pub(crate) async fn docker() -> Option<DockerProvisioner> {
     let opts = DockerOptions {
         network: NETWORK.into(),
         stop_grace: Duration::from_secs(1),
@@ -111,7 +111,7 @@ async fn docker() -> Option<DockerProvisioner> {
 }
 
 /// Removes the workspace's container and volumes when dropped.
-struct Cleanup(Uuid);
+pub(crate) struct Cleanup(pub(crate) Uuid);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {

@@ -1,7 +1,7 @@
 //! Helpers shared by the backend tests: specs, temp dirs, polling with a
-//! deadline, and a minimal HTTP/1.0 GET.
+//! deadline, a minimal HTTP/1.0 GET, and the file-path refusal check.
 
-use molecule_provisioner::{Observation, Provisioner, WorkspaceSpec};
+use molecule_provisioner::{Observation, ProvisionError, Provisioner, WorkspaceSpec};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,6 +26,11 @@ pub fn spec(image: &str, tier: i32, files: &[(&str, &str)]) -> WorkspaceSpec {
             .collect(),
         workspace_dir: None,
     }
+}
+
+/// The operation refused its path.
+pub fn bad_path<T>(result: &Result<T, ProvisionError>) -> bool {
+    matches!(result, Err(ProvisionError::BadPath(_)))
 }
 
 /// A directory removed when dropped.

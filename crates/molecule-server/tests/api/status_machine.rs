@@ -5,7 +5,10 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use molecule_provisioner::local::LocalProvisioner;
-use molecule_provisioner::{ExecOutput, Observation, Provisioner, Result, Started, WorkspaceSpec};
+use molecule_provisioner::{
+    ExecOutput, FileEntry, FileRoot, FileSource, ListDepth, Observation, Provisioner, Result,
+    Started, WorkspaceSpec,
+};
 use molecule_server::app::App;
 use molecule_server::app::auth::Credentials;
 use molecule_server::config::Config;
@@ -60,6 +63,30 @@ impl Provisioner for GatedRemove {
     }
     fn platform_listen_ip(&self) -> Option<std::net::IpAddr> {
         self.inner.platform_listen_ip()
+    }
+    async fn list_files(
+        &self,
+        id: Uuid,
+        root: FileRoot,
+        path: &str,
+        depth: ListDepth,
+    ) -> Result<Vec<FileEntry>> {
+        self.inner.list_files(id, root, path, depth).await
+    }
+    async fn read_file(
+        &self,
+        id: Uuid,
+        root: FileRoot,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        self.inner.read_file(id, root, path, max_bytes).await
+    }
+    async fn write_files(&self, id: Uuid, files: &[(String, Vec<u8>)]) -> Result<FileSource> {
+        self.inner.write_files(id, files).await
+    }
+    async fn delete_path(&self, id: Uuid, path: &str) -> Result<FileSource> {
+        self.inner.delete_path(id, path).await
     }
 }
 

@@ -235,12 +235,34 @@ fn config_archive_holds_files_and_parent_dirs() {
 
 #[test]
 fn config_paths_must_stay_inside() {
-    for bad in ["/etc/passwd", "../x", "a/../../x", "", ".", "a/.."] {
-        assert!(relative_path(bad).is_err(), "{bad:?} accepted");
+    for bad in ["/etc/passwd", "../x", "a/../../x", "", ".", "a/..", "a//b"] {
         assert!(
             config_archive(&[(bad.to_string(), vec![])]).is_err(),
             "{bad:?}"
         );
     }
-    assert_eq!(relative_path("a/./b.txt").unwrap(), vec!["a", "b.txt"]);
+}
+
+#[test]
+fn files_helpers_mount_only_the_config_volume_and_are_not_workspaces() {
+    let id = spec(2).workspace_id;
+    let args = vec!["fs-rm".to_string(), "/configs/a".to_string()];
+    let body = helper_body(id, "molecule/agent:9.9.9", args.clone(), Some("inst"));
+    assert_eq!(body.image.as_deref(), Some("molecule/agent:9.9.9"));
+    assert_eq!(body.entrypoint, Some(vec![AGENT_BINARY.to_string()]));
+    assert_eq!(body.cmd, Some(args));
+    let labels = body.labels.unwrap();
+    assert_eq!(labels.get(LABEL_HELPER_FOR), Some(&id.to_string()));
+    assert_eq!(labels.get(LABEL_INSTANCE).map(String::as_str), Some("inst"));
+    assert!(!labels.contains_key(LABEL_WORKSPACE), "{labels:?}");
+    let host = body.host_config.unwrap();
+    assert_eq!(
+        host.binds,
+        Some(vec!["ws-3f1c0b7e-123-configs:/configs".to_string()])
+    );
+    assert_eq!(host.network_mode.as_deref(), Some("none"));
+    assert_eq!(host.readonly_rootfs, Some(true));
+    assert!(host.port_bindings.is_none() && !host.privileged.unwrap_or(false));
+    let (a, b) = (helper_name(id), helper_name(id));
+    assert!(a.starts_with("ws-3f1c0b7e-123-files-") && a != b, "{a} {b}");
 }
