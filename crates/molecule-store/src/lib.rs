@@ -14,13 +14,16 @@
 //! transitions are decided in the server's `app` layer and only *written*
 //! here, with the guards the caller asks for.
 mod activity;
+mod agents;
 mod approvals;
+mod canvas;
 mod config;
 mod events;
 mod memories;
 mod postgres;
 mod schedules;
 mod secrets;
+mod seeds;
 mod sqlite;
 mod tokens;
 mod workspaces;
@@ -29,7 +32,9 @@ use async_trait::async_trait;
 use std::sync::Arc;
 
 pub use activity::*;
+pub use agents::*;
 pub use approvals::*;
+pub use canvas::*;
 pub use config::*;
 pub use events::*;
 pub use memories::*;
@@ -39,6 +44,7 @@ pub use molecule_types::{
 pub use postgres::PostgresStore;
 pub use schedules::*;
 pub use secrets::*;
+pub use seeds::*;
 pub use sqlite::SqliteStore;
 pub use tokens::*;
 pub use workspaces::*;
@@ -99,6 +105,9 @@ pub trait Store:
     + ConfigStore
     + MemoryStore
     + ApprovalStore
+    + AgentStore
+    + CanvasStore
+    + SeedStore
     + Send
     + Sync
     + 'static

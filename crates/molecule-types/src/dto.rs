@@ -234,7 +234,22 @@ pub struct Updated {
     pub needs_restart: Option<bool>,
 }
 
-/// `POST /workspaces/:id/restart`.
+/// `POST /workspaces/:id/restart` (the body is optional).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RestartRequest {
+    /// A template whose files replace `/configs` before the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Re-apply the runtime's default template (`<runtime>-default`) when
+    /// no `template` is named.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub apply_template: bool,
+    /// Start a fresh agent session (also `?reset=true`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
+}
+
+/// `POST /workspaces/:id/restart` answer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Restarted {
     pub status: String,

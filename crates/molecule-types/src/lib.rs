@@ -2,6 +2,7 @@
 //! and the wire DTOs of the HTTP API. No I/O lives here, so the CLI, the agent
 //! and the server can all depend on it without pulling in a runtime.
 
+pub mod content;
 pub mod dto;
 pub mod event;
 pub mod ids;

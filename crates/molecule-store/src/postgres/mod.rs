@@ -6,13 +6,16 @@
 //! (tracked in `_sqlx_migrations`, serialised by sqlx's advisory lock).
 
 mod activity;
+mod agents;
 mod approvals;
+mod canvas;
 mod codec;
 mod config;
 mod events;
 mod memories;
 mod schedules;
 mod secrets;
+mod seeds;
 mod tokens;
 mod workspaces;
 

@@ -8,13 +8,16 @@
 //! its trait (`WorkspaceStore` in `workspaces.rs`, …) directly.
 
 mod activity;
+mod agents;
 mod approvals;
+mod canvas;
 mod codec;
 mod config;
 mod events;
 mod memories;
 mod schedules;
 mod secrets;
+mod seeds;
 mod tokens;
 mod workspaces;
 
