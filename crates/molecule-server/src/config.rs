@@ -201,6 +201,12 @@ pub struct Config {
     /// The wall clock (`crate::clock`): the system clock; tests use an
     /// adjustable one to move time forward. Not read from the environment.
     pub clock: crate::clock::Clock,
+    /// `MOLECULE_TEMPLATES_DIR` (or `CONFIGS_DIR`): workspace templates, one
+    /// directory each with a `config.yaml`. `None` = `<data dir>/templates`.
+    pub templates_dir: Option<PathBuf>,
+    /// `MOLECULE_ORG_TEMPLATES_DIR`: org templates, one directory each with
+    /// an `org.yaml`. `None` = `<data dir>/org-templates`.
+    pub org_templates_dir: Option<PathBuf>,
 }
 
 /// Limits on client connections, shared by every listener of a server.
@@ -232,6 +238,20 @@ pub use edge::{Host, HostName};
 pub use raw::{ConfigError, ENV_NAMES, RawConfig};
 
 impl Config {
+    /// Where workspace templates live.
+    pub fn templates_dir(&self) -> PathBuf {
+        self.templates_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("templates"))
+    }
+
+    /// Where org templates live.
+    pub fn org_templates_dir(&self) -> PathBuf {
+        self.org_templates_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("org-templates"))
+    }
+
     /// The image (Docker) a runtime runs in.
     pub fn image_for(&self, runtime: &str) -> &str {
         self.runtime_images

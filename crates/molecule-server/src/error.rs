@@ -39,6 +39,9 @@ pub enum AppError {
     /// parent): 409 `{"error"}`.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A template of that directory name exists: 409 `{"error", "id"}`.
+    #[error("template {id} already exists")]
+    TemplateExists { id: String },
     /// Deleting a workspace that has children needs `?confirm=true`: 409
     /// with the children.
     #[error("confirmation required to delete {} child workspace(s)", children.len())]
@@ -111,7 +114,9 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Gone(_) => StatusCode::GONE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Conflict(_) | Self::ConfirmationRequired { .. } => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::ConfirmationRequired { .. } | Self::TemplateExists { .. } => {
+                StatusCode::CONFLICT
+            }
             Self::WorkspaceUnavailable { .. }
             | Self::Unavailable(_)
             | Self::RetryLater {
@@ -142,6 +147,9 @@ impl IntoResponse for AppError {
             | Self::Gone(m)
             | Self::TooLarge(m)
             | Self::Conflict(m) => json!({ "error": m }),
+            Self::TemplateExists { id } => {
+                json!({ "error": "template already exists", "id": id })
+            }
             Self::ConfirmationRequired { children } => {
                 let list: Vec<Value> = children
                     .iter()

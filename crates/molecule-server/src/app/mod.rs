@@ -5,6 +5,7 @@
 pub mod a2a;
 pub mod activity;
 pub mod auth;
+pub mod content;
 pub mod delegation;
 pub mod events;
 pub mod outbound;

@@ -65,17 +65,6 @@ pub fn validate_workspace_dir(dir: &str, roots: &[PathBuf]) -> Result<(), String
     Ok(())
 }
 
-/// A template name is a relative path inside the configs directory.
-pub fn validate_template(t: &str) -> Result<(), AppError> {
-    let p = Path::new(t);
-    let ok = !t.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)));
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::invalid("invalid template"))
-    }
-}
-
 /// Longest name (workspace, schedule) or key.
 pub const NAME_MAX: usize = 256;
 /// Longest short text: a role, a current task, an approval's action or
@@ -264,15 +253,6 @@ mod tests {
         assert_eq!(short, "fine");
         assert!(cap("name", &"x".repeat(257), NAME_MAX).is_err());
         assert!(cap("name", &"x".repeat(256), NAME_MAX).is_ok());
-    }
-
-    #[test]
-    fn template_rules() {
-        assert!(validate_template("seo-agent").is_ok());
-        assert!(validate_template("team/dev").is_ok());
-        assert!(validate_template("../etc").is_err());
-        assert!(validate_template("/abs").is_err());
-        assert!(validate_template("").is_err());
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub const ENV_NAMES: &[&str] = &[
     "TIER3_CPU_SHARES",
     "TIER4_MEMORY_MB",
     "TIER4_CPU_SHARES",
+    "MOLECULE_TEMPLATES_DIR",
+    "CONFIGS_DIR",
+    "MOLECULE_ORG_TEMPLATES_DIR",
 ];
 
 /// Raw settings before validation (flags win over environment).
@@ -99,6 +102,10 @@ pub struct RawConfig {
     pub outbound_allow: Option<String>,
     /// `TIER{2,3,4}_{MEMORY_MB,CPU_SHARES}` that are set, by name.
     pub tier_overrides: Vec<(String, String)>,
+    /// `MOLECULE_TEMPLATES_DIR` (or the reference's `CONFIGS_DIR`).
+    pub templates_dir: Option<String>,
+    /// `MOLECULE_ORG_TEMPLATES_DIR`.
+    pub org_templates_dir: Option<String>,
 }
 
 impl RawConfig {
@@ -110,6 +117,8 @@ impl RawConfig {
             port: g("PORT"),
             database_url: g("DATABASE_URL"),
             data_dir: g("MOLECULE_DATA_DIR"),
+            templates_dir: g("MOLECULE_TEMPLATES_DIR").or_else(|| g("CONFIGS_DIR")),
+            org_templates_dir: g("MOLECULE_ORG_TEMPLATES_DIR"),
             bind: g("MOLECULE_BIND"),
             env: g("MOLECULE_ENV"),
             admin_token: g("MOLECULE_ADMIN_TOKEN"),
@@ -454,6 +463,8 @@ impl RawConfig {
             outbound_allow,
             tier_limits,
             clock: crate::clock::Clock::system(),
+            templates_dir: self.templates_dir.as_deref().map(PathBuf::from),
+            org_templates_dir: self.org_templates_dir.as_deref().map(PathBuf::from),
         })
     }
 }

@@ -4,6 +4,7 @@
 mod a2a;
 mod activity;
 mod admin;
+mod content;
 pub mod extract;
 pub mod host;
 pub mod middleware;
@@ -125,6 +126,10 @@ fn agent_routes() -> Router<App> {
             "/workspaces/{id}/approvals/{aid}/decide",
             post(memories::approval_decide),
         )
+        .route(
+            "/workspaces/{id}/shared-context",
+            get(content::shared_context),
+        )
 }
 
 /// Operator routes: the workspace list and lifecycle, settings and
@@ -173,6 +178,34 @@ fn admin_routes() -> Router<App> {
         .route("/approvals/pending", get(memories::approvals_pending))
         .route("/events", get(admin::events))
         .route("/events/{id}", get(admin::events_for))
+        .route(
+            "/workspaces/{id}/agent",
+            post(content::agent_assign)
+                .patch(content::agent_replace)
+                .delete(content::agent_remove),
+        )
+        .route("/workspaces/{id}/agent/move", post(content::agent_move))
+        .route(
+            "/workspaces/{id}/files",
+            get(content::files_list).put(content::files_replace),
+        )
+        .route("/workspaces/{id}/files/", delete(content::files_clear))
+        .route(
+            "/workspaces/{id}/files/{*path}",
+            get(content::file_read)
+                .put(content::file_write)
+                .delete(content::file_delete),
+        )
+        .route("/workspaces/{id}/expand", post(content::expand))
+        .route("/workspaces/{id}/collapse", post(content::collapse))
+        .route("/org/templates", get(content::org_templates))
+        .route("/org/import", post(content::org_import))
+        .route("/templates", get(content::templates))
+        .route("/templates/import", post(content::template_import))
+        .route(
+            "/canvas/viewport",
+            get(content::viewport_get).put(content::viewport_put),
+        )
 }
 
 /// Unknown routes: plain-text 404 like the reference; a trailing slash on a

@@ -358,3 +358,89 @@ async fn approvals_decide_once_and_expire_by_age() {
         b.finish().await;
     }
 }
+
+#[tokio::test]
+async fn agents_keep_one_active_row_per_workspace() {
+    use molecule_store::AgentMove;
+    use molecule_types::WorkspaceId;
+    for b in stores().await {
+        eprintln!("--- backend {}", b.name);
+        let st = &*b.store;
+        let a = WorkspaceId::new(insert(st, new_ws("a", None, at(0))).await);
+        let c = WorkspaceId::new(insert(st, new_ws("c", None, at(0))).await);
+        assert_eq!(st.agent_active(a).await.unwrap(), None);
+        let first = st.agent_assign(a, "m1", at(1)).await.unwrap().unwrap();
+        assert_eq!(
+            st.agent_assign(a, "m2", at(1)).await.unwrap(),
+            None,
+            "one active"
+        );
+        assert_eq!(st.agent_active(a).await.unwrap(), Some(first.clone()));
+        let (old, new) = st.agent_replace(a, "m2", at(2)).await.unwrap().unwrap();
+        assert_eq!(
+            (old.id, old.model.as_str(), new.model.as_str()),
+            (first.id, "m1", "m2")
+        );
+        assert_eq!(st.agent_active(a).await.unwrap(), Some(new.clone()));
+        assert_eq!(st.agent_replace(c, "x", at(2)).await.unwrap(), None);
+        let other = st.agent_assign(c, "mc", at(3)).await.unwrap().unwrap();
+        assert_eq!(st.agent_move(a, c).await.unwrap(), AgentMove::TargetTaken);
+        assert_eq!(st.agent_remove(c, at(4)).await.unwrap(), Some(other));
+        assert_eq!(st.agent_remove(c, at(4)).await.unwrap(), None);
+        match st.agent_move(a, c).await.unwrap() {
+            AgentMove::Moved(row) => assert_eq!((row.id, row.workspace_id), (new.id, c.uuid())),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(st.agent_move(a, c).await.unwrap(), AgentMove::TargetTaken);
+        assert_eq!(st.agent_active(a).await.unwrap(), None);
+        let z = WorkspaceId::new(insert(st, new_ws("z", None, at(0))).await);
+        assert_eq!(st.agent_move(a, z).await.unwrap(), AgentMove::NoSource);
+        // A retired row never blocks a new assignment.
+        assert!(st.agent_assign(a, "again", at(5)).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn the_viewport_is_one_row_and_seeds_are_spent_once() {
+    use molecule_store::{SeedFiles, Viewport};
+    for b in stores().await {
+        eprintln!("--- backend {}", b.name);
+        let st = &*b.store;
+        assert_eq!(st.viewport_get().await.unwrap(), None);
+        let v = Viewport {
+            x: 1.5,
+            y: -2.0,
+            zoom: 0.75,
+        };
+        st.viewport_put(v, at(1)).await.unwrap();
+        let w = Viewport {
+            x: 3.0,
+            y: 4.0,
+            zoom: 2.0,
+        };
+        st.viewport_put(w, at(2)).await.unwrap();
+        assert_eq!(st.viewport_get().await.unwrap(), Some(w));
+
+        let ws = insert(st, new_ws("ws", None, at(0))).await;
+        assert_eq!(st.seed_get(ws).await.unwrap(), None);
+        let files: SeedFiles = [("config.yaml", "name: x\n"), ("skills/a/SKILL.md", "ü")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        st.seed_put(ws, &files, at(1)).await.unwrap();
+        let seed = st.seed_get(ws).await.unwrap().unwrap();
+        assert_eq!(
+            (seed.files.clone(), seed.created_at),
+            (files.clone(), at(1))
+        );
+        // Replaced meanwhile: clearing the old one leaves the new one.
+        let mut newer = files.clone();
+        newer.insert("extra.md".into(), "e".into());
+        st.seed_put(ws, &newer, at(2)).await.unwrap();
+        st.seed_clear(ws, seed.created_at).await.unwrap();
+        let kept = st.seed_get(ws).await.unwrap().unwrap();
+        assert_eq!(kept.files, newer);
+        st.seed_clear(ws, kept.created_at).await.unwrap();
+        assert_eq!(st.seed_get(ws).await.unwrap(), None);
+    }
+}

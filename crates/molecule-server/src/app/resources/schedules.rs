@@ -108,7 +108,39 @@ impl App {
         access: WorkspaceAccess,
         req: CreateSchedule,
     ) -> AppResult<ScheduleCreated> {
-        let ws = access.uuid();
+        self.schedule_add(access.uuid(), req, "runtime").await
+    }
+
+    /// The checks of a schedule that need no workspace: required fields,
+    /// cron expression, time zone, caps.
+    pub(crate) fn schedule_check(&self, req: &CreateSchedule) -> AppResult<()> {
+        let cron_expr = req.cron_expr.trim();
+        if cron_expr.is_empty() || req.prompt.trim().is_empty() {
+            return Err(AppError::invalid("cron_expr and prompt are required"));
+        }
+        let timezone = req
+            .timezone
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .unwrap_or("UTC");
+        next_run(cron_expr, timezone, self.now()).map_err(cron_error)?;
+        schedule_field_caps(
+            Some(req.name.trim()),
+            Some(cron_expr),
+            Some(timezone),
+            Some(&req.prompt),
+        )
+    }
+
+    /// A new schedule of `ws`; `source` says who made it (`runtime`: the
+    /// API, `template`: an org import).
+    pub(crate) async fn schedule_add(
+        &self,
+        ws: Uuid,
+        req: CreateSchedule,
+        source: &str,
+    ) -> AppResult<ScheduleCreated> {
         let cron_expr = req.cron_expr.trim().to_string();
         let prompt = req.prompt;
         if cron_expr.is_empty() || prompt.trim().is_empty() {
@@ -137,7 +169,7 @@ impl App {
             prompt,
             enabled: req.enabled.unwrap_or(true),
             next_run_at,
-            source: "runtime".into(),
+            source: source.into(),
             now,
         };
         match self.store.schedule_insert(&row).await {

@@ -52,7 +52,7 @@ pub enum SecretsError {
     Undecryptable(Vec<String>),
 }
 
-fn validate(key: &str, value: &str) -> AppResult<()> {
+pub(crate) fn validate(key: &str, value: &str) -> AppResult<()> {
     if key.is_empty() || value.is_empty() {
         return Err(AppError::invalid("key and value are required"));
     }
@@ -64,6 +64,22 @@ fn validate(key: &str, value: &str) -> AppResult<()> {
 }
 
 impl App {
+    /// Store a workspace secret sealed, with no restart: for a workspace
+    /// being created, before its first start.
+    pub(crate) async fn secret_seed(
+        &self,
+        ws: uuid::Uuid,
+        key: &str,
+        value: &str,
+    ) -> AppResult<()> {
+        validate(key, value)?;
+        let sealed = self.secret_box.seal(value);
+        self.store
+            .secret_set_workspace(ws, key, sealed.bytes(), sealed.version(), self.now())
+            .await
+            .map_err(AppError::internal("failed to save secret"))
+    }
+
     pub async fn secret_list(&self, access: WorkspaceAccess) -> AppResult<Vec<SecretInfo>> {
         let ws = access.uuid();
         let own = self

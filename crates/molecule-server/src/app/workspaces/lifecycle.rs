@@ -6,7 +6,7 @@
 //! workspace that should run but has no runtime yet.
 
 use molecule_provisioner::{DirAccess, Provisioner, WorkspaceSpec};
-use molecule_store::WorkspaceRow;
+use molecule_store::{Seed, WorkspaceRow};
 use molecule_types::{
     Event, EventType, RestartDecision, Transition, WorkspaceStatus, container_name,
 };
@@ -120,7 +120,16 @@ impl App {
         let id = row.id;
         let started_at = Instant::now();
         // (error text, whether it is only "the backend did not answer")
-        let result = match self.workspace_spec(prov.kind(), &row).await {
+        // The files its /configs still has to receive (a new workspace, or
+        // a restart that asked for a template); none = the volume as it is.
+        let seed = match self.store.seed_get(id).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(workspace_id = %id, error = %e, "seed read failed; provisioning will retry");
+                return;
+            }
+        };
+        let result = match self.workspace_spec(prov.kind(), &row, seed.as_ref()).await {
             Ok(spec) => prov.ensure(&spec).await.map_err(|e| {
                 let transient = matches!(e, molecule_provisioner::ProvisionError::Unavailable(_));
                 (e.to_string(), transient)
@@ -129,6 +138,9 @@ impl App {
         };
         match result {
             Ok(started) => {
+                if let Some(seed) = &seed {
+                    self.seed_written(prov, id, seed, started.adopted).await;
+                }
                 // An operator may have paused or deleted the workspace while
                 // it was starting: then the fresh runtime must not survive.
                 let current = self.current_status(id).await;
@@ -239,7 +251,38 @@ impl App {
         }
     }
 
-    async fn workspace_spec(&self, backend: &str, row: &WorkspaceRow) -> AppResult<WorkspaceSpec> {
+    /// The runtime started with `seed` in its /configs: the seed is spent.
+    /// An adopted runtime (already running, so created before) did not
+    /// receive the files at its start; they are written into it now.
+    async fn seed_written(
+        &self,
+        prov: &Arc<dyn Provisioner>,
+        id: Uuid,
+        seed: &Seed,
+        adopted: bool,
+    ) {
+        if adopted {
+            let files: Vec<(String, Vec<u8>)> = seed
+                .files
+                .iter()
+                .map(|(p, t)| (p.clone(), t.clone().into_bytes()))
+                .collect();
+            if let Err(e) = prov.write_files(id, &files).await {
+                tracing::warn!(workspace_id = %id, error = %e, "seed files not written into the adopted runtime; kept for its next start");
+                return;
+            }
+        }
+        if let Err(e) = self.store.seed_clear(id, seed.created_at).await {
+            tracing::warn!(workspace_id = %id, error = %e, "spent seed not cleared; it will be written again at the next start");
+        }
+    }
+
+    async fn workspace_spec(
+        &self,
+        backend: &str,
+        row: &WorkspaceRow,
+        seed: Option<&Seed>,
+    ) -> AppResult<WorkspaceSpec> {
         let token = self.issue_token(row.id).await?;
         let image = match backend {
             "local" => self
@@ -286,10 +329,6 @@ impl App {
             .chain(env)
             .collect();
         env.shrink_to_fit();
-        let config_yaml = format!(
-            "name: {:?}\nruntime: {:?}\ntier: {}\n",
-            row.name, row.runtime, row.tier
-        );
         let workspace_dir = row.workspace_dir.as_ref().map(|d| {
             let access = if row.workspace_access == "read_only" {
                 DirAccess::ReadOnly
@@ -305,7 +344,14 @@ impl App {
             runtime: row.runtime.to_string(),
             image,
             env,
-            config_files: vec![("config.yaml".to_string(), config_yaml.into_bytes())],
+            config_files: seed
+                .map(|s| {
+                    s.files
+                        .iter()
+                        .map(|(path, text)| (path.clone(), text.clone().into_bytes()))
+                        .collect()
+                })
+                .unwrap_or_default(),
             workspace_dir,
         })
     }

@@ -8,8 +8,7 @@ pub mod registry;
 pub mod restart_context;
 
 use crate::app::validation::{
-    ACCESS_MODES, NAME_MAX, TEXT_MAX, URL_MAX, cap, validate_template, validate_tier,
-    validate_workspace_dir,
+    ACCESS_MODES, NAME_MAX, TEXT_MAX, URL_MAX, cap, validate_tier, validate_workspace_dir,
 };
 use molecule_store::{NewWorkspace, WorkspacePatch, WorkspaceRow};
 use molecule_types::dto::{
@@ -26,6 +25,18 @@ use crate::error::{AppError, AppResult};
 use molecule_types::WorkspaceId;
 
 pub const DEFAULT_RUNTIME: &str = "langgraph";
+
+/// What a workspace created by an import brings besides its request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Creation {
+    /// The complete files of its `/configs` (instead of the template's or
+    /// the generated ones).
+    pub files: Option<molecule_store::SeedFiles>,
+    /// Workspace secrets stored (sealed) before its first start.
+    pub secrets: Vec<(String, String)>,
+    /// The bundle it was imported from.
+    pub source_bundle_id: Option<String>,
+}
 
 impl App {
     /// Convert a row to the wire view, overlaying heartbeat statistics that
@@ -104,8 +115,19 @@ impl App {
 
     pub async fn workspace_create(
         &self,
+        admin: AdminAccess,
+        req: CreateWorkspace,
+    ) -> AppResult<CreatedWorkspace> {
+        self.create_workspace(admin, req, Creation::default()).await
+    }
+
+    /// Create a workspace with what an import brings besides the request
+    /// (see [`Creation`]): everything is in place before its first start.
+    pub(crate) async fn create_workspace(
+        &self,
         _: AdminAccess,
         req: CreateWorkspace,
+        extras: Creation,
     ) -> AppResult<CreatedWorkspace> {
         let name = req.name.trim().to_string();
         if name.is_empty() {
@@ -123,9 +145,6 @@ impl App {
             if let Some(v) = value {
                 cap(field, v, max)?;
             }
-        }
-        if let Some(t) = &req.template {
-            validate_template(t)?;
         }
         let tier = validate_tier(req.tier.unwrap_or(1) as i64)?;
         let access = req
@@ -163,15 +182,25 @@ impl App {
                 _ => return Err(AppError::invalid("parent workspace not found")),
             }
         }
-        let runtime = if req.external {
-            Runtime::External
+        // The files of its /configs (template copy or generated config),
+        // and the runtime its template may name.
+        let (seed, runtime) = if req.external {
+            (None, Runtime::External)
         } else {
-            Runtime::parse(
-                req.runtime
-                    .as_deref()
-                    .filter(|r| !r.trim().is_empty())
-                    .unwrap_or(DEFAULT_RUNTIME),
-            )
+            let (mut files, runtime) = self
+                .creation_seed(
+                    req.template.as_deref(),
+                    &name,
+                    req.role.as_deref(),
+                    req.model.as_deref(),
+                    tier,
+                    req.runtime.as_deref(),
+                )
+                .await?;
+            if let Some(own) = extras.files {
+                files = own;
+            }
+            (Some(files), Runtime::parse(&runtime))
         };
         let external = runtime.is_external();
         let id = Uuid::new_v4();
@@ -189,7 +218,7 @@ impl App {
             runtime,
             workspace_dir: dir,
             workspace_access: access.clone(),
-            source_bundle_id: None,
+            source_bundle_id: extras.source_bundle_id.clone(),
             x: canvas.x,
             y: canvas.y,
             now: self.now(),
@@ -198,13 +227,25 @@ impl App {
             .workspace_insert(&row)
             .await
             .map_err(AppError::internal("failed to create workspace"))?;
+        if let Some(files) = &seed {
+            self.store
+                .seed_put(id, files, self.now())
+                .await
+                .map_err(AppError::internal("failed to create workspace"))?;
+        }
+        for (key, value) in &extras.secrets {
+            self.secret_seed(id, key, value).await?;
+        }
         self.hierarchy.set_parent(id, req.parent_id);
+        let mut announced = json!({ "name": name, "tier": tier });
+        if let Some(p) = req.parent_id {
+            announced["parent_id"] = json!(p);
+        }
+        if let Some(b) = &extras.source_bundle_id {
+            announced["source_bundle_id"] = json!(b);
+        }
         self.events
-            .emit(Event::new(
-                EventType::WorkspaceProvisioning,
-                id,
-                json!({ "name": name, "tier": tier }),
-            ))
+            .emit(Event::new(EventType::WorkspaceProvisioning, id, announced))
             .await;
 
         // Production: the credential is born with the workspace. A runtime

@@ -4,7 +4,7 @@
 //! crash-loop history for the workspaces it touches.
 
 use molecule_store::WorkspaceRow;
-use molecule_types::dto::{Paused, Restarted, Resumed};
+use molecule_types::dto::{Paused, RestartRequest, Restarted, Resumed};
 use molecule_types::{Event, EventType, Transition, WorkspaceStatus};
 use serde_json::json;
 use uuid::Uuid;
@@ -31,13 +31,54 @@ impl App {
     /// POST /workspaces/:id/restart — an operator restart. Accepts any
     /// status (it is also how a `failed` workspace is retried) and clears the
     /// crash-loop history.
-    pub async fn workspace_restart(&self, access: WorkspaceAccess) -> AppResult<Restarted> {
+    pub async fn workspace_restart(
+        &self,
+        access: WorkspaceAccess,
+        req: RestartRequest,
+    ) -> AppResult<Restarted> {
         let id = access.uuid();
         let row = self.live_workspace_row(id).await?;
         if let Some(name) = self.ancestor_paused(&row).await? {
             return Err(conflict_paused(&name));
         }
         let prov = self.provisioner()?.clone();
+        // A template named (or the runtime's default one, asked for)
+        // replaces the files of /configs at this start.
+        let wanted = match req.template.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => Some(t.to_string()),
+            _ if req.apply_template => Some(format!("{}-default", row.runtime)),
+            _ => None,
+        };
+        let mut config_dir = "existing-volume".to_string();
+        if let Some(name) = wanted {
+            let named = req.template.is_some();
+            match self.template(&name).await? {
+                Some(t) => {
+                    let mut files = t.files;
+                    if !files.contains_key("config.yaml") {
+                        files.insert(
+                            "config.yaml".into(),
+                            crate::app::content::templates::generated_config(
+                                &row.name,
+                                row.role.as_deref(),
+                                None,
+                                row.tier,
+                                row.runtime.as_str(),
+                            ),
+                        );
+                    }
+                    self.store
+                        .seed_put(id, &files, self.now())
+                        .await
+                        .map_err(AppError::internal("failed to restart"))?;
+                    config_dir = name;
+                }
+                None if named => {
+                    return Err(AppError::not_found(format!("template not found: {name}")));
+                }
+                None => {}
+            }
+        }
         if let Ok(mut g) = self.governor.lock() {
             g.reset_workspace(id);
         }
@@ -49,8 +90,8 @@ impl App {
         self.tasks.activate(PROVISIONER_TASK);
         Ok(Restarted {
             status: "provisioning".into(),
-            config_dir: "existing-volume".into(),
-            reset_session: false,
+            config_dir,
+            reset_session: req.reset,
         })
     }
 

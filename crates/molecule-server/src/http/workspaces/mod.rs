@@ -3,18 +3,18 @@
 pub(super) mod registry;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use molecule_types::dto::{
-    CreateWorkspace, CreatedWorkspace, Paused, Removed, Restarted, Resumed, Updated, Workspace,
-    WorkspaceState,
+    CreateWorkspace, CreatedWorkspace, Paused, Removed, RestartRequest, Restarted, Resumed,
+    Updated, Workspace, WorkspaceState,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::app::App;
-use crate::error::AppResult;
-use crate::http::extract::{Bearer, JsonBody, WorkspacePath};
+use crate::error::{AppError, AppResult};
+use crate::http::extract::{Bearer, JsonBody, WorkspacePath, read_body};
 
 pub async fn list(State(app): State<App>, bearer: Bearer) -> AppResult<Json<Vec<Workspace>>> {
     let admin = app.auth_admin(bearer.creds())?;
@@ -80,13 +80,30 @@ pub async fn state(
     Ok(Json(app.workspace_state(access).await?))
 }
 
+#[derive(Deserialize)]
+pub struct RestartQuery {
+    #[serde(default)]
+    reset: Option<String>,
+}
+
+/// The body is optional: none, or `{template, apply_template, reset}`.
 pub async fn restart(
     State(app): State<App>,
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
+    Query(q): Query<RestartQuery>,
+    req: Request,
 ) -> AppResult<Json<Restarted>> {
     let access = app.auth_workspace(id, bearer.creds()).await?;
-    Ok(Json(app.workspace_restart(access).await?))
+    let body = read_body(req, &()).await?;
+    let mut restart: RestartRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RestartRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::invalid(format!("invalid request body: {e}")))?
+    };
+    restart.reset |= q.reset.as_deref() == Some("true");
+    Ok(Json(app.workspace_restart(access, restart).await?))
 }
 
 pub async fn pause(

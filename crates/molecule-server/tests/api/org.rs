@@ -1,0 +1,347 @@
+//! Org import (api-contract §5.16, subsystems §5.2) from an org directory on
+//! both runtime backends: a three-level tree with prompts in files, a
+//! schedule whose prompt is a file, `.env` secrets, an external workspace
+//! and one node with a bad directory (207); then inline templates, org
+//! template listing and traversal attempts.
+
+use crate::lifecycle::{Backend, start_backend, wait_status};
+use crate::{TestServer, call, start, store_of};
+use molecule_client::{Client, Method};
+use molecule_types::WorkspaceStatus;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+use uuid::Uuid;
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+const ORG_YAML: &str = r#"
+name: Acme
+description: A test organisation
+defaults:
+  tier: 2
+  plugins: [search]
+  category_routing: {bug: [engineer]}
+  idle_prompt: Anything to do?
+workspaces:
+  - name: CEO
+    role: chief
+    initial_prompt_file: prompts/ceo.md
+    schedules:
+      - {name: weekly, cron_expr: "0 9 * * 1", prompt_file: prompts/weekly.md}
+      - {name: no prompt, cron_expr: "0 9 * * 1"}
+    canvas: {x: 10, y: 20}
+    channels: [{type: telegram, config: {bot_token: "${BOT}"}}]
+    children:
+      - name: CTO
+        children:
+          - name: Eng Lead
+            files_dir: teams/eng
+            system_prompt: Lead engineering.
+            category_routing: {bug: [], feature: [dev]}
+            plugins: ["!search"]
+          - name: Dev 1
+          - name: Dev 2
+      - name: CFO
+        children:
+          - name: Accountant
+      - name: Partner API
+        external: true
+        url: https://partner.example/a2a
+      - name: Broken
+        files_dir: ../outside
+      - name: Never
+"#;
+
+/// The org directory `acme` under the server's org templates directory.
+fn write_org(t: &TestServer) -> std::path::PathBuf {
+    let dir = t.server.app.config().org_templates_dir().join("acme");
+    write(&dir, "org.yaml", ORG_YAML);
+    write(&dir, ".env", "# shared\nORG_KEY=shared-value\n");
+    write(&dir, "prompts/ceo.md", "Set the strategy.");
+    write(&dir, "prompts/weekly.md", "Write the weekly report.");
+    write(&dir, "teams/eng/.env", "ENG_KEY=\"eng value\"\n");
+    write(&dir, "teams/eng/notes.md", "Ship it.");
+    write(&dir, "teams/eng/skills/review/SKILL.md", "Reviews code.");
+    dir
+}
+
+async fn token_for(t: &TestServer, id: Uuid) -> Client {
+    let (s, minted) = call(
+        &t.client,
+        Method::GET,
+        &format!("/admin/workspaces/{id}/test-token"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{minted}");
+    t.as_workspace(id, minted["auth_token"].as_str().unwrap())
+}
+
+async fn file(c: &Client, id: Uuid, path: &str) -> String {
+    let (s, f) = call(
+        c,
+        Method::GET,
+        &format!("/workspaces/{id}/files/{path}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{path}: {f}");
+    f["content"].as_str().unwrap().to_string()
+}
+
+async fn org_import_brings_a_whole_org_online(backend: Backend) {
+    let Some(t) = start_backend(backend, |_| {}).await else {
+        return;
+    };
+    write_org(&t);
+    let (s, list) = call(&t.client, Method::GET, "/org/templates", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        list,
+        json!([{"dir": "acme", "name": "Acme", "description": "A test organisation", "workspaces": 10}])
+    );
+    let (s, out) = call(
+        &t.client,
+        Method::POST,
+        "/org/import",
+        Some(json!({"dir": "acme"})),
+    )
+    .await;
+    assert_eq!(s, 207, "{out}");
+    let error = out["error"].as_str().unwrap();
+    assert!(
+        error.contains("Broken") && error.contains("files_dir"),
+        "{error}"
+    );
+    assert_eq!(out["count"], 8);
+    let by_name: BTreeMap<String, Value> = out["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap().to_string(), w.clone()))
+        .collect();
+    let id = |name: &str| -> Uuid { serde_json::from_value(by_name[name]["id"].clone()).unwrap() };
+    assert!(
+        !by_name.contains_key("Never"),
+        "the walk stops at the failing node"
+    );
+    for (child, parent) in [
+        ("CTO", "CEO"),
+        ("Eng Lead", "CTO"),
+        ("Dev 2", "CTO"),
+        ("Accountant", "CFO"),
+        ("Partner API", "CEO"),
+    ] {
+        let ws = t.client.get_workspace(id(child)).await.unwrap();
+        assert_eq!(ws.parent_id, Some(id(parent)), "{child}");
+    }
+    assert_eq!(by_name["CEO"]["plugins_skipped"][0]["type"], "search");
+    assert!(
+        by_name["Eng Lead"].get("plugins_skipped").is_none(),
+        "opted out"
+    );
+    assert_eq!(by_name["CEO"]["channels_skipped"][0]["type"], "telegram");
+
+    // Every runtime comes up; the external one is online at once.
+    for name in by_name.keys() {
+        let ws = wait_status(
+            &t.client,
+            id(name),
+            WorkspaceStatus::Online,
+            Duration::from_secs(60),
+        )
+        .await;
+        if name == "Partner API" {
+            assert_eq!(ws.url, "https://partner.example/a2a");
+        }
+    }
+    let ceo = t.client.get_workspace(id("CEO")).await.unwrap();
+    assert_eq!((ceo.tier, ceo.x, ceo.y), (2, 10.0, 20.0));
+
+    // Prompts and generated config, read back through the files API.
+    let c = token_for(&t, id("CEO")).await;
+    let config = file(&c, id("CEO"), "config.yaml").await;
+    for want in [
+        "name: \"CEO\"",
+        "initial_prompt: \"Set the strategy.\"",
+        "idle_prompt: \"Anything to do?\"",
+        "idle_interval_seconds: 600",
+        "\"bug\": [\"engineer\"]",
+    ] {
+        assert!(config.contains(want), "{want} in {config}");
+    }
+    let eng = token_for(&t, id("Eng Lead")).await;
+    assert_eq!(
+        file(&eng, id("Eng Lead"), "system-prompt.md").await,
+        "Lead engineering."
+    );
+    assert_eq!(file(&eng, id("Eng Lead"), "notes.md").await, "Ship it.");
+    assert_eq!(
+        file(&eng, id("Eng Lead"), "skills/review/SKILL.md").await,
+        "Reviews code."
+    );
+    let eng_config = file(&eng, id("Eng Lead"), "config.yaml").await;
+    assert!(
+        eng_config.contains("\"feature\": [\"dev\"]") && !eng_config.contains("\"bug\""),
+        "{eng_config}"
+    );
+    let (s, _) = call(
+        &eng,
+        Method::GET,
+        &format!("/workspaces/{}/files/.env", id("Eng Lead")),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404, ".env files are secrets, not files");
+
+    // The schedule with its prompt from a file; the one without a prompt skipped.
+    let (_, schedules) = call(
+        &c,
+        Method::GET,
+        &format!("/workspaces/{}/schedules", id("CEO")),
+        None,
+    )
+    .await;
+    assert_eq!(schedules.as_array().unwrap().len(), 1, "{schedules}");
+    assert_eq!(schedules[0]["prompt"], "Write the weekly report.");
+
+    // .env secrets, sealed at rest.
+    let store = store_of(&t.server).await;
+    let secrets = |rows: Vec<molecule_store::SecretRow>| -> BTreeMap<String, (Vec<u8>, i32)> {
+        rows.into_iter()
+            .map(|r| (r.key, (r.value, r.encryption_version)))
+            .collect()
+    };
+    let ceo_secrets = secrets(store.secret_list_workspace(id("CEO")).await.unwrap());
+    assert_eq!(ceo_secrets.keys().collect::<Vec<_>>(), ["ORG_KEY"]);
+    let eng_secrets = secrets(store.secret_list_workspace(id("Eng Lead")).await.unwrap());
+    assert_eq!(
+        eng_secrets.keys().collect::<Vec<_>>(),
+        ["ENG_KEY", "ORG_KEY"]
+    );
+    for (key, (value, version)) in &eng_secrets {
+        assert_eq!(*version, 1, "{key} encrypted");
+        assert!(
+            !String::from_utf8_lossy(value).contains("value"),
+            "{key} not in plaintext"
+        );
+    }
+    let (_, values) = call(
+        &eng,
+        Method::GET,
+        &format!("/workspaces/{}/secrets/values", id("Eng Lead")),
+        None,
+    )
+    .await;
+    assert_eq!(values["ENG_KEY"], "eng value");
+
+    for name in ["CEO"] {
+        t.client.delete_workspace(id(name), true).await.unwrap();
+    }
+    t.server.shutdown().await.unwrap();
+}
+
+macro_rules! org_tests {
+    ($($name:ident),*) => {
+        mod local {
+            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Local).await } )*
+        }
+        mod docker {
+            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Docker).await } )*
+        }
+    };
+}
+
+org_tests!(org_import_brings_a_whole_org_online);
+
+#[tokio::test]
+async fn inline_org_templates_import_and_bad_requests_are_refused() {
+    let t = start().await;
+    let inline = json!({"template": {
+        "name": "Tiny",
+        "defaults": {"tier": 3},
+        "workspaces": [{"name": "Boss", "system_prompt": "Decide.", "children": [{"name": "Helper", "tier": 1}]}]
+    }});
+    let (s, out) = call(&t.client, Method::POST, "/org/import", Some(inline)).await;
+    assert_eq!(s, 201, "{out}");
+    assert_eq!(
+        (out["org"].as_str(), out["count"].as_u64()),
+        (Some("Tiny"), Some(2))
+    );
+    assert_eq!(
+        (
+            out["workspaces"][0]["tier"].clone(),
+            out["workspaces"][1]["tier"].clone()
+        ),
+        (json!(3), json!(1))
+    );
+    let boss: Uuid = serde_json::from_value(out["workspaces"][0]["id"].clone()).unwrap();
+    let c = token_for(&t, boss).await;
+    assert_eq!(file(&c, boss, "system-prompt.md").await, "Decide.");
+
+    let root = t.server.app.config().org_templates_dir();
+    write(&root, "bad/org.yaml", "name: [unclosed\n");
+    write(
+        &root,
+        "files/org.yaml",
+        "name: Files\nworkspaces:\n  - {name: A, initial_prompt_file: ../../../etc/passwd}\n",
+    );
+    write(
+        &root,
+        "linked/org.yaml",
+        "name: Linked\nworkspaces:\n  - {name: A, initial_prompt_file: secret.md}\n",
+    );
+    std::os::unix::fs::symlink("/etc/hostname", root.join("linked/secret.md")).unwrap();
+    for (body, status, text) in [
+        (json!({}), 400, "provide 'dir' or 'template'"),
+        (json!({"dir": "../../etc"}), 400, "invalid dir"),
+        (json!({"dir": "/etc"}), 400, "invalid dir"),
+        (
+            json!({"dir": "missing"}),
+            404,
+            "org template not found: missing",
+        ),
+        (json!({"dir": "bad"}), 400, "invalid org.yaml"),
+        (
+            json!({"template": {"name": "", "workspaces": []}}),
+            400,
+            "template.name is required",
+        ),
+        (
+            json!({"template": {"name": "X", "workspaces": [{"name": "A", "initial_prompt_file": "a.md"}]}}),
+            207,
+            "needs an org directory",
+        ),
+        (json!({"dir": "files"}), 207, "invalid initial_prompt_file"),
+        (json!({"dir": "linked"}), 207, "initial_prompt_file"),
+        (
+            json!({"template": {"name": "X", "workspaces": [{"name": "A", "schedules": [{"name": "s", "cron_expr": "not cron", "prompt": "p"}]}]}}),
+            207,
+            "schedule",
+        ),
+    ] {
+        let (s, out) = call(&t.client, Method::POST, "/org/import", Some(body.clone())).await;
+        assert_eq!(s, status, "{body}: {out}");
+        let msg = out["error"].as_str().unwrap_or_default();
+        assert!(msg.contains(text), "{body}: {msg}");
+        if s == 207 {
+            assert_eq!(
+                out["count"], 0,
+                "nothing created before the bad node: {out}"
+            );
+        }
+    }
+    let (_, all) = call(&t.client, Method::GET, "/workspaces", None).await;
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        2,
+        "only the inline import's workspaces exist"
+    );
+    t.server.shutdown().await.unwrap();
+}
