@@ -238,3 +238,73 @@ pub struct OrgTemplateSummary {
     /// Workspaces in the whole tree.
     pub workspaces: usize,
 }
+
+/// A skill of a bundle: its files under `skills/<id>/`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BundleSkill {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+/// A workspace and its subtree as one JSON document (`.bundle.json`):
+/// `GET /bundles/export/:id` answers it, `POST /bundles/import` takes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bundle {
+    #[serde(default)]
+    pub schema: String,
+    /// The exported workspace's id (the new ones record it as
+    /// `source_bundle_id`).
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// The workspace's role.
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tier: i32,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub system_prompt: String,
+    #[serde(default)]
+    pub skills: Vec<BundleSkill>,
+    #[serde(default)]
+    pub tools: Vec<serde_json::Value>,
+    /// `config.yaml` (and other prompt files) by name.
+    #[serde(default)]
+    pub prompts: std::collections::BTreeMap<String, String>,
+    /// Every other file of `/configs` (an addition: the reference dropped
+    /// them).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub files: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub sub_workspaces: Vec<Bundle>,
+    #[serde(default)]
+    pub agent_card: Option<serde_json::Value>,
+    #[serde(default)]
+    pub author: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+/// `201` of `POST /bundles/import`, for each workspace of the tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleImported {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<Uuid>,
+    pub name: String,
+    /// `provisioning` (or `online` for a runtime the platform does not
+    /// run), or `failed` with `error`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<BundleImported>,
+}

@@ -15,15 +15,23 @@ use crate::error::AppError;
 /// Largest JSON body accepted by ordinary routes.
 pub const MAX_JSON_BODY: usize = 1 << 20;
 
-/// A JSON body: at most [`MAX_JSON_BODY`] bytes (413 beyond), parsed into
-/// `T` (400 with the parser's message otherwise).
-pub struct JsonBody<T>(pub T);
+/// A JSON body: at most `LIMIT` bytes ([`MAX_JSON_BODY`] unless a route
+/// carries content, see [`CONTENT_BODY`]; 413 beyond), parsed into `T`
+/// (400 with the parser's message otherwise).
+pub struct JsonBody<T, const LIMIT: usize = MAX_JSON_BODY>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+/// Largest body of the routes that carry files (template import, files
+/// replace, bundle import).
+pub const CONTENT_BODY: usize = 32 << 20;
+
+impl<S: Send + Sync, T: DeserializeOwned, const LIMIT: usize> FromRequest<S>
+    for JsonBody<T, LIMIT>
+{
     type Rejection = AppError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(req, state).await?;
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes = read_limited(&parts.headers, body, LIMIT).await?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| AppError::invalid(format!("invalid request body: {e}")))
@@ -41,23 +49,25 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
 /// (before reading, when `Content-Length` says so); any other read failure
 /// is 400 `failed to read request body`.
 pub async fn read_capped(headers: &HeaderMap, body: Body) -> Result<Bytes, AppError> {
+    read_limited(headers, body, MAX_JSON_BODY).await
+}
+
+async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, AppError> {
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
-        && len > MAX_JSON_BODY
+        && len > limit
     {
-        return Err(too_large());
+        return Err(too_large(limit));
     }
-    axum::body::to_bytes(body, MAX_JSON_BODY)
-        .await
-        .map_err(|e| {
-            if mentions_length_limit(&e) {
-                too_large()
-            } else {
-                AppError::invalid("failed to read request body")
-            }
-        })
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if mentions_length_limit(&e) {
+            too_large(limit)
+        } else {
+            AppError::invalid("failed to read request body")
+        }
+    })
 }
 
 /// The body-size limit error is only reachable as a source in the chain.
@@ -72,11 +82,8 @@ fn mentions_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-fn too_large() -> AppError {
-    AppError::TooLarge(format!(
-        "request body too large (limit {} bytes)",
-        MAX_JSON_BODY
-    ))
+fn too_large(limit: usize) -> AppError {
+    AppError::TooLarge(format!("request body too large (limit {limit} bytes)"))
 }
 
 /// `Authorization: Bearer <token>` (prefix case-sensitive, token trimmed),

@@ -198,6 +198,8 @@ fn admin_routes() -> Router<App> {
         )
         .route("/workspaces/{id}/expand", post(content::expand))
         .route("/workspaces/{id}/collapse", post(content::collapse))
+        .route("/bundles/export/{id}", get(content::bundle_export))
+        .route("/bundles/import", post(content::bundle_import))
         .route("/org/templates", get(content::org_templates))
         .route("/org/import", post(content::org_import))
         .route("/templates", get(content::templates))

@@ -664,9 +664,8 @@ async fn expand_creates_the_team_and_collapse_removes_the_whole_subtree() {
     t.server.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn files_of_a_running_local_workspace_and_after_it_stops() {
-    let Some(t) = start_backend(Backend::Local, |_| {}).await else {
+async fn files_of_a_running_workspace_and_after_it_stops(backend: Backend) {
+    let Some(t) = start_backend(backend, |_| {}).await else {
         return;
     };
     let id = t.create("runner", None).await;
@@ -716,7 +715,12 @@ async fn files_of_a_running_local_workspace_and_after_it_stops() {
         Some(json!({"files": {"a.txt": "1"}})),
     )
     .await;
-    assert_eq!((s, r["source"].as_str()), (200, Some("local")));
+    let source = if backend == Backend::Local {
+        "local"
+    } else {
+        "container"
+    };
+    assert_eq!((s, r["source"].as_str()), (200, Some(source)));
     let (s, _) = call(&c, Method::POST, &format!("/workspaces/{id}/pause"), None).await;
     assert_eq!(s, 200);
     let (_, f) = call(&c, Method::GET, &format!("{base}/notes/today.md"), None).await;
@@ -728,3 +732,170 @@ async fn files_of_a_running_local_workspace_and_after_it_stops() {
     t.client.delete_workspace(id, true).await.unwrap();
     t.server.shutdown().await.unwrap();
 }
+
+macro_rules! backend_tests {
+    ($($name:ident),*) => {
+        mod local {
+            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Local).await } )*
+        }
+        mod docker {
+            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Docker).await } )*
+        }
+    };
+}
+
+/// Docker objects (containers, volumes) that name a workspace.
+fn docker_objects(id: Uuid) -> Vec<String> {
+    let short = &id.to_string()[..12];
+    let mut out = Vec::new();
+    for args in [
+        vec![
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            &format!("name=ws-{short}"),
+        ],
+        vec![
+            "volume",
+            "ls",
+            "--format",
+            "{{.Name}}",
+            "--filter",
+            &format!("name=ws-{short}"),
+        ],
+    ] {
+        let o = std::process::Command::new("docker")
+            .args(&args)
+            .output()
+            .unwrap();
+        out.extend(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    out
+}
+
+async fn expand_and_collapse_leave_nothing_behind(backend: Backend) {
+    let Some(t) = start_backend(backend, |_| {}).await else {
+        return;
+    };
+    let root = t.server.app.config().templates_dir();
+    write(
+        &root,
+        "crew/config.yaml",
+        "name: Crew\nsub_workspaces:\n  - {config: mate}\n  - {config: cook}\n",
+    );
+    write(
+        &root,
+        "mate/config.yaml",
+        "name: mate\nsub_workspaces:\n  - {config: cook, name: deckhand}\n",
+    );
+    let lead = t.create("Crew", None).await;
+    wait_status(
+        &t.client,
+        lead,
+        WorkspaceStatus::Online,
+        Duration::from_secs(60),
+    )
+    .await;
+    let (s, out) = call(
+        &t.client,
+        Method::GET,
+        &format!("/admin/workspaces/{lead}/test-token"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{out}");
+    let c = t.as_workspace(lead, out["auth_token"].as_str().unwrap());
+    let (s, expanded) = call(
+        &c,
+        Method::POST,
+        &format!("/workspaces/{lead}/expand"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{expanded}");
+    let mate: Uuid = serde_json::from_value(expanded["children"][0]["id"].clone()).unwrap();
+    let (s, out) = call(
+        &t.client,
+        Method::GET,
+        &format!("/admin/workspaces/{mate}/test-token"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{out}");
+    let mate_c = t.as_workspace(mate, out["auth_token"].as_str().unwrap());
+    let (s, grand) = call(
+        &mate_c,
+        Method::POST,
+        &format!("/workspaces/{mate}/expand"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{grand}");
+    let mut team: Vec<Uuid> = expanded["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(grand["children"].as_array().unwrap())
+        .map(|c| serde_json::from_value(c["id"].clone()).unwrap())
+        .collect();
+    team.sort();
+    for id in &team {
+        wait_status(
+            &t.client,
+            *id,
+            WorkspaceStatus::Online,
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+    let (s, collapsed) = call(
+        &c,
+        Method::POST,
+        &format!("/workspaces/{lead}/collapse"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{collapsed}");
+    assert_eq!(collapsed["removed"].as_array().unwrap().len(), 3);
+    for id in &team {
+        assert_eq!(
+            t.client.get_workspace(*id).await.unwrap().status,
+            WorkspaceStatus::Removed
+        );
+        if backend == Backend::Docker {
+            assert_eq!(
+                docker_objects(*id),
+                Vec::<String>::new(),
+                "nothing of {id} is left"
+            );
+        }
+    }
+    let (s, _) = call(
+        &mate_c,
+        Method::GET,
+        &format!("/workspaces/{mate}/files"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 401, "tokens of the removed are revoked");
+    let store = store_of(&t.server).await;
+    for id in &team {
+        assert!(
+            !store.token_has_live(*id).await.unwrap(),
+            "{id} has no live token"
+        );
+    }
+    t.client.delete_workspace(lead, true).await.unwrap();
+    t.server.shutdown().await.unwrap();
+}
+
+backend_tests!(
+    files_of_a_running_workspace_and_after_it_stops,
+    expand_and_collapse_leave_nothing_behind
+);

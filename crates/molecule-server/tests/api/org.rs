@@ -258,7 +258,184 @@ macro_rules! org_tests {
     };
 }
 
-org_tests!(org_import_brings_a_whole_org_online);
+/// Every file of a workspace's `/configs`, through the files API.
+async fn configs(c: &Client, id: Uuid) -> BTreeMap<String, String> {
+    let (s, list) = call(
+        c,
+        Method::GET,
+        &format!("/workspaces/{id}/files?depth=5"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{list}");
+    let mut out = BTreeMap::new();
+    for e in list.as_array().unwrap() {
+        if e["dir"] == true {
+            continue;
+        }
+        let path = e["path"].as_str().unwrap();
+        out.insert(path.to_string(), file(c, id, path).await);
+    }
+    out
+}
+
+async fn bundles_round_trip_file_by_file(backend: Backend) {
+    let Some(t) = start_backend(backend, |_| {}).await else {
+        return;
+    };
+    let root = t.server.app.config().templates_dir();
+    write(
+        &root,
+        "analyst/config.yaml",
+        "name: Analyst\nmodel: \"m-1\"\nskills: [chart]\n",
+    );
+    write(&root, "analyst/system-prompt.md", "Analyse.");
+    write(
+        &root,
+        "analyst/skills/chart/SKILL.md",
+        "---\nname: Charting\n---\n# Chart\nDraws charts.",
+    );
+    write(&root, "analyst/skills/chart/tool.py", "print('chart')");
+    write(&root, "analyst/notes/extra.txt", "kept too");
+    let lead = t
+        .client
+        .create_workspace(&molecule_types::dto::CreateWorkspace {
+            name: "Lead".into(),
+            role: Some("leads".into()),
+            template: Some("analyst".into()),
+            // Not 3: tier 3 runs privileged, which this CI's engine refuses.
+            tier: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let child = t
+        .client
+        .create_workspace(&molecule_types::dto::CreateWorkspace {
+            name: "Helper".into(),
+            template: Some("analyst".into()),
+            parent_id: Some(lead),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    for id in [lead, child] {
+        wait_status(
+            &t.client,
+            id,
+            WorkspaceStatus::Online,
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+    let lc = token_for(&t, lead).await;
+    // Changed in the running workspace, so the export must read the runtime.
+    let (s, _) = call(
+        &lc,
+        Method::PUT,
+        &format!("/workspaces/{lead}/files/system-prompt.md"),
+        Some(json!({"content": "Analyse deeply."})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let before_lead = configs(&lc, lead).await;
+    let before_child = configs(&token_for(&t, child).await, child).await;
+    assert_eq!(before_lead["system-prompt.md"], "Analyse deeply.");
+
+    let (s, bundle) = call(
+        &t.client,
+        Method::GET,
+        &format!("/bundles/export/{lead}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{bundle}");
+    assert_eq!(
+        (
+            bundle["schema"].as_str(),
+            bundle["name"].as_str(),
+            bundle["description"].as_str()
+        ),
+        (Some("1.0"), Some("Lead"), Some("leads"))
+    );
+    assert_eq!(
+        (bundle["tier"].clone(), bundle["model"].clone()),
+        (json!(2), json!("m-1"))
+    );
+    assert_eq!(bundle["system_prompt"], "Analyse deeply.");
+    assert_eq!(bundle["skills"][0]["name"], "Charting");
+    assert_eq!(bundle["skills"][0]["description"], "Draws charts.");
+    assert_eq!(bundle["sub_workspaces"][0]["name"], "Helper");
+
+    t.client.delete_workspace(lead, true).await.unwrap();
+    let (s, imported) = call(
+        &t.client,
+        Method::POST,
+        "/bundles/import",
+        Some(bundle.clone()),
+    )
+    .await;
+    assert_eq!(s, 201, "{imported}");
+    let new_lead: Uuid = serde_json::from_value(imported["workspace_id"].clone()).unwrap();
+    let new_child: Uuid =
+        serde_json::from_value(imported["children"][0]["workspace_id"].clone()).unwrap();
+    assert_ne!(new_lead, lead);
+    for id in [new_lead, new_child] {
+        wait_status(
+            &t.client,
+            id,
+            WorkspaceStatus::Online,
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+    let ws = t.client.get_workspace(new_child).await.unwrap();
+    assert_eq!(ws.parent_id, Some(new_lead));
+    assert_eq!(
+        configs(&token_for(&t, new_lead).await, new_lead).await,
+        before_lead,
+        "same /configs, file by file"
+    );
+    assert_eq!(
+        configs(&token_for(&t, new_child).await, new_child).await,
+        before_child
+    );
+    let events = t.client.events(Some(new_lead)).await.unwrap();
+    let announced = events
+        .iter()
+        .find(|e| e.event_type == "WORKSPACE_PROVISIONING")
+        .unwrap();
+    assert_eq!(
+        announced.payload["source_bundle_id"],
+        json!(lead.to_string())
+    );
+
+    // A bundle with a path that leaves /configs creates nothing.
+    let mut evil = bundle.clone();
+    evil["name"] = json!("Evil");
+    evil["skills"][0]["files"]["../../../etc/cron.d/x"] = json!("boom");
+    let (s, _) = call(&t.client, Method::POST, "/bundles/import", Some(evil)).await;
+    assert_eq!(s, 400);
+    let (_, all) = call(&t.client, Method::GET, "/workspaces", None).await;
+    assert!(all.as_array().unwrap().iter().all(|w| w["name"] != "Evil"));
+    let (s, _) = call(
+        &t.client,
+        Method::GET,
+        &format!("/bundles/export/{}", Uuid::new_v4()),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    t.client.delete_workspace(new_lead, true).await.unwrap();
+    t.server.shutdown().await.unwrap();
+}
+
+org_tests!(
+    org_import_brings_a_whole_org_online,
+    bundles_round_trip_file_by_file
+);
 
 #[tokio::test]
 async fn inline_org_templates_import_and_bad_requests_are_refused() {

@@ -304,6 +304,39 @@ impl App {
         Ok(path)
     }
 
+    /// Every file of a workspace's `/configs` (at most [`MAX_FILES`], each
+    /// at most [`MAX_FILE_BYTES`], five levels deep), as text.
+    pub(crate) async fn configs_snapshot(&self, ws: uuid::Uuid) -> AppResult<SeedFiles> {
+        match self.files_of(ws).await? {
+            Files::Seed(seed) => Ok(seed.files),
+            Files::None => Ok(SeedFiles::new()),
+            Files::Runtime => {
+                let prov = self.provisioner()?;
+                let deepest = ListDepth::new(ListDepth::MAX).unwrap_or(ListDepth::CHILDREN);
+                let entries = prov
+                    .list_files(ws, FileRoot::Configs, "", deepest)
+                    .await
+                    .map_err(from_provisioner("failed to list files"))?;
+                let mut out = SeedFiles::new();
+                for e in entries.into_iter().filter(|e| !e.dir) {
+                    if out.len() >= MAX_FILES {
+                        return Err(AppError::invalid(format!(
+                            "more than {MAX_FILES} files in /configs"
+                        )));
+                    }
+                    let bytes = prov
+                        .read_file(ws, FileRoot::Configs, &e.path, MAX_FILE_BYTES as u64)
+                        .await
+                        .map_err(from_provisioner("failed to read file"))?;
+                    if let Some(b) = bytes {
+                        out.insert(e.path, String::from_utf8_lossy(&b).into_owned());
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
     /// `GET /workspaces/:id/shared-context`: the files `config.yaml` lists
     /// under `shared_context`, each read from `/configs`; unreadable or
     /// unsafe entries are skipped.

@@ -3,6 +3,7 @@
 //! bundles.
 
 pub mod agents;
+pub mod bundles;
 pub mod canvas;
 pub mod files;
 pub mod org;

@@ -6,17 +6,17 @@ use axum::extract::State;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use molecule_types::content::{
-    AgentAssigned, AgentModel, AgentMoved, AgentRemoved, AgentReplaced, Collapsed, Expanded,
-    FileContent, FileEntryView, FilesReplaced, ImportTemplate, MoveAgent, OrgImport, OrgImported,
-    OrgTemplateSummary, ReplaceFiles, SharedFile, TemplateImported, TemplateSummary, ViewportView,
-    WriteFile,
+    AgentAssigned, AgentModel, AgentMoved, AgentRemoved, AgentReplaced, Bundle, BundleImported,
+    Collapsed, Expanded, FileContent, FileEntryView, FilesReplaced, ImportTemplate, MoveAgent,
+    OrgImport, OrgImported, OrgTemplateSummary, ReplaceFiles, SharedFile, TemplateImported,
+    TemplateSummary, ViewportView, WriteFile,
 };
 use molecule_types::dto::StatusReply;
 use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::error::{AppError, AppResult};
-use crate::http::extract::{Bearer, JsonBody, WorkspacePath};
+use crate::http::extract::{Bearer, CONTENT_BODY, JsonBody, WorkspacePath};
 
 pub async fn agent_assign(
     State(app): State<App>,
@@ -88,7 +88,7 @@ pub async fn templates(
 pub async fn template_import(
     State(app): State<App>,
     bearer: Bearer,
-    JsonBody(req): JsonBody<ImportTemplate>,
+    JsonBody(req): JsonBody<ImportTemplate, CONTENT_BODY>,
 ) -> AppResult<(StatusCode, Json<TemplateImported>)> {
     let admin = app.auth_admin(bearer.creds())?;
     Ok((
@@ -151,7 +151,7 @@ pub async fn file_write(
     State(app): State<App>,
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
-    JsonBody(req): JsonBody<WriteFile>,
+    JsonBody(req): JsonBody<WriteFile, CONTENT_BODY>,
 ) -> AppResult<Json<Value>> {
     let (id, path) = file_route(raw)?;
     let access = app.auth_workspace(id, bearer.creds()).await?;
@@ -186,7 +186,7 @@ pub async fn files_replace(
     State(app): State<App>,
     bearer: Bearer,
     WorkspacePath(id): WorkspacePath,
-    JsonBody(req): JsonBody<ReplaceFiles>,
+    JsonBody(req): JsonBody<ReplaceFiles, CONTENT_BODY>,
 ) -> AppResult<Json<FilesReplaced>> {
     let access = app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.files_replace(access, req.files).await?))
@@ -242,4 +242,25 @@ pub async fn org_import(
         StatusCode::MULTI_STATUS
     };
     Ok((status, Json(imported)))
+}
+
+pub async fn bundle_export(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+) -> AppResult<Json<Bundle>> {
+    let admin = app.auth_admin(bearer.creds())?;
+    Ok(Json(app.bundle_export(admin, id.into()).await?))
+}
+
+pub async fn bundle_import(
+    State(app): State<App>,
+    bearer: Bearer,
+    JsonBody(bundle): JsonBody<Bundle, CONTENT_BODY>,
+) -> AppResult<(StatusCode, Json<BundleImported>)> {
+    let admin = app.auth_admin(bearer.creds())?;
+    Ok((
+        StatusCode::CREATED,
+        Json(app.bundle_import(admin, bundle).await?),
+    ))
 }
