@@ -10,12 +10,17 @@ use crate::pg;
 pub fn run(name: Option<&str>) -> Result<()> {
     let bench = match name {
         Some("heartbeat") => "heartbeat",
-        Some("provisioning") => return provisioning(),
+        Some("provisioning") => return docker_bench("provisioning"),
+        Some("org-import") => return docker_bench("org_import"),
         Some("proxy") => return proxy(),
         Some(other) => {
-            bail!("unknown benchmark `{other}` (available: heartbeat, provisioning, proxy)")
+            bail!(
+                "unknown benchmark `{other}` (available: heartbeat, org-import, provisioning, proxy)"
+            )
         }
-        None => bail!("name a benchmark: cargo xtask bench heartbeat|provisioning|proxy"),
+        None => {
+            bail!("name a benchmark: cargo xtask bench heartbeat|org-import|provisioning|proxy")
+        }
     };
     let root = crate::workspace_root()?;
     let instances = crate::instances_dir()?;
@@ -41,19 +46,19 @@ pub fn run(name: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Provisioning against the real Docker engine: builds the agent image
-/// first, needs no database server.
-fn provisioning() -> Result<()> {
+/// A benchmark against the real Docker engine (provisioning, org import):
+/// builds the agent image first, needs no database server.
+fn docker_bench(bench: &str) -> Result<()> {
     crate::image::run(&[])?;
     let root = crate::workspace_root()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(&root)
-        .args(["bench", "-p", "molecule-server", "--bench", "provisioning"])
+        .args(["bench", "-p", "molecule-server", "--bench", bench])
         .status()
         .context("cannot run `cargo bench`")?;
     if !status.success() {
-        bail!("benchmark provisioning failed ({status})");
+        bail!("benchmark {bench} failed ({status})");
     }
     Ok(())
 }

@@ -32,6 +32,7 @@ usage:
   cargo xtask serve [serve flags...]    build what a first run needs, then run `molecule serve`
   cargo xtask test [nextest args...]   run all tests on SQLite, then on PostgreSQL
   cargo xtask bench heartbeat          heartbeat throughput on SQLite and PostgreSQL
+  cargo xtask bench org-import         an org of 50 via POST /org/import vs 50 `docker run`
   cargo xtask bench provisioning       20 workspaces vs 20 `docker run`; kill → recovery
   cargo xtask bench proxy              A2A proxy vs direct vs nginx, concurrency 1 and 64
   cargo xtask image [--no-tls]         build the molecule/agent image (static agent, FROM scratch)

@@ -16,94 +16,22 @@ use molecule_server::Server;
 use molecule_server::config::{Config, Database, ProvisionerChoice};
 use molecule_types::WorkspaceStatus;
 use molecule_types::dto::CreateWorkspace;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-const N: usize = 20;
-const DEADLINE: Duration = Duration::from_secs(300);
+#[path = "common/docker.rs"]
+mod common;
 
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker CLI")
-}
+use common::{DEADLINE, agent_image, docker, docker_run_baseline, wait_all_online};
+
+const N: usize = 20;
 
 #[tokio::main]
 async fn main() {
-    let image = format!("molecule/agent:{}", env!("CARGO_PKG_VERSION"));
-    assert!(
-        docker(&["image", "inspect", &image]).status.success(),
-        "{image} missing: run `cargo xtask image`"
-    );
-
-    // The same containers: same image, network, configs volume and port
-    // publishing as the Docker provisioner uses.
-    let _ = docker(&[
-        "network",
-        "create",
-        "--label",
-        "molecule.managed=true",
-        "molecule-net",
-    ]);
+    let image = agent_image();
     eprintln!("baseline: {N} × docker run …");
+    let baseline = docker_run_baseline(&image, N).await;
     let tag = Uuid::new_v4().simple().to_string()[..8].to_string();
-    let started = Instant::now();
-    let children: Vec<_> = (0..N)
-        .map(|i| {
-            Command::new("docker")
-                .args([
-                    "run",
-                    "-d",
-                    "--name",
-                    &format!("bench-{tag}-{i}"),
-                    "--network",
-                    "molecule-net",
-                    "-v",
-                    &format!("bench-{tag}-{i}-configs:/configs"),
-                    "-p",
-                    "127.0.0.1::8000",
-                    &image,
-                ])
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .expect("docker run")
-        })
-        .collect();
-    for mut c in children {
-        assert!(c.wait().expect("docker run").success());
-    }
-    molecule_client::install_crypto_provider();
-    let http = reqwest::Client::new();
-    for i in 0..N {
-        let out = docker(&["port", &format!("bench-{tag}-{i}"), "8000/tcp"]);
-        let addr = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let url = format!("http://{addr}/health");
-        while http
-            .get(&url)
-            .send()
-            .await
-            .map(|r| !r.status().is_success())
-            .unwrap_or(true)
-        {
-            assert!(
-                started.elapsed() < DEADLINE,
-                "baseline container {i} never answered"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    let baseline = started.elapsed();
-    for i in 0..N {
-        let _ = docker(&["rm", "-f", "-v", &format!("bench-{tag}-{i}")]);
-        let _ = docker(&["volume", "rm", &format!("bench-{tag}-{i}-configs")]);
-    }
 
     eprintln!("molecule: {N} workspaces through the API …");
     let dir = std::env::temp_dir().join(format!("molecule-bench-{tag}"));
@@ -196,22 +124,4 @@ async fn main() {
             "MISSED"
         }
     );
-}
-
-async fn wait_all_online(client: &Client, ids: &[Uuid], since: Instant) {
-    for id in ids {
-        loop {
-            let ws = client.get_workspace(*id).await.expect("get");
-            match ws.status {
-                WorkspaceStatus::Online => break,
-                WorkspaceStatus::Failed => panic!("workspace {id} failed: {:?}", ws.status_reason),
-                _ => {}
-            }
-            assert!(
-                since.elapsed() < DEADLINE,
-                "workspace {id} never came online"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
 }

@@ -895,7 +895,118 @@ async fn expand_and_collapse_leave_nothing_behind(backend: Backend) {
     t.server.shutdown().await.unwrap();
 }
 
+/// Restart with a template writes its files at that start; a plain
+/// restart keeps `/configs` as it is.
+async fn restart_applies_a_template_only_when_asked(backend: Backend) {
+    let Some(t) = start_backend(backend, |_| {}).await else {
+        return;
+    };
+    let root = t.server.app.config().templates_dir();
+    write(&root, "v2/config.yaml", "name: v2\n");
+    write(&root, "v2/system-prompt.md", "Version two.");
+    write(&root, "langgraph-default/system-prompt.md", "The default.");
+    let id = t.create("phoenix", None).await;
+    wait_status(
+        &t.client,
+        id,
+        WorkspaceStatus::Online,
+        Duration::from_secs(60),
+    )
+    .await;
+    let (s, out) = call(
+        &t.client,
+        Method::GET,
+        &format!("/admin/workspaces/{id}/test-token"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{out}");
+    let c = t.as_workspace(id, out["auth_token"].as_str().unwrap());
+    let base = format!("/workspaces/{id}/files");
+    let (s, _) = call(
+        &c,
+        Method::PUT,
+        &format!("{base}/mine.md"),
+        Some(json!({"content": "keep me"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let restart = format!("/workspaces/{id}/restart");
+    let online_again = |c: Client| async move {
+        // The restart is under way once the status left `online`; wait for
+        // it to come back.
+        wait_status(&c, id, WorkspaceStatus::Online, Duration::from_secs(60)).await;
+    };
+
+    let (s, r) = call(&c, Method::POST, &restart, None).await;
+    assert_eq!(
+        (s, r.clone()),
+        (
+            200,
+            json!({"status": "provisioning", "config_dir": "existing-volume", "reset_session": false})
+        )
+    );
+    online_again(t.client.clone()).await;
+    let (_, f) = call(&c, Method::GET, &format!("{base}/mine.md"), None).await;
+    assert_eq!(f["content"], "keep me", "a plain restart keeps /configs");
+
+    let (s, r) = call(
+        &c,
+        Method::POST,
+        &format!("{restart}?reset=true"),
+        Some(json!({"template": "v2"})),
+    )
+    .await;
+    assert_eq!(
+        (s, r["config_dir"].as_str(), r["reset_session"].as_bool()),
+        (200, Some("v2"), Some(true))
+    );
+    online_again(t.client.clone()).await;
+    let (_, f) = call(&c, Method::GET, &format!("{base}/system-prompt.md"), None).await;
+    assert_eq!(f["content"], "Version two.");
+    let (_, f) = call(&c, Method::GET, &format!("{base}/mine.md"), None).await;
+    assert_eq!(f["content"], "keep me", "a template merges into /configs");
+
+    let (s, r) = call(
+        &c,
+        Method::POST,
+        &restart,
+        Some(json!({"apply_template": true})),
+    )
+    .await;
+    assert_eq!(
+        (s, r["config_dir"].as_str()),
+        (200, Some("langgraph-default"))
+    );
+    online_again(t.client.clone()).await;
+    let (_, f) = call(&c, Method::GET, &format!("{base}/system-prompt.md"), None).await;
+    assert_eq!(f["content"], "The default.");
+
+    let (s, e) = call(
+        &c,
+        Method::POST,
+        &restart,
+        Some(json!({"template": "nope"})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (404, Some("template not found: nope"))
+    );
+    let (s, _) = call(
+        &c,
+        Method::POST,
+        &restart,
+        Some(json!({"template": "../v2"})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    t.client.delete_workspace(id, true).await.unwrap();
+    t.server.shutdown().await.unwrap();
+}
+
 backend_tests!(
+    restart_applies_a_template_only_when_asked,
     files_of_a_running_workspace_and_after_it_stops,
     expand_and_collapse_leave_nothing_behind
 );

@@ -54,7 +54,7 @@ workspaces:
         external: true
         url: https://partner.example/a2a
       - name: Broken
-        files_dir: ../outside
+        files_dir: teams/missing
       - name: Never
 "#;
 
@@ -475,6 +475,16 @@ async fn inline_org_templates_import_and_bad_requests_are_refused() {
         "name: Linked\nworkspaces:\n  - {name: A, initial_prompt_file: secret.md}\n",
     );
     std::os::unix::fs::symlink("/etc/hostname", root.join("linked/secret.md")).unwrap();
+    write(
+        &root,
+        "deep/org.yaml",
+        "name: Deep\nworkspaces:\n  - name: A\n    children:\n      - {name: B, schedules: [{name: s, cron_expr: '0 9 * * *', prompt_file: /etc/passwd}]}\n",
+    );
+    write(
+        &root,
+        "escape/org.yaml",
+        "name: Escape\nworkspaces:\n  - {name: A}\n  - {name: B, files_dir: ../../..}\n",
+    );
     for (body, status, text) in [
         (json!({}), 400, "provide 'dir' or 'template'"),
         (json!({"dir": "../../etc"}), 400, "invalid dir"),
@@ -492,11 +502,13 @@ async fn inline_org_templates_import_and_bad_requests_are_refused() {
         ),
         (
             json!({"template": {"name": "X", "workspaces": [{"name": "A", "initial_prompt_file": "a.md"}]}}),
-            207,
+            400,
             "needs an org directory",
         ),
-        (json!({"dir": "files"}), 207, "invalid initial_prompt_file"),
-        (json!({"dir": "linked"}), 207, "initial_prompt_file"),
+        (json!({"dir": "files"}), 400, "invalid initial_prompt_file"),
+        (json!({"dir": "deep"}), 400, "invalid schedule prompt_file"),
+        (json!({"dir": "escape"}), 400, "invalid files_dir"),
+        (json!({"dir": "linked"}), 400, "invalid initial_prompt_file"),
         (
             json!({"template": {"name": "X", "workspaces": [{"name": "A", "schedules": [{"name": "s", "cron_expr": "not cron", "prompt": "p"}]}]}}),
             207,

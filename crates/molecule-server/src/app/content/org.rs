@@ -291,6 +291,9 @@ impl App {
                 "too many workspaces ({total}, limit {MAX_NODES})"
             )));
         }
+        // Every path the tree names is checked before anything is created:
+        // one that could leave the org directory refuses the whole import.
+        check_paths(&org, &src)?;
         let org_env = match &src.dir {
             Some(d) => src.env(d).await?,
             None => Vec::new(),
@@ -586,6 +589,53 @@ impl App {
             channels_skipped,
         })
     }
+}
+
+/// Every file name of the tree (`files_dir`, prompt files, schedule
+/// prompt files) stays inside the org directory: relative, no `..`, no
+/// symbolic link on the way. Whether the files exist is each node's
+/// business (a missing one stops the walk at its node, 207).
+fn check_paths(org: &OrgTemplate, src: &Source) -> AppResult<()> {
+    fn named(src: &Source, base: &Path, file: &Option<String>, what: &str) -> AppResult<()> {
+        if let Some(f) = nonempty(file) {
+            src.needs_dir(what)?;
+            inside(base, f).map_err(|e| AppError::invalid(format!("invalid {what}: {e}")))?;
+        }
+        Ok(())
+    }
+    fn walk(src: &Source, org_dir: &Path, nodes: &[OrgNode]) -> AppResult<()> {
+        for n in nodes {
+            let base = match nonempty(&n.files_dir) {
+                Some(f) => {
+                    src.needs_dir("files_dir")?;
+                    inside(org_dir, f)
+                        .map_err(|e| AppError::invalid(format!("invalid files_dir: {e}")))?
+                }
+                None => org_dir.to_path_buf(),
+            };
+            named(src, &base, &n.initial_prompt_file, "initial_prompt_file")?;
+            named(src, &base, &n.idle_prompt_file, "idle_prompt_file")?;
+            for s in &n.schedules {
+                named(src, &base, &s.prompt_file, "schedule prompt_file")?;
+            }
+            walk(src, org_dir, &n.children)?;
+        }
+        Ok(())
+    }
+    let org_dir = src.dir.clone().unwrap_or_default();
+    named(
+        src,
+        &org_dir,
+        &org.defaults.initial_prompt_file,
+        "initial_prompt_file",
+    )?;
+    named(
+        src,
+        &org_dir,
+        &org.defaults.idle_prompt_file,
+        "idle_prompt_file",
+    )?;
+    walk(src, &org_dir, &org.workspaces)
 }
 
 /// The text a client may see of an error (an internal cause stays in the
