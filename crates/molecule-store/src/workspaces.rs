@@ -14,6 +14,17 @@ pub trait WorkspaceStore: Send + Sync {
     /// Insert a workspace row and its canvas layout in one transaction.
     async fn workspace_insert(&self, ws: &NewWorkspace) -> Result<()>;
 
+    /// Insert a workspace (and its layout) together with its seed (the
+    /// files its first start writes) and its secrets (sealed), in one
+    /// transaction: a provisioner that sees the row also sees what it
+    /// starts with.
+    async fn workspace_insert_seeded(
+        &self,
+        ws: &NewWorkspace,
+        seed: &crate::SeedFiles,
+        secrets: &[SealedSecret],
+    ) -> Result<()>;
+
     /// Any row, removed included.
     async fn workspace_get(&self, id: Uuid) -> Result<Option<WorkspaceRow>>;
 
@@ -131,6 +142,14 @@ pub struct WorkspaceRow {
     pub x: f64,
     pub y: f64,
     pub collapsed: bool,
+}
+
+/// A workspace secret as stored: its value sealed by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedSecret {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub encryption_version: i32,
 }
 
 /// What `workspace_insert` writes.

@@ -16,6 +16,7 @@ pub mod workspaces;
 
 use chrono::{DateTime, Utc};
 use molecule_provisioner::Provisioner;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -76,6 +77,12 @@ pub struct AppInner {
     provisioner: Option<Arc<dyn Provisioner>>,
     governor: Arc<Mutex<Governor>>,
     restart_queue: RestartQueue,
+    /// Per workspace, how many times a start was superseded (an operator
+    /// restart): a start that finds its epoch changed drops its result.
+    provision_epochs: Mutex<HashMap<Uuid, u64>>,
+    /// Per workspace, held while a start writes its result and while a
+    /// restart supersedes it, so the two never interleave.
+    start_gates: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
     listen_addrs: Arc<Mutex<ListenAddrs>>,
     restart_contexts: workspaces::restart_context::RestartContexts,
     /// Runtime starts in flight in this process, one per workspace.
@@ -123,6 +130,8 @@ impl App {
             tasks: TaskRegistry::default(),
             governor: Arc::new(Mutex::new(Governor::new(config.governor.clone()))),
             restart_queue: RestartQueue::default(),
+            provision_epochs: Mutex::new(HashMap::new()),
+            start_gates: Mutex::new(HashMap::new()),
             listen_addrs,
             restart_contexts: Default::default(),
             provision_jobs: Jobs::new("provisioning", workspaces::lifecycle::PARALLEL_STARTS),

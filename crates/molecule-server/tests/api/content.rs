@@ -932,12 +932,26 @@ async fn restart_applies_a_template_only_when_asked(backend: Backend) {
     .await;
     assert_eq!(s, 200);
     let restart = format!("/workspaces/{id}/restart");
-    let online_again = |c: Client| async move {
-        // The restart is under way once the status left `online`; wait for
-        // it to come back.
-        wait_status(&c, id, WorkspaceStatus::Online, Duration::from_secs(60)).await;
+    let app = t.server.app.clone();
+    let online_again = |c: Client| {
+        let app = app.clone();
+        async move {
+            // The restart is under way once the status left `online`; wait
+            // for it to come back.
+            let back = crate::eventually(Duration::from_secs(60), || async {
+                let ws = c.get_workspace(id).await.ok()?;
+                (ws.status == WorkspaceStatus::Online).then_some(())
+            })
+            .await;
+            if back.is_none() {
+                let logs = app.provisioner().unwrap().logs(id, 50).await;
+                panic!(
+                    "never online again: {:?}\nlogs: {logs:?}",
+                    c.get_workspace(id).await
+                );
+            }
+        }
     };
-
     let (s, r) = call(&c, Method::POST, &restart, None).await;
     assert_eq!(
         (s, r.clone()),

@@ -362,7 +362,8 @@ async fn bundles_round_trip_file_by_file(backend: Backend) {
     );
     assert_eq!(
         (bundle["tier"].clone(), bundle["model"].clone()),
-        (json!(2), json!("m-1"))
+        (json!(2), json!("m-1")),
+        "{bundle:#}\n{before_lead:#?}"
     );
     assert_eq!(bundle["system_prompt"], "Analyse deeply.");
     assert_eq!(bundle["skills"][0]["name"], "Charting");

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use molecule_provisioner::local::LocalProvisioner;
 use molecule_provisioner::{
-    ExecOutput, FileEntry, FileRoot, FileSource, ListDepth, Observation, Provisioner, Result,
-    Started, WorkspaceSpec,
+    ExecOutput, FileEntry, FileRoot, FileSource, ListDepth, Observation, ProvisionError,
+    Provisioner, Result, Started, WorkspaceSpec,
 };
 use molecule_server::app::App;
 use molecule_server::app::auth::Credentials;
@@ -22,11 +22,13 @@ use uuid::Uuid;
 
 use crate::fresh_database;
 
-/// A real local backend whose first `remove` waits at a gate: the test
-/// holds the governed restart right inside its read-then-write window.
+/// A real local backend whose first `remove` waits at a gate when `armed`
+/// (the test holds the governed restart right inside its read-then-write
+/// window), and whose starts get no answer while `starts_unanswered`.
 struct GatedRemove {
     inner: LocalProvisioner,
     armed: AtomicBool,
+    starts_unanswered: AtomicBool,
     entered: Notify,
     release: Notify,
 }
@@ -37,6 +39,11 @@ impl Provisioner for GatedRemove {
         self.inner.kind()
     }
     async fn ensure(&self, spec: &WorkspaceSpec) -> Result<Started> {
+        if self.starts_unanswered.load(Ordering::SeqCst) {
+            return Err(ProvisionError::Unavailable(
+                "daemon answered 500: start failed".into(),
+            ));
+        }
         self.inner.ensure(spec).await
     }
     async fn stop(&self, id: Uuid) -> Result<()> {
@@ -98,6 +105,7 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
     let gate = Arc::new(GatedRemove {
         inner: LocalProvisioner::new(dir.0.clone()),
         armed: AtomicBool::new(true),
+        starts_unanswered: AtomicBool::new(false),
         entered: Notify::new(),
         release: Notify::new(),
     });
@@ -171,4 +179,64 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
         store.workspace_get(id).await.unwrap().unwrap().status,
         WorkspaceStatus::Paused
     );
+}
+
+#[tokio::test]
+async fn a_start_without_an_answer_stays_provisioning_and_says_why() {
+    let (database, dir) = fresh_database().await;
+    let dir = dir.unwrap_or_default();
+    let store = molecule_store::open(&database.store_url()).await.unwrap();
+    let backend = Arc::new(GatedRemove {
+        inner: LocalProvisioner::new(dir.0.clone()),
+        armed: AtomicBool::new(false),
+        starts_unanswered: AtomicBool::new(true),
+        entered: Notify::new(),
+        release: Notify::new(),
+    });
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let mut config = Config::for_tests(database);
+    config.data_dir = dir.0.clone();
+    let app = App::new(
+        Arc::new(config),
+        store.clone(),
+        Some(backend.clone()),
+        shutdown,
+    );
+    let id = Uuid::new_v4();
+    store
+        .workspace_insert(&NewWorkspace {
+            id,
+            name: "unanswered".into(),
+            role: None,
+            tier: 1,
+            status: WorkspaceStatus::Provisioning,
+            url: None,
+            parent_id: None,
+            awareness_namespace: None,
+            runtime: "langgraph".into(),
+            workspace_dir: None,
+            workspace_access: "none".into(),
+            source_bundle_id: None,
+            x: 0.0,
+            y: 0.0,
+            now: Utc::now(),
+        })
+        .await
+        .unwrap();
+    app.provision_pending().await.unwrap();
+    let row = crate::eventually(Duration::from_secs(10), || async {
+        let row = store.workspace_get(id).await.unwrap().unwrap();
+        row.status_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("retrying"))
+            .then_some(row)
+    })
+    .await
+    .expect("the reason names the unanswered start");
+    assert_eq!(
+        row.status,
+        WorkspaceStatus::Provisioning,
+        "unknown, not failed"
+    );
+    assert!(row.status_reason.unwrap().contains("daemon answered 500"));
 }

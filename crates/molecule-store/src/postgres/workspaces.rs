@@ -20,28 +20,39 @@ use uuid::Uuid;
 impl WorkspaceStore for PostgresStore {
     async fn workspace_insert(&self, ws: &NewWorkspace) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(sql::INSERT_WORKSPACE)
+        insert_in(&mut tx, ws).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn workspace_insert_seeded(
+        &self,
+        ws: &NewWorkspace,
+        seed: &crate::SeedFiles,
+        secrets: &[crate::SealedSecret],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_in(&mut tx, ws).await?;
+        sqlx::query(crate::seeds::sql::PUT)
             .bind(ws.id)
-            .bind(&ws.name)
-            .bind(ws.role.as_deref())
-            .bind(ws.tier)
-            .bind(ws.status.as_str())
-            .bind(ws.url.as_deref())
-            .bind(ws.parent_id)
-            .bind(ws.awareness_namespace.as_deref())
-            .bind(ws.runtime.as_str())
-            .bind(ws.workspace_dir.as_deref())
-            .bind(&ws.workspace_access)
-            .bind(ws.source_bundle_id.as_deref())
+            .bind(
+                serde_json::to_value(seed)
+                    .map_err(|e| crate::StoreError::Corrupt(format!("seed files: {e}")))?,
+            )
             .bind(ws.now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(sql::INSERT_LAYOUT)
-            .bind(ws.id)
-            .bind(ws.x)
-            .bind(ws.y)
-            .execute(&mut *tx)
-            .await?;
+        for secret in secrets {
+            sqlx::query(crate::secrets::sql::SET_WORKSPACE)
+                .bind(Uuid::new_v4())
+                .bind(ws.id)
+                .bind(&secret.key)
+                .bind(&secret.value)
+                .bind(secret.encryption_version)
+                .bind(ws.now)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -364,4 +375,34 @@ impl WorkspaceStore for PostgresStore {
         .await?;
         workspace_rows(&rows)
     }
+}
+
+/// The row and its layout, inside the caller's transaction.
+async fn insert_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ws: &NewWorkspace,
+) -> Result<()> {
+    sqlx::query(sql::INSERT_WORKSPACE)
+        .bind(ws.id)
+        .bind(&ws.name)
+        .bind(ws.role.as_deref())
+        .bind(ws.tier)
+        .bind(ws.status.as_str())
+        .bind(ws.url.as_deref())
+        .bind(ws.parent_id)
+        .bind(ws.awareness_namespace.as_deref())
+        .bind(ws.runtime.as_str())
+        .bind(ws.workspace_dir.as_deref())
+        .bind(&ws.workspace_access)
+        .bind(ws.source_bundle_id.as_deref())
+        .bind(ws.now)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(sql::INSERT_LAYOUT)
+        .bind(ws.id)
+        .bind(ws.x)
+        .bind(ws.y)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

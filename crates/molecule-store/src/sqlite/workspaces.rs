@@ -21,30 +21,40 @@ use uuid::Uuid;
 #[async_trait]
 impl WorkspaceStore for SqliteStore {
     async fn workspace_insert(&self, ws: &NewWorkspace) -> Result<()> {
-        let id = ws.id.to_string();
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        sqlx::query(sql::INSERT_WORKSPACE)
-            .bind(&id)
-            .bind(&ws.name)
-            .bind(ws.role.as_deref())
-            .bind(ws.tier)
-            .bind(ws.status.as_str())
-            .bind(ws.url.as_deref())
-            .bind(ws.parent_id.map(|p| p.to_string()))
-            .bind(ws.awareness_namespace.as_deref())
-            .bind(ws.runtime.as_str())
-            .bind(ws.workspace_dir.as_deref())
-            .bind(&ws.workspace_access)
-            .bind(ws.source_bundle_id.as_deref())
+        insert_in(&mut tx, ws).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn workspace_insert_seeded(
+        &self,
+        ws: &NewWorkspace,
+        seed: &crate::SeedFiles,
+        secrets: &[crate::SealedSecret],
+    ) -> Result<()> {
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        insert_in(&mut tx, ws).await?;
+        sqlx::query(crate::seeds::sql::PUT)
+            .bind(ws.id.to_string())
+            .bind(
+                serde_json::to_string(seed)
+                    .map_err(|e| crate::StoreError::Corrupt(format!("seed files: {e}")))?,
+            )
             .bind(ts(ws.now))
             .execute(&mut *tx)
             .await?;
-        sqlx::query(sql::INSERT_LAYOUT)
-            .bind(&id)
-            .bind(ws.x)
-            .bind(ws.y)
-            .execute(&mut *tx)
-            .await?;
+        for secret in secrets {
+            sqlx::query(crate::secrets::sql::SET_WORKSPACE)
+                .bind(Uuid::new_v4().to_string())
+                .bind(ws.id.to_string())
+                .bind(&secret.key)
+                .bind(&secret.value)
+                .bind(secret.encryption_version)
+                .bind(ts(ws.now))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -354,4 +364,32 @@ impl WorkspaceStore for SqliteStore {
         .await?;
         workspace_rows(&rows)
     }
+}
+
+/// The row and its layout, inside the caller's transaction.
+async fn insert_in(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, ws: &NewWorkspace) -> Result<()> {
+    let id = ws.id.to_string();
+    sqlx::query(sql::INSERT_WORKSPACE)
+        .bind(&id)
+        .bind(&ws.name)
+        .bind(ws.role.as_deref())
+        .bind(ws.tier)
+        .bind(ws.status.as_str())
+        .bind(ws.url.as_deref())
+        .bind(ws.parent_id.map(|p| p.to_string()))
+        .bind(ws.awareness_namespace.as_deref())
+        .bind(ws.runtime.as_str())
+        .bind(ws.workspace_dir.as_deref())
+        .bind(&ws.workspace_access)
+        .bind(ws.source_bundle_id.as_deref())
+        .bind(ts(ws.now))
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(sql::INSERT_LAYOUT)
+        .bind(&id)
+        .bind(ws.x)
+        .bind(ws.y)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -80,6 +80,25 @@ impl App {
             .map_err(AppError::internal("failed to save secret"))
     }
 
+    /// Check and seal secrets for a workspace being created.
+    pub(crate) fn seal_secrets(
+        &self,
+        secrets: &[(String, String)],
+    ) -> AppResult<Vec<molecule_store::SealedSecret>> {
+        secrets
+            .iter()
+            .map(|(key, value)| {
+                validate(key, value)?;
+                let sealed = self.secret_box.seal(value);
+                Ok(molecule_store::SealedSecret {
+                    key: key.clone(),
+                    value: sealed.bytes().to_vec(),
+                    encryption_version: sealed.version(),
+                })
+            })
+            .collect()
+    }
+
     pub async fn secret_list(&self, access: WorkspaceAccess) -> AppResult<Vec<SecretInfo>> {
         let ws = access.uuid();
         let own = self

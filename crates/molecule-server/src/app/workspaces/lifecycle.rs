@@ -119,7 +119,7 @@ impl App {
     async fn provision_one(&self, prov: &Arc<dyn Provisioner>, row: WorkspaceRow) {
         let id = row.id;
         let started_at = Instant::now();
-        // (error text, whether it is only "the backend did not answer")
+        let epoch = self.provision_epoch(id);
         // The files its /configs still has to receive (a new workspace, or
         // a restart that asked for a template); none = the volume as it is.
         let seed = match self.store.seed_get(id).await {
@@ -129,6 +129,7 @@ impl App {
                 return;
             }
         };
+        // (error text, whether it is only "the backend did not answer")
         let result = match self.workspace_spec(prov.kind(), &row, seed.as_ref()).await {
             Ok(spec) => prov.ensure(&spec).await.map_err(|e| {
                 let transient = matches!(e, molecule_provisioner::ProvisionError::Unavailable(_));
@@ -136,6 +137,18 @@ impl App {
             }),
             Err(e) => Err((e.to_string(), false)),
         };
+        // From here to the end, a restart of this workspace waits.
+        let _gate = self.start_gate(id).lock_owned().await;
+        if self.provision_epoch(id) != epoch {
+            // An operator restarted it while this start ran: that restart
+            // owns the workspace now (it removed what this start made, or
+            // its own start adopts it). Nothing here is written; the
+            // provisioner looks again.
+            tracing::info!(workspace_id = %id, "start superseded by a restart; its result is dropped");
+            self.governor_finished(id);
+            self.tasks.activate(PROVISIONER_TASK);
+            return;
+        }
         match result {
             Ok(started) => {
                 if let Some(seed) = &seed {
@@ -205,6 +218,19 @@ impl App {
                     // (adopting the runtime if it did start); the watchdog
                     // bounds how long.
                     tracing::warn!(workspace_id = %id, error = %error, "runtime backend did not answer; will retry");
+                    // The operator sees why it is still provisioning.
+                    let reason =
+                        format!("starting the runtime did not succeed ({error}); retrying");
+                    let _ = self
+                        .store
+                        .workspace_transition(
+                            id,
+                            Transition::PROVISIONING_PROGRESS,
+                            Some(&reason),
+                            self.now(),
+                        )
+                        .await;
+                    self.status_written(id);
                     return;
                 }
                 // A runtime that started and died at once crashed: that is
@@ -219,6 +245,29 @@ impl App {
             }
         }
         self.governor_finished(id);
+    }
+
+    fn provision_epoch(&self, id: Uuid) -> u64 {
+        self.provision_epochs
+            .lock()
+            .map(|m| m.get(&id).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    fn start_gate(&self, id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        match self.start_gates.lock() {
+            Ok(mut m) => m.entry(id).or_default().clone(),
+            // A poisoned map cannot be trusted to serialise anything; a
+            // fresh gate keeps the start going (the epoch still guards).
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// A start of `id` that is running now must not write its result.
+    fn supersede_start(&self, id: Uuid) {
+        if let Ok(mut m) = self.provision_epochs.lock() {
+            *m.entry(id).or_insert(0) += 1;
+        }
     }
 
     /// The status a workspace has now; `None` when it is gone or unreadable.
@@ -412,6 +461,8 @@ impl App {
         transition: Transition,
         reason: &str,
     ) -> AppResult<bool> {
+        let _gate = self.start_gate(row.id).lock_owned().await;
+        self.supersede_start(row.id);
         if let Err(e) = prov.remove(row.id, false).await {
             tracing::warn!(workspace_id = %row.id, error = %e, "could not remove the old runtime before restarting");
         }

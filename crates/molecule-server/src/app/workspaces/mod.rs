@@ -223,18 +223,23 @@ impl App {
             y: canvas.y,
             now: self.now(),
         };
-        self.store
-            .workspace_insert(&row)
-            .await
-            .map_err(AppError::internal("failed to create workspace"))?;
-        if let Some(files) = &seed {
-            self.store
-                .seed_put(id, files, self.now())
-                .await
-                .map_err(AppError::internal("failed to create workspace"))?;
+        // Row and seed in one transaction: the provisioner (woken by any
+        // creation) never sees this row without the files it starts with.
+        match &seed {
+            Some(files) => {
+                let secrets = self.seal_secrets(&extras.secrets)?;
+                self.store
+                    .workspace_insert_seeded(&row, files, &secrets)
+                    .await
+            }
+            None => self.store.workspace_insert(&row).await,
         }
-        for (key, value) in &extras.secrets {
-            self.secret_seed(id, key, value).await?;
+        .map_err(AppError::internal("failed to create workspace"))?;
+        if seed.is_none() {
+            // An external workspace has no start to wait for.
+            for (key, value) in &extras.secrets {
+                self.secret_seed(id, key, value).await?;
+            }
         }
         self.hierarchy.set_parent(id, req.parent_id);
         let mut announced = json!({ "name": name, "tier": tier });
