@@ -34,10 +34,17 @@ pub fn find_agent_program(config: &Config) -> Option<PathBuf> {
 /// Docker options: tier limits from the environment, and an owner label
 /// derived from the database, so two platforms sharing one engine (or two
 /// test servers) never reap each other's containers.
-fn docker_options(config: &Config) -> DockerOptions {
+/// The `molecule.instance` label of everything this platform's Docker
+/// backend creates: one per database, so platforms sharing an engine never
+/// touch each other's objects.
+pub fn instance_label(config: &Config) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(config.database.store_url().as_bytes());
-    let instance: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+fn docker_options(config: &Config) -> DockerOptions {
+    let instance = instance_label(config);
     DockerOptions {
         host: config.docker_host.clone(),
         call_timeout: config.docker_call_timeout,

@@ -44,11 +44,48 @@ pub struct TestServer {
     pub server: RunningServer,
     pub client: Client,
     _dir: Option<TempDir>,
+    /// With the Docker backend: removes what the server made, also when
+    /// the test fails half-way.
+    _docker: Option<DockerSweep>,
     /// The database opened beside the server, once (see [`store_of`]).
     store: tokio::sync::OnceCell<std::sync::Arc<dyn molecule_store::Store>>,
 }
 
 /// A temp directory removed on drop.
+/// Every container and volume of one platform instance (its
+/// `molecule.instance` label), removed when dropped.
+pub struct DockerSweep(String);
+
+impl Drop for DockerSweep {
+    fn drop(&mut self) {
+        let label = format!("label=molecule.instance={}", self.0);
+        let list = |args: &[&str]| -> Vec<String> {
+            std::process::Command::new("docker")
+                .args(args)
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let containers = list(&["ps", "-aq", "--filter", &label]);
+        if !containers.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(containers.iter().map(String::as_str));
+            let _ = std::process::Command::new("docker").args(&args).output();
+        }
+        let volumes = list(&["volume", "ls", "-q", "--filter", &label]);
+        if !volumes.is_empty() {
+            let mut args = vec!["volume", "rm", "-f"];
+            args.extend(volumes.iter().map(String::as_str));
+            let _ = std::process::Command::new("docker").args(&args).output();
+        }
+    }
+}
+
 pub struct TempDir(pub std::path::PathBuf);
 
 /// A new empty `molecule-test-*` directory under the system's temp dir.
@@ -98,6 +135,8 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let mut config = Config::for_tests(db);
     config.data_dir = dir.0.clone();
     tweak(&mut config);
+    let docker = (config.provisioner == molecule_server::config::ProvisionerChoice::Docker)
+        .then(|| DockerSweep(molecule_server::provisioning::instance_label(&config)));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server = Server::start(config, listener)
         .await
@@ -107,6 +146,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         server,
         client,
         _dir: Some(dir),
+        _docker: docker,
         store: Default::default(),
     }
 }
