@@ -22,9 +22,9 @@ pub use container_spec::{
 };
 
 use crate::{
-    AGENT_PORT, ExecOutput, FileEntry, FileRoot, FileSource, LABEL_INSTANCE, LABEL_MANAGED,
-    LABEL_WORKSPACE, ListDepth, Observation, ProvisionError, Provisioner, Result, Started,
-    WorkspaceSpec,
+    AGENT_PORT, ExecOutput, FileEntry, FileRoot, FileSource, LABEL_HELPER_FOR, LABEL_INSTANCE,
+    LABEL_MANAGED, LABEL_WORKSPACE, ListDepth, Observation, ProvisionError, Provisioner, Result,
+    Started, WorkspaceSpec,
 };
 use async_trait::async_trait;
 use bollard::Docker;
@@ -72,6 +72,9 @@ pub struct DockerOptions {
     /// run, when a workspace's container is gone or its own image has no
     /// agent binary. Like every image, it is never pulled.
     pub utility_image: String,
+    /// Age after which a files helper container counts as left behind by a
+    /// platform that stopped mid-operation; `list` removes such helpers.
+    pub stale_helper_after: Duration,
 }
 
 impl Default for DockerOptions {
@@ -84,6 +87,7 @@ impl Default for DockerOptions {
             tier_limits: TierLimits::default(),
             instance: None,
             utility_image: DEFAULT_UTILITY_IMAGE.into(),
+            stale_helper_after: Duration::from_secs(600),
         }
     }
 }
@@ -123,6 +127,40 @@ impl DockerProvisioner {
             self.docker.inspect_container(name, None),
         )
         .await
+    }
+
+    /// Files helpers live for one operation; one older than
+    /// `stale_helper_after` was left by a platform that stopped mid-operation.
+    /// Removed best effort while listing (at start-up, for adoption).
+    async fn sweep_stale_helpers(&self, listed: &[bollard::models::ContainerSummary]) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        for c in listed {
+            let is_helper = c
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(LABEL_HELPER_FOR));
+            let old = c
+                .created
+                .is_some_and(|t| now - t >= self.opts.stale_helper_after.as_secs() as i64);
+            let name = c
+                .names
+                .as_ref()
+                .and_then(|n| n.first())
+                .map(|n| n.trim_start_matches('/').to_string());
+            if let (true, true, Some(name)) = (is_helper, old, name) {
+                match self.remove_container(&name).await {
+                    Ok(()) => {
+                        tracing::info!(container = %name, "removed a files helper left behind")
+                    }
+                    Err(e) => {
+                        tracing::warn!(container = %name, error = %e, "could not remove a files helper left behind")
+                    }
+                }
+            }
+        }
     }
 
     /// Force-remove a container; absent is success.
@@ -451,6 +489,7 @@ impl Provisioner for DockerProvisioner {
         let containers = self
             .call("list_containers", self.docker.list_containers(Some(opts)))
             .await?;
+        self.sweep_stale_helpers(&containers).await;
         Ok(containers
             .into_iter()
             .filter_map(|c| {

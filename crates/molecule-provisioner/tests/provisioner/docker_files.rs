@@ -482,3 +482,58 @@ async fn docker_files_refuse_traversal_and_never_follow_symlinks() {
     );
     p.remove(id, true).await.expect("remove");
 }
+
+/// A helper left behind by a platform that stopped mid-operation is removed
+/// when the backend lists its workspaces (at start-up), once it is older
+/// than `stale_helper_after`; a young one is left alone.
+#[tokio::test]
+async fn docker_stale_files_helpers_are_swept_when_listing() {
+    if files_docker().await.is_none() {
+        return;
+    }
+    let instance = format!("sweep-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let id = Uuid::new_v4();
+    let _cleanup = cleanup(id);
+    let name = format!("{}-files-left", container_name(id));
+    let (ok, out) = cli(&[
+        "create",
+        "--name",
+        &name,
+        "--label",
+        &format!("molecule.helper_for={id}"),
+        "--label",
+        "molecule.managed=true",
+        "--label",
+        &format!("molecule.instance={instance}"),
+        AGENT_IMAGE,
+    ]);
+    assert!(ok, "docker create: {out}");
+    let young = DockerProvisioner::connect(DockerOptions {
+        instance: Some(instance.clone()),
+        ..options(AGENT_IMAGE)
+    })
+    .await
+    .unwrap();
+    assert!(
+        young.list().await.unwrap().is_empty(),
+        "helpers are not workspaces"
+    );
+    assert_eq!(
+        helpers_of(id).len(),
+        1,
+        "a young helper may still be working"
+    );
+    let sweeping = DockerProvisioner::connect(DockerOptions {
+        instance: Some(instance),
+        stale_helper_after: Duration::ZERO,
+        ..options(AGENT_IMAGE)
+    })
+    .await
+    .unwrap();
+    sweeping.list().await.unwrap();
+    assert_eq!(
+        helpers_of(id),
+        Vec::<String>::new(),
+        "the stale helper is gone"
+    );
+}
