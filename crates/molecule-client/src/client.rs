@@ -179,6 +179,21 @@ impl Client {
     }
 }
 
+/// The body of a request that has none.
+pub(crate) const NO_BODY: Option<&()> = None;
+
+/// Percent-encode a query value (RFC 3986 unreserved characters pass).
+pub(crate) fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A request under construction; see [`Client::raw`].
 #[derive(Debug)]
 pub struct RawRequest<'a> {

@@ -12,11 +12,8 @@ use reqwest::Method;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::client::Client;
+use crate::client::{Client, NO_BODY};
 use crate::error::ClientError;
-
-/// Stands in for "no body" in typed calls.
-const NO_BODY: Option<&()> = None;
 
 /// §5.1 Health, metrics, admin.
 impl Client {

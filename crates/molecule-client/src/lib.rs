@@ -25,6 +25,7 @@
 //! ```
 
 mod client;
+mod content;
 mod endpoints;
 mod error;
 mod events;

@@ -12,21 +12,8 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::client::Client;
+use crate::client::{NO_BODY, encode};
 use crate::error::ClientError;
-
-const NO_BODY: Option<&()> = None;
-
-/// Percent-encode a query value (RFC 3986 unreserved characters pass).
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// §5.8 Config and schedules.
 impl Client {

@@ -1024,3 +1024,96 @@ backend_tests!(
     files_of_a_running_workspace_and_after_it_stops,
     expand_and_collapse_leave_nothing_behind
 );
+
+/// Every content route through the typed client (`molecule-client`), as a
+/// Rust user of the platform calls them.
+#[tokio::test]
+async fn content_routes_through_the_typed_client() {
+    let t = start().await;
+    let admin = &t.client;
+    let files: std::collections::BTreeMap<String, String> = [
+        ("config.yaml", "name: Typed\nshared_context: [brief.md]\n"),
+        ("brief.md", "the brief"),
+        ("docs/a b.md", "spaced"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let imported = admin.import_template("Typed", files).await.unwrap();
+    assert_eq!(imported.id, "typed");
+    assert_eq!(admin.templates().await.unwrap()[0].id, "typed");
+    let id = admin
+        .create_workspace(&molecule_types::dto::CreateWorkspace {
+            name: "typed".into(),
+            template: Some("typed".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let token = t.register(id).await;
+    let c = t.as_workspace(id, &token);
+    let listed = c.list_files(id, None, Some("docs"), Some(2)).await.unwrap();
+    assert_eq!(listed[0].path, "a b.md");
+    assert_eq!(
+        c.read_file(id, "docs/a b.md", None).await.unwrap().content,
+        "spaced"
+    );
+    c.write_file(id, "notes/n.md", "n").await.unwrap();
+    let replaced = c
+        .replace_files(id, [("x.md".to_string(), "x".to_string())].into())
+        .await
+        .unwrap();
+    assert_eq!((replaced.files, replaced.source.as_str()), (1, "seed"));
+    c.delete_file(id, "notes").await.unwrap();
+    assert!(c.read_file(id, "notes/n.md", None).await.is_err());
+    assert_eq!(c.shared_context(id).await.unwrap()[0].content, "the brief");
+
+    let assigned = c.assign_agent(id, "m1").await.unwrap();
+    assert_eq!(c.replace_agent(id, "m2").await.unwrap().old_model, "m1");
+    let other = t.create("other", None).await;
+    let moved = c.move_agent(id, other).await.unwrap();
+    assert_ne!(moved.agent_id, assigned.agent_id);
+    assert!(c.remove_agent(id).await.is_err(), "moved away");
+
+    let v = molecule_types::content::ViewportView {
+        x: 3.0,
+        y: 4.0,
+        zoom: 2.0,
+    };
+    admin.save_viewport(&v).await.unwrap();
+    assert_eq!(admin.viewport().await.unwrap(), v);
+
+    let bundle = admin.export_bundle(id).await.unwrap();
+    assert_eq!(
+        bundle.prompts["config.yaml"],
+        "name: Typed\nshared_context: [brief.md]\n"
+    );
+    let back = admin.import_bundle(&bundle).await.unwrap();
+    assert_eq!(back.status, "provisioning");
+    let org = admin
+        .import_org(&molecule_types::content::OrgImport {
+            dir: None,
+            template: Some(json!({"name": "O", "workspaces": [{"name": "A"}, {"name": "B", "files_dir": "x"}]})),
+        })
+        .await;
+    let err = org.unwrap_err().to_string();
+    assert!(err.contains("needs an org directory"), "{err}");
+    let partial = admin
+        .import_org(&molecule_types::content::OrgImport {
+            dir: None,
+            template: Some(json!({"name": "O", "workspaces": [{"name": "A"}, {"name": ""}]})),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (partial.count, partial.error.is_some()),
+        (1, true),
+        "207 is Ok with its error"
+    );
+    assert!(admin.org_templates().await.unwrap().is_empty());
+    let expanded = c.expand(id).await;
+    assert!(expanded.is_err(), "no sub_workspaces in the template");
+    assert!(c.collapse(id).await.unwrap().removed.is_empty());
+    t.server.shutdown().await.unwrap();
+}
