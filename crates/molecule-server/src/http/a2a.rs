@@ -98,6 +98,45 @@ async fn handle(
     Ok(out)
 }
 
+/// `GET /workspaces/:id/a2a/.well-known/agent-card.json` (and
+/// `agent.json`): the target's card, its `url` the proxy URL, under the
+/// proxy's own caller rules.
+pub async fn card(
+    State(app): State<App>,
+    WorkspacePath(target): WorkspacePath,
+    req: axum::extract::Request,
+) -> Response {
+    let (parts, _) = req.into_parts();
+    let network = network_of(&parts.extensions);
+    let headers = parts.headers;
+    let answer = async {
+        let caller =
+            Caller::from_header(headers.get(X_WORKSPACE_ID).and_then(|v| v.to_str().ok()))?;
+        let bearer = bearer_from(&headers);
+        let creds = Credentials {
+            bearer: bearer.as_deref(),
+            network,
+        };
+        let route = app.auth_a2a(caller, target, creds).await?;
+        let base = match &app.config().platform_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => {
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("127.0.0.1");
+                format!("http://{host}")
+            }
+        };
+        app.proxied_card(&route, &format!("{base}/workspaces/{target}/a2a"))
+            .await
+    };
+    match answer.await {
+        Ok(card) => axum::Json(card).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
 /// The contract's error bodies and statuses.
 pub fn error_response(e: A2aError) -> Response {
     let (status, body) = match &e {

@@ -69,6 +69,14 @@ fn agent_routes() -> Router<App> {
         .route("/workspaces/{id}/config", get(schedules::config_get))
         .route("/workspaces/{id}/a2a", post(a2a::proxy))
         .route(
+            "/workspaces/{id}/a2a/.well-known/agent-card.json",
+            get(a2a::card),
+        )
+        .route(
+            "/workspaces/{id}/a2a/.well-known/agent.json",
+            get(a2a::card),
+        )
+        .route(
             "/workspaces/{id}/activity",
             get(activity::list).post(activity::report),
         )

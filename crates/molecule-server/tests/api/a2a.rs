@@ -489,3 +489,87 @@ async fn calls_leave_activity_and_canvas_calls_broadcast_the_answer() {
         .unwrap();
     assert_eq!(agent_rows.len(), 1);
 }
+
+/// An A2A client given the proxy URL finds the card relative to it, with
+/// the proxy URL in it, and reaches the agent through it; an external
+/// workspace without a registered card has its card fetched from the
+/// agent; strangers are refused as the proxy refuses them.
+#[tokio::test]
+async fn the_agent_card_is_served_at_the_proxy_url() {
+    let t = start().await;
+    let (id, token, _agent) = agent_workspace(&t, "carded", None).await;
+    let base = t.server.url();
+    let proxy_url = format!("{base}/workspaces/{id}/a2a");
+    let host = base.trim_start_matches("http://");
+    for path in ["agent-card.json", "agent.json"] {
+        let (s, card) = crate::call(
+            &t.client,
+            molecule_client::Method::GET,
+            &format!("/workspaces/{id}/a2a/.well-known/{path}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{path}: {card}");
+        assert_eq!(card["name"], "carded", "the registered card");
+        assert_eq!(card["url"], format!("http://{host}/workspaces/{id}/a2a"));
+    }
+    // Follow the card: the URL it names takes a message/send.
+    let reply = reqwest::Client::new()
+        .post(&proxy_url)
+        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "message/send", "params": {"message": {
+            "role": "user", "messageId": "m1", "parts": [{"kind": "text", "text": "via the card"}]}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body["id"], 7);
+
+    // An external agent created with a URL and no card yet: fetched.
+    let agent = spawn_agent(Duration::ZERO).await;
+    let ext = t
+        .client
+        .create_workspace(&molecule_types::dto::CreateWorkspace {
+            name: "outside".into(),
+            external: true,
+            url: Some(agent.url().to_string()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let (s, card) = crate::call(
+        &t.client,
+        molecule_client::Method::GET,
+        &format!("/workspaces/{ext}/a2a/.well-known/agent-card.json"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{card}");
+    assert!(card["skills"].is_array(), "the agent's own card: {card}");
+    assert_eq!(card["url"], format!("http://{host}/workspaces/{ext}/a2a"));
+
+    // A workspace that may not talk to the target is refused, as by the proxy.
+    let (other, other_token, _a2) = agent_workspace(&t, "stranger", Some(ext)).await;
+    let c = t.as_workspace(other, &other_token);
+    let (s, _) = crate::call(
+        &c,
+        molecule_client::Method::GET,
+        &format!("/workspaces/{id}/a2a/.well-known/agent-card.json"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 403, "a child of another root may not reach this one");
+    let (s, _) = crate::call(
+        &t.as_workspace(id, &token),
+        molecule_client::Method::GET,
+        &format!(
+            "/workspaces/{}/a2a/.well-known/agent-card.json",
+            Uuid::new_v4()
+        ),
+        None,
+    )
+    .await;
+    assert!(s == 403 || s == 404, "{s}");
+    t.server.shutdown().await.unwrap();
+}

@@ -1,0 +1,146 @@
+//! The agent card at the proxy URL (issue 19, item 1). An A2A client given
+//! `…/workspaces/:id/a2a` looks for the card relative to that URL
+//! (`…/a2a/.well-known/agent-card.json`, or the older `agent.json`); the
+//! platform answers with the target's card whose `url` (and every
+//! `additionalInterfaces[].url`) is the proxy URL, so the client keeps
+//! talking through the platform. The card is the one the agent registered;
+//! a workspace that has none yet (an external agent created with a URL) has
+//! its card fetched from the agent's host root.
+
+use axum::http::{HeaderValue, Method, Request, header};
+use bytes::Bytes;
+use http_body_util::Full;
+use serde_json::Value;
+use std::time::Duration;
+use uuid::Uuid;
+
+use super::upstream::read_capped;
+use super::{A2aError, A2aRoute, App, Endpoint, UrlOrigin};
+
+/// How long fetching a card from an agent may take.
+const CARD_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The paths a card is served at, newest first.
+const CARD_PATHS: [&str; 2] = ["/.well-known/agent-card.json", "/.well-known/agent.json"];
+
+/// `card` with its `url` and every additional interface's `url` set to
+/// `proxy_url`.
+pub fn rewritten(mut card: Value, proxy_url: &str) -> Value {
+    if let Some(obj) = card.as_object_mut() {
+        obj.insert("url".into(), Value::String(proxy_url.to_string()));
+        if let Some(Value::Array(interfaces)) = obj.get_mut("additionalInterfaces") {
+            for i in interfaces.iter_mut() {
+                if let Some(io) = i.as_object_mut() {
+                    io.insert("url".into(), Value::String(proxy_url.to_string()));
+                }
+            }
+        }
+    }
+    card
+}
+
+impl App {
+    /// The target's card with the proxy URL in it. `route` proves the
+    /// caller may reach the target (the proxy's own rule).
+    pub async fn proxied_card(&self, route: &A2aRoute, proxy_url: &str) -> Result<Value, A2aError> {
+        let id = route.target();
+        let row = self
+            .store
+            .workspace_get(id)
+            .await
+            .map_err(|e| A2aError::Internal(format!("lookup failed: {e}")))?
+            .ok_or(A2aError::NotFound)?;
+        if row.status == molecule_types::WorkspaceStatus::Removed {
+            return Err(A2aError::NotFound);
+        }
+        let card = match row.agent_card.filter(Value::is_object) {
+            Some(card) => card,
+            None => {
+                self.fetch_card(id, &row.runtime, row.url.as_deref())
+                    .await?
+            }
+        };
+        Ok(rewritten(card, proxy_url))
+    }
+
+    /// GET the card from the agent's host root, through the proxy's client
+    /// (and so its outbound policy for URLs someone supplied).
+    async fn fetch_card(
+        &self,
+        id: Uuid,
+        runtime: &molecule_types::Runtime,
+        url: Option<&str>,
+    ) -> Result<Value, A2aError> {
+        let url = url.filter(|u| !u.is_empty()).ok_or(A2aError::NoUrl {
+            status: "no agent card yet".into(),
+        })?;
+        let origin = UrlOrigin::of(runtime, url, self.provisioner.is_some());
+        let endpoint = Endpoint::parse(url, origin)
+            .ok_or_else(|| A2aError::Unreachable(format!("invalid workspace URL {url:?}")))?;
+        let deadline = Some(tokio::time::Instant::now() + CARD_DEADLINE);
+        let mut last = A2aError::NotFound;
+        for path in CARD_PATHS {
+            let mut req = Request::new(Full::new(Bytes::new()));
+            *req.method_mut() = Method::GET;
+            *req.uri_mut() = path.parse().map_err(|_| A2aError::NotFound)?;
+            req.headers_mut()
+                .insert(header::HOST, endpoint.host.clone());
+            req.headers_mut()
+                .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+            let (resp, mut lease) = match self.a2a_http.send(&endpoint, req, deadline).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(workspace_id = %id, error = ?e, "agent card fetch failed");
+                    return Err(A2aError::Unreachable("agent card fetch failed".into()));
+                }
+            };
+            let status = resp.status();
+            let body = lease.drive(read_capped(resp, deadline)).await;
+            lease.release();
+            match (status.is_success(), body) {
+                (true, Ok(bytes)) => match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(card) if card.is_object() => return Ok(card),
+                    _ => {
+                        last = A2aError::Unreachable("the agent's card is not a JSON object".into())
+                    }
+                },
+                (_, Err(e)) => last = e,
+                (false, _) => {}
+            }
+        }
+        Err(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_url_of_the_card_points_at_the_proxy() {
+        let card = json!({
+            "name": "a",
+            "url": "http://10.0.0.5:8000",
+            "additionalInterfaces": [
+                {"transport": "JSONRPC", "url": "http://10.0.0.5:8000"},
+                {"transport": "GRPC", "url": "grpc://10.0.0.5:9000"}
+            ],
+            "skills": [{"id": "s", "url": "kept"}]
+        });
+        let out = rewritten(card, "http://platform/workspaces/x/a2a");
+        assert_eq!(out["url"], "http://platform/workspaces/x/a2a");
+        assert_eq!(
+            out["additionalInterfaces"][1]["url"],
+            "http://platform/workspaces/x/a2a"
+        );
+        assert_eq!(
+            out["skills"][0]["url"], "kept",
+            "only interface URLs change"
+        );
+        assert_eq!(
+            rewritten(json!("not an object"), "u"),
+            json!("not an object")
+        );
+    }
+}
