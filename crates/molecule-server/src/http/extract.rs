@@ -163,3 +163,13 @@ impl<S: Send + Sync> FromRequestParts<S> for WorkspacePath {
             .map_err(|_| AppError::not_found("workspace not found"))
     }
 }
+
+/// `/workspaces/{id}/…/{rest}`: the workspace id (a non-UUID names no
+/// workspace: 404) and the rest as given.
+pub fn workspace_and(raw: (String, String)) -> Result<(Uuid, String), AppError> {
+    let ws = raw
+        .0
+        .parse()
+        .map_err(|_| AppError::not_found("workspace not found"))?;
+    Ok((ws, raw.1))
+}

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::app::auth::{AdminAccess, WorkspaceAccess};
-use crate::app::content::templates::{Template, normalise_name, parse_yaml};
+use crate::app::content::templates::{Template, normalise_name};
 use crate::error::{AppError, AppResult};
 
 /// Most children one expand creates.
@@ -28,21 +28,8 @@ impl App {
         if let Some(t) = self.template(&normalise_name(name)).await? {
             return Ok(Some(t));
         }
-        let root = self.config.templates_dir();
-        let Ok(mut entries) = tokio::fs::read_dir(&root).await else {
-            return Ok(None);
-        };
-        while let Ok(Some(entry)) = entries.next_entry().await {
-            let dir = entry.file_name().to_string_lossy().into_owned();
-            if dir.starts_with('.') || !entry.file_type().await.is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            let Ok(text) = tokio::fs::read_to_string(entry.path().join("config.yaml")).await else {
-                continue;
-            };
-            let named = parse_yaml(&text)
-                .and_then(|c| c.get("name").and_then(Value::as_str).map(str::to_string));
-            if named.as_deref() == Some(name) {
+        for (dir, config) in self.template_configs().await {
+            if config.get("name").and_then(Value::as_str) == Some(name) {
                 return self.template(&dir).await;
             }
         }

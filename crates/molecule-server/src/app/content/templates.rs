@@ -32,8 +32,8 @@ pub const MAX_FILE_BYTES: usize = 5 << 20;
 const MAX_TEMPLATE_BYTES: usize = 20 << 20;
 /// Deepest directory level read inside a template.
 const MAX_DEPTH: usize = 8;
-/// Names never copied or listed.
-pub const SKIPPED_NAMES: [&str; 4] = [".git", "__pycache__", "node_modules", ".DS_Store"];
+/// Names never copied or listed: the provisioner's skip list.
+pub use molecule_provisioner::files::SKIPPED_NAMES;
 
 /// The directory name of a template called `name`: spaces and `-` become
 /// `-`, ASCII letters are lower-cased, `[a-z0-9_-]` is kept, everything
@@ -332,6 +332,28 @@ impl App {
     /// `GET /templates`: every directory of the templates directory with a
     /// readable `config.yaml`, by id; `[]` when the directory is missing.
     pub async fn template_list(&self, _: AdminAccess) -> Vec<TemplateSummary> {
+        self.template_configs()
+            .await
+            .into_iter()
+            .map(|(id, config)| {
+                let skills = skill_ids(&config);
+                TemplateSummary {
+                    name: text_of(&config, "name").unwrap_or_else(|| id.clone()),
+                    description: text_of(&config, "description").unwrap_or_default(),
+                    tier: config.get("tier").and_then(Value::as_i64).unwrap_or(1),
+                    model: text_of(&config, "model").unwrap_or_default(),
+                    skill_count: skills.len(),
+                    skills,
+                    id,
+                }
+            })
+            .collect()
+    }
+
+    /// Every template directory with a regular `config.yaml`, by id, with
+    /// that config parsed (`Null` when it does not parse); `[]` when the
+    /// templates directory is missing.
+    pub(crate) async fn template_configs(&self) -> Vec<(String, Value)> {
         let root = self.config.templates_dir();
         let mut out = Vec::new();
         let Ok(mut entries) = tokio::fs::read_dir(&root).await else {
@@ -352,19 +374,9 @@ impl App {
             let Ok(text) = tokio::fs::read_to_string(&path).await else {
                 continue;
             };
-            let config = parse_yaml(&text).unwrap_or(Value::Null);
-            let skills = skill_ids(&config);
-            out.push(TemplateSummary {
-                name: text_of(&config, "name").unwrap_or_else(|| id.clone()),
-                description: text_of(&config, "description").unwrap_or_default(),
-                tier: config.get("tier").and_then(Value::as_i64).unwrap_or(1),
-                model: text_of(&config, "model").unwrap_or_default(),
-                skill_count: skills.len(),
-                skills,
-                id,
-            });
+            out.push((id, parse_yaml(&text).unwrap_or(Value::Null)));
         }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 

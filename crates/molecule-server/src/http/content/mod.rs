@@ -15,8 +15,8 @@ use molecule_types::dto::StatusReply;
 use serde_json::{Value, json};
 
 use crate::app::App;
-use crate::error::{AppError, AppResult};
-use crate::http::extract::{Bearer, CONTENT_BODY, JsonBody, WorkspacePath};
+use crate::error::AppResult;
+use crate::http::extract::{Bearer, CONTENT_BODY, JsonBody, WorkspacePath, workspace_and};
 
 pub async fn agent_assign(
     State(app): State<App>,
@@ -127,22 +127,13 @@ pub struct RootQuery {
     root: Option<String>,
 }
 
-/// `{id}` and the rest of the path after `files/`.
-fn file_route(raw: (String, String)) -> AppResult<(uuid::Uuid, String)> {
-    let id = raw
-        .0
-        .parse()
-        .map_err(|_| AppError::not_found("workspace not found"))?;
-    Ok((id, raw.1))
-}
-
 pub async fn file_read(
     State(app): State<App>,
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
     Query(q): Query<RootQuery>,
 ) -> AppResult<Json<FileContent>> {
-    let (id, path) = file_route(raw)?;
+    let (id, path) = workspace_and(raw)?;
     let access = app.auth_workspace(id, bearer.creds()).await?;
     Ok(Json(app.file_read(access, &path, q.root.as_deref()).await?))
 }
@@ -153,7 +144,7 @@ pub async fn file_write(
     Path(raw): Path<(String, String)>,
     JsonBody(req): JsonBody<WriteFile, CONTENT_BODY>,
 ) -> AppResult<Json<Value>> {
-    let (id, path) = file_route(raw)?;
+    let (id, path) = workspace_and(raw)?;
     let access = app.auth_workspace(id, bearer.creds()).await?;
     let path = app.file_write(access, &path, req.content).await?;
     Ok(Json(json!({ "status": "saved", "path": path })))
@@ -164,7 +155,7 @@ pub async fn file_delete(
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<Value>> {
-    let (id, path) = file_route(raw)?;
+    let (id, path) = workspace_and(raw)?;
     let access = app.auth_workspace(id, bearer.creds()).await?;
     let path = app.file_delete(access, &path).await?;
     Ok(Json(json!({ "status": "deleted", "path": path })))

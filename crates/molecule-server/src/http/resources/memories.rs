@@ -3,23 +3,14 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use uuid::Uuid;
 
 use crate::app::App;
-use crate::error::{AppError, AppResult};
-use crate::http::extract::{Bearer, JsonBody, WorkspacePath};
+use crate::error::AppResult;
+use crate::http::extract::{Bearer, JsonBody, WorkspacePath, workspace_and};
 use molecule_types::workspace_data::{
     Approval, ApprovalStatus, CommitMemory, CreateApproval, DecideApproval, KeyStatus, Memory,
     MemoryCommitted, MemoryEntry, MemorySearch, PendingApproval, SetMemoryEntry,
 };
-
-fn ws_and_raw(raw: (String, String)) -> AppResult<(Uuid, String)> {
-    let ws = raw
-        .0
-        .parse()
-        .map_err(|_| AppError::not_found("workspace not found"))?;
-    Ok((ws, raw.1))
-}
 
 pub async fn kv_list(
     State(app): State<App>,
@@ -35,7 +26,7 @@ pub async fn kv_get(
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<MemoryEntry>> {
-    let (ws, key) = ws_and_raw(raw)?;
+    let (ws, key) = workspace_and(raw)?;
     let access = app.auth_workspace(ws, bearer.creds()).await?;
     Ok(Json(app.memory_kv_get(access, &key).await?))
 }
@@ -55,7 +46,7 @@ pub async fn kv_delete(
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<molecule_types::dto::StatusReply>> {
-    let (ws, key) = ws_and_raw(raw)?;
+    let (ws, key) = workspace_and(raw)?;
     let access = app.auth_workspace(ws, bearer.creds()).await?;
     app.memory_kv_delete(access, &key).await?;
     Ok(crate::http::ack("deleted"))
@@ -89,7 +80,7 @@ pub async fn delete(
     bearer: Bearer,
     Path(raw): Path<(String, String)>,
 ) -> AppResult<Json<molecule_types::dto::StatusReply>> {
-    let (ws, id) = ws_and_raw(raw)?;
+    let (ws, id) = workspace_and(raw)?;
     let access = app.auth_workspace(ws, bearer.creds()).await?;
     app.memory_delete(access, id.parse().ok()).await?;
     Ok(crate::http::ack("deleted"))
@@ -124,7 +115,7 @@ pub async fn approval_decide(
     Path(raw): Path<(String, String)>,
     JsonBody(req): JsonBody<DecideApproval>,
 ) -> AppResult<Json<ApprovalStatus>> {
-    let (ws, id) = ws_and_raw(raw)?;
+    let (ws, id) = workspace_and(raw)?;
     let decider = app.auth_approval_decider(ws, bearer.creds()).await?;
     Ok(Json(
         app.approval_decide(decider, id.parse().ok(), req).await?,
