@@ -5,11 +5,10 @@
 //! path.
 
 use crate::lifecycle::{Backend, start_backend, wait_status};
-use crate::{TestServer, call, production, start, start_with, store_of};
+use crate::{TestServer, call, production, start, start_with, store_of, write_file};
 use molecule_client::{Client, Method};
 use molecule_types::WorkspaceStatus;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -17,12 +16,6 @@ async fn workspace(t: &TestServer, name: &str) -> (Uuid, Client) {
     let id = t.create(name, None).await;
     let token = t.register(id).await;
     (id, t.as_workspace(id, &token))
-}
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let path = dir.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
 }
 
 #[tokio::test]
@@ -548,17 +541,17 @@ async fn shared_context_reads_the_files_config_names() {
 async fn expand_creates_the_team_and_collapse_removes_the_whole_subtree() {
     let t = start().await;
     let root = t.server.app.config().templates_dir();
-    write(
+    write_file(
         &root,
         "squad/config.yaml",
         "name: Squad\nsub_workspaces:\n  - {config: scout, name: Scout, role: scouting}\n  - {config: medic}\n",
     );
-    write(
+    write_file(
         &root,
         "scout/config.yaml",
         "name: Scout\nsub_workspaces:\n  - {config: medic, name: Field Medic}\n",
     );
-    write(&root, "scout/system-prompt.md", "Look around.");
+    write_file(&root, "scout/system-prompt.md", "Look around.");
     let (lead, lead_c) = workspace(&t, "Squad").await;
     let (s, expanded) = call(
         &lead_c,
@@ -647,7 +640,7 @@ async fn expand_creates_the_team_and_collapse_removes_the_whole_subtree() {
         (s, e["error"].as_str()),
         (400, Some("no config found for workspace"))
     );
-    write(
+    write_file(
         &root,
         "evil/config.yaml",
         "name: Evil\nsub_workspaces:\n  - {config: ../../outside}\n",
@@ -677,15 +670,7 @@ async fn files_of_a_running_workspace_and_after_it_stops(backend: Backend) {
     )
     .await;
     // A second token beside the agent's own (which stays valid).
-    let (s, minted) = call(
-        &t.client,
-        Method::GET,
-        &format!("/admin/workspaces/{id}/test-token"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200);
-    let c = t.as_workspace(id, minted["auth_token"].as_str().unwrap());
+    let c = t.minted(id).await;
     let base = format!("/workspaces/{id}/files");
     let (_, list) = call(&c, Method::GET, &base, None).await;
     assert!(
@@ -733,17 +718,6 @@ async fn files_of_a_running_workspace_and_after_it_stops(backend: Backend) {
     t.server.shutdown().await.unwrap();
 }
 
-macro_rules! backend_tests {
-    ($($name:ident),*) => {
-        mod local {
-            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Local).await } )*
-        }
-        mod docker {
-            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Docker).await } )*
-        }
-    };
-}
-
 /// Docker objects (containers, volumes) that name a workspace.
 fn docker_objects(id: Uuid) -> Vec<String> {
     let short = &id.to_string()[..12];
@@ -784,12 +758,12 @@ async fn expand_and_collapse_leave_nothing_behind(backend: Backend) {
         return;
     };
     let root = t.server.app.config().templates_dir();
-    write(
+    write_file(
         &root,
         "crew/config.yaml",
         "name: Crew\nsub_workspaces:\n  - {config: mate}\n  - {config: cook}\n",
     );
-    write(
+    write_file(
         &root,
         "mate/config.yaml",
         "name: mate\nsub_workspaces:\n  - {config: cook, name: deckhand}\n",
@@ -802,15 +776,7 @@ async fn expand_and_collapse_leave_nothing_behind(backend: Backend) {
         Duration::from_secs(60),
     )
     .await;
-    let (s, out) = call(
-        &t.client,
-        Method::GET,
-        &format!("/admin/workspaces/{lead}/test-token"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{out}");
-    let c = t.as_workspace(lead, out["auth_token"].as_str().unwrap());
+    let c = t.minted(lead).await;
     let (s, expanded) = call(
         &c,
         Method::POST,
@@ -820,15 +786,7 @@ async fn expand_and_collapse_leave_nothing_behind(backend: Backend) {
     .await;
     assert_eq!(s, 200, "{expanded}");
     let mate: Uuid = serde_json::from_value(expanded["children"][0]["id"].clone()).unwrap();
-    let (s, out) = call(
-        &t.client,
-        Method::GET,
-        &format!("/admin/workspaces/{mate}/test-token"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{out}");
-    let mate_c = t.as_workspace(mate, out["auth_token"].as_str().unwrap());
+    let mate_c = t.minted(mate).await;
     let (s, grand) = call(
         &mate_c,
         Method::POST,
@@ -902,9 +860,9 @@ async fn restart_applies_a_template_only_when_asked(backend: Backend) {
         return;
     };
     let root = t.server.app.config().templates_dir();
-    write(&root, "v2/config.yaml", "name: v2\n");
-    write(&root, "v2/system-prompt.md", "Version two.");
-    write(&root, "langgraph-default/system-prompt.md", "The default.");
+    write_file(&root, "v2/config.yaml", "name: v2\n");
+    write_file(&root, "v2/system-prompt.md", "Version two.");
+    write_file(&root, "langgraph-default/system-prompt.md", "The default.");
     let id = t.create("phoenix", None).await;
     wait_status(
         &t.client,
@@ -913,15 +871,7 @@ async fn restart_applies_a_template_only_when_asked(backend: Backend) {
         Duration::from_secs(60),
     )
     .await;
-    let (s, out) = call(
-        &t.client,
-        Method::GET,
-        &format!("/admin/workspaces/{id}/test-token"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{out}");
-    let c = t.as_workspace(id, out["auth_token"].as_str().unwrap());
+    let c = t.minted(id).await;
     let base = format!("/workspaces/{id}/files");
     let (s, _) = call(
         &c,

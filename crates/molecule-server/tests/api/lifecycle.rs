@@ -1,6 +1,6 @@
 //! Workspaces that really run, on both runtime backends: local child
 //! processes (always) and Docker (the real engine; required when CI=true).
-//! The same scenarios run on each backend through `lifecycle_tests!`.
+//! The same scenarios run on each backend through `backend_tests!`.
 
 use molecule_client::Client;
 use molecule_server::config::ProvisionerChoice;
@@ -368,18 +368,7 @@ pub async fn watchdog_fails_silent_agents(backend: Backend) {
     t.client.delete_workspace(id, true).await.unwrap();
 }
 
-macro_rules! lifecycle_tests {
-    ($($name:ident),*) => {
-        mod local {
-            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Local).await } )*
-        }
-        mod docker {
-            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Docker).await } )*
-        }
-    };
-}
-
-lifecycle_tests!(
+backend_tests!(
     create_runs_kill_recovers_pause_resume_delete,
     crash_loop_ends_failed,
     watchdog_fails_silent_agents

@@ -5,6 +5,19 @@
 //! suite once each way).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+/// Run each named `async fn(Backend)` of the module once per runtime
+/// backend, as `local::<name>` and `docker::<name>`.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod local {
+            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Local).await } )*
+        }
+        mod docker {
+            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Docker).await } )*
+        }
+    };
+}
+
 mod a2a;
 mod a2a_bodies;
 mod a2a_runtime;
@@ -52,6 +65,13 @@ pub struct TestServer {
 }
 
 /// A temp directory removed on drop.
+/// Write `text` to `dir/rel`, creating the directories on the way.
+pub fn write_file(dir: &std::path::Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("directories");
+    std::fs::write(path, text).expect("write");
+}
+
 /// Every container and volume of one platform instance (its
 /// `molecule.instance` label), removed when dropped.
 pub struct DockerSweep(String);
@@ -261,6 +281,20 @@ impl TestServer {
             .expect("register")
             .auth_token
             .expect("first registration issues a token")
+    }
+
+    /// A client with a second token of `id` (development's test-token
+    /// route), beside the one its agent holds (which stays valid).
+    pub async fn minted(&self, id: Uuid) -> Client {
+        let (s, minted) = call(
+            &self.client,
+            molecule_client::Method::GET,
+            &format!("/admin/workspaces/{id}/test-token"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{minted}");
+        self.as_workspace(id, minted["auth_token"].as_str().expect("a token"))
     }
 
     pub fn as_workspace(&self, id: Uuid, token: &str) -> Client {

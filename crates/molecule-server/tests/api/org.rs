@@ -5,20 +5,13 @@
 //! template listing and traversal attempts.
 
 use crate::lifecycle::{Backend, start_backend, wait_status};
-use crate::{TestServer, call, start, store_of};
+use crate::{TestServer, call, start, store_of, write_file};
 use molecule_client::{Client, Method};
 use molecule_types::WorkspaceStatus;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 use uuid::Uuid;
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let path = dir.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
 
 const ORG_YAML: &str = r#"
 name: Acme
@@ -61,26 +54,14 @@ workspaces:
 /// The org directory `acme` under the server's org templates directory.
 fn write_org(t: &TestServer) -> std::path::PathBuf {
     let dir = t.server.app.config().org_templates_dir().join("acme");
-    write(&dir, "org.yaml", ORG_YAML);
-    write(&dir, ".env", "# shared\nORG_KEY=shared-value\n");
-    write(&dir, "prompts/ceo.md", "Set the strategy.");
-    write(&dir, "prompts/weekly.md", "Write the weekly report.");
-    write(&dir, "teams/eng/.env", "ENG_KEY=\"eng value\"\n");
-    write(&dir, "teams/eng/notes.md", "Ship it.");
-    write(&dir, "teams/eng/skills/review/SKILL.md", "Reviews code.");
+    write_file(&dir, "org.yaml", ORG_YAML);
+    write_file(&dir, ".env", "# shared\nORG_KEY=shared-value\n");
+    write_file(&dir, "prompts/ceo.md", "Set the strategy.");
+    write_file(&dir, "prompts/weekly.md", "Write the weekly report.");
+    write_file(&dir, "teams/eng/.env", "ENG_KEY=\"eng value\"\n");
+    write_file(&dir, "teams/eng/notes.md", "Ship it.");
+    write_file(&dir, "teams/eng/skills/review/SKILL.md", "Reviews code.");
     dir
-}
-
-async fn token_for(t: &TestServer, id: Uuid) -> Client {
-    let (s, minted) = call(
-        &t.client,
-        Method::GET,
-        &format!("/admin/workspaces/{id}/test-token"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{minted}");
-    t.as_workspace(id, minted["auth_token"].as_str().unwrap())
 }
 
 async fn file(c: &Client, id: Uuid, path: &str) -> String {
@@ -165,7 +146,7 @@ async fn org_import_brings_a_whole_org_online(backend: Backend) {
     assert_eq!((ceo.tier, ceo.x, ceo.y), (2, 10.0, 20.0));
 
     // Prompts and generated config, read back through the files API.
-    let c = token_for(&t, id("CEO")).await;
+    let c = t.minted(id("CEO")).await;
     let config = file(&c, id("CEO"), "config.yaml").await;
     for want in [
         "name: \"CEO\"",
@@ -176,7 +157,7 @@ async fn org_import_brings_a_whole_org_online(backend: Backend) {
     ] {
         assert!(config.contains(want), "{want} in {config}");
     }
-    let eng = token_for(&t, id("Eng Lead")).await;
+    let eng = t.minted(id("Eng Lead")).await;
     assert_eq!(
         file(&eng, id("Eng Lead"), "system-prompt.md").await,
         "Lead engineering."
@@ -247,17 +228,6 @@ async fn org_import_brings_a_whole_org_online(backend: Backend) {
     t.server.shutdown().await.unwrap();
 }
 
-macro_rules! org_tests {
-    ($($name:ident),*) => {
-        mod local {
-            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Local).await } )*
-        }
-        mod docker {
-            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Docker).await } )*
-        }
-    };
-}
-
 /// Every file of a workspace's `/configs`, through the files API.
 async fn configs(c: &Client, id: Uuid) -> BTreeMap<String, String> {
     let (s, list) = call(
@@ -284,19 +254,19 @@ async fn bundles_round_trip_file_by_file(backend: Backend) {
         return;
     };
     let root = t.server.app.config().templates_dir();
-    write(
+    write_file(
         &root,
         "analyst/config.yaml",
         "name: Analyst\nmodel: \"m-1\"\nskills: [chart]\n",
     );
-    write(&root, "analyst/system-prompt.md", "Analyse.");
-    write(
+    write_file(&root, "analyst/system-prompt.md", "Analyse.");
+    write_file(
         &root,
         "analyst/skills/chart/SKILL.md",
         "---\nname: Charting\n---\n# Chart\nDraws charts.",
     );
-    write(&root, "analyst/skills/chart/tool.py", "print('chart')");
-    write(&root, "analyst/notes/extra.txt", "kept too");
+    write_file(&root, "analyst/skills/chart/tool.py", "print('chart')");
+    write_file(&root, "analyst/notes/extra.txt", "kept too");
     let lead = t
         .client
         .create_workspace(&molecule_types::dto::CreateWorkspace {
@@ -330,7 +300,7 @@ async fn bundles_round_trip_file_by_file(backend: Backend) {
         )
         .await;
     }
-    let lc = token_for(&t, lead).await;
+    let lc = t.minted(lead).await;
     // Changed in the running workspace, so the export must read the runtime.
     let (s, _) = call(
         &lc,
@@ -341,7 +311,7 @@ async fn bundles_round_trip_file_by_file(backend: Backend) {
     .await;
     assert_eq!(s, 200);
     let before_lead = configs(&lc, lead).await;
-    let before_child = configs(&token_for(&t, child).await, child).await;
+    let before_child = configs(&t.minted(child).await, child).await;
     assert_eq!(before_lead["system-prompt.md"], "Analyse deeply.");
 
     let (s, bundle) = call(
@@ -395,12 +365,12 @@ async fn bundles_round_trip_file_by_file(backend: Backend) {
     let ws = t.client.get_workspace(new_child).await.unwrap();
     assert_eq!(ws.parent_id, Some(new_lead));
     assert_eq!(
-        configs(&token_for(&t, new_lead).await, new_lead).await,
+        configs(&t.minted(new_lead).await, new_lead).await,
         before_lead,
         "same /configs, file by file"
     );
     assert_eq!(
-        configs(&token_for(&t, new_child).await, new_child).await,
+        configs(&t.minted(new_child).await, new_child).await,
         before_child
     );
     let events = t.client.events(Some(new_lead)).await.unwrap();
@@ -433,7 +403,7 @@ async fn bundles_round_trip_file_by_file(backend: Backend) {
     t.server.shutdown().await.unwrap();
 }
 
-org_tests!(
+backend_tests!(
     org_import_brings_a_whole_org_online,
     bundles_round_trip_file_by_file
 );
@@ -460,28 +430,28 @@ async fn inline_org_templates_import_and_bad_requests_are_refused() {
         (json!(3), json!(1))
     );
     let boss: Uuid = serde_json::from_value(out["workspaces"][0]["id"].clone()).unwrap();
-    let c = token_for(&t, boss).await;
+    let c = t.minted(boss).await;
     assert_eq!(file(&c, boss, "system-prompt.md").await, "Decide.");
 
     let root = t.server.app.config().org_templates_dir();
-    write(&root, "bad/org.yaml", "name: [unclosed\n");
-    write(
+    write_file(&root, "bad/org.yaml", "name: [unclosed\n");
+    write_file(
         &root,
         "files/org.yaml",
         "name: Files\nworkspaces:\n  - {name: A, initial_prompt_file: ../../../etc/passwd}\n",
     );
-    write(
+    write_file(
         &root,
         "linked/org.yaml",
         "name: Linked\nworkspaces:\n  - {name: A, initial_prompt_file: secret.md}\n",
     );
     std::os::unix::fs::symlink("/etc/hostname", root.join("linked/secret.md")).unwrap();
-    write(
+    write_file(
         &root,
         "deep/org.yaml",
         "name: Deep\nworkspaces:\n  - name: A\n    children:\n      - {name: B, schedules: [{name: s, cron_expr: '0 9 * * *', prompt_file: /etc/passwd}]}\n",
     );
-    write(
+    write_file(
         &root,
         "escape/org.yaml",
         "name: Escape\nworkspaces:\n  - {name: A}\n  - {name: B, files_dir: ../../..}\n",

@@ -97,6 +97,27 @@ impl Provisioner for GatedRemove {
     }
 }
 
+/// A new row in `provisioning`, as creation writes it.
+fn provisioning_row(id: Uuid, name: &str) -> NewWorkspace {
+    NewWorkspace {
+        id,
+        name: name.into(),
+        role: None,
+        tier: 1,
+        status: WorkspaceStatus::Provisioning,
+        url: None,
+        parent_id: None,
+        awareness_namespace: None,
+        runtime: "langgraph".into(),
+        workspace_dir: None,
+        workspace_access: "none".into(),
+        source_bundle_id: None,
+        x: 0.0,
+        y: 0.0,
+        now: Utc::now(),
+    }
+}
+
 #[tokio::test]
 async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
     let (database, dir) = fresh_database().await;
@@ -123,23 +144,7 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
 
     let id = Uuid::new_v4();
     store
-        .workspace_insert(&NewWorkspace {
-            id,
-            name: "crashy".into(),
-            role: None,
-            tier: 1,
-            status: WorkspaceStatus::Provisioning,
-            url: None,
-            parent_id: None,
-            awareness_namespace: None,
-            runtime: "langgraph".into(),
-            workspace_dir: None,
-            workspace_access: "none".into(),
-            source_bundle_id: None,
-            x: 0.0,
-            y: 0.0,
-            now: Utc::now(),
-        })
+        .workspace_insert(&provisioning_row(id, "crashy"))
         .await
         .unwrap();
     let online = store
@@ -204,23 +209,7 @@ async fn a_start_without_an_answer_stays_provisioning_and_says_why() {
     );
     let id = Uuid::new_v4();
     store
-        .workspace_insert(&NewWorkspace {
-            id,
-            name: "unanswered".into(),
-            role: None,
-            tier: 1,
-            status: WorkspaceStatus::Provisioning,
-            url: None,
-            parent_id: None,
-            awareness_namespace: None,
-            runtime: "langgraph".into(),
-            workspace_dir: None,
-            workspace_access: "none".into(),
-            source_bundle_id: None,
-            x: 0.0,
-            y: 0.0,
-            now: Utc::now(),
-        })
+        .workspace_insert(&provisioning_row(id, "unanswered"))
         .await
         .unwrap();
     app.provision_pending().await.unwrap();
