@@ -13,12 +13,10 @@
 #[path = "common/docker.rs"]
 mod common;
 
-use common::{agent_image, docker_run_baseline, wait_all_online};
-use molecule_client::{Client, Method};
-use molecule_server::Server;
-use molecule_server::config::{Config, Database, ProvisionerChoice};
+use common::{agent_image, docker_run_baseline, start_docker_platform, wait_all_online};
+use molecule_client::Method;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use uuid::Uuid;
 
 const LEADS: usize = 7;
@@ -42,19 +40,7 @@ async fn main() {
     let baseline = docker_run_baseline(&image, N).await;
 
     eprintln!("molecule: one org import of {N} workspaces …");
-    let tag = Uuid::new_v4().simple().to_string()[..8].to_string();
-    let dir = std::env::temp_dir().join(format!("molecule-bench-{tag}"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut config = Config::for_tests(Database::Sqlite(dir.join("bench.db")));
-    config.data_dir = dir.clone();
-    config.provisioner = ProvisionerChoice::Docker;
-    config.agent_image = image.clone();
-    config.health_sweep_every = Duration::from_secs(15);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let server = Server::start(config, listener).await.expect("server");
-    let client = Client::new(server.url());
+    let (server, client, dir) = start_docker_platform(&image).await;
     let leads: Vec<Value> = (0..LEADS)
         .map(|l| {
             let members = (0..MEMBERS_PER_LEAD)

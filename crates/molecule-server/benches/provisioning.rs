@@ -11,18 +11,16 @@
 //! Run: `cargo xtask bench provisioning` (needs `cargo xtask image` first).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use molecule_client::Client;
-use molecule_server::Server;
-use molecule_server::config::{Config, Database, ProvisionerChoice};
 use molecule_types::WorkspaceStatus;
 use molecule_types::dto::CreateWorkspace;
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 #[path = "common/docker.rs"]
 mod common;
 
-use common::{DEADLINE, agent_image, docker, docker_run_baseline, wait_all_online};
+use common::{
+    DEADLINE, agent_image, docker, docker_run_baseline, start_docker_platform, wait_all_online,
+};
 
 const N: usize = 20;
 
@@ -31,21 +29,9 @@ async fn main() {
     let image = agent_image();
     eprintln!("baseline: {N} × docker run …");
     let baseline = docker_run_baseline(&image, N).await;
-    let tag = Uuid::new_v4().simple().to_string()[..8].to_string();
 
     eprintln!("molecule: {N} workspaces through the API …");
-    let dir = std::env::temp_dir().join(format!("molecule-bench-{tag}"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut config = Config::for_tests(Database::Sqlite(dir.join("bench.db")));
-    config.data_dir = dir.clone();
-    config.provisioner = ProvisionerChoice::Docker;
-    config.agent_image = image.clone();
-    config.health_sweep_every = Duration::from_secs(15);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let server = Server::start(config, listener).await.expect("server");
-    let client = Client::new(server.url());
+    let (server, client, dir) = start_docker_platform(&image).await;
     let started = Instant::now();
     let mut ids = Vec::new();
     for i in 0..N {

@@ -3,6 +3,8 @@
 //! 127.0.0.1 port) and waiting for workspaces to come online.
 
 use molecule_client::Client;
+use molecule_server::config::{Config, Database, ProvisionerChoice};
+use molecule_server::{RunningServer, Server};
 use molecule_types::WorkspaceStatus;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -115,4 +117,24 @@ pub async fn wait_all_online(client: &Client, ids: &[Uuid], since: Instant) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A platform on a fresh SQLite database in a temporary directory (the
+/// caller removes it), running workspaces as containers of `image` with
+/// the default 15 s health sweep.
+pub async fn start_docker_platform(image: &str) -> (RunningServer, Client, std::path::PathBuf) {
+    let tag = Uuid::new_v4().simple().to_string()[..8].to_string();
+    let dir = std::env::temp_dir().join(format!("molecule-bench-{tag}"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut config = Config::for_tests(Database::Sqlite(dir.join("bench.db")));
+    config.data_dir = dir.clone();
+    config.provisioner = ProvisionerChoice::Docker;
+    config.agent_image = image.to_string();
+    config.health_sweep_every = Duration::from_secs(15);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = Server::start(config, listener).await.expect("server");
+    let client = Client::new(server.url());
+    (server, client, dir)
 }
