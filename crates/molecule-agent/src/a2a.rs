@@ -156,10 +156,12 @@ pub struct ArtifactUpdate {
     pub last_chunk: bool,
 }
 
-/// One event of a `message/stream` answer.
+/// One event of a `message/stream` or `tasks/resubscribe` answer.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum StreamEvent {
+    /// The whole task: the first event of a resubscription.
+    Task(Task),
     Status(StatusUpdate),
     Artifact(ArtifactUpdate),
 }

@@ -5,6 +5,9 @@
 //! Handlers only frame: parse the envelope, dispatch by method to the runner,
 //! wrap the answer. JSON-RPC errors are sent with HTTP 200, as JSON-RPC over
 //! HTTP does; only a body too large for the server gets an HTTP error (413).
+//! A streaming method (`message/stream`, `tasks/resubscribe`) always answers
+//! with an event stream, its error included: one event holding the JSON-RPC
+//! error, so a streaming client reads it where it reads events.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,7 +21,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::jsonrpc::{self, METHOD_NOT_FOUND, PUSH_NOT_SUPPORTED, RpcError, UNSUPPORTED_OPERATION};
+use crate::jsonrpc::{
+    self, EXTENDED_CARD_NOT_CONFIGURED, METHOD_NOT_FOUND, PUSH_NOT_SUPPORTED, RpcError,
+};
 use crate::runner::Runner;
 
 /// What the handlers share.
@@ -54,17 +59,13 @@ async fn rpc(State(state): State<Arc<HttpState>>, body: Bytes) -> Response {
     let runner = &state.runner;
     let answer = match request.method.as_str() {
         "message/send" => runner.send(request.params).await,
-        "message/stream" => {
-            return match runner.stream(request.params) {
-                Ok(events) => sse(id, events),
-                Err(error) => Json(jsonrpc::failure(&id, &error)).into_response(),
-            };
-        }
+        "message/stream" => return sse(id, runner.stream(request.params)),
+        "tasks/resubscribe" => return sse(id, runner.resubscribe(request.params)),
         "tasks/get" => runner.get(request.params),
         "tasks/cancel" => runner.cancel(request.params),
-        "tasks/resubscribe" => Err(RpcError::new(
-            UNSUPPORTED_OPERATION,
-            "tasks/resubscribe is not supported by this agent",
+        "agent/getAuthenticatedExtendedCard" => Err(RpcError::new(
+            EXTENDED_CARD_NOT_CONFIGURED,
+            "this agent has no authenticated extended card",
         )),
         method if method.starts_with("tasks/pushNotificationConfig/") => Err(RpcError::new(
             PUSH_NOT_SUPPORTED,
@@ -83,8 +84,22 @@ async fn rpc(State(state): State<Arc<HttpState>>, body: Bytes) -> Response {
 }
 
 /// One `data:` event per stream event, each a JSON-RPC response with the
-/// request's id. hyper writes each event as soon as it is produced.
-fn sse(id: Value, events: tokio::sync::mpsc::Receiver<crate::a2a::StreamEvent>) -> Response {
+/// request's id; an error is the one event. hyper writes each event as soon
+/// as it is produced.
+fn sse(
+    id: Value,
+    events: Result<tokio::sync::mpsc::Receiver<crate::a2a::StreamEvent>, RpcError>,
+) -> Response {
+    let events = match events {
+        Ok(events) => events,
+        Err(error) => {
+            let data = jsonrpc::failure(&id, &error).to_string();
+            let once = futures_util::stream::once(async move {
+                Ok::<_, Infallible>(Event::default().data(data))
+            });
+            return Sse::new(once).into_response();
+        }
+    };
     let stream = futures_util::stream::unfold((events, id), |(mut events, id)| async move {
         let event = events.recv().await?;
         let data = jsonrpc::success(&id, &event).to_string();

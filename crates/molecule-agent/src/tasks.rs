@@ -1,20 +1,29 @@
-//! The in-memory task store behind `tasks/get` and `tasks/cancel`: each task's
-//! current A2A object and the switch that cancels its execution.
+//! The in-memory task store behind `tasks/get`, `tasks/cancel`,
+//! `tasks/resubscribe` and multi-turn tasks: each task's current A2A object,
+//! the switch that cancels its execution, and the channel its events are
+//! published on for resubscribers.
 //!
 //! It is bounded: past its capacity the oldest finished task is forgotten (the
-//! oldest task of all if none has finished). It owns the state rule: a task
-//! leaves `working` once, for `completed`, `failed` or `canceled`, and whichever
-//! comes first wins. It runs nothing; `runner.rs` does.
+//! oldest task of all if none has finished). It owns the state rules of
+//! spec/a2a.md §2.3: a turn leaves `working` once, for `completed`, `failed`,
+//! `canceled` or the interrupted `input-required`, and whichever comes first
+//! wins; only an interrupted task takes another message (a new turn), and a
+//! terminal one never changes again. It runs nothing; `runner.rs` does.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
-use crate::a2a::{Artifact, Message, Task, TaskState, TaskStatus, new_id, text_part};
+use crate::a2a::{
+    Artifact, Message, StreamEvent, Task, TaskState, TaskStatus, message_text, new_id, text_part,
+};
 
 /// Default number of tasks remembered.
 pub const DEFAULT_CAPACITY: usize = 1000;
+
+/// Events kept per task for a resubscriber that reads slowly.
+const RESUBSCRIBE_BUFFER: usize = 64;
 
 /// Why a cancel was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,16 +32,48 @@ pub enum CancelError {
     NotCancelable(TaskState),
 }
 
+/// Why a message could not continue a task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContinueError {
+    NotFound,
+    /// The task ended; a follow-up starts a new task in the same context.
+    Terminal(TaskState),
+    /// The task is still working on its current turn.
+    Busy(TaskState),
+    /// The message names another context than the task's.
+    ContextMismatch,
+}
+
+/// How an execution's turn ended, as the store records it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnEnd {
+    Completed,
+    /// The agent asks the caller something; the task waits for a message.
+    InputRequired(String),
+    Failed(String),
+}
+
+/// A task ready to run a turn: its snapshot, the turn number (1 for the
+/// first message) and the receiver its execution watches for cancellation.
+#[derive(Debug)]
+pub struct Turn {
+    pub task: Task,
+    pub number: usize,
+    pub cancelled: watch::Receiver<bool>,
+}
+
 #[derive(Debug)]
 struct Entry {
     task: Task,
+    turn: usize,
     cancel: watch::Sender<bool>,
+    events: broadcast::Sender<StreamEvent>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     tasks: HashMap<String, Entry>,
-    /// Ids in insertion order, for eviction.
+    /// Ids in insertion order, for eviction and context history.
     order: VecDeque<String>,
 }
 
@@ -59,10 +100,10 @@ impl TaskStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Stores a new working task; returns the receiver its execution watches
-    /// for cancellation.
-    pub fn insert(&self, task: Task) -> watch::Receiver<bool> {
+    /// Stores a new working task, ready for its first turn.
+    pub fn insert(&self, task: Task) -> Turn {
         let (cancel, cancelled) = watch::channel(false);
+        let (events, _) = broadcast::channel(RESUBSCRIBE_BUFFER);
         let mut inner = self.lock();
         while inner.tasks.len() >= self.capacity {
             let victim = inner
@@ -83,63 +124,139 @@ impl TaskStore {
             }
         }
         inner.order.push_back(task.id.clone());
-        inner.tasks.insert(task.id.clone(), Entry { task, cancel });
-        cancelled
+        inner.tasks.insert(
+            task.id.clone(),
+            Entry {
+                task: task.clone(),
+                turn: 1,
+                cancel,
+                events,
+            },
+        );
+        Turn {
+            task,
+            number: 1,
+            cancelled,
+        }
+    }
+
+    /// Adds the caller's `message` to an interrupted task and starts its next
+    /// turn.
+    pub fn continue_with(
+        &self,
+        id: &str,
+        context_id: Option<&str>,
+        message: Message,
+    ) -> Result<Turn, ContinueError> {
+        let mut inner = self.lock();
+        let entry = inner.tasks.get_mut(id).ok_or(ContinueError::NotFound)?;
+        let state = entry.task.status.state;
+        if state.is_terminal() {
+            return Err(ContinueError::Terminal(state));
+        }
+        if !matches!(state, TaskState::InputRequired | TaskState::AuthRequired) {
+            return Err(ContinueError::Busy(state));
+        }
+        if context_id.is_some_and(|c| c != entry.task.context_id) {
+            return Err(ContinueError::ContextMismatch);
+        }
+        entry.turn += 1;
+        let mut message = message;
+        message.task_id = Some(entry.task.id.clone());
+        message.context_id = Some(entry.task.context_id.clone());
+        entry.task.history.push(message);
+        entry.task.status = TaskStatus::now(TaskState::Working, None);
+        Ok(Turn {
+            task: entry.task.clone(),
+            number: entry.turn,
+            cancelled: entry.cancel.subscribe(),
+        })
     }
 
     pub fn get(&self, id: &str) -> Option<Task> {
         self.lock().tasks.get(id).map(|e| e.task.clone())
     }
 
-    /// Adds `text` to the task's reply artifact (created on first use), unless
-    /// the task already ended.
-    pub fn append_reply(&self, id: &str, text: &str) {
+    /// The conversation before the latest message of `task`: the earlier
+    /// tasks of its context (oldest first), then its own history, as
+    /// `(role, text)` pairs.
+    pub fn conversation(&self, task: &Task) -> Vec<(String, String)> {
+        let inner = self.lock();
+        let earlier = inner
+            .order
+            .iter()
+            .take_while(|id| **id != task.id)
+            .filter_map(|id| inner.tasks.get(id))
+            .filter(|e| e.task.context_id == task.context_id)
+            .flat_map(|e| e.task.history.iter());
+        let own = task
+            .history
+            .iter()
+            .take(task.history.len().saturating_sub(1));
+        earlier
+            .chain(own)
+            .filter_map(|m| Some((m.role.to_owned(), message_text(&m.parts)?)))
+            .collect()
+    }
+
+    /// Adds `text` to the reply artifact of turn `turn` (created on first
+    /// use), unless the task already left that turn.
+    pub fn append_reply(&self, id: &str, turn: usize, text: &str) {
         let mut inner = self.lock();
         let Some(entry) = inner.tasks.get_mut(id) else {
             return;
         };
-        if entry.task.status.state.is_terminal() {
+        if entry.turn != turn || entry.task.status.state != TaskState::Working {
             return;
         }
-        match entry.task.artifacts.first_mut() {
-            Some(artifact) => {
+        let artifact_id = reply_artifact_id(id, turn);
+        match entry.task.artifacts.last_mut() {
+            Some(artifact) if artifact.artifact_id == artifact_id => {
                 if let Some(existing) = artifact.parts.first_mut().and_then(|p| p.get_mut("text")) {
                     let joined = format!("{}{text}", existing.as_str().unwrap_or_default());
                     *existing = serde_json::Value::String(joined);
                 }
             }
-            None => entry.task.artifacts.push(Artifact {
-                artifact_id: reply_artifact_id(id),
+            _ => entry.task.artifacts.push(Artifact {
+                artifact_id,
                 name: "reply".into(),
                 parts: vec![text_part(text)],
             }),
         }
     }
 
-    /// Ends a working task: `completed` with its reply in the history, or
-    /// `failed` with the error as the status message. Returns the task as it
-    /// now stands; a task that already ended (canceled) is left unchanged.
-    pub fn finish(&self, id: &str, result: Result<(), String>) -> Option<Task> {
+    /// Ends turn `turn` of a working task: `completed` with its reply in the
+    /// history, `input-required` with the question as the status message
+    /// (and in the history), or `failed` with the error as the status
+    /// message. Returns the task as it now stands; a task that already left
+    /// the turn (canceled) is left unchanged.
+    pub fn finish(&self, id: &str, turn: usize, end: TurnEnd) -> Option<Task> {
         let mut inner = self.lock();
         let entry = inner.tasks.get_mut(id)?;
         let task = &mut entry.task;
-        if !task.status.state.is_terminal() {
-            match result {
-                Ok(()) => {
-                    if task.artifacts.is_empty() {
+        if entry.turn == turn && task.status.state == TaskState::Working {
+            match end {
+                TurnEnd::Completed => {
+                    let artifact_id = reply_artifact_id(id, turn);
+                    if task.artifacts.last().map(|a| &a.artifact_id) != Some(&artifact_id) {
                         task.artifacts.push(Artifact {
-                            artifact_id: reply_artifact_id(id),
+                            artifact_id,
                             name: "reply".into(),
                             parts: vec![text_part("")],
                         });
                     }
-                    let reply = task.artifacts[0].parts.first().cloned();
+                    let reply = task.artifacts.last().and_then(|a| a.parts.first()).cloned();
                     let mut message = Message::agent_text("", &task.id, &task.context_id);
                     message.parts = reply.into_iter().collect();
                     task.history.push(message);
                     task.status = TaskStatus::now(TaskState::Completed, None);
                 }
-                Err(error) => {
+                TurnEnd::InputRequired(question) => {
+                    let message = Message::agent_text(&question, &task.id, &task.context_id);
+                    task.history.push(message.clone());
+                    task.status = TaskStatus::now(TaskState::InputRequired, Some(message));
+                }
+                TurnEnd::Failed(error) => {
                     let message = Message::agent_text(&error, &task.id, &task.context_id);
                     task.status = TaskStatus::now(TaskState::Failed, Some(message));
                 }
@@ -149,7 +266,7 @@ impl TaskStore {
     }
 
     /// Cancels a task that has not ended: marks it `canceled` at once and
-    /// tells its execution to stop.
+    /// tells its execution, if one runs, to stop.
     pub fn cancel(&self, id: &str) -> Result<Task, CancelError> {
         let mut inner = self.lock();
         let entry = inner.tasks.get_mut(id).ok_or(CancelError::NotFound)?;
@@ -158,9 +275,33 @@ impl TaskStore {
             return Err(CancelError::NotCancelable(state));
         }
         entry.task.status = TaskStatus::now(TaskState::Canceled, None);
-        // A closed channel means the execution already stopped: nothing to tell.
+        // No receiver means no execution runs: nothing to tell.
         let _ = entry.cancel.send(true);
         Ok(entry.task.clone())
+    }
+
+    /// The task as it stands and a receiver of its later events, taken
+    /// together so no event falls between the two. Refused for an unknown
+    /// task and one in a terminal state.
+    pub fn subscribe(
+        &self,
+        id: &str,
+    ) -> Result<(Task, broadcast::Receiver<StreamEvent>), ContinueError> {
+        let inner = self.lock();
+        let entry = inner.tasks.get(id).ok_or(ContinueError::NotFound)?;
+        let state = entry.task.status.state;
+        if state.is_terminal() {
+            return Err(ContinueError::Terminal(state));
+        }
+        Ok((entry.task.clone(), entry.events.subscribe()))
+    }
+
+    /// Hands `event` to the task's resubscribers, if any.
+    pub fn publish(&self, id: &str, event: &StreamEvent) {
+        if let Some(entry) = self.lock().tasks.get(id) {
+            // No receiver is the common case, not an error.
+            let _ = entry.events.send(event.clone());
+        }
     }
 
     #[cfg(test)]
@@ -169,10 +310,14 @@ impl TaskStore {
     }
 }
 
-/// The reply artifact's id: stable per task, so appended chunks name the
-/// same artifact.
-fn reply_artifact_id(task_id: &str) -> String {
-    format!("{task_id}-reply")
+/// The reply artifact's id: stable per task and turn, so appended chunks
+/// name the same artifact and each turn has its own.
+pub fn reply_artifact_id(task_id: &str, turn: usize) -> String {
+    if turn <= 1 {
+        format!("{task_id}-reply")
+    } else {
+        format!("{task_id}-reply-{turn}")
+    }
 }
 
 /// A new working task for `message` (the caller's message, kept in history).
@@ -192,7 +337,7 @@ mod tests {
     use super::*;
 
     fn working() -> Task {
-        new_task(Message::agent_text("in", "t", "c"), "c".into())
+        new_task(user("in"), "c".into())
     }
 
     fn reply_text(task: &Task) -> &str {
@@ -201,31 +346,41 @@ mod tests {
             .unwrap_or("<none>")
     }
 
+    fn user(text: &str) -> Message {
+        let mut message = Message::agent_text(text, "t", "c");
+        message.role = "user";
+        message
+    }
+
     #[test]
     fn finishing_records_the_reply_or_the_error() {
         let store = TaskStore::new(10);
         let ok = working();
         let failed = working();
-        let _rx1 = store.insert(ok.clone());
-        let _rx2 = store.insert(failed.clone());
-        store.append_reply(&ok.id, "echo: ");
-        store.append_reply(&ok.id, "hi");
-        let done = store.finish(&ok.id, Ok(())).expect("task exists");
+        let _t1 = store.insert(ok.clone());
+        let _t2 = store.insert(failed.clone());
+        store.append_reply(&ok.id, 1, "echo: ");
+        store.append_reply(&ok.id, 1, "hi");
+        let done = store
+            .finish(&ok.id, 1, TurnEnd::Completed)
+            .expect("task exists");
         assert_eq!(done.status.state, TaskState::Completed);
         assert_eq!(reply_text(&done), "echo: hi");
         assert_eq!(done.history.len(), 2);
         assert_eq!(done.history[1].role, "agent");
 
         let done = store
-            .finish(&failed.id, Err("boom".into()))
+            .finish(&failed.id, 1, TurnEnd::Failed("boom".into()))
             .expect("task exists");
         assert_eq!(done.status.state, TaskState::Failed);
         let message = done.status.message.expect("failed tasks say why");
         assert_eq!(message.parts[0]["text"], "boom");
 
         let empty = working();
-        let _rx3 = store.insert(empty.clone());
-        let done = store.finish(&empty.id, Ok(())).expect("task exists");
+        let _t3 = store.insert(empty.clone());
+        let done = store
+            .finish(&empty.id, 1, TurnEnd::Completed)
+            .expect("task exists");
         assert_eq!(
             reply_text(&done),
             "",
@@ -237,13 +392,15 @@ mod tests {
     fn cancel_wins_over_a_later_finish_and_only_once() {
         let store = TaskStore::new(10);
         let task = working();
-        let mut cancelled = store.insert(task.clone());
-        assert!(!*cancelled.borrow_and_update());
+        let mut turn = store.insert(task.clone());
+        assert!(!*turn.cancelled.borrow_and_update());
         let canceled = store.cancel(&task.id).expect("working tasks cancel");
         assert_eq!(canceled.status.state, TaskState::Canceled);
-        assert!(*cancelled.borrow_and_update(), "the execution is told");
-        store.append_reply(&task.id, "late");
-        let after = store.finish(&task.id, Ok(())).expect("task exists");
+        assert!(*turn.cancelled.borrow_and_update(), "the execution is told");
+        store.append_reply(&task.id, 1, "late");
+        let after = store
+            .finish(&task.id, 1, TurnEnd::Completed)
+            .expect("task exists");
         assert_eq!(after.status.state, TaskState::Canceled);
         assert!(after.artifacts.is_empty());
         assert_eq!(
@@ -254,13 +411,99 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_task_takes_the_next_turn_and_a_finished_one_does_not() {
+        let store = TaskStore::new(10);
+        let task = working();
+        let _t = store.insert(task.clone());
+        assert_eq!(
+            store
+                .continue_with(&task.id, None, user("early"))
+                .unwrap_err(),
+            ContinueError::Busy(TaskState::Working),
+            "a working task is not interrupted"
+        );
+        let asked = store
+            .finish(&task.id, 1, TurnEnd::InputRequired("name?".into()))
+            .expect("task exists");
+        assert_eq!(asked.status.state, TaskState::InputRequired);
+        let question = asked.status.message.expect("the question");
+        assert_eq!(question.parts[0]["text"], "name?");
+        assert_eq!(
+            store
+                .continue_with(&task.id, Some("other"), user("Bob"))
+                .unwrap_err(),
+            ContinueError::ContextMismatch
+        );
+        let turn = store
+            .continue_with(&task.id, Some("c"), user("Bob"))
+            .expect("an interrupted task continues");
+        assert_eq!(turn.number, 2);
+        assert_eq!(turn.task.status.state, TaskState::Working);
+        assert_eq!(
+            store.conversation(&turn.task),
+            [
+                ("user".to_owned(), "in".to_owned()),
+                ("agent".into(), "name?".into())
+            ],
+            "the conversation before the latest message"
+        );
+        // A late chunk of turn 1 does not leak into turn 2's reply.
+        store.append_reply(&task.id, 1, "stale");
+        store.append_reply(&task.id, 2, "hi Bob");
+        let done = store
+            .finish(&task.id, 2, TurnEnd::Completed)
+            .expect("task exists");
+        assert_eq!(done.status.state, TaskState::Completed);
+        assert_eq!(done.history.len(), 4, "in, name?, Bob, hi Bob");
+        assert_eq!(done.artifacts.len(), 1);
+        assert_eq!(
+            done.artifacts[0].artifact_id,
+            reply_artifact_id(&task.id, 2)
+        );
+        assert_eq!(
+            store
+                .continue_with(&task.id, None, user("again"))
+                .unwrap_err(),
+            ContinueError::Terminal(TaskState::Completed)
+        );
+        assert_eq!(
+            store.continue_with("nope", None, user("x")).unwrap_err(),
+            ContinueError::NotFound
+        );
+        assert_eq!(
+            store.subscribe(&task.id).unwrap_err(),
+            ContinueError::Terminal(TaskState::Completed)
+        );
+    }
+
+    #[test]
+    fn a_context_groups_earlier_tasks_into_the_conversation() {
+        let store = TaskStore::new(10);
+        let first = working();
+        let _t = store.insert(first.clone());
+        store.append_reply(&first.id, 1, "one");
+        store.finish(&first.id, 1, TurnEnd::Completed);
+        let other = new_task(user("elsewhere"), "d".into());
+        let _o = store.insert(other);
+        let second = new_task(user("two"), "c".into());
+        let _s = store.insert(second.clone());
+        assert_eq!(
+            store.conversation(&second),
+            [
+                ("user".to_owned(), "in".to_owned()),
+                ("agent".into(), "one".into())
+            ]
+        );
+    }
+
+    #[test]
     fn capacity_evicts_finished_tasks_first() {
         let store = TaskStore::new(3);
         let tasks: Vec<Task> = (0..3).map(|_| working()).collect();
-        let _rx: Vec<_> = tasks.iter().map(|t| store.insert(t.clone())).collect();
-        store.finish(&tasks[1].id, Ok(()));
+        let _turns: Vec<_> = tasks.iter().map(|t| store.insert(t.clone())).collect();
+        store.finish(&tasks[1].id, 1, TurnEnd::Completed);
         let fourth = working();
-        let _rx4 = store.insert(fourth.clone());
+        let _t4 = store.insert(fourth.clone());
         assert_eq!(store.len(), 3);
         assert!(
             store.get(&tasks[1].id).is_none(),
@@ -270,7 +513,7 @@ mod tests {
 
         // With every task running, the oldest goes.
         let fifth = working();
-        let _rx5 = store.insert(fifth.clone());
+        let _t5 = store.insert(fifth.clone());
         assert_eq!(store.len(), 3);
         assert!(store.get(&tasks[0].id).is_none());
         assert!(store.get(&fifth.id).is_some());

@@ -2,9 +2,13 @@
 //! start (`MOLECULE_EXECUTOR` or `executor:` in config.yaml) and shared by all
 //! tasks.
 //!
-//! An executor writes its reply as text chunks into a channel, so streaming
+//! An executor is given a [`Prompt`]: the latest message's text and the
+//! conversation before it (earlier turns of the task and earlier tasks of its
+//! context). It writes its reply as text chunks into a channel, so streaming
 //! callers see it as it is produced; the concatenation of the chunks is the
-//! reply. It knows nothing about tasks, JSON-RPC or cancellation: a canceled
+//! reply. Instead of replying it may ask the caller a question
+//! ([`Reply::Ask`]): the task goes `input-required` and the caller's next
+//! message to it continues the conversation. It knows nothing about tasks, JSON-RPC or cancellation: a canceled
 //! execution is simply dropped (the command executor's child is killed on
 //! drop).
 
@@ -25,6 +29,39 @@ use crate::config::ExecutorConfig;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
 pub struct ExecError(pub String);
+
+/// What an execution is asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Prompt<'a> {
+    /// The text of the latest message.
+    pub input: &'a str,
+    /// `(role, text)` of the conversation before it, oldest first; role is
+    /// `user` or `agent`.
+    pub history: &'a [(String, String)],
+    pub task_id: &'a str,
+    pub context_id: &'a str,
+}
+
+impl<'a> Prompt<'a> {
+    /// A prompt with no conversation before it.
+    pub fn single(input: &'a str) -> Prompt<'a> {
+        Prompt {
+            input,
+            history: &[],
+            task_id: "",
+            context_id: "",
+        }
+    }
+}
+
+/// How an executor's turn ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The chunks sent are the reply.
+    Done,
+    /// The executor needs the caller's answer to this question first.
+    Ask(String),
+}
 
 /// The configured executor.
 #[derive(Debug)]
@@ -56,12 +93,16 @@ impl Executor {
         }
     }
 
-    /// Produces the reply to `input` into `chunks`.
-    pub async fn run(&self, input: &str, chunks: &mpsc::Sender<String>) -> Result<(), ExecError> {
+    /// Produces the reply to `prompt` into `chunks`, or a question.
+    pub async fn run(
+        &self,
+        prompt: Prompt<'_>,
+        chunks: &mpsc::Sender<String>,
+    ) -> Result<Reply, ExecError> {
         match self {
-            Executor::Echo(executor) => executor.run(input, chunks).await,
-            Executor::Command(executor) => executor.run(input, chunks).await,
-            Executor::OpenAi(executor) => executor.run(input, chunks).await,
+            Executor::Echo(executor) => executor.run(prompt, chunks).await,
+            Executor::Command(executor) => executor.run(prompt, chunks).await,
+            Executor::OpenAi(executor) => executor.run(prompt, chunks).await,
         }
     }
 }
@@ -87,9 +128,17 @@ fn truncate(text: &str, max: usize) -> String {
 pub(crate) async fn run_to_string(
     executor: &Executor,
     input: &str,
-) -> (Result<(), ExecError>, Vec<String>) {
+) -> (Result<Reply, ExecError>, Vec<String>) {
+    run_prompt(executor, Prompt::single(input)).await
+}
+
+#[cfg(test)]
+pub(crate) async fn run_prompt(
+    executor: &Executor,
+    prompt: Prompt<'_>,
+) -> (Result<Reply, ExecError>, Vec<String>) {
     let (tx, mut rx) = mpsc::channel(1024);
-    let result = executor.run(input, &tx).await;
+    let result = executor.run(prompt, &tx).await;
     drop(tx);
     let mut chunks = Vec::new();
     while let Some(chunk) = rx.recv().await {

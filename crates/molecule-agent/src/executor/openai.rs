@@ -2,14 +2,15 @@
 //! OpenAI-compatible endpoint (`POST {base}/chat/completions`), the reply
 //! being the first choice's message content.
 //!
-//! Each message is answered on its own (optional system prompt + the user
-//! text): no conversation memory across messages, no tool calls, no token
+//! The model sees the optional system prompt, the conversation before the
+//! message (earlier turns of the task and earlier tasks of its context, as
+//! `user` and `assistant` messages) and the message. No tool calls, no token
 //! streaming from the model.
 
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::{ExecError, emit, truncate};
+use super::{ExecError, Prompt, Reply, emit, truncate};
 use crate::AgentError;
 use crate::config::OpenAiConfig;
 
@@ -48,12 +49,20 @@ impl OpenAiExecutor {
         })
     }
 
-    pub async fn run(&self, input: &str, chunks: &mpsc::Sender<String>) -> Result<(), ExecError> {
+    pub async fn run(
+        &self,
+        prompt: Prompt<'_>,
+        chunks: &mpsc::Sender<String>,
+    ) -> Result<Reply, ExecError> {
         let mut messages = Vec::new();
         if let Some(system) = &self.config.system_prompt {
             messages.push(json!({ "role": "system", "content": system }));
         }
-        messages.push(json!({ "role": "user", "content": input }));
+        for (role, text) in prompt.history {
+            let role = if role == "agent" { "assistant" } else { "user" };
+            messages.push(json!({ "role": role, "content": text }));
+        }
+        messages.push(json!({ "role": "user", "content": prompt.input }));
         let body = json!({ "model": self.config.model, "messages": messages });
 
         let mut request = self.http.post(&self.endpoint).json(&body);
@@ -93,7 +102,7 @@ impl OpenAiExecutor {
                 ))
             })?;
         emit(chunks, content.to_owned()).await;
-        Ok(())
+        Ok(Reply::Done)
     }
 }
 
@@ -112,7 +121,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Executor, run_to_string};
+    use super::super::{Executor, run_prompt, run_to_string};
     use super::*;
     use axum::Json;
     use axum::http::{HeaderMap, StatusCode};
@@ -170,7 +179,7 @@ mod tests {
         let (base, seen) = fake_model(StatusCode::OK, answer).await;
         let executor = executor(base, Some("sk-test"), Some("Be brief."));
         let (result, chunks) = run_to_string(&executor, "Capital of France?").await;
-        assert_eq!(result, Ok(()));
+        assert_eq!(result, Ok(Reply::Done));
         assert_eq!(chunks.concat(), "Paris.");
 
         let calls = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -192,12 +201,41 @@ mod tests {
         let answer = json!({"choices": [{"message": {"content": "ok"}}]});
         let (base, seen) = fake_model(StatusCode::OK, answer).await;
         let (result, _) = run_to_string(&executor(base, None, None), "hi").await;
-        assert_eq!(result, Ok(()));
+        assert_eq!(result, Ok(Reply::Done));
         let calls = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
         assert_eq!(calls[0].0, None);
         assert_eq!(
             calls[0].1["messages"],
             json!([{"role": "user", "content": "hi"}])
+        );
+    }
+
+    #[tokio::test]
+    async fn the_conversation_before_the_message_is_sent_as_chat_turns() {
+        let answer = json!({"choices": [{"message": {"content": "hi Bob"}}]});
+        let (base, seen) = fake_model(StatusCode::OK, answer).await;
+        let history = [
+            ("user".to_owned(), "hello".to_owned()),
+            ("agent".to_owned(), "your name?".to_owned()),
+        ];
+        let prompt = Prompt {
+            input: "Bob",
+            history: &history,
+            task_id: "t",
+            context_id: "c",
+        };
+        let (result, chunks) = run_prompt(&executor(base, None, Some("be brief")), prompt).await;
+        assert_eq!(result, Ok(Reply::Done));
+        assert_eq!(chunks.concat(), "hi Bob");
+        let calls = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(
+            calls[0].1["messages"],
+            json!([
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "hello"},
+                {"role": "assistant", "content": "your name?"},
+                {"role": "user", "content": "Bob"}
+            ])
         );
     }
 

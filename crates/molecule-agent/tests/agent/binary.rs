@@ -106,7 +106,7 @@ async fn the_binary_registers_serves_and_stops_on_sigterm() {
 
     let client = client_of(format!("http://127.0.0.1:{port}"));
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "message/send",
-        "params": {"message": {"role": "user", "parts": [{"kind": "text", "text": "hi"}]}}});
+        "params": {"message": {"role": "user", "messageId": "m-1", "parts": [{"kind": "text", "text": "hi"}]}}});
     let answer = client
         .request(molecule_client::Method::POST, "/", Some(&body))
         .await

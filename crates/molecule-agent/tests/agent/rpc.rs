@@ -79,7 +79,8 @@ async fn message_send_completes_and_tasks_get_finds_the_task() {
     assert_eq!(trimmed["history"].as_array().map(Vec::len), Some(1));
     assert_eq!(trimmed["history"][0]["role"], "agent");
 
-    // Platform message variants: delegation's `type`, GitHub's bare text.
+    // Platform message variants: delegation's `type`, GitHub's bare text
+    // (their `messageId` is filled in by the platform's proxy).
     for parts in [
         json!([{"type": "text", "text": "delegated"}]),
         json!([{"text": "delegated"}]),
@@ -87,7 +88,7 @@ async fn message_send_completes_and_tasks_get_finds_the_task() {
         let task = call(
             &agent,
             "message/send",
-            json!({"message": {"role": "user", "parts": parts}}),
+            json!({"message": {"role": "user", "messageId": "p-1", "parts": parts}}),
         )
         .await;
         assert_eq!(reply_text(&task), "echo: delegated");
@@ -134,12 +135,23 @@ async fn task_errors_use_the_a2a_codes() {
             -32602,
         ),
         (
-            "message/stream",
-            json!({"message": {"parts": [{"kind": "file"}]}}),
+            "message/send",
+            json!({"message": {"role": "user", "parts": [{"kind": "text", "text": "no id"}]}}),
             -32602,
         ),
-        ("tasks/resubscribe", json!({"id": done["id"]}), -32004),
+        (
+            "message/send",
+            json!({"message": {"messageId": "m", "parts": [{"kind": "text", "text": "no role"}]}}),
+            -32602,
+        ),
+        (
+            "message/send",
+            json!({"message": {"role": "user", "messageId": "m", "taskId": "no-such-task",
+                "parts": [{"kind": "text", "text": "x"}]}}),
+            -32001,
+        ),
         ("tasks/pushNotificationConfig/set", json!({}), -32003),
+        ("agent/getAuthenticatedExtendedCard", json!({}), -32007),
         ("no/such/method", json!({}), -32601),
         ("SendMessage", json!({}), -32601),
     ];

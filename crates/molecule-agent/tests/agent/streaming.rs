@@ -31,6 +31,40 @@ async fn open_stream(base: &str, id: Value, params: Value) -> SseReader {
     SseReader::new(response)
 }
 
+/// A streaming method's error is an event stream of one JSON-RPC error, so
+/// a streaming client reads it where it reads events.
+#[tokio::test]
+async fn streaming_errors_come_as_one_event() {
+    let agent = start(echo(0), None).await;
+    let base = format!("http://{}", agent.local_addr());
+    let done = call(&agent, "message/send", message("x")).await;
+    let cases = [
+        (
+            "message/stream",
+            json!({"message": {"role": "user", "messageId": "m", "parts": [{"kind": "file"}]}}),
+            -32602,
+        ),
+        ("tasks/resubscribe", json!({"id": "no-such-task"}), -32001),
+        ("tasks/resubscribe", json!({"id": done["id"]}), -32004),
+    ];
+    for (method, params, code) in cases {
+        let body = json!({"jsonrpc": "2.0", "id": "s", "method": method, "params": params});
+        let response = http()
+            .post(format!("{base}/"))
+            .json(&body)
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(response.status(), 200);
+        let mut stream = SseReader::new(response);
+        let event = stream.next().await.expect("one event");
+        assert_eq!(event["error"]["code"], code, "{method}: {event}");
+        assert_eq!(event["id"], "s");
+        assert!(stream.next().await.is_none(), "then the stream ends");
+    }
+    agent.shutdown().await.expect("clean shutdown");
+}
+
 #[tokio::test]
 async fn stream_events_arrive_while_the_executor_works() {
     let agent = start(echo(WORD_DELAY.as_millis() as u64), None).await;
@@ -126,19 +160,5 @@ async fn a_canceled_stream_ends_with_a_final_canceled_update() {
     assert_eq!(last["result"]["kind"], "status-update");
     assert_eq!(last["result"]["status"]["state"], "canceled");
     assert_eq!(last["result"]["final"], true);
-    agent.shutdown().await.expect("clean shutdown");
-}
-
-#[tokio::test]
-async fn a_stream_with_bad_params_answers_a_plain_jsonrpc_error() {
-    let agent = start(echo(0), None).await;
-    let response = http()
-        .post(format!("http://{}/", agent.local_addr()))
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "message/stream", "params": {}}))
-        .send()
-        .await
-        .expect("answers");
-    let envelope: Value = response.json().await.expect("JSON, not SSE");
-    assert_eq!(envelope["error"]["code"], -32602);
     agent.shutdown().await.expect("clean shutdown");
 }
