@@ -154,7 +154,7 @@ fn build_static_agent(root: &Path, target: &str, tls: bool) -> Result<PathBuf> {
     if !status.success() {
         bail!("building molecule-agent failed ({status})");
     }
-    let binary = target_dir(root)?
+    let binary = crate::target_dir(root)
         .join(target)
         .join(PROFILE)
         .join("molecule-agent");
@@ -162,13 +162,6 @@ fn build_static_agent(root: &Path, target: &str, tls: bool) -> Result<PathBuf> {
         bail!("the build succeeded but {} is missing", binary.display());
     }
     Ok(binary)
-}
-
-fn target_dir(root: &Path) -> Result<PathBuf> {
-    Ok(match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => std::path::absolute(PathBuf::from(dir))?,
-        None => root.join("target"),
-    })
 }
 
 /// Fails unless `binary` is a 64-bit little-endian ELF with no program

@@ -155,14 +155,19 @@ fn workspace_root() -> Result<PathBuf> {
     root.context("xtask's manifest dir has no parent")
 }
 
+/// The cargo target dir: `CARGO_TARGET_DIR` (relative paths taken from
+/// `root`, as cargo does when run there) or `<root>/target`.
+fn target_dir(root: &std::path::Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(PathBuf::from(dir)),
+        None => root.join("target"),
+    }
+}
+
 /// `<target dir>/xtask-pg`, honouring `CARGO_TARGET_DIR`, created readable
 /// by the `postgres` user.
 fn instances_dir() -> Result<PathBuf> {
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => std::path::absolute(PathBuf::from(dir))?,
-        None => workspace_root()?.join("target"),
-    };
-    let dir = target.join("xtask-pg");
+    let dir = target_dir(&workspace_root()?).join("xtask-pg");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // The instances below are owned by `postgres`, which must be able to
     // reach them whatever the umask was.

@@ -15,7 +15,6 @@
 //! its usual flags and environment.
 
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -57,7 +56,7 @@ pub fn run(args: &[String]) -> Result<()> {
         step("no Docker engine answers: workspaces will run as local molecule-agent processes");
     }
 
-    let molecule = target_dir(&root).join("release").join("molecule");
+    let molecule = crate::target_dir(&root).join("release").join("molecule");
     step(&format!("starting {} serve", molecule.display()));
     let error = Command::new(&molecule).arg("serve").args(args).exec();
     Err(error).with_context(|| format!("cannot start {}", molecule.display()))
@@ -72,12 +71,4 @@ fn docker_answers() -> bool {
         .args(["version", "--format", "{{.Server.Version}}"])
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-/// `CARGO_TARGET_DIR` (relative to the workspace root) or `<root>/target`.
-fn target_dir(root: &std::path::Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => root.join(PathBuf::from(dir)),
-        None => root.join("target"),
-    }
 }

@@ -15,6 +15,10 @@ use anyhow::{Context, Result, bail};
 use crate::pg;
 
 const DATABASE_URL_VAR: &str = "MOLECULE_TEST_DATABASE_URL";
+/// The Python with the official A2A client, for the end-to-end A2A test.
+const A2A_PYTHON_VAR: &str = "MOLECULE_A2A_PYTHON";
+/// The official A2A client of the protocol line the agent speaks (0.3).
+const A2A_SDK: &str = "a2a-sdk==0.3.26";
 
 pub fn run(nextest_args: &[String]) -> Result<()> {
     let root = crate::workspace_root()?;
@@ -46,13 +50,20 @@ pub fn run(nextest_args: &[String]) -> Result<()> {
     };
 
     prepare_docker()?;
+    let a2a_python = prepare_a2a_client(&root)?;
 
     // Test servers leave their containers running when they stop (a real
     // platform adopts them on restart); remove what each pass created.
     let before = docker_leftovers();
-    let sqlite = nextest_pass(&root, "SQLite", None, nextest_args)?;
+    let sqlite = nextest_pass(&root, "SQLite", None, &a2a_python, nextest_args)?;
     remove_new_leftovers(&before);
-    let postgres = nextest_pass(&root, "PostgreSQL", Some(&pg_url), nextest_args)?;
+    let postgres = nextest_pass(
+        &root,
+        "PostgreSQL",
+        Some(&pg_url),
+        &a2a_python,
+        nextest_args,
+    )?;
     remove_new_leftovers(&before);
     drop(stop_on_drop);
 
@@ -78,13 +89,15 @@ fn nextest_pass(
     root: &Path,
     backend: &str,
     database_url: Option<&str>,
+    a2a_python: &Path,
     args: &[String],
 ) -> Result<ExitStatus> {
     println!("\n== tests on {backend} ==");
     let mut command = cargo(root);
     command
         .args(["nextest", "run", "--workspace", "--no-fail-fast"])
-        .args(args);
+        .args(args)
+        .env(A2A_PYTHON_VAR, a2a_python);
     match database_url {
         Some(url) => command
             .env(DATABASE_URL_VAR, url)
@@ -198,6 +211,36 @@ fn prepare_docker() -> Result<()> {
         crate::apt_install("busybox-static")?;
     }
     Ok(())
+}
+
+/// A virtualenv under the target dir with the official A2A Python client
+/// (`A2A_SDK`, from PyPI), made once and reused; answers its `python`.
+fn prepare_a2a_client(root: &Path) -> Result<std::path::PathBuf> {
+    let venv = crate::target_dir(root).join("a2a-client-venv");
+    let python = venv.join("bin").join("python");
+    let ready = venv.join(format!(".{A2A_SDK}"));
+    if ready.exists() {
+        return Ok(python);
+    }
+    println!("\n== A2A client ({A2A_SDK}, for the end-to-end A2A test) ==");
+    let _ = std::fs::remove_dir_all(&venv);
+    let status = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .context("cannot run `python3 -m venv`")?;
+    if !status.success() {
+        bail!("`python3 -m venv {}` failed ({status})", venv.display());
+    }
+    let status = Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", A2A_SDK])
+        .status()
+        .context("cannot run pip")?;
+    if !status.success() {
+        bail!("`pip install {A2A_SDK}` failed ({status}): PyPI must be reachable");
+    }
+    std::fs::write(&ready, b"")?;
+    Ok(python)
 }
 
 /// Containers and volumes carrying the `molecule.managed` label.

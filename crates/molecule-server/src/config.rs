@@ -148,6 +148,9 @@ pub struct Config {
     /// `MOLECULE_A2A_ACTIVITY` (`on` | `off`): write an `a2a_receive`
     /// activity row for every proxied call (on by default).
     pub a2a_activity: bool,
+    /// `MOLECULE_A2A_PROBE` (`on` | `off`): probe an agent's A2A
+    /// conformance when it registers (on by default).
+    pub a2a_probe: bool,
     /// `MOLECULE_ACTIVITY_QUEUE_BYTES`: the most bytes of activity rows
     /// held in memory waiting for the writer (64 MiB).
     pub activity_queue_bytes: usize,

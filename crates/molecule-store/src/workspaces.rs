@@ -99,6 +99,10 @@ pub trait WorkspaceStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool>;
 
+    /// Record the A2A conformance probe's result on a non-removed row.
+    /// False if none matched.
+    async fn workspace_set_conformance(&self, id: Uuid, result: &Value) -> Result<bool>;
+
     /// Rows whose runtime is `external`, status online/degraded, and whose
     /// `COALESCE(last_heartbeat_at, updated_at)` is older than `before`.
     async fn workspace_list_stale_external(
@@ -124,6 +128,8 @@ pub struct WorkspaceRow {
     pub status_reason: Option<String>,
     pub source_bundle_id: Option<String>,
     pub agent_card: Option<Value>,
+    /// The last A2A conformance probe's result.
+    pub a2a_conformance: Option<Value>,
     pub url: Option<String>,
     pub parent_id: Option<Uuid>,
     pub last_heartbeat_at: Option<DateTime<Utc>>,
@@ -250,6 +256,9 @@ pub(crate) mod sql {
 
     pub(crate) const SET_URL: &str =
         "UPDATE workspaces SET url = $2, updated_at = $3 WHERE id = $1 AND status <> 'removed'";
+
+    pub(crate) const SET_CONFORMANCE: &str = "UPDATE workspaces SET a2a_conformance = $2 \
+             WHERE id = $1 AND status <> 'removed'";
 
     pub(crate) const UPDATE_CARD: &str = "UPDATE workspaces SET agent_card = $2, updated_at = $3 \
              WHERE id = $1 AND status <> 'removed'";

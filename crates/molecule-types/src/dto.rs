@@ -22,6 +22,11 @@ pub struct Workspace {
     #[serde(default)]
     pub status_reason: Option<String>,
     pub agent_card: Option<Value>,
+    /// What the A2A conformance probe found when the agent last registered
+    /// (`checked_at`, `passed`, `failed: [{check, detail}]`); absent until a
+    /// probe ran (an addition to the reference shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a2a_conformance: Option<Value>,
     pub url: String,
     pub parent_id: Option<Uuid>,
     pub active_tasks: i32,

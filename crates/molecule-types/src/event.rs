@@ -45,6 +45,7 @@ event_types! {
     FleetBreakerTripped = "FLEET_BREAKER_TRIPPED", true;
     FleetBreakerReset = "FLEET_BREAKER_RESET", true;
     AgentCardUpdated = "AGENT_CARD_UPDATED", true;
+    WorkspaceA2aConformance = "WORKSPACE_A2A_CONFORMANCE", true;
     AgentAssigned = "AGENT_ASSIGNED", true;
     AgentReplaced = "AGENT_REPLACED", true;
     AgentRemoved = "AGENT_REMOVED", true;

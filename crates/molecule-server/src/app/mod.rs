@@ -90,6 +90,8 @@ pub struct AppInner {
     /// Outbound HTTP of the A2A proxy: pooled keep-alive connections, no
     /// global timeout (each call carries its own deadline).
     a2a_http: a2a::Upstream,
+    /// A2A conformance probes waiting for an address, and their limit.
+    probes: a2a::Probes,
     /// Where URLs someone supplied may lead (also used by `a2a_http`).
     outbound: outbound::OutboundPolicy,
     /// Seals and opens secret values with `SECRETS_ENCRYPTION_KEY`.
@@ -136,6 +138,7 @@ impl App {
             restart_contexts: Default::default(),
             provision_jobs: Jobs::new("provisioning", workspaces::lifecycle::PARALLEL_STARTS),
             a2a_http: a2a::Upstream::new(&config.agent_ca_certs, outbound.clone()),
+            probes: a2a::Probes::default(),
             outbound,
             secret_box: resources::secret_box::SecretBox::new(config.secrets_key.clone()),
             cron_jobs: Jobs::new("schedule fire", resources::scheduler::PARALLEL_FIRES),

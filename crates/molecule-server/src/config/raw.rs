@@ -33,6 +33,7 @@ pub const ENV_NAMES: &[&str] = &[
     "ACTIVITY_RETENTION_DAYS",
     "ACTIVITY_CLEANUP_INTERVAL_HOURS",
     "MOLECULE_A2A_ACTIVITY",
+    "MOLECULE_A2A_PROBE",
     "MOLECULE_ACTIVITY_QUEUE_BYTES",
     "MOLECULE_ACTIVITY_BUDGET_BYTES",
     "MOLECULE_ACTIVITY_BUDGET_ROWS",
@@ -84,6 +85,7 @@ pub struct RawConfig {
     pub activity_retention_days: Option<String>,
     pub activity_cleanup_hours: Option<String>,
     pub a2a_activity: Option<String>,
+    pub a2a_probe: Option<String>,
     pub activity_queue_bytes: Option<String>,
     pub activity_budget_bytes: Option<String>,
     pub activity_budget_rows: Option<String>,
@@ -137,6 +139,7 @@ impl RawConfig {
             activity_retention_days: g("ACTIVITY_RETENTION_DAYS"),
             activity_cleanup_hours: g("ACTIVITY_CLEANUP_INTERVAL_HOURS"),
             a2a_activity: g("MOLECULE_A2A_ACTIVITY"),
+            a2a_probe: g("MOLECULE_A2A_PROBE"),
             activity_queue_bytes: g("MOLECULE_ACTIVITY_QUEUE_BYTES"),
             activity_budget_bytes: g("MOLECULE_ACTIVITY_BUDGET_BYTES"),
             activity_budget_rows: g("MOLECULE_ACTIVITY_BUDGET_ROWS"),
@@ -314,19 +317,16 @@ impl RawConfig {
                 )),
             }
         }
-        let a2a_activity = match self
-            .a2a_activity
-            .as_deref()
-            .map(|s| s.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("on" | "true" | "1") => true,
-            Some("off" | "false" | "0") => false,
-            Some(v) => {
-                problems.push(format!("MOLECULE_A2A_ACTIVITY={v:?} must be `on` or `off`"));
-                true
-            }
-        };
+        let a2a_activity = on_off(
+            "MOLECULE_A2A_ACTIVITY",
+            self.a2a_activity.as_deref(),
+            &mut problems,
+        );
+        let a2a_probe = on_off(
+            "MOLECULE_A2A_PROBE",
+            self.a2a_probe.as_deref(),
+            &mut problems,
+        );
         let activity_retention = positive(
             &self.activity_retention_days,
             "ACTIVITY_RETENTION_DAYS",
@@ -442,6 +442,7 @@ impl RawConfig {
             activity_cleanup_every,
             delegation_retry_after: Duration::from_secs(8),
             a2a_activity,
+            a2a_probe,
             activity_queue_bytes: activity_queue_bytes as usize,
             activity_budget,
             health_sweep_every: Duration::from_secs(15),
@@ -521,3 +522,15 @@ fn read_ca_file(path: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'sta
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
 pub struct ConfigError(pub Vec<String>);
+
+/// An `on` | `off` switch that is on when unset.
+fn on_off(name: &str, value: Option<&str>, problems: &mut Vec<String>) -> bool {
+    match value.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("on" | "true" | "1") => true,
+        Some("off" | "false" | "0") => false,
+        Some(v) => {
+            problems.push(format!("{name}={v:?} must be `on` or `off`"));
+            true
+        }
+    }
+}

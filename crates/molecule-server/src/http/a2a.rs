@@ -69,6 +69,7 @@ async fn handle(
             body,
             a2a_headers: a2a_headers_of(&headers),
             timeout: client_timeout(&headers),
+            proxy_url: Some(proxy_url(&app, &headers, target)),
         })
         .await?;
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -118,17 +119,7 @@ pub async fn card(
             network,
         };
         let route = app.auth_a2a(caller, target, creds).await?;
-        let base = match &app.config().platform_url {
-            Some(u) => u.trim_end_matches('/').to_string(),
-            None => {
-                let host = headers
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or("127.0.0.1");
-                format!("http://{host}")
-            }
-        };
-        app.proxied_card(&route, &format!("{base}/workspaces/{target}/a2a"))
+        app.proxied_card(&route, &proxy_url(&app, &headers, target))
             .await
     };
     match answer.await {
@@ -137,10 +128,30 @@ pub async fn card(
     }
 }
 
+/// The URL a client reaches `target`'s proxy at: under the configured
+/// public URL, or the `Host` the request came to.
+fn proxy_url(app: &App, headers: &HeaderMap, target: uuid::Uuid) -> String {
+    let base = match &app.config().platform_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1");
+            format!("http://{host}")
+        }
+    };
+    format!("{base}/workspaces/{target}/a2a")
+}
+
 /// The contract's error bodies and statuses.
 pub fn error_response(e: A2aError) -> Response {
     let (status, body) = match &e {
         A2aError::BadRequest(m) => (StatusCode::BAD_REQUEST, json!({ "error": m })),
+        A2aError::Rpc { id, code, message } => (
+            StatusCode::OK,
+            json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } }),
+        ),
         A2aError::Unauthenticated(m) => (StatusCode::UNAUTHORIZED, json!({ "error": m })),
         A2aError::AccessDenied => (StatusCode::FORBIDDEN, json!({ "error": e.to_string() })),
         A2aError::NotFound => (StatusCode::NOT_FOUND, json!({ "error": e.to_string() })),

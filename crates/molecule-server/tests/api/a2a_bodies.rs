@@ -60,19 +60,40 @@ async fn bodies_are_normalised_only_where_needed_and_headers_pass_through() {
         "platform tokens never reach agents"
     );
 
-    // A bare body is wrapped; a message without messageId gets one.
+    // A message without messageId gets one; nothing else changes.
     let r = t
         .client
-        .a2a(id, &json!({"method": "message/send", "params": {"message": {"role": "user", "parts": []}}, "junk": 1}))
+        .a2a(
+            id,
+            &json!({"jsonrpc": "2.0", "id": 41, "method": "message/send",
+            "params": {"message": {"role": "user", "parts": []}}, "extra": 1}),
+        )
         .await
         .unwrap();
     assert_eq!(r.status, 200);
     let (_, body) = up.last.lock().unwrap().clone().unwrap();
     let sent: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(sent["jsonrpc"], "2.0");
-    assert!(sent["id"].is_string());
-    assert!(sent.get("junk").is_none());
+    assert_eq!(sent["id"], 41, "the caller's id");
+    assert_eq!(sent["extra"], 1);
     assert!(sent["params"]["message"]["messageId"].is_string());
+
+    // A body without `jsonrpc` is not rewritten into a new request: it is
+    // answered as the invalid request it is, with its id, and not forwarded.
+    let hits = up.hits.load(std::sync::atomic::Ordering::SeqCst);
+    let r = t
+        .client
+        .a2a(
+            id,
+            &json!({"id": "bare-1", "method": "message/send", "params": {}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = r.json().unwrap();
+    assert_eq!(answer["jsonrpc"], "2.0");
+    assert_eq!(answer["id"], "bare-1");
+    assert_eq!(answer["error"]["code"], -32600);
+    assert_eq!(up.hits.load(std::sync::atomic::Ordering::SeqCst), hits);
 }
 
 #[tokio::test]
@@ -180,13 +201,14 @@ async fn bad_requests_get_clear_errors_and_reach_no_agent() {
     let t = start().await;
     let (url, up) = spawn_upstream(|_| (200, json!({}))).await;
     let (id, _) = workspace_at(&t, "up", None, &url).await;
-    let r = post_raw(&t, format!("/workspaces/{id}/a2a"), b"{not json".to_vec()).await;
-    assert_eq!(
-        (r.status, r.json().unwrap()["error"].clone()),
-        (400, json!("invalid JSON"))
-    );
-    let r = post_raw(&t, format!("/workspaces/{id}/a2a"), b"[1]".to_vec()).await;
-    assert_eq!(r.status, 400);
+    // Not JSON-RPC: answered in JSON-RPC, as the agent itself would.
+    for (raw, code) in [(&b"{not json"[..], -32700), (b"[1]", -32600)] {
+        let r = post_raw(&t, format!("/workspaces/{id}/a2a"), raw.to_vec()).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let answer = r.json().unwrap();
+        assert_eq!(answer["error"]["code"], code, "{answer}");
+        assert_eq!(answer["id"], Value::Null);
+    }
     let r = post_raw(&t, format!("/workspaces/{id}/a2a"), vec![b' '; 2 << 20]).await;
     assert_eq!(r.status, 413);
     let r = post_raw(&t, "/workspaces/not-a-uuid/a2a".into(), b"{}".to_vec()).await;

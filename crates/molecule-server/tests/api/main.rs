@@ -27,6 +27,7 @@ mod adversarial;
 mod approvals;
 mod auth;
 mod bad_input;
+mod conformance;
 mod content;
 mod delegation;
 mod events;
@@ -154,6 +155,10 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let dir = dir.unwrap_or_else(TempDir::default);
     let mut config = Config::for_tests(db);
     config.data_dir = dir.0.clone();
+    // The registration probe sends requests of its own to agents; tests
+    // that count what reaches an agent or list events exactly turn it on
+    // only where they test it (conformance.rs).
+    config.a2a_probe = false;
     tweak(&mut config);
     let docker = (config.provisioner == molecule_server::config::ProvisionerChoice::Docker)
         .then(|| DockerSweep(molecule_server::provisioning::instance_label(&config)));
@@ -194,6 +199,7 @@ pub async fn start_on(database: Database, tweak: impl FnOnce(&mut Config)) -> Re
     let dir = TempDir::default();
     let mut config = Config::for_tests(database);
     config.data_dir = dir.0.clone();
+    config.a2a_probe = false;
     tweak(&mut config);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server = Server::start(config, listener)

@@ -10,7 +10,7 @@ use sqlx::postgres::PgRow;
 macro_rules! select_workspace {
     () => {
         "SELECT w.id, w.name, w.role, COALESCE(w.tier, 1) AS tier, w.status, w.status_reason, \
-         w.source_bundle_id, w.agent_card, w.url, w.parent_id, w.last_heartbeat_at, \
+         w.source_bundle_id, w.agent_card, w.a2a_conformance, w.url, w.parent_id, w.last_heartbeat_at, \
          COALESCE(w.last_error_rate, 0) AS last_error_rate, w.last_sample_error, \
          COALESCE(w.active_tasks, 0) AS active_tasks, \
          COALESCE(w.uptime_seconds, 0) AS uptime_seconds, w.current_task, \
@@ -33,6 +33,7 @@ pub(super) fn workspace_row(r: &PgRow) -> Result<WorkspaceRow> {
         status_reason: r.try_get("status_reason")?,
         source_bundle_id: r.try_get("source_bundle_id")?,
         agent_card: r.try_get("agent_card")?,
+        a2a_conformance: r.try_get("a2a_conformance")?,
         url: r.try_get("url")?,
         parent_id: r.try_get("parent_id")?,
         last_heartbeat_at: r.try_get("last_heartbeat_at")?,

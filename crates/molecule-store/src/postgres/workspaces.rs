@@ -346,6 +346,15 @@ impl WorkspaceStore for PostgresStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn workspace_set_conformance(&self, id: Uuid, result: &Value) -> Result<bool> {
+        let done = sqlx::query(sql::SET_CONFORMANCE)
+            .bind(id)
+            .bind(result)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn workspace_list_stale_external(
         &self,
         before: DateTime<Utc>,

@@ -22,7 +22,7 @@ pub(super) const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 macro_rules! select_workspace {
     () => {
         "SELECT w.id, w.name, w.role, COALESCE(w.tier, 1) AS tier, w.status, w.status_reason, \
-         w.source_bundle_id, w.agent_card, w.url, w.parent_id, w.last_heartbeat_at, \
+         w.source_bundle_id, w.agent_card, w.a2a_conformance, w.url, w.parent_id, w.last_heartbeat_at, \
          COALESCE(w.last_error_rate, 0.0) AS last_error_rate, w.last_sample_error, \
          COALESCE(w.active_tasks, 0) AS active_tasks, \
          COALESCE(w.uptime_seconds, 0) AS uptime_seconds, w.current_task, \
@@ -130,6 +130,7 @@ pub(super) fn workspace_row(r: &SqliteRow) -> Result<WorkspaceRow> {
         status_reason: r.try_get("status_reason")?,
         source_bundle_id: r.try_get("source_bundle_id")?,
         agent_card: get_opt_json(r, "agent_card")?,
+        a2a_conformance: get_opt_json(r, "a2a_conformance")?,
         url: r.try_get("url")?,
         parent_id: get_opt_uuid(r, "parent_id")?,
         last_heartbeat_at: get_opt_ts(r, "last_heartbeat_at")?,

@@ -335,6 +335,15 @@ impl WorkspaceStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn workspace_set_conformance(&self, id: Uuid, result: &Value) -> Result<bool> {
+        let done = sqlx::query(sql::SET_CONFORMANCE)
+            .bind(id.to_string())
+            .bind(result.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn workspace_list_stale_external(
         &self,
         before: DateTime<Utc>,

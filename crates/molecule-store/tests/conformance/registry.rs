@@ -218,6 +218,42 @@ async fn heartbeat_batch_writes_live_rows_and_skips_removed() {
 }
 
 #[tokio::test]
+async fn the_conformance_result_is_kept_on_live_rows_only() {
+    for b in stores().await {
+        eprintln!("--- backend {}", b.name);
+        let s = &*b.store;
+        let live = insert(s, new_ws("live", None, at(0))).await;
+        let mut gone = new_ws("gone", None, at(0));
+        gone.status = S::Removed;
+        let gone = insert(s, gone).await;
+        assert_eq!(
+            s.workspace_get(live)
+                .await
+                .unwrap()
+                .unwrap()
+                .a2a_conformance,
+            None
+        );
+        let result = json!({"passed": false, "failed": [{"check": "card", "detail": "404"}]});
+        assert!(s.workspace_set_conformance(live, &result).await.unwrap());
+        let row = s.workspace_get(live).await.unwrap().unwrap();
+        assert_eq!(row.a2a_conformance, Some(result.clone()));
+        assert_eq!(
+            row.updated_at,
+            at(0),
+            "a probe result is not an update of the workspace"
+        );
+        assert!(!s.workspace_set_conformance(gone, &result).await.unwrap());
+        assert!(
+            !s.workspace_set_conformance(Uuid::new_v4(), &result)
+                .await
+                .unwrap()
+        );
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn update_card_touches_only_live_rows() {
     for b in stores().await {
         eprintln!("--- backend {}", b.name);

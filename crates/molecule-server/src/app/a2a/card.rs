@@ -39,6 +39,23 @@ pub fn rewritten(mut card: Value, proxy_url: &str) -> Value {
     card
 }
 
+/// The JSON-RPC method of the authenticated extended card (A2A 0.3).
+pub const EXTENDED_CARD_METHOD: &str = "agent/getAuthenticatedExtendedCard";
+
+/// An `agent/getAuthenticatedExtendedCard` answer with the card's URLs set
+/// to `proxy_url`, as the public card at the proxy URL has them; an error
+/// answer, or one that is not JSON, passes unchanged.
+pub fn rewritten_answer(body: Bytes, proxy_url: &str) -> Bytes {
+    let Ok(mut answer) = serde_json::from_slice::<Value>(&body) else {
+        return body;
+    };
+    let Some(card) = answer.get_mut("result").filter(|r| r.is_object()) else {
+        return body;
+    };
+    *card = rewritten(card.take(), proxy_url);
+    serde_json::to_vec(&answer).map_or(body, Bytes::from)
+}
+
 impl App {
     /// The target's card with the proxy URL in it. `route` proves the
     /// caller may reach the target (the proxy's own rule).
@@ -65,7 +82,7 @@ impl App {
 
     /// GET the card from the agent's host root, through the proxy's client
     /// (and so its outbound policy for URLs someone supplied).
-    async fn fetch_card(
+    pub(super) async fn fetch_card(
         &self,
         id: Uuid,
         runtime: &molecule_types::Runtime,
@@ -116,6 +133,22 @@ impl App {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_extended_card_answer_points_at_the_proxy_and_errors_pass() {
+        let answer =
+            json!({"jsonrpc": "2.0", "id": 3, "result": {"name": "x", "url": "http://in:1"}});
+        let out = rewritten_answer(Bytes::from(answer.to_string()), "http://p/a2a");
+        let out: Value = serde_json::from_slice(&out).unwrap_or_default();
+        assert_eq!(out["result"]["url"], "http://p/a2a");
+        assert_eq!(out["id"], 3);
+        let error = Bytes::from_static(
+            br#"{"jsonrpc":"2.0","id":3,"error":{"code":-32007,"message":"no"}}"#,
+        );
+        assert_eq!(rewritten_answer(error.clone(), "http://p/a2a"), error);
+        let junk = Bytes::from_static(b"not json");
+        assert_eq!(rewritten_answer(junk.clone(), "http://p/a2a"), junk);
+    }
 
     #[test]
     fn every_url_of_the_card_points_at_the_proxy() {

@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::json_check::is_storable_json;
@@ -24,10 +24,26 @@ pub(super) struct Normalised {
     pub(super) method: String,
 }
 
-/// Parse and, where needed, repair the JSON-RPC envelope: a body without
-/// `jsonrpc` is rebuilt as `{jsonrpc, id, method, params}`; a
-/// `params.message` without `messageId` gets one. Anything else (unknown
-/// methods, ids, metadata) is forwarded byte for byte.
+/// JSON-RPC 2.0 error codes the proxy answers itself.
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+
+fn rpc_error(id: Value, code: i64, message: impl Into<String>) -> A2aError {
+    A2aError::Rpc {
+        id,
+        code,
+        message: message.into(),
+    }
+}
+
+/// Check the JSON-RPC envelope and, where the request carries a message
+/// without `messageId`, fill one in (the one repair, docs/compat.md). A body
+/// that is not a JSON-RPC 2.0 request is answered with the JSON-RPC error a
+/// conforming server gives — -32700 for malformed JSON, -32600 for a
+/// non-object, a missing or wrong `jsonrpc`, a non-string `method`, an `id`
+/// that is not a string, number or null, or `params` that are not structured —
+/// with the request's id when it can be read. Anything else (unknown
+/// methods, ids, metadata, extensions) is forwarded byte for byte.
 pub(super) fn normalise(body: &Bytes) -> Result<Normalised, A2aError> {
     if let Some(method) = complete_envelope(body) {
         return Ok(Normalised {
@@ -35,21 +51,44 @@ pub(super) fn normalise(body: &Bytes) -> Result<Normalised, A2aError> {
             method,
         });
     }
-    let parsed: Value =
-        serde_json::from_slice(body).map_err(|_| A2aError::BadRequest("invalid JSON".into()))?;
+    let parsed: Value = serde_json::from_slice(body)
+        .map_err(|e| rpc_error(Value::Null, PARSE_ERROR, format!("parse error: {e}")))?;
     let Value::Object(mut obj) = parsed else {
-        return Err(A2aError::BadRequest("invalid JSON".into()));
+        return Err(rpc_error(
+            Value::Null,
+            INVALID_REQUEST,
+            "request must be a JSON object",
+        ));
     };
-    let mut changed = false;
-    if !obj.contains_key("jsonrpc") {
-        let mut rebuilt = Map::new();
-        rebuilt.insert("jsonrpc".into(), json!("2.0"));
-        rebuilt.insert("id".into(), json!(Uuid::new_v4().to_string()));
-        rebuilt.insert("method".into(), obj.remove("method").unwrap_or(Value::Null));
-        rebuilt.insert("params".into(), obj.remove("params").unwrap_or(Value::Null));
-        obj = rebuilt;
-        changed = true;
+    let id = match obj.get("id") {
+        None => Value::Null,
+        Some(id @ (Value::String(_) | Value::Number(_) | Value::Null)) => id.clone(),
+        Some(_) => {
+            return Err(rpc_error(
+                Value::Null,
+                INVALID_REQUEST,
+                "id must be a string, a number or null",
+            ));
+        }
+    };
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(rpc_error(id, INVALID_REQUEST, "jsonrpc must be \"2.0\""));
     }
+    let method = match obj.get("method") {
+        Some(Value::String(method)) => method.clone(),
+        _ => return Err(rpc_error(id, INVALID_REQUEST, "method must be a string")),
+    };
+    if !matches!(
+        obj.get("params"),
+        None | Some(Value::Null | Value::Object(_) | Value::Array(_))
+    ) {
+        return Err(rpc_error(
+            id,
+            INVALID_REQUEST,
+            "params must be an object or an array",
+        ));
+    }
+    let mut changed = false;
     if let Some(Value::Object(message)) = obj
         .get_mut("params")
         .and_then(|p| p.as_object_mut())
@@ -59,14 +98,11 @@ pub(super) fn normalise(body: &Bytes) -> Result<Normalised, A2aError> {
         message.insert("messageId".into(), json!(Uuid::new_v4().to_string()));
         changed = true;
     }
-    let method = obj
-        .get("method")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let json = Value::Object(obj);
     let bytes = if changed {
-        Bytes::from(serde_json::to_vec(&json).map_err(|e| A2aError::Internal(e.to_string()))?)
+        Bytes::from(
+            serde_json::to_vec(&Value::Object(obj))
+                .map_err(|e| A2aError::Internal(e.to_string()))?,
+        )
     } else {
         body.clone()
     };
@@ -74,16 +110,19 @@ pub(super) fn normalise(body: &Bytes) -> Result<Normalised, A2aError> {
 }
 
 /// The fast path of [`normalise`]: the method of a body that needs no
-/// repair (an object with `jsonrpc`, and a `messageId` in any
-/// `params.message` object), read without building a JSON tree. `None`
-/// means "take the slow path", which also reports what is wrong.
+/// repair (an object with `jsonrpc: "2.0"`, a string `method`, an id of a
+/// valid type, and a `messageId` in any `params.message` object), read
+/// without building a JSON tree. `None` means "take the slow path", which
+/// also reports what is wrong.
 fn complete_envelope(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Envelope<'a> {
-        #[serde(default, deserialize_with = "present")]
-        jsonrpc: bool,
+        #[serde(default, borrow)]
+        jsonrpc: Option<std::borrow::Cow<'a, str>>,
         #[serde(default, borrow)]
         method: Option<std::borrow::Cow<'a, str>>,
+        #[serde(default)]
+        id: Option<Value>,
         #[serde(default)]
         params: Option<Params>,
     }
@@ -113,7 +152,9 @@ fn complete_envelope(body: &[u8]) -> Option<String> {
         }) => message_id,
         _ => true,
     };
-    (e.jsonrpc && message_ok).then(|| e.method.unwrap_or_default().into_owned())
+    let id_ok = matches!(e.id, None | Some(Value::String(_) | Value::Number(_)));
+    let method = e.method?;
+    (e.jsonrpc.as_deref() == Some("2.0") && id_ok && message_ok).then(|| method.into_owned())
 }
 
 /// A body for an activity row, as JSON text: the body itself when it is
@@ -156,27 +197,77 @@ mod tests {
     }
 
     #[test]
-    fn a_bare_body_is_wrapped_and_gets_a_message_id() {
+    fn a_message_without_an_id_gets_one_and_nothing_else_changes() {
         let body = Bytes::from_static(
-            br#"{"method":"message/send","params":{"message":{"role":"user","parts":[]}},"dropped":true}"#,
+            br#"{"jsonrpc":"2.0","id":"k","method":"message/send","params":{"message":{"role":"user","parts":[]}},"kept":true}"#,
         );
         let n = normalise(&body).unwrap();
         let v: Value = serde_json::from_slice(&n.bytes).unwrap();
-        assert_eq!(v["jsonrpc"], "2.0");
-        assert!(v["id"].as_str().unwrap().parse::<Uuid>().is_ok());
-        assert!(v.get("dropped").is_none());
+        assert_eq!(v["id"], "k", "the caller's id");
+        assert_eq!(v["kept"], true);
         assert!(v["params"]["message"]["messageId"].is_string());
+    }
+
+    fn rpc_refusal(body: &str) -> (Value, i64) {
+        match normalise(&Bytes::copy_from_slice(body.as_bytes())) {
+            Err(A2aError::Rpc { id, code, .. }) => (id, code),
+            Err(other) => panic!("{body}: {other:?}"),
+            Ok(_) => panic!("{body}: accepted"),
+        }
+    }
+
+    #[test]
+    fn what_is_not_json_rpc_gets_a_json_rpc_error_with_the_id() {
+        let cases = [
+            ("{", Value::Null, PARSE_ERROR),
+            ("", Value::Null, PARSE_ERROR),
+            ("[1,2]", Value::Null, INVALID_REQUEST),
+            ("\"s\"", Value::Null, INVALID_REQUEST),
+            (
+                r#"{"method":"message/send","id":9}"#,
+                json!(9),
+                INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":"1.0","method":"m","id":"a"}"#,
+                json!("a"),
+                INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":null,"method":"m"}"#,
+                Value::Null,
+                INVALID_REQUEST,
+            ),
+            (r#"{"jsonrpc":"2.0","id":"b"}"#, json!("b"), INVALID_REQUEST),
+            (
+                r#"{"jsonrpc":"2.0","id":"c","method":7}"#,
+                json!("c"),
+                INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":{},"method":"m"}"#,
+                Value::Null,
+                INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"m","params":"p"}"#,
+                json!(1),
+                INVALID_REQUEST,
+            ),
+        ];
+        for (body, id, code) in cases {
+            assert_eq!(rpc_refusal(body), (id, code), "{body}");
+        }
     }
 
     #[test]
     fn the_fast_path_agrees_with_the_tree() {
         // (body, repaired?) — every body is checked against the slow path.
-        let cases: [(&str, bool); 11] = [
+        let cases: [(&str, bool); 10] = [
             (
                 r#"{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"messageId":"m"}}}"#,
                 false,
             ),
-            (r#" {"jsonrpc":null,"method":"m"}"#, false),
             (
                 r#"{"jsonrpc":"2.0","method":"tasks/get","params":{"id":"t"}}"#,
                 false,
@@ -190,13 +281,13 @@ mod tests {
                 false,
             ),
             (r#"{"jsonrpc":"2.0","method":"m","params":[1]}"#, false),
-            (r#"{"jsonrpc":"2.0","method":7}"#, false),
+            (r#"{"jsonrpc":"2.0","method":"m","params":null}"#, false),
+            (r#"{"jsonrpc":"2.0","id":null,"method":"m"}"#, false),
             (r#"{"jsonrpc":"2.0","method":"a","method":"b"}"#, false),
             (
                 r#"{"jsonrpc":"2.0","method":"m","params":{"message":{"parts":[]}}}"#,
                 true,
             ),
-            (r#"{"method":"m"}"#, true),
             (r#"{"jsonrpc":"2.0","method":"m\u00e9"}"#, false),
         ];
         for (body, repaired) in cases {
@@ -215,16 +306,10 @@ mod tests {
         );
         assert_eq!(complete_envelope(br#"["jsonrpc","2.0"]"#), None);
         assert_eq!(complete_envelope(br#"{"jsonrpc":"2.0"} trailing"#), None);
-    }
-
-    #[test]
-    fn non_objects_are_invalid_json() {
-        for body in [&b"[1,2]"[..], b"\"s\"", b"{", b""] {
-            assert_eq!(
-                normalise(&Bytes::copy_from_slice(body)).err(),
-                Some(A2aError::BadRequest("invalid JSON".into()))
-            );
-        }
+        assert_eq!(
+            complete_envelope(br#"{"jsonrpc":"1.0","method":"m"}"#),
+            None
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 pub mod card;
+mod conformance;
 mod endpoint;
 mod envelope;
 mod exchange;
@@ -34,6 +35,7 @@ mod json_check;
 mod types;
 mod upstream;
 
+pub use conformance::Probes;
 use endpoint::Endpoint;
 pub use endpoint::UrlOrigin;
 pub use envelope::{a2a_headers_of, is_streaming_method};
@@ -241,6 +243,9 @@ impl App {
         );
         let deadline = deadline.map(|d| tokio::time::Instant::now() + d);
         let client = self.a2a_http.clone();
+        let card_url = req
+            .proxy_url
+            .filter(|_| n.method == card::EXTENDED_CARD_METHOD);
         let exchange = Exchange {
             app: self.clone(),
             target: target_id,
@@ -287,6 +292,10 @@ impl App {
             match lease.drive(read_capped(resp, deadline)).await {
                 Ok(body) => {
                     lease.release();
+                    let body = match &card_url {
+                        Some(url) => card::rewritten_answer(body, url),
+                        None => body,
+                    };
                     let duration = started.elapsed();
                     let response = exchange.wants_answer().then(|| loggable(&body)).flatten();
                     let _ = tx.send(Ok(ProxyResponse {
@@ -406,6 +415,7 @@ impl App {
                 body: Bytes::from(body.to_string()),
                 a2a_headers: Vec::new(),
                 timeout: Some(timeout),
+                proxy_url: None,
             })
             .await?;
         let body = match resp.body {

@@ -58,6 +58,10 @@ pub struct ProxyRequest {
     pub a2a_headers: Vec<(HeaderName, HeaderValue)>,
     /// `X-Timeout` or an internal caller's deadline.
     pub timeout: Option<Duration>,
+    /// The proxy URL as the client sees it, written into the card an
+    /// `agent/getAuthenticatedExtendedCard` answer carries; `None` for the
+    /// platform's own calls (nothing to rewrite).
+    pub proxy_url: Option<String>,
 }
 
 /// Proof that `caller` may call `target` through the proxy: its
@@ -142,6 +146,15 @@ pub enum A2aError {
     ResponseTooLarge,
     #[error("failed to read agent response")]
     ReadFailed(String),
+    /// The body is not a JSON-RPC 2.0 request. Answered as the JSON-RPC
+    /// error a conforming server gives (HTTP 200, the request's id when it
+    /// could be read); nothing is forwarded.
+    #[error("{message}")]
+    Rpc {
+        id: serde_json::Value,
+        code: i64,
+        message: String,
+    },
     #[error("{0}")]
     Internal(String),
 }

@@ -171,6 +171,7 @@ impl App {
                 let _ = self.store.workspace_set_url(id, &started.url, now).await;
                 // The agent may have registered before this write.
                 self.forget_target(id);
+                self.conformance_url_known(id);
                 self.urls.set_internal(
                     id,
                     started

@@ -67,6 +67,7 @@ impl App {
             status: row.status,
             status_reason: row.status_reason,
             agent_card: row.agent_card,
+            a2a_conformance: row.a2a_conformance,
             url: row.url.unwrap_or_default(),
             parent_id: row.parent_id,
             active_tasks: active,

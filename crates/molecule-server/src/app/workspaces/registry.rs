@@ -127,6 +127,7 @@ impl App {
                 json!({ "url": req.url.trim(), "agent_card": req.agent_card }),
             ))
             .await;
+        self.conformance_after_register(id);
         let auth_token = if self.has_live_token(id).await? {
             None
         } else {
