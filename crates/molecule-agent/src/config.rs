@@ -17,6 +17,7 @@
 //! | `ECHO_DELAY_MS` | echo: delay before each word (`0`) |
 //! | `MOLECULE_COMMAND`, `MOLECULE_COMMAND_ARGS`, `MOLECULE_COMMAND_TIMEOUT_SECONDS` | command: program, whitespace-separated args, timeout (`60`) |
 //! | `OPENAI_BASE_URL`, `OPENAI_API_KEY`, `OPENAI_MODEL`, `OPENAI_SYSTEM_PROMPT`, `OPENAI_TIMEOUT_SECONDS` | openai: endpoint (`https://api.openai.com/v1`), key, model (required), system prompt, timeout (`300`) |
+//! | `OPENAI_ASK_TOOL` | openai: offer the model an `ask_user` tool to ask the caller a question (`off`) |
 //! | `SSL_CERT_FILE` | extra PEM roots for HTTPS (`tls` builds) |
 //! | `RUST_LOG` | log filter, `target=level,…` (`info`) |
 //! | `MOLECULE_AGENT_EXIT_AT_START` | fault hook: exit with this code at once |
@@ -148,6 +149,9 @@ pub struct OpenAiConfig {
     pub model: String,
     pub system_prompt: Option<String>,
     pub timeout: Duration,
+    /// Offer the model an `ask_user` tool; calling it asks the caller a
+    /// question (the task goes `input-required`).
+    pub ask_tool: bool,
 }
 
 impl std::fmt::Debug for OpenAiConfig {
@@ -159,6 +163,7 @@ impl std::fmt::Debug for OpenAiConfig {
             .field("model", &self.model)
             .field("system_prompt", &self.system_prompt)
             .field("timeout", &self.timeout)
+            .field("ask_tool", &self.ask_tool)
             .finish()
     }
 }
@@ -326,6 +331,10 @@ fn executor_config(
                     .or(section.system_prompt)
                     .or(file.system_prompt.clone()),
                 timeout,
+                ask_tool: match env("OPENAI_ASK_TOOL") {
+                    Some(v) => on_off(&v, "OPENAI_ASK_TOOL")?,
+                    None => section.ask_tool.unwrap_or(false),
+                },
             }))
         }
         other => Err(AgentError::Config(format!(
@@ -368,6 +377,17 @@ where
 }
 
 /// A positive number of seconds, fractions allowed, at most a day.
+/// `on`/`true`/`1` or `off`/`false`/`0`.
+fn on_off(value: &str, name: &str) -> Result<bool, AgentError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => Ok(true),
+        "off" | "false" | "0" => Ok(false),
+        other => Err(AgentError::Config(format!(
+            "{name}={other:?} must be `on` or `off`"
+        ))),
+    }
+}
+
 fn seconds(value: &str, name: &str) -> Result<Duration, AgentError> {
     let secs: f64 = parse(value, name)?;
     if !(secs > 0.0 && secs <= 86_400.0) {

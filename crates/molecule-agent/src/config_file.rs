@@ -12,7 +12,7 @@
 //! skills: [search, {id: summarise, name: Summarise, description: ..., tags: [text]}]
 //! echo: {delay_ms: 100}
 //! command: {program: /usr/bin/python3, args: [agent.py], timeout_seconds: 60}
-//! openai: {base_url: "http://llm:8080/v1", model: local, timeout_seconds: 300}
+//! openai: {base_url: "http://llm:8080/v1", model: local, timeout_seconds: 300, ask_tool: true}
 //! ```
 
 use std::path::Path;
@@ -53,6 +53,7 @@ pub struct OpenAiSection {
     pub model: Option<String>,
     pub system_prompt: Option<String>,
     pub timeout_seconds: Option<f64>,
+    pub ask_tool: Option<bool>,
 }
 
 /// A skill given by name only, or in full.

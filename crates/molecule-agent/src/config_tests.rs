@@ -140,6 +140,11 @@ fn invalid_settings_are_errors() {
         vec![("MOLECULE_EXECUTOR", "command")],
         vec![("MOLECULE_EXECUTOR", "openai")],
         vec![("ECHO_DELAY_MS", "soon")],
+        vec![
+            ("MOLECULE_EXECUTOR", "openai"),
+            ("OPENAI_MODEL", "m"),
+            ("OPENAI_ASK_TOOL", "maybe"),
+        ],
     ] {
         let result = load(&dir, &vars);
         assert!(
@@ -196,10 +201,24 @@ fn executors_from_env() {
     assert_eq!(openai.model, "m1");
     assert_eq!(openai.api_key.as_deref(), Some("sk-secret"));
     assert_eq!(openai.timeout, Duration::from_secs(300));
+    assert!(!openai.ask_tool, "no tools unless asked for");
     assert!(
         !format!("{openai:?}").contains("sk-secret"),
         "the key is redacted"
     );
+    let (config, _) = load(
+        &dir,
+        &[
+            ("MOLECULE_EXECUTOR", "openai"),
+            ("OPENAI_MODEL", "m1"),
+            ("OPENAI_ASK_TOOL", "on"),
+        ],
+    )
+    .expect("valid");
+    let ExecutorConfig::OpenAi(openai) = config.executor else {
+        panic!("openai expected");
+    };
+    assert!(openai.ask_tool);
 }
 
 #[test]

@@ -4,8 +4,11 @@
 //!
 //! The model sees the optional system prompt, the conversation before the
 //! message (earlier turns of the task and earlier tasks of its context, as
-//! `user` and `assistant` messages) and the message. No tool calls, no token
-//! streaming from the model.
+//! `user` and `assistant` messages) and the message. With `ask_tool` the
+//! model is offered one tool, `ask_user(question)`: calling it asks the
+//! caller that question (the task goes `input-required`, and the answer
+//! continues the conversation). No other tools, no token streaming from the
+//! model.
 
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -16,6 +19,8 @@ use crate::config::OpenAiConfig;
 
 /// Characters of an error body put in a failed task's message.
 const ERROR_CHARS: usize = 500;
+/// The one tool the model may be offered.
+const ASK_TOOL: &str = "ask_user";
 
 #[derive(Debug)]
 pub struct OpenAiExecutor {
@@ -63,7 +68,22 @@ impl OpenAiExecutor {
             messages.push(json!({ "role": role, "content": text }));
         }
         messages.push(json!({ "role": "user", "content": prompt.input }));
-        let body = json!({ "model": self.config.model, "messages": messages });
+        let mut body = json!({ "model": self.config.model, "messages": messages });
+        if self.config.ask_tool {
+            body["tools"] = json!([{
+                "type": "function",
+                "function": {
+                    "name": ASK_TOOL,
+                    "description": "Ask the user a question when you need their answer to go on. \
+                        Their reply comes back as the next user message.",
+                    "parameters": {
+                        "type": "object",
+                        "properties": { "question": { "type": "string" } },
+                        "required": ["question"]
+                    }
+                }
+            }]);
+        }
 
         let mut request = self.http.post(&self.endpoint).json(&body);
         if let Some(key) = &self.config.api_key {
@@ -91,6 +111,9 @@ impl OpenAiExecutor {
                 status.as_u16()
             )));
         }
+        if let Some(question) = value.as_ref().and_then(asked_question) {
+            return Ok(Reply::Ask(question));
+        }
         let content = value
             .as_ref()
             .and_then(|v| v.pointer("/choices/0/message/content"))
@@ -104,6 +127,22 @@ impl OpenAiExecutor {
         emit(chunks, content.to_owned()).await;
         Ok(Reply::Done)
     }
+}
+
+/// The question of an `ask_user` tool call in the first choice, if the
+/// model made one (its `arguments` are a JSON string).
+fn asked_question(answer: &Value) -> Option<String> {
+    let calls = answer
+        .pointer("/choices/0/message/tool_calls")?
+        .as_array()?;
+    calls.iter().find_map(|call| {
+        let function = call.get("function")?;
+        if function.get("name")?.as_str()? != ASK_TOOL {
+            return None;
+        }
+        let arguments: Value = serde_json::from_str(function.get("arguments")?.as_str()?).ok()?;
+        Some(arguments.get("question")?.as_str()?.trim().to_owned())
+    })
 }
 
 /// An error and its sources on one line (reqwest's top-level text alone
@@ -169,6 +208,7 @@ mod tests {
             model: "test-model".into(),
             system_prompt: system.map(str::to_owned),
             timeout: Duration::from_secs(10),
+            ask_tool: false,
         };
         Executor::OpenAi(OpenAiExecutor::new(config).expect("valid config"))
     }
@@ -240,6 +280,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_the_ask_tool_a_tool_call_asks_the_caller() {
+        let answer = json!({"choices": [{"message": {"content": null, "tool_calls": [{
+            "id": "call_1", "type": "function",
+            "function": {"name": "ask_user", "arguments": "{\"question\": \"Which city?\"}"}
+        }]}, "finish_reason": "tool_calls"}]});
+        let (base, seen) = fake_model(StatusCode::OK, answer).await;
+        let Executor::OpenAi(mut inner) = executor(base, None, None) else {
+            unreachable!()
+        };
+        inner.config.ask_tool = true;
+        let (result, chunks) = run_to_string(&Executor::OpenAi(inner), "weather?").await;
+        assert_eq!(result, Ok(Reply::Ask("Which city?".into())));
+        assert!(chunks.is_empty());
+        let calls = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(calls[0].1["tools"][0]["function"]["name"], "ask_user");
+    }
+
+    #[tokio::test]
+    async fn without_the_ask_tool_no_tools_are_offered() {
+        let answer = json!({"choices": [{"message": {"content": "ok"}}]});
+        let (base, seen) = fake_model(StatusCode::OK, answer).await;
+        let (result, _) = run_to_string(&executor(base, None, None), "hi").await;
+        assert_eq!(result, Ok(Reply::Done));
+        let calls = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert!(calls[0].1.get("tools").is_none());
+    }
+
+    #[tokio::test]
     async fn errors_fail_the_task_with_the_model_error_text() {
         let cases = [
             (
@@ -284,6 +352,7 @@ mod tests {
             model: "m".into(),
             system_prompt: None,
             timeout: Duration::from_secs(1),
+            ask_tool: false,
         };
         assert!(OpenAiExecutor::new(config("ftp://x")).is_err());
         assert!(OpenAiExecutor::new(config("http://x/v1/")).is_ok());
