@@ -1,12 +1,15 @@
 //! `cargo xtask image`: builds the `molecule/agent` container image, a
-//! `FROM scratch` image holding only a static `molecule-agent`.
+//! `FROM scratch` image holding a static `molecule-agent` and Debian's static
+//! busybox (`/bin/busybox` and its applet links in `/bin`), so a terminal in
+//! a workspace has a shell and the usual tools.
 //!
 //! Steps: build the agent with glibc's static runtime
 //! (`-C target-feature=+crt-static`, explicit `--target` so proc-macros and
 //! build scripts stay dynamic) in the size-optimised `agent` profile, with
 //! the `tls` feature unless `--no-tls`; check the result really is static
 //! (a dynamic one fails in scratch with a baffling "no such file"); write a
-//! temporary build context (binary, Dockerfile, an empty `configs/`); run
+//! temporary build context (binary, busybox, Dockerfile, an empty
+//! `configs/`); run
 //! `docker build` tagged `molecule/agent:<workspace version>` and `:latest`.
 //! Nothing is pulled: scratch needs no base image.
 //!
@@ -20,12 +23,18 @@ use anyhow::{Context, Result, bail};
 const IMAGE: &str = "molecule/agent";
 const PROFILE: &str = "agent";
 
-/// The image recipe: the binary, an empty `/configs` (so the agent can
+/// Debian's static busybox (package `busybox-static`).
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// The image recipe: busybox and its applet links (run by busybox itself:
+/// scratch has no shell), the binary, an empty `/configs` (so the agent can
 /// persist its token without a volume; a named volume mounted there starts
 /// as a copy of it), the A2A port, the entrypoint.
 fn dockerfile(version: &str) -> String {
     format!(
         "FROM scratch\n\
+         COPY busybox /bin/busybox\n\
+         RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
          COPY molecule-agent /molecule-agent\n\
          COPY configs /configs\n\
          LABEL org.opencontainers.image.title=\"molecule-agent\" org.opencontainers.image.version=\"{version}\"\n\
@@ -63,6 +72,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let size = std::fs::metadata(&binary)?.len();
     println!("    {} ({})", binary.display(), human(size));
 
+    ensure_busybox()?;
     let context = BuildContext::create(&binary, &version)?;
     let versioned = format!("{IMAGE}:{version}");
     let latest = format!("{IMAGE}:latest");
@@ -87,6 +97,25 @@ pub fn run(args: &[String]) -> Result<()> {
     ));
     println!("    try: docker run --rm -p 127.0.0.1:8000:8000 {latest}");
     Ok(())
+}
+
+/// `/bin/busybox`, installed from Debian's `busybox-static` when missing
+/// (as root; otherwise the error says what to install).
+pub fn ensure_busybox() -> Result<()> {
+    if Path::new(BUSYBOX).exists() {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if !is_root {
+        bail!(
+            "{BUSYBOX} is missing: install Debian's busybox-static package (apt-get install busybox-static)"
+        );
+    }
+    step("installing busybox-static");
+    crate::apt_install("busybox-static")
 }
 
 fn step(text: &str) {
@@ -220,6 +249,8 @@ impl BuildContext {
         let context = BuildContext(dir);
         std::fs::copy(binary, context.0.join("molecule-agent"))
             .context("cannot copy the binary")?;
+        std::fs::copy(BUSYBOX, context.0.join("busybox"))
+            .with_context(|| format!("cannot copy {BUSYBOX}"))?;
         std::fs::write(context.0.join("Dockerfile"), dockerfile(version))
             .context("cannot write the Dockerfile")?;
         println!("    build context {}", context.0.display());

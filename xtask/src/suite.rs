@@ -195,22 +195,10 @@ fn prepare_docker() -> Result<()> {
         );
         return Ok(());
     }
+    // The image build installs busybox-static when it is missing; the
+    // provisioner's own test image uses it too.
     println!("\n== agent image ==");
-    crate::image::run(&[])?;
-    if !Path::new("/bin/busybox").exists() {
-        println!("\n== busybox-static (for the provisioner's test image) ==");
-        let is_root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0"));
-        if !is_root {
-            bail!(
-                "/bin/busybox is missing: install Debian's busybox-static package (apt-get install busybox-static)"
-            );
-        }
-        crate::apt_install("busybox-static")?;
-    }
-    Ok(())
+    crate::image::run(&[])
 }
 
 /// A virtualenv under the target dir with the official A2A Python client

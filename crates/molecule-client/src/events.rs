@@ -22,10 +22,18 @@ impl Client {
     /// comes back as [`ClientError::Http`]. `wss://` (from an `https://`
     /// base URL) trusts the system's roots.
     pub async fn subscribe(&self) -> Result<EventStream, ClientError> {
+        let socket = self.websocket(&ws_url(self.base_url())?).await?;
+        Ok(EventStream { socket })
+    }
+
+    /// Opens a WebSocket at `url` with the client's headers; a refused
+    /// handshake comes back as [`ClientError::Http`].
+    pub(crate) async fn websocket(
+        &self,
+        url: &str,
+    ) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>, ClientError> {
         crate::client::install_crypto_provider();
-        let mut request = ws_url(self.base_url())?
-            .into_client_request()
-            .map_err(ws_error)?;
+        let mut request = url.into_client_request().map_err(ws_error)?;
         request.headers_mut().extend(self.default_headers()?);
         let handshake = tokio_tungstenite::connect_async(request);
         let socket = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
@@ -43,7 +51,7 @@ impl Client {
                 return Err(ws_error(tungstenite::Error::Io(timeout)));
             }
         };
-        Ok(EventStream { socket })
+        Ok(socket)
     }
 }
 
@@ -116,12 +124,17 @@ impl EventStream {
     }
 }
 
-fn ws_error(e: tungstenite::Error) -> ClientError {
+pub(crate) fn ws_error(e: tungstenite::Error) -> ClientError {
     ClientError::WebSocket(Box::new(e))
 }
 
 /// `http(s)://host[:port][/prefix]` → `ws(s)://host[:port][/prefix]/ws`.
 pub(crate) fn ws_url(base_url: &str) -> Result<String, ClientError> {
+    ws_url_at(base_url, "/ws")
+}
+
+/// `http(s)://host[:port][/prefix]` → `ws(s)://host[:port][/prefix]<path>`.
+pub(crate) fn ws_url_at(base_url: &str, path: &str) -> Result<String, ClientError> {
     for (http, ws) in [("http://", "ws://"), ("https://", "wss://")] {
         if let Some(prefix) = base_url.get(..http.len())
             && prefix.eq_ignore_ascii_case(http)
@@ -130,7 +143,7 @@ pub(crate) fn ws_url(base_url: &str) -> Result<String, ClientError> {
             if rest.is_empty() {
                 break;
             }
-            return Ok(format!("{ws}{rest}/ws"));
+            return Ok(format!("{ws}{rest}{path}"));
         }
     }
     Err(ClientError::InvalidRequest(format!(

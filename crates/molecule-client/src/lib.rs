@@ -29,10 +29,12 @@ mod content;
 mod endpoints;
 mod error;
 mod events;
+mod terminal;
 mod workspace_data;
 
 pub use client::{Client, RawRequest, RawResponse, install_crypto_provider};
 pub use error::ClientError;
 pub use events::EventStream;
+pub use terminal::{TerminalOutput, TerminalSession};
 pub use reqwest::Method;
 pub use reqwest::header::HeaderMap;

@@ -15,10 +15,12 @@
 pub mod docker;
 pub mod files;
 pub mod local;
+pub mod terminal;
 
 pub use docker::{DockerOptions, DockerProvisioner};
 pub use files::{FileEntry, FileRoot, FileSource, ListDepth, UnknownFileRoot};
 pub use local::LocalProvisioner;
+pub use terminal::{Terminal, TerminalControl, TerminalInput, TerminalOutput, TerminalSize};
 
 use async_trait::async_trait;
 use std::path::PathBuf;
@@ -151,6 +153,15 @@ pub trait Provisioner: Send + Sync + 'static {
 
     /// Run a command inside the workspace.
     async fn exec(&self, id: Uuid, cmd: &[String], timeout: Duration) -> Result<ExecOutput>;
+
+    /// An interactive shell on a TTY in the running workspace (the
+    /// container; the local backend's workspace directory). `NotFound`
+    /// when it does not run.
+    async fn terminal(&self, _id: Uuid, _size: TerminalSize) -> Result<Terminal> {
+        Err(ProvisionError::Failed(
+            "this runtime backend has no terminal".into(),
+        ))
+    }
 
     /// Every workspace this backend runs or knows (by label), for adoption
     /// and orphan reaping after a platform restart.

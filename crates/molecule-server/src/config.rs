@@ -151,6 +151,9 @@ pub struct Config {
     /// `MOLECULE_A2A_PROBE` (`on` | `off`): probe an agent's A2A
     /// conformance when it registers (on by default).
     pub a2a_probe: bool,
+    /// A terminal with no input for this long is closed (30 min; not an
+    /// environment setting).
+    pub terminal_idle: Duration,
     /// `MOLECULE_ACTIVITY_QUEUE_BYTES`: the most bytes of activity rows
     /// held in memory waiting for the writer (64 MiB).
     pub activity_queue_bytes: usize,

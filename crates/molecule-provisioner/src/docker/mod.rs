@@ -14,6 +14,7 @@ mod file_archive;
 mod files;
 mod helper;
 mod observe;
+mod terminal;
 
 pub use connect::DEFAULT_DOCKER_SOCKET;
 pub use container_spec::{
@@ -24,7 +25,7 @@ pub use container_spec::{
 use crate::{
     AGENT_PORT, ExecOutput, FileEntry, FileRoot, FileSource, LABEL_HELPER_FOR, LABEL_INSTANCE,
     LABEL_MANAGED, LABEL_WORKSPACE, ListDepth, Observation, ProvisionError, Provisioner, Result,
-    Started, WorkspaceSpec,
+    Started, Terminal, TerminalSize, WorkspaceSpec,
 };
 use async_trait::async_trait;
 use bollard::Docker;
@@ -474,6 +475,10 @@ impl Provisioner for DockerProvisioner {
 
     async fn exec(&self, id: Uuid, cmd: &[String], timeout: Duration) -> Result<ExecOutput> {
         self.exec_in(&container_name(id), cmd, timeout).await
+    }
+
+    async fn terminal(&self, id: Uuid, size: TerminalSize) -> Result<Terminal> {
+        self.docker_terminal(id, size).await
     }
 
     async fn list(&self) -> Result<Vec<(Uuid, Observation)>> {

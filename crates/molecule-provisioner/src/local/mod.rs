@@ -10,6 +10,7 @@
 
 mod files;
 mod output;
+mod terminal;
 
 use crate::files::relative_files;
 use crate::{
@@ -360,6 +361,14 @@ impl Provisioner for LocalProvisioner {
             None => return Err(ProvisionError::NotFound),
         };
         Ok(log.lock().tail(tail))
+    }
+
+    async fn terminal(
+        &self,
+        id: Uuid,
+        size: crate::TerminalSize,
+    ) -> Result<crate::Terminal> {
+        self.local_terminal(id, size).await
     }
 
     async fn exec(&self, id: Uuid, cmd: &[String], timeout: Duration) -> Result<ExecOutput> {

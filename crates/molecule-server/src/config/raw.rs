@@ -443,6 +443,7 @@ impl RawConfig {
             delegation_retry_after: Duration::from_secs(8),
             a2a_activity,
             a2a_probe,
+            terminal_idle: crate::app::workspaces::terminal::TERMINAL_IDLE,
             activity_queue_bytes: activity_queue_bytes as usize,
             activity_budget,
             health_sweep_every: Duration::from_secs(15),

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod host;
 pub mod middleware;
 mod resources;
+mod terminal;
 mod workspaces;
 mod ws;
 
@@ -68,6 +69,7 @@ fn agent_routes() -> Router<App> {
         .route("/workspaces/{id}", get(workspaces::get))
         .route("/workspaces/{id}/config", get(schedules::config_get))
         .route("/workspaces/{id}/a2a", post(a2a::proxy))
+        .route("/workspaces/{id}/terminal", get(terminal::upgrade))
         .route(
             "/workspaces/{id}/a2a/.well-known/agent-card.json",
             get(a2a::card),

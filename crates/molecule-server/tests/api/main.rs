@@ -42,6 +42,7 @@ mod scheduler;
 mod schedules;
 mod secrets;
 mod status_machine;
+mod terminal;
 mod workspaces;
 
 use molecule_client::Client;

@@ -6,6 +6,7 @@ pub mod lifecycle;
 pub mod operator;
 pub mod registry;
 pub mod restart_context;
+pub mod terminal;
 
 use crate::app::validation::{
     ACCESS_MODES, NAME_MAX, TEXT_MAX, URL_MAX, cap, validate_tier, validate_workspace_dir,

@@ -1,0 +1,143 @@
+//! The terminal (api-contract §5.18, issue 15): a shell in a running
+//! workspace over a WebSocket, on both runtime backends — commands run,
+//! resize reaches the TTY, and closing either side leaves no process of the
+//! shell's session behind. Refusals keep their HTTP statuses.
+
+use molecule_client::{ClientError, TerminalOutput, TerminalSession};
+use molecule_types::WorkspaceStatus;
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::lifecycle::{Backend, start_backend, wait_status};
+use crate::{eventually, start};
+
+/// Reads output until it holds `needle`; returns everything read.
+async fn read_until(term: &mut TerminalSession, needle: &str) -> String {
+    let mut seen = String::new();
+    let read = async {
+        while !seen.contains(needle) {
+            match term.next().await.expect("terminal readable") {
+                TerminalOutput::Bytes(bytes) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+                TerminalOutput::Closed(reason) => {
+                    panic!("closed ({reason:?}) before {needle:?}: {seen}")
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .is_err()
+    {
+        panic!("no {needle:?} in the terminal's output: {seen}");
+    }
+    seen
+}
+
+/// The command lines of the processes the workspace's runtime can see.
+fn processes(backend: Backend, id: Uuid) -> String {
+    let out = match backend {
+        Backend::Docker => std::process::Command::new("docker")
+            .args(["exec", &molecule_types::container_name(id), "ps", "-o", "args"])
+            .output(),
+        Backend::Local => std::process::Command::new("ps")
+            .args(["-eo", "args"])
+            .output(),
+    }
+    .expect("ps runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn a_terminal_runs_commands_resizes_and_leaves_nothing_behind(backend: Backend) {
+    let Some(t) = start_backend(backend, |_| {}).await else {
+        return;
+    };
+    let id = t.create("shell", None).await;
+    wait_status(
+        &t.client,
+        id,
+        WorkspaceStatus::Online,
+        Duration::from_secs(60),
+    )
+    .await;
+    let c = t.minted(id).await;
+    let mut term = c.terminal(id, 80, 24).await.unwrap();
+    // The arithmetic shows the shell ran it (the echo of the input has not).
+    term.send("echo hi-$((40+2))\n").await.unwrap();
+    read_until(&mut term, "hi-42").await;
+    term.resize(101, 33).await.unwrap();
+    term.send("stty size\n").await.unwrap();
+    read_until(&mut term, "33 101").await;
+
+    // A background job and a foreground one when the client goes away.
+    // Distinct per backend: both backends' tests may run at once, and
+    // container processes are visible on the host.
+    let (bg, fg) = match backend {
+        Backend::Local => ("sleep 4242", "sleep 4243"),
+        Backend::Docker => ("sleep 5252", "sleep 5253"),
+    };
+    term.send(format!("{bg} &\n{fg}\n")).await.unwrap();
+    eventually(Duration::from_secs(20), || async {
+        let ps = processes(backend, id);
+        (ps.contains(bg) && ps.contains(fg)).then_some(())
+    })
+    .await
+    .expect("both jobs run");
+    term.close().await.unwrap();
+    let gone = eventually(Duration::from_secs(20), || async {
+        let ps = processes(backend, id);
+        (!ps.contains(bg) && !ps.contains(fg)).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "left behind: {}", processes(backend, id));
+
+    // The shell exiting closes the socket, with the reason.
+    let mut term = c.terminal(id, 80, 24).await.unwrap();
+    term.send("exit\n").await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let TerminalOutput::Closed(reason) = term.next().await.unwrap() {
+                return reason;
+            }
+        }
+    })
+    .await
+    .expect("the socket closes");
+    assert_eq!(ended.as_deref(), Some("shell exited"));
+
+    // A paused workspace has no runtime to open a terminal in.
+    let (s, body) = crate::call(
+        &c,
+        molecule_client::Method::POST,
+        &format!("/workspaces/{id}/pause"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    wait_status(&t.client, id, WorkspaceStatus::Paused, Duration::from_secs(30)).await;
+    match c.terminal(id, 80, 24).await {
+        Err(ClientError::Http { status: 404, message, .. }) => {
+            assert_eq!(message, "container not running")
+        }
+        other => panic!("a paused workspace's terminal: {other:?}"),
+    }
+}
+
+backend_tests!(a_terminal_runs_commands_resizes_and_leaves_nothing_behind);
+
+/// Without a runtime backend the terminal is 503; without a credential, or
+/// with another workspace's, 401; bad sizes 400.
+#[tokio::test]
+async fn terminal_refusals_keep_their_statuses() {
+    let t = start().await;
+    let id = t.create("no-backend", None).await;
+    let status = |r: Result<TerminalSession, ClientError>| match r {
+        Err(ClientError::Http { status, .. }) => status,
+        other => panic!("expected a refusal: {other:?}"),
+    };
+    assert_eq!(status(t.client.terminal(id, 80, 24).await), 401);
+    let c = t.minted(id).await;
+    assert_eq!(status(c.terminal(id, 80, 24).await), 503);
+    assert_eq!(status(c.terminal(id, 0, 24).await), 400);
+    let other = t.create("other", None).await;
+    assert_eq!(status(c.terminal(other, 80, 24).await), 401);
+}
