@@ -39,11 +39,51 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/.well-known/agent-card.json", get(card))
         .route("/.well-known/agent.json", get(card))
         .route("/health", get(health))
+        .route("/transcript", get(transcript))
         .with_state(state)
 }
 
 async fn card(State(state): State<Arc<HttpState>>) -> Json<Value> {
     Json(state.card.clone())
+}
+
+/// `?since=<seq>&limit=<n>` of `GET /transcript`.
+#[derive(Debug, serde::Deserialize)]
+struct TranscriptQuery {
+    since: Option<String>,
+    limit: Option<String>,
+}
+
+/// Most entries one transcript read returns (and the default).
+const TRANSCRIPT_MAX: usize = 1000;
+const TRANSCRIPT_DEFAULT: usize = 100;
+
+/// `GET /transcript`: every message said, numbered, oldest first;
+/// `next_since` is what to ask for next.
+async fn transcript(
+    State(state): State<Arc<HttpState>>,
+    axum::extract::Query(q): axum::extract::Query<TranscriptQuery>,
+) -> Response {
+    let bad = |m: &str| {
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(json!({ "error": m })),
+        )
+            .into_response()
+    };
+    let since = match q.since.as_deref().map(str::parse::<u64>) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return bad("since must be a transcript sequence number"),
+    };
+    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
+        None => TRANSCRIPT_DEFAULT,
+        Some(Ok(n)) if (1..=TRANSCRIPT_MAX).contains(&n) => n,
+        Some(_) => return bad("limit must be between 1 and 1000"),
+    };
+    let entries = state.runner.transcript(since, limit);
+    let next_since = entries.last().map_or(since, |e| e.seq);
+    Json(json!({ "entries": entries, "next_since": next_since })).into_response()
 }
 
 async fn health() -> Json<Value> {

@@ -206,6 +206,11 @@ impl Runner {
         Ok(receiver)
     }
 
+    /// `GET /transcript`: what was said after `since`, at most `limit`.
+    pub fn transcript(&self, since: u64, limit: usize) -> Vec<crate::tasks::TranscriptEntry> {
+        self.tasks.transcript(since, limit)
+    }
+
     /// `tasks/get`.
     pub fn get(&self, params: Value) -> Result<Task, RpcError> {
         let params: TaskParams = parse_params(params)?;

@@ -24,6 +24,20 @@ pub const DEFAULT_CAPACITY: usize = 1000;
 
 /// Events kept per task for a resubscriber that reads slowly.
 const RESUBSCRIBE_BUFFER: usize = 64;
+/// Transcript entries remembered (oldest dropped first).
+const TRANSCRIPT_CAPACITY: usize = 10_000;
+
+/// One message of the transcript (`GET /transcript`): every message in
+/// the order it was said, numbered so a reader can ask for what follows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TranscriptEntry {
+    pub seq: u64,
+    pub task_id: String,
+    pub context_id: String,
+    pub role: &'static str,
+    pub text: String,
+    pub at: String,
+}
 
 /// Why a cancel was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +89,25 @@ struct Inner {
     tasks: HashMap<String, Entry>,
     /// Ids in insertion order, for eviction and context history.
     order: VecDeque<String>,
+    transcript: VecDeque<TranscriptEntry>,
+    next_seq: u64,
+}
+
+impl Inner {
+    fn record(&mut self, task: &Task, message: &Message) {
+        self.next_seq += 1;
+        if self.transcript.len() >= TRANSCRIPT_CAPACITY {
+            self.transcript.pop_front();
+        }
+        self.transcript.push_back(TranscriptEntry {
+            seq: self.next_seq,
+            task_id: task.id.clone(),
+            context_id: task.context_id.clone(),
+            role: message.role,
+            text: message_text(&message.parts).unwrap_or_default(),
+            at: crate::a2a::timestamp_now(),
+        });
+    }
 }
 
 /// See the module docs.
@@ -124,6 +157,9 @@ impl TaskStore {
             }
         }
         inner.order.push_back(task.id.clone());
+        if let Some(first) = task.history.first() {
+            inner.record(&task, first);
+        }
         inner.tasks.insert(
             task.id.clone(),
             Entry {
@@ -148,7 +184,8 @@ impl TaskStore {
         context_id: Option<&str>,
         message: Message,
     ) -> Result<Turn, ContinueError> {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let entry = inner.tasks.get_mut(id).ok_or(ContinueError::NotFound)?;
         let state = entry.task.status.state;
         if state.is_terminal() {
@@ -164,13 +201,15 @@ impl TaskStore {
         let mut message = message;
         message.task_id = Some(entry.task.id.clone());
         message.context_id = Some(entry.task.context_id.clone());
-        entry.task.history.push(message);
+        entry.task.history.push(message.clone());
         entry.task.status = TaskStatus::now(TaskState::Working, None);
-        Ok(Turn {
+        let turn = Turn {
             task: entry.task.clone(),
             number: entry.turn,
             cancelled: entry.cancel.subscribe(),
-        })
+        };
+        inner.record(&turn.task, &message);
+        Ok(turn)
     }
 
     pub fn get(&self, id: &str) -> Option<Task> {
@@ -231,9 +270,11 @@ impl TaskStore {
     /// message. Returns the task as it now stands; a task that already left
     /// the turn (canceled) is left unchanged.
     pub fn finish(&self, id: &str, turn: usize, end: TurnEnd) -> Option<Task> {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let entry = inner.tasks.get_mut(id)?;
         let task = &mut entry.task;
+        let mut said = None;
         if entry.turn == turn && task.status.state == TaskState::Working {
             match end {
                 TurnEnd::Completed => {
@@ -248,21 +289,39 @@ impl TaskStore {
                     let reply = task.artifacts.last().and_then(|a| a.parts.first()).cloned();
                     let mut message = Message::agent_text("", &task.id, &task.context_id);
                     message.parts = reply.into_iter().collect();
+                    said = Some(message.clone());
                     task.history.push(message);
                     task.status = TaskStatus::now(TaskState::Completed, None);
                 }
                 TurnEnd::InputRequired(question) => {
                     let message = Message::agent_text(&question, &task.id, &task.context_id);
+                    said = Some(message.clone());
                     task.history.push(message.clone());
                     task.status = TaskStatus::now(TaskState::InputRequired, Some(message));
                 }
                 TurnEnd::Failed(error) => {
                     let message = Message::agent_text(&error, &task.id, &task.context_id);
+                    said = Some(message.clone());
                     task.status = TaskStatus::now(TaskState::Failed, Some(message));
                 }
             }
         }
-        Some(task.clone())
+        let task = task.clone();
+        if let Some(said) = said {
+            inner.record(&task, &said);
+        }
+        Some(task)
+    }
+
+    /// Transcript entries after `since`, at most `limit`, oldest first.
+    pub fn transcript(&self, since: u64, limit: usize) -> Vec<TranscriptEntry> {
+        self.lock()
+            .transcript
+            .iter()
+            .filter(|e| e.seq > since)
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     /// Cancels a task that has not ended: marks it `canceled` at once and
@@ -494,6 +553,35 @@ mod tests {
                 ("agent".into(), "one".into())
             ]
         );
+    }
+
+    #[test]
+    fn the_transcript_numbers_every_message_in_order() {
+        let store = TaskStore::new(10);
+        let task = working();
+        let _t = store.insert(task.clone());
+        store.finish(&task.id, 1, TurnEnd::InputRequired("name?".into()));
+        store
+            .continue_with(&task.id, None, user("Bob"))
+            .expect("continues");
+        store.append_reply(&task.id, 2, "hi Bob");
+        store.finish(&task.id, 2, TurnEnd::Completed);
+        let all = store.transcript(0, 100);
+        let said: Vec<(u64, &str, &str)> = all
+            .iter()
+            .map(|e| (e.seq, e.role, e.text.as_str()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                (1, "user", "in"),
+                (2, "agent", "name?"),
+                (3, "user", "Bob"),
+                (4, "agent", "hi Bob")
+            ]
+        );
+        assert_eq!(store.transcript(2, 1)[0].text, "Bob", "after 2, one entry");
+        assert!(store.transcript(4, 10).is_empty());
     }
 
     #[test]

@@ -35,6 +35,6 @@ mod workspace_data;
 pub use client::{Client, RawRequest, RawResponse, install_crypto_provider};
 pub use error::ClientError;
 pub use events::EventStream;
-pub use terminal::{TerminalOutput, TerminalSession};
 pub use reqwest::Method;
 pub use reqwest::header::HeaderMap;
+pub use terminal::{TerminalOutput, TerminalSession};

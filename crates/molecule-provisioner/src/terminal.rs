@@ -124,7 +124,9 @@ pub(crate) async fn read_marker(mut output: TerminalOutput) -> Result<(Started, 
 /// The marker and the offset just past its line, once a whole line holding
 /// it has arrived.
 fn parse_marker(seen: &[u8]) -> Option<Result<(Started, usize)>> {
-    let at = seen.windows(MARKER.len()).position(|w| w == MARKER.as_bytes())?;
+    let at = seen
+        .windows(MARKER.len())
+        .position(|w| w == MARKER.as_bytes())?;
     let end = at + seen[at..].iter().position(|b| *b == b'\n')?;
     let line = String::from_utf8_lossy(&seen[at + MARKER.len()..end]);
     let mut words = line.split_whitespace();
@@ -133,7 +135,10 @@ fn parse_marker(seen: &[u8]) -> Option<Result<(Started, usize)>> {
             "terminal: unreadable start line {line:?}"
         ))));
     };
-    let tty = words.next().filter(|t| t.starts_with('/')).map(str::to_owned);
+    let tty = words
+        .next()
+        .filter(|t| t.starts_with('/'))
+        .map(str::to_owned);
     Some(Ok((Started { pid, tty }, end + 1)))
 }
 
@@ -189,6 +194,10 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(error.contains("not found"), "{error}");
-        assert!(read_marker(chunks(&["__molecule_terminal__ x\n"])).await.is_err());
+        assert!(
+            read_marker(chunks(&["__molecule_terminal__ x\n"]))
+                .await
+                .is_err()
+        );
     }
 }

@@ -21,6 +21,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// A Langfuse-compatible trace API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Langfuse {
+    /// `http(s)://host[:port]`, no trailing slash.
+    pub host: String,
+    pub public_key: String,
+    pub secret_key: Redacted,
+}
+
 /// A secret setting: usable as a `&str`, never shown by `Debug` (a config
 /// printed in a log or a panic must not carry the admin token).
 #[derive(Clone, PartialEq, Eq)]
@@ -151,6 +160,9 @@ pub struct Config {
     /// `MOLECULE_A2A_PROBE` (`on` | `off`): probe an agent's A2A
     /// conformance when it registers (on by default).
     pub a2a_probe: bool,
+    /// `LANGFUSE_HOST`, `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY`: where
+    /// `GET /workspaces/:id/traces` reads traces (all three, or none).
+    pub langfuse: Option<Langfuse>,
     /// A terminal with no input for this long is closed (30 min; not an
     /// environment setting).
     pub terminal_idle: Duration,

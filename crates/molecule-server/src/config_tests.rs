@@ -326,3 +326,30 @@ fn tier_limits_come_from_the_tier_variables_and_bad_ones_are_refused() {
     assert!(err.contains("TIER3_MEMORY_MB=\"-5\""), "{err}");
     assert!(err.contains("TIER4_CPU_SHARES=\"lots\""), "{err}");
 }
+
+#[test]
+fn langfuse_is_all_three_variables_or_none_and_the_secret_is_redacted() {
+    assert_eq!(raw(&[]).validate().unwrap().langfuse, None);
+    let c = raw(&[
+        ("LANGFUSE_HOST", "https://lf.example/"),
+        ("LANGFUSE_PUBLIC_KEY", "pk"),
+        ("LANGFUSE_SECRET_KEY", "sk-very-secret"),
+    ])
+    .validate()
+    .unwrap();
+    let lf = c.langfuse.clone().unwrap();
+    assert_eq!((lf.host.as_str(), lf.public_key.as_str()), ("https://lf.example", "pk"));
+    assert!(!format!("{c:?}").contains("sk-very-secret"));
+    for partial in [
+        &[("LANGFUSE_HOST", "https://lf.example")][..],
+        &[("LANGFUSE_PUBLIC_KEY", "pk"), ("LANGFUSE_SECRET_KEY", "sk")],
+        &[
+            ("LANGFUSE_HOST", "lf.example"),
+            ("LANGFUSE_PUBLIC_KEY", "pk"),
+            ("LANGFUSE_SECRET_KEY", "sk"),
+        ],
+    ] {
+        let err = raw(partial).validate().unwrap_err();
+        assert!(err.to_string().contains("LANGFUSE"), "{partial:?}: {err}");
+    }
+}

@@ -363,11 +363,7 @@ impl Provisioner for LocalProvisioner {
         Ok(log.lock().tail(tail))
     }
 
-    async fn terminal(
-        &self,
-        id: Uuid,
-        size: crate::TerminalSize,
-    ) -> Result<crate::Terminal> {
+    async fn terminal(&self, id: Uuid, size: crate::TerminalSize) -> Result<crate::Terminal> {
         self.local_terminal(id, size).await
     }
 

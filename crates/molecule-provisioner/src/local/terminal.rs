@@ -51,17 +51,20 @@ impl LocalProvisioner {
         let (Some(input), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(ProvisionError::Failed("terminal: pipes unavailable".into()));
         };
-        let output = Box::pin(futures_util::stream::unfold(stdout, |mut stdout| async move {
-            let mut buf = vec![0u8; 4096];
-            match stdout.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(Bytes::from(buf)), stdout))
+        let output = Box::pin(futures_util::stream::unfold(
+            stdout,
+            |mut stdout| async move {
+                let mut buf = vec![0u8; 4096];
+                match stdout.read(&mut buf).await {
+                    Ok(0) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Some((Ok(Bytes::from(buf)), stdout))
+                    }
+                    Err(e) => Some((Err(e), stdout)),
                 }
-                Err(e) => Some((Err(e), stdout)),
-            }
-        }));
+            },
+        ));
         let (started, output) = read_marker(output).await?;
         let control = LocalTerminal {
             pid: started.pid,
@@ -100,7 +103,9 @@ async fn run(program: &str, args: &[String]) -> Result<bool> {
 impl TerminalControl for LocalTerminal {
     async fn resize(&self, size: TerminalSize) -> Result<()> {
         let Some(tty) = &self.tty else {
-            return Err(ProvisionError::Failed("terminal: no TTY device known".into()));
+            return Err(ProvisionError::Failed(
+                "terminal: no TTY device known".into(),
+            ));
         };
         let args = [
             "-F".to_string(),

@@ -34,6 +34,9 @@ pub const ENV_NAMES: &[&str] = &[
     "ACTIVITY_CLEANUP_INTERVAL_HOURS",
     "MOLECULE_A2A_ACTIVITY",
     "MOLECULE_A2A_PROBE",
+    "LANGFUSE_HOST",
+    "LANGFUSE_PUBLIC_KEY",
+    "LANGFUSE_SECRET_KEY",
     "MOLECULE_ACTIVITY_QUEUE_BYTES",
     "MOLECULE_ACTIVITY_BUDGET_BYTES",
     "MOLECULE_ACTIVITY_BUDGET_ROWS",
@@ -86,6 +89,9 @@ pub struct RawConfig {
     pub activity_cleanup_hours: Option<String>,
     pub a2a_activity: Option<String>,
     pub a2a_probe: Option<String>,
+    pub langfuse_host: Option<String>,
+    pub langfuse_public_key: Option<String>,
+    pub langfuse_secret_key: Option<String>,
     pub activity_queue_bytes: Option<String>,
     pub activity_budget_bytes: Option<String>,
     pub activity_budget_rows: Option<String>,
@@ -140,6 +146,9 @@ impl RawConfig {
             activity_cleanup_hours: g("ACTIVITY_CLEANUP_INTERVAL_HOURS"),
             a2a_activity: g("MOLECULE_A2A_ACTIVITY"),
             a2a_probe: g("MOLECULE_A2A_PROBE"),
+            langfuse_host: g("LANGFUSE_HOST"),
+            langfuse_public_key: g("LANGFUSE_PUBLIC_KEY"),
+            langfuse_secret_key: g("LANGFUSE_SECRET_KEY"),
             activity_queue_bytes: g("MOLECULE_ACTIVITY_QUEUE_BYTES"),
             activity_budget_bytes: g("MOLECULE_ACTIVITY_BUDGET_BYTES"),
             activity_budget_rows: g("MOLECULE_ACTIVITY_BUDGET_ROWS"),
@@ -322,6 +331,33 @@ impl RawConfig {
             self.a2a_activity.as_deref(),
             &mut problems,
         );
+        let langfuse = match (
+            self.langfuse_host.as_deref().map(str::trim),
+            self.langfuse_public_key,
+            self.langfuse_secret_key,
+        ) {
+            (None, None, None) => None,
+            (Some(host), Some(public_key), Some(secret_key))
+                if host.starts_with("http://") || host.starts_with("https://") =>
+            {
+                Some(super::Langfuse {
+                    host: host.trim_end_matches('/').to_string(),
+                    public_key,
+                    secret_key: Redacted::from(secret_key),
+                })
+            }
+            (Some(host), Some(_), Some(_)) => {
+                problems.push(format!("LANGFUSE_HOST={host:?} must be an http(s):// URL"));
+                None
+            }
+            _ => {
+                problems.push(
+                    "LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY are set together"
+                        .into(),
+                );
+                None
+            }
+        };
         let a2a_probe = on_off(
             "MOLECULE_A2A_PROBE",
             self.a2a_probe.as_deref(),
@@ -443,6 +479,7 @@ impl RawConfig {
             delegation_retry_after: Duration::from_secs(8),
             a2a_activity,
             a2a_probe,
+            langfuse,
             terminal_idle: crate::app::workspaces::terminal::TERMINAL_IDLE,
             activity_queue_bytes: activity_queue_bytes as usize,
             activity_budget,

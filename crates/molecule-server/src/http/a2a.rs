@@ -205,3 +205,76 @@ pub fn error_response(e: A2aError) -> Response {
     }
     r
 }
+
+/// `?since=&limit=`: the only parameters forwarded to the agent.
+#[derive(Debug, serde::Deserialize)]
+pub struct TranscriptQuery {
+    since: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /workspaces/:id/transcript`: the agent's transcript, its status,
+/// content type and body passed through (`app::a2a::transcript`).
+pub async fn transcript(
+    State(app): State<App>,
+    bearer: super::extract::Bearer,
+    WorkspacePath(id): WorkspacePath,
+    axum::extract::Query(q): axum::extract::Query<TranscriptQuery>,
+) -> Result<Response, AppError> {
+    use crate::app::a2a::transcript::TranscriptError;
+    let access = app.auth_workspace(id, bearer.creds()).await?;
+    let mut query = Vec::new();
+    if let Some(since) = q.since {
+        query.push(("since", since));
+    }
+    if let Some(limit) = q.limit {
+        query.push(("limit", limit));
+    }
+    let error = |status: StatusCode, message: &str| {
+        (status, axum::Json(json!({ "error": message }))).into_response()
+    };
+    Ok(match app.transcript(access, &query).await {
+        Ok(t) => {
+            let status = StatusCode::from_u16(t.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut out = (status, t.body).into_response();
+            if let Some(ct) = t.content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                out.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            out
+        }
+        Err(TranscriptError::NotFound) => error(StatusCode::NOT_FOUND, "workspace not found"),
+        Err(TranscriptError::NoUrl) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "workspace has no URL")
+        }
+        Err(TranscriptError::InvalidUrl) => error(StatusCode::BAD_REQUEST, "invalid workspace URL"),
+        Err(TranscriptError::NotAllowed) => {
+            error(StatusCode::BAD_REQUEST, "workspace URL not allowed")
+        }
+        Err(TranscriptError::Unreachable(cause)) => {
+            tracing::warn!(workspace_id = %id, %cause, "transcript: agent unreachable");
+            error(StatusCode::BAD_GATEWAY, "workspace unreachable")
+        }
+    })
+}
+
+/// `GET /workspaces/:id/traces`: the trace API's answer, or `[]` when none
+/// is configured or it cannot be reached (`app::a2a::traces`).
+pub async fn traces(
+    State(app): State<App>,
+    bearer: super::extract::Bearer,
+    WorkspacePath(id): WorkspacePath,
+) -> Result<Response, AppError> {
+    let access = app.auth_workspace(id, bearer.creds()).await?;
+    Ok(match app.traces(access).await {
+        Some((status, body)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut out = (status, body).into_response();
+            out.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            out
+        }
+        None => axum::Json(json!([])).into_response(),
+    })
+}

@@ -70,6 +70,8 @@ fn agent_routes() -> Router<App> {
         .route("/workspaces/{id}/config", get(schedules::config_get))
         .route("/workspaces/{id}/a2a", post(a2a::proxy))
         .route("/workspaces/{id}/terminal", get(terminal::upgrade))
+        .route("/workspaces/{id}/transcript", get(a2a::transcript))
+        .route("/workspaces/{id}/traces", get(a2a::traces))
         .route(
             "/workspaces/{id}/a2a/.well-known/agent-card.json",
             get(a2a::card),

@@ -43,6 +43,7 @@ mod schedules;
 mod secrets;
 mod status_machine;
 mod terminal;
+mod transcript;
 mod workspaces;
 
 use molecule_client::Client;

@@ -37,7 +37,13 @@ async fn read_until(term: &mut TerminalSession, needle: &str) -> String {
 fn processes(backend: Backend, id: Uuid) -> String {
     let out = match backend {
         Backend::Docker => std::process::Command::new("docker")
-            .args(["exec", &molecule_types::container_name(id), "ps", "-o", "args"])
+            .args([
+                "exec",
+                &molecule_types::container_name(id),
+                "ps",
+                "-o",
+                "args",
+            ])
             .output(),
         Backend::Local => std::process::Command::new("ps")
             .args(["-eo", "args"])
@@ -113,9 +119,19 @@ async fn a_terminal_runs_commands_resizes_and_leaves_nothing_behind(backend: Bac
     )
     .await;
     assert_eq!(s, 200, "{body}");
-    wait_status(&t.client, id, WorkspaceStatus::Paused, Duration::from_secs(30)).await;
+    wait_status(
+        &t.client,
+        id,
+        WorkspaceStatus::Paused,
+        Duration::from_secs(30),
+    )
+    .await;
     match c.terminal(id, 80, 24).await {
-        Err(ClientError::Http { status: 404, message, .. }) => {
+        Err(ClientError::Http {
+            status: 404,
+            message,
+            ..
+        }) => {
             assert_eq!(message, "container not running")
         }
         other => panic!("a paused workspace's terminal: {other:?}"),

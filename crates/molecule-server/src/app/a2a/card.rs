@@ -7,14 +7,12 @@
 //! a workspace that has none yet (an external agent created with a URL) has
 //! its card fetched from the agent's host root.
 
-use axum::http::{HeaderValue, Method, Request, header};
 use bytes::Bytes;
-use http_body_util::Full;
 use serde_json::Value;
 use std::time::Duration;
 use uuid::Uuid;
 
-use super::upstream::read_capped;
+use super::upstream::{self, read_capped};
 use super::{A2aError, A2aRoute, App, Endpoint, UrlOrigin};
 
 /// How long fetching a card from an agent may take.
@@ -97,13 +95,7 @@ impl App {
         let deadline = Some(tokio::time::Instant::now() + CARD_DEADLINE);
         let mut last = A2aError::NotFound;
         for path in CARD_PATHS {
-            let mut req = Request::new(Full::new(Bytes::new()));
-            *req.method_mut() = Method::GET;
-            *req.uri_mut() = path.parse().map_err(|_| A2aError::NotFound)?;
-            req.headers_mut()
-                .insert(header::HOST, endpoint.host.clone());
-            req.headers_mut()
-                .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+            let req = upstream::get(&endpoint, path).ok_or(A2aError::NotFound)?;
             let (resp, mut lease) = match self.a2a_http.send(&endpoint, req, deadline).await {
                 Ok(r) => r,
                 Err(e) => {

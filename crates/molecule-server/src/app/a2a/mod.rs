@@ -32,6 +32,8 @@ mod endpoint;
 mod envelope;
 mod exchange;
 mod json_check;
+pub mod traces;
+pub mod transcript;
 mod types;
 mod upstream;
 

@@ -382,6 +382,18 @@ pub(super) async fn within<F: Future>(deadline: Option<Instant>, fut: F) -> Opti
 }
 
 /// A JSON POST to an agent.
+/// A `GET` of `path_and_query` on `to`'s host, asking for JSON; `None`
+/// when the path is not a valid URI path.
+pub(super) fn get(to: &Endpoint, path_and_query: &str) -> Option<Request<Body>> {
+    let mut req = Request::new(Full::new(Bytes::new()));
+    *req.method_mut() = Method::GET;
+    *req.uri_mut() = path_and_query.parse().ok()?;
+    let h = req.headers_mut();
+    h.insert(header::HOST, to.host.clone());
+    h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+    Some(req)
+}
+
 pub(super) fn post(
     to: &Endpoint,
     body: Bytes,

@@ -75,7 +75,10 @@ mod tests {
     fn only_an_exact_resize_object_is_a_control_message() {
         assert_eq!(
             TerminalControlMessage::parse(r#"{"type":"resize","cols":120,"rows":40}"#),
-            Some(TerminalControlMessage::Resize { cols: 120, rows: 40 })
+            Some(TerminalControlMessage::Resize {
+                cols: 120,
+                rows: 40
+            })
         );
         for input in [
             "ls -la\r",
