@@ -338,7 +338,10 @@ fn langfuse_is_all_three_variables_or_none_and_the_secret_is_redacted() {
     .validate()
     .unwrap();
     let lf = c.langfuse.clone().unwrap();
-    assert_eq!((lf.host.as_str(), lf.public_key.as_str()), ("https://lf.example", "pk"));
+    assert_eq!(
+        (lf.host.as_str(), lf.public_key.as_str()),
+        ("https://lf.example", "pk")
+    );
     assert!(!format!("{c:?}").contains("sk-very-secret"));
     for partial in [
         &[("LANGFUSE_HOST", "https://lf.example")][..],
