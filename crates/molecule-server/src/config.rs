@@ -163,6 +163,18 @@ pub struct Config {
     /// `LANGFUSE_HOST`, `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY`: where
     /// `GET /workspaces/:id/traces` reads traces (all three, or none).
     pub langfuse: Option<Langfuse>,
+    /// `MOLECULE_PLUGINS_DIR`: the plugin registry (default
+    /// `<templates>/../plugins`).
+    pub plugins_dir: Option<PathBuf>,
+    /// `MOLECULE_PLUGINS_GIT_BASE`: where `github://owner/repo` is cloned
+    /// from (`https://github.com`).
+    pub plugins_git_base: String,
+    /// `PLUGIN_INSTALL_MAX_DIR_BYTES`: the most bytes a staged plugin may
+    /// hold (100 MiB).
+    pub plugin_max_bytes: u64,
+    /// `PLUGIN_INSTALL_FETCH_TIMEOUT` (seconds): how long staging a plugin
+    /// may take (5 min).
+    pub plugin_fetch_timeout: Duration,
     /// A terminal with no input for this long is closed (30 min; not an
     /// environment setting).
     pub terminal_idle: Duration,
@@ -261,6 +273,17 @@ impl Config {
         self.templates_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("templates"))
+    }
+
+    /// The plugin registry: `MOLECULE_PLUGINS_DIR`, else `plugins` beside
+    /// the templates directory.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.plugins_dir.clone().unwrap_or_else(|| {
+            let templates = self.templates_dir();
+            templates
+                .parent()
+                .map_or_else(|| self.data_dir.join("plugins"), |p| p.join("plugins"))
+        })
     }
 
     /// Where org templates live.

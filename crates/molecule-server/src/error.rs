@@ -68,6 +68,26 @@ pub enum AppError {
         message: &'static str,
         retry_after: u64,
     },
+    /// A plugin source could not be fetched: 404 (not there), 504 (the
+    /// fetch deadline passed) or 502 (anything else), `{error, source}`.
+    #[error("plugin fetch from {origin} failed: {message}")]
+    PluginFetch {
+        failure: FetchFailureKind,
+        message: String,
+        /// The source as given (`source` in the body).
+        origin: String,
+    },
+    /// A source with a scheme there is no fetcher for: 400 with the ones
+    /// there are.
+    #[error("unknown plugin source scheme {scheme:?}")]
+    UnknownPluginScheme {
+        scheme: String,
+        available: &'static [&'static str],
+    },
+    /// A download whose source resolves to another plugin than the path
+    /// names: 400 with both.
+    #[error("plugin source resolves to {resolved}, not {requested}")]
+    PluginNameMismatch { resolved: String, requested: String },
     /// Something broke on our side. `public` is what the client sees (the
     /// contract's text, e.g. `query failed`); `cause` is only logged.
     #[error("internal error ({public}): {cause}")]
@@ -75,6 +95,14 @@ pub enum AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// How a plugin fetch failed (the status of [`AppError::PluginFetch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchFailureKind {
+    NotFound,
+    Timeout,
+    Failed,
+}
 
 impl AppError {
     pub fn not_found(msg: impl Into<String>) -> Self {
@@ -127,6 +155,14 @@ impl AppError {
                 why: Pressure::OverBudget,
                 ..
             } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PluginFetch { failure, .. } => match failure {
+                FetchFailureKind::NotFound => StatusCode::NOT_FOUND,
+                FetchFailureKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                FetchFailureKind::Failed => StatusCode::BAD_GATEWAY,
+            },
+            Self::UnknownPluginScheme { .. } | Self::PluginNameMismatch { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Undecryptable { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -181,6 +217,21 @@ impl IntoResponse for AppError {
                 retry_after,
                 ..
             } => json!({ "error": message, "retry_after": retry_after }),
+            Self::PluginFetch {
+                message, origin, ..
+            } => json!({ "error": message, "source": origin }),
+            Self::UnknownPluginScheme { scheme, available } => json!({
+                "error": format!("unknown plugin source scheme {scheme:?}"),
+                "available_schemes": available,
+            }),
+            Self::PluginNameMismatch {
+                resolved,
+                requested,
+            } => json!({
+                "error": "the source resolves to another plugin",
+                "resolved_name": resolved,
+                "requested_name": requested,
+            }),
             Self::Internal { public, cause } => {
                 tracing::error!(error = %cause, public, "request failed");
                 json!({ "error": public })

@@ -34,6 +34,10 @@ pub const ENV_NAMES: &[&str] = &[
     "ACTIVITY_CLEANUP_INTERVAL_HOURS",
     "MOLECULE_A2A_ACTIVITY",
     "MOLECULE_A2A_PROBE",
+    "MOLECULE_PLUGINS_DIR",
+    "MOLECULE_PLUGINS_GIT_BASE",
+    "PLUGIN_INSTALL_MAX_DIR_BYTES",
+    "PLUGIN_INSTALL_FETCH_TIMEOUT",
     "LANGFUSE_HOST",
     "LANGFUSE_PUBLIC_KEY",
     "LANGFUSE_SECRET_KEY",
@@ -89,6 +93,10 @@ pub struct RawConfig {
     pub activity_cleanup_hours: Option<String>,
     pub a2a_activity: Option<String>,
     pub a2a_probe: Option<String>,
+    pub plugins_dir: Option<String>,
+    pub plugins_git_base: Option<String>,
+    pub plugin_max_bytes: Option<String>,
+    pub plugin_fetch_timeout: Option<String>,
     pub langfuse_host: Option<String>,
     pub langfuse_public_key: Option<String>,
     pub langfuse_secret_key: Option<String>,
@@ -146,6 +154,10 @@ impl RawConfig {
             activity_cleanup_hours: g("ACTIVITY_CLEANUP_INTERVAL_HOURS"),
             a2a_activity: g("MOLECULE_A2A_ACTIVITY"),
             a2a_probe: g("MOLECULE_A2A_PROBE"),
+            plugins_dir: g("MOLECULE_PLUGINS_DIR"),
+            plugins_git_base: g("MOLECULE_PLUGINS_GIT_BASE"),
+            plugin_max_bytes: g("PLUGIN_INSTALL_MAX_DIR_BYTES"),
+            plugin_fetch_timeout: g("PLUGIN_INSTALL_FETCH_TIMEOUT"),
             langfuse_host: g("LANGFUSE_HOST"),
             langfuse_public_key: g("LANGFUSE_PUBLIC_KEY"),
             langfuse_secret_key: g("LANGFUSE_SECRET_KEY"),
@@ -358,6 +370,34 @@ impl RawConfig {
                 None
             }
         };
+        let plugin_max_bytes = count(
+            &self.plugin_max_bytes,
+            "PLUGIN_INSTALL_MAX_DIR_BYTES",
+            100 << 20,
+            1,
+            &mut problems,
+        );
+        let plugin_fetch_timeout = positive(
+            &self.plugin_fetch_timeout,
+            "PLUGIN_INSTALL_FETCH_TIMEOUT",
+            "seconds",
+            1.0,
+            300.0,
+            &mut problems,
+        );
+        let plugins_git_base = self
+            .plugins_git_base
+            .as_deref()
+            .map(|b| b.trim().trim_end_matches('/').to_string())
+            .unwrap_or_else(|| "https://github.com".into());
+        if !["https://", "http://", "file://"]
+            .iter()
+            .any(|s| plugins_git_base.starts_with(s))
+        {
+            problems.push(format!(
+                "MOLECULE_PLUGINS_GIT_BASE={plugins_git_base:?} must be an https://, http:// or file:// URL"
+            ));
+        }
         let a2a_probe = on_off(
             "MOLECULE_A2A_PROBE",
             self.a2a_probe.as_deref(),
@@ -480,6 +520,10 @@ impl RawConfig {
             a2a_activity,
             a2a_probe,
             langfuse,
+            plugins_dir: self.plugins_dir.as_deref().map(PathBuf::from),
+            plugins_git_base,
+            plugin_max_bytes,
+            plugin_fetch_timeout,
             terminal_idle: crate::app::workspaces::terminal::TERMINAL_IDLE,
             activity_queue_bytes: activity_queue_bytes as usize,
             activity_budget,

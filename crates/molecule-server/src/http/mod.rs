@@ -69,6 +69,28 @@ fn agent_routes() -> Router<App> {
         .route("/workspaces/{id}", get(workspaces::get))
         .route("/workspaces/{id}/config", get(schedules::config_get))
         .route("/workspaces/{id}/a2a", post(a2a::proxy))
+        .route("/plugins", get(content::plugins::registry))
+        .route("/plugins/sources", get(content::plugins::sources))
+        .route(
+            "/workspaces/{id}/plugins",
+            get(content::plugins::installed).post(content::plugins::install),
+        )
+        .route(
+            "/workspaces/{id}/plugins/available",
+            get(content::plugins::available),
+        )
+        .route(
+            "/workspaces/{id}/plugins/compatibility",
+            get(content::plugins::compatibility),
+        )
+        .route(
+            "/workspaces/{id}/plugins/{name}",
+            axum::routing::delete(content::plugins::uninstall),
+        )
+        .route(
+            "/workspaces/{id}/plugins/{name}/download",
+            get(content::plugins::download),
+        )
         .route("/workspaces/{id}/terminal", get(terminal::upgrade))
         .route("/workspaces/{id}/transcript", get(a2a::transcript))
         .route("/workspaces/{id}/traces", get(a2a::traces))

@@ -19,7 +19,7 @@ fn tls_dir() -> std::path::PathBuf {
 
 /// The test certificate authority (`tests/api/tls/ca.pem`, valid until
 /// 2126) that issued `localhost.pem`.
-fn test_ca() -> Vec<rustls::pki_types::CertificateDer<'static>> {
+pub(crate) fn test_ca() -> Vec<rustls::pki_types::CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
     let path = tls_dir().join("ca.pem");
     rustls::pki_types::CertificateDer::pem_file_iter(path)

@@ -37,6 +37,7 @@ mod liveness;
 mod memories;
 mod middleware;
 mod org;
+mod plugins;
 mod registry;
 mod scheduler;
 mod schedules;

@@ -31,6 +31,7 @@ mod conformance;
 mod endpoint;
 mod envelope;
 mod exchange;
+pub mod fetch;
 mod json_check;
 pub mod traces;
 pub mod transcript;

@@ -8,5 +8,6 @@ pub mod canvas;
 pub mod files;
 pub mod org;
 pub mod paths;
+pub mod plugins;
 pub mod team;
 pub mod templates;

@@ -41,7 +41,8 @@ impl App {
         if let Some(name) = self.ancestor_paused(&row).await? {
             return Err(conflict_paused(&name));
         }
-        let prov = self.provisioner()?.clone();
+        // No runtime backend: nothing to restart (503) before any file is seeded.
+        self.provisioner()?;
         // A template named (or the runtime's default one, asked for)
         // replaces the files of /configs at this start.
         let wanted = match req.template.as_deref().map(str::trim) {
@@ -79,20 +80,29 @@ impl App {
                 None => {}
             }
         }
-        if let Ok(mut g) = self.governor.lock() {
-            g.reset_workspace(id);
-        }
-        self.restart_queue.cancel(id);
-        self.queue_restart_context(&row, "restart requested by an operator");
-        let reason = "restart requested by an operator";
-        self.reprovision(&prov, &row, Transition::OPERATOR_RESTART, reason)
+        self.operator_restart(&row, "restart requested by an operator")
             .await?;
-        self.tasks.activate(PROVISIONER_TASK);
         Ok(Restarted {
             status: "provisioning".into(),
             config_dir,
             reset_session: req.reset,
         })
+    }
+
+    /// A restart an operator (or an operator's action, such as installing a
+    /// plugin) asked for, with its reason: the crash-loop history is
+    /// cleared, a pending governed restart dropped, the agent told why.
+    pub(crate) async fn operator_restart(&self, row: &WorkspaceRow, reason: &str) -> AppResult<()> {
+        let prov = self.provisioner()?.clone();
+        if let Ok(mut g) = self.governor.lock() {
+            g.reset_workspace(row.id);
+        }
+        self.restart_queue.cancel(row.id);
+        self.queue_restart_context(row, reason);
+        self.reprovision(&prov, row, Transition::OPERATOR_RESTART, reason)
+            .await?;
+        self.tasks.activate(PROVISIONER_TASK);
+        Ok(())
     }
 
     /// POST /workspaces/:id/pause — self and every active descendant.

@@ -1,6 +1,8 @@
 //! Org content handlers: agent records (api-contract §5.13), templates,
 //! files and shared context (§5.14) and the canvas viewport (§5.18).
 
+pub mod plugins;
+
 use axum::Json;
 use axum::extract::State;
 use axum::extract::{Path, Query};
