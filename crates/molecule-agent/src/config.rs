@@ -20,6 +20,7 @@
 //! | `OPENAI_ASK_TOOL` | openai: offer the model an `ask_user` tool to ask the caller a question (`off`) |
 //! | `SSL_CERT_FILE` | extra PEM roots for HTTPS (`tls` builds) |
 //! | `RUST_LOG` | log filter, `target=level,…` (`info`) |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_*` | where spans go (OTLP/HTTP JSON); unset: nowhere |
 //! | `MOLECULE_AGENT_EXIT_AT_START` | fault hook: exit with this code at once |
 //!
 //! The environment is read through a lookup function so tests never touch
@@ -61,6 +62,8 @@ pub struct AgentConfig {
     pub task_capacity: usize,
     /// How long shutdown waits for open requests before giving up on them.
     pub drain_timeout: Duration,
+    /// Where spans go (the standard `OTEL_*` variables); `None`: nowhere.
+    pub otel: Option<molecule_telemetry::Settings>,
 }
 
 impl AgentConfig {
@@ -76,6 +79,7 @@ impl AgentConfig {
             platform: None,
             task_capacity: crate::tasks::DEFAULT_CAPACITY,
             drain_timeout: Duration::from_secs(8),
+            otel: None,
         }
     }
 }
@@ -257,6 +261,8 @@ pub fn from_env(
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into());
     config.platform = platform_config(&env, config_dir)?;
+    config.otel = molecule_telemetry::Settings::from_env("molecule-agent", env)
+        .map_err(AgentError::Config)?;
     Ok((config, listen))
 }
 

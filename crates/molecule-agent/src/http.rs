@@ -31,6 +31,8 @@ use crate::runner::Runner;
 pub struct HttpState {
     pub card: Value,
     pub runner: Runner,
+    /// Continues the caller's trace (`traceparent`) with a span per call.
+    pub telemetry: molecule_telemetry::Telemetry,
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {
@@ -86,15 +88,36 @@ async fn transcript(
     Json(json!({ "entries": entries, "next_since": next_since })).into_response()
 }
 
+fn state_name(task: &crate::a2a::Task) -> String {
+    serde_json::to_value(task.status.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn rpc(State(state): State<Arc<HttpState>>, body: Bytes) -> Response {
+async fn rpc(
+    State(state): State<Arc<HttpState>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     let request = match jsonrpc::parse(&body) {
         Ok(request) => request,
         Err(response) => return Json(response).into_response(),
     };
+    let parent = headers
+        .get(molecule_telemetry::TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(molecule_telemetry::SpanContext::parse);
+    let mut span = state.telemetry.start(
+        &format!("a2a {}", request.method),
+        molecule_telemetry::SpanKind::Server,
+        parent,
+    );
+    span.set_attribute("rpc.method", &request.method);
     let id = request.id;
     let runner = &state.runner;
     let answer = match request.method.as_str() {
@@ -117,9 +140,17 @@ async fn rpc(State(state): State<Arc<HttpState>>, body: Bytes) -> Response {
         )),
     };
     let envelope = match answer {
-        Ok(task) => jsonrpc::success(&id, &task),
-        Err(error) => jsonrpc::failure(&id, &error),
+        Ok(task) => {
+            span.set_attribute("a2a.task_id", &task.id);
+            span.set_attribute("a2a.task_state", state_name(&task));
+            jsonrpc::success(&id, &task)
+        }
+        Err(error) => {
+            span.set_error(&error.message);
+            jsonrpc::failure(&id, &error)
+        }
     };
+    span.end();
     Json(envelope).into_response()
 }
 

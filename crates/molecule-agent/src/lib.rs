@@ -91,9 +91,22 @@ pub async fn start(config: AgentConfig, listener: TcpListener) -> Result<Running
     let executor_kind = executor.kind();
     let stats = Stats::new();
     let runner = Runner::new(executor, config.task_capacity, Arc::clone(&stats));
+    let telemetry = match &config.otel {
+        Some(settings) => {
+            let client = outbound::http_client_builder()
+                .build()
+                .map_err(|e| AgentError::Config(format!("cannot build the HTTP client: {e}")))?;
+            molecule_telemetry::Telemetry::new(
+                settings.clone(),
+                Arc::new(outbound::OtlpTransport(client)),
+            )
+        }
+        None => molecule_telemetry::Telemetry::disabled(),
+    };
     let router = http::router(Arc::new(http::HttpState {
         card: card.clone(),
         runner,
+        telemetry,
     }));
 
     let (shutdown, shutdown_rx) = watch::channel(false);

@@ -53,3 +53,28 @@ mod tests {
         assert!(super::http_client_builder().build().is_ok());
     }
 }
+
+/// Trace export over this agent's HTTP client.
+pub struct OtlpTransport(pub reqwest::Client);
+
+#[async_trait::async_trait]
+impl molecule_telemetry::Transport for OtlpTransport {
+    async fn post_json(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> Result<u16, String> {
+        let mut request = self
+            .0
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .timeout(std::time::Duration::from_secs(10));
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        Ok(response.status().as_u16())
+    }
+}

@@ -163,6 +163,9 @@ pub struct Config {
     /// `LANGFUSE_HOST`, `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY`: where
     /// `GET /workspaces/:id/traces` reads traces (all three, or none).
     pub langfuse: Option<Langfuse>,
+    /// The standard `OTEL_*` variables: where spans are exported (none set:
+    /// nowhere).
+    pub otel: Option<molecule_telemetry::Settings>,
     /// `MOLECULE_PLUGINS_DIR`: the plugin registry (default
     /// `<templates>/../plugins`).
     pub plugins_dir: Option<PathBuf>,

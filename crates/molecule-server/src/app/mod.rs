@@ -92,6 +92,9 @@ pub struct AppInner {
     a2a_http: a2a::Upstream,
     /// A2A conformance probes waiting for an address, and their limit.
     probes: a2a::Probes,
+    /// Spans of the proxy, delegation, the scheduler and provisioning
+    /// (exported when `OTEL_*` says where).
+    telemetry: molecule_telemetry::Telemetry,
     /// Where URLs someone supplied may lead (also used by `a2a_http`).
     outbound: outbound::OutboundPolicy,
     /// Seals and opens secret values with `SECRETS_ENCRYPTION_KEY`.
@@ -117,6 +120,7 @@ impl App {
             &config.outbound_allow,
             listen_addrs.clone(),
         );
+        let a2a_http = a2a::Upstream::new(&config.agent_ca_certs, outbound.clone());
         Self(Arc::new(AppInner {
             events: EventBus::new(store.clone()),
             hierarchy: Hierarchy::new(store.clone()),
@@ -137,8 +141,15 @@ impl App {
             listen_addrs,
             restart_contexts: Default::default(),
             provision_jobs: Jobs::new("provisioning", workspaces::lifecycle::PARALLEL_STARTS),
-            a2a_http: a2a::Upstream::new(&config.agent_ca_certs, outbound.clone()),
+            a2a_http: a2a_http.clone(),
             probes: a2a::Probes::default(),
+            telemetry: match &config.otel {
+                Some(settings) => molecule_telemetry::Telemetry::new(
+                    settings.clone(),
+                    std::sync::Arc::new(a2a::otlp::OtlpTransport(a2a_http)),
+                ),
+                None => molecule_telemetry::Telemetry::disabled(),
+            },
             outbound,
             secret_box: resources::secret_box::SecretBox::new(config.secrets_key.clone()),
             cron_jobs: Jobs::new("schedule fire", resources::scheduler::PARALLEL_FIRES),

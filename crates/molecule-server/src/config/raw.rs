@@ -97,6 +97,8 @@ pub struct RawConfig {
     pub plugins_git_base: Option<String>,
     pub plugin_max_bytes: Option<String>,
     pub plugin_fetch_timeout: Option<String>,
+    /// The `OTEL_*` variables that were set.
+    pub otel: Vec<(String, String)>,
     pub langfuse_host: Option<String>,
     pub langfuse_public_key: Option<String>,
     pub langfuse_secret_key: Option<String>,
@@ -158,6 +160,10 @@ impl RawConfig {
             plugins_git_base: g("MOLECULE_PLUGINS_GIT_BASE"),
             plugin_max_bytes: g("PLUGIN_INSTALL_MAX_DIR_BYTES"),
             plugin_fetch_timeout: g("PLUGIN_INSTALL_FETCH_TIMEOUT"),
+            otel: molecule_telemetry::ENV_NAMES
+                .iter()
+                .filter_map(|k| g(k).map(|v| (k.to_string(), v)))
+                .collect(),
             langfuse_host: g("LANGFUSE_HOST"),
             langfuse_public_key: g("LANGFUSE_PUBLIC_KEY"),
             langfuse_secret_key: g("LANGFUSE_SECRET_KEY"),
@@ -398,6 +404,18 @@ impl RawConfig {
                 "MOLECULE_PLUGINS_GIT_BASE={plugins_git_base:?} must be an https://, http:// or file:// URL"
             ));
         }
+        let otel = match molecule_telemetry::Settings::from_env("molecule", |k| {
+            self.otel
+                .iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.clone())
+        }) {
+            Ok(settings) => settings,
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
+        };
         let a2a_probe = on_off(
             "MOLECULE_A2A_PROBE",
             self.a2a_probe.as_deref(),
@@ -520,6 +538,7 @@ impl RawConfig {
             a2a_activity,
             a2a_probe,
             langfuse,
+            otel,
             plugins_dir: self.plugins_dir.as_deref().map(PathBuf::from),
             plugins_git_base,
             plugin_max_bytes,

@@ -70,6 +70,10 @@ async fn handle(
             a2a_headers: a2a_headers_of(&headers),
             timeout: client_timeout(&headers),
             proxy_url: Some(proxy_url(&app, &headers, target)),
+            trace_parent: headers
+                .get(molecule_telemetry::TRACEPARENT)
+                .and_then(|v| v.to_str().ok())
+                .and_then(molecule_telemetry::SpanContext::parse),
         })
         .await?;
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);

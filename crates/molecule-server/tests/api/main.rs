@@ -43,6 +43,7 @@ mod scheduler;
 mod schedules;
 mod secrets;
 mod status_machine;
+mod telemetry;
 mod terminal;
 mod transcript;
 mod workspaces;

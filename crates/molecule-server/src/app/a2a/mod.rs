@@ -33,6 +33,7 @@ mod envelope;
 mod exchange;
 pub mod fetch;
 mod json_check;
+pub mod otlp;
 pub mod traces;
 pub mod transcript;
 mod types;
@@ -71,6 +72,9 @@ pub const BUSY_RETRY_AFTER: u64 = 30;
 /// `webhook:…`); absent for the canvas.
 pub const X_WORKSPACE_ID: axum::http::HeaderName =
     axum::http::HeaderName::from_static("x-workspace-id");
+/// W3C Trace Context: sent to agents, and back to the caller.
+const TRACEPARENT_HEADER: axum::http::HeaderName =
+    axum::http::HeaderName::from_static(molecule_telemetry::TRACEPARENT);
 /// Headers of the A2A protocol passed through both ways, untouched.
 pub const A2A_HEADERS: [axum::http::HeaderName; 2] = [
     axum::http::HeaderName::from_static("a2a-version"),
@@ -238,11 +242,31 @@ impl App {
                 target.url
             )));
         };
+        let mut span = self.telemetry.start(
+            "a2a.proxy",
+            molecule_telemetry::SpanKind::Server,
+            req.trace_parent,
+        );
+        span.set_attribute("rpc.method", &n.method);
+        span.set_attribute("molecule.workspace_id", target_id);
+        span.set_attribute(
+            "molecule.caller",
+            caller.header_value().unwrap_or_else(|| "canvas".into()),
+        );
+        // The agent continues the trace: the proxy's span (or, with
+        // telemetry off, the caller's own context) goes out unchanged.
+        let traceparent = span
+            .context()
+            .and_then(|c| HeaderValue::from_str(&c.traceparent()).ok());
+        let mut a2a_headers = req.a2a_headers;
+        if let Some(tp) = &traceparent {
+            a2a_headers.push((TRACEPARENT_HEADER, tp.clone()));
+        }
         let upstream_req = upstream::post(
             &endpoint,
             n.bytes.clone(),
             caller.header_value(),
-            &req.a2a_headers,
+            &a2a_headers,
         );
         let deadline = deadline.map(|d| tokio::time::Instant::now() + d);
         let client = self.a2a_http.clone();
@@ -262,11 +286,13 @@ impl App {
         // Detached: the agent's task runs to its end even when the client
         // goes away; the deadline still applies.
         let exchange = async move {
+            let mut span = span;
             let started = Instant::now();
             let result = client.send(&endpoint, upstream_req, deadline).await;
             let (resp, mut lease) = match result {
                 Ok(r) => r,
                 Err(e) => {
+                    span.set_error(e.to_string());
                     let err = exchange
                         .app
                         .transport_error(exchange.target, external, &e)
@@ -291,7 +317,15 @@ impl App {
                 return;
             }
             let status = resp.status().as_u16();
-            let a2a_headers = a2a_headers_of(resp.headers());
+            span.set_attribute("http.response.status_code", status);
+            if status >= 500 {
+                span.set_error(format!("agent answered HTTP {status}"));
+            }
+            let mut a2a_headers = a2a_headers_of(resp.headers());
+            // The caller learns the trace of its call.
+            if let Some(tp) = traceparent {
+                a2a_headers.push((TRACEPARENT_HEADER, tp));
+            }
             match lease.drive(read_capped(resp, deadline)).await {
                 Ok(body) => {
                     lease.release();
@@ -386,6 +420,7 @@ impl App {
         text: &str,
         message_id: String,
         timeout: Duration,
+        trace: Option<molecule_telemetry::SpanContext>,
     ) -> Result<A2aReply, A2aError> {
         let body = json!({
             "jsonrpc": "2.0",
@@ -399,7 +434,7 @@ impl App {
                 }
             }
         });
-        self.a2a_call(target, caller, body, timeout).await
+        self.a2a_call(target, caller, body, timeout, trace).await
     }
 
     /// Send a JSON-RPC request body through the proxy as a trusted internal
@@ -410,6 +445,7 @@ impl App {
         caller: Caller,
         body: Value,
         timeout: Duration,
+        trace: Option<molecule_telemetry::SpanContext>,
     ) -> Result<A2aReply, A2aError> {
         let started = Instant::now();
         let resp = self
@@ -419,6 +455,7 @@ impl App {
                 a2a_headers: Vec::new(),
                 timeout: Some(timeout),
                 proxy_url: None,
+                trace_parent: trace,
             })
             .await?;
         let body = match resp.body {

@@ -62,6 +62,9 @@ pub struct ProxyRequest {
     /// `agent/getAuthenticatedExtendedCard` answer carries; `None` for the
     /// platform's own calls (nothing to rewrite).
     pub proxy_url: Option<String>,
+    /// The trace the call belongs to: the request's `traceparent`, or the
+    /// span of the platform component making the call.
+    pub trace_parent: Option<molecule_telemetry::SpanContext>,
 }
 
 /// Proof that `caller` may call `target` through the proxy: its

@@ -242,6 +242,13 @@ impl App {
                 json!({ "delegation_id": delegation_id, "target_id": target, "status": DelegationStatus::Dispatched }),
             ))
             .await;
+        let mut span =
+            self.telemetry
+                .start("delegation", molecule_telemetry::SpanKind::Internal, None);
+        span.set_attribute("molecule.delegation_id", &delegation_id);
+        span.set_attribute("molecule.source", source);
+        span.set_attribute("molecule.target", target);
+        let trace = span.context();
         let send = || {
             self.a2a_message(
                 target,
@@ -249,6 +256,7 @@ impl App {
                 &task,
                 Uuid::new_v4().to_string(),
                 DELEGATION_TIMEOUT,
+                trace,
             )
         };
         let mut result = send().await;
@@ -267,6 +275,10 @@ impl App {
             },
             Err(e) => Err(e.detail()),
         };
+        if let Err(e) = &outcome {
+            span.set_error(e);
+        }
+        span.end();
         self.finish_delegation(
             source,
             Some(target),

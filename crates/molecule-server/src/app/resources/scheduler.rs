@@ -192,6 +192,13 @@ impl App {
             &Uuid::new_v4().simple().to_string()[..8]
         );
         let clock = std::time::Instant::now();
+        let mut span = self.telemetry.start(
+            "schedule.fire",
+            molecule_telemetry::SpanKind::Internal,
+            None,
+        );
+        span.set_attribute("molecule.schedule_id", row.id);
+        span.set_attribute("molecule.workspace_id", row.workspace_id);
         let outcome = self
             .a2a_message(
                 row.workspace_id,
@@ -199,8 +206,15 @@ impl App {
                 &row.prompt,
                 message_id,
                 FIRE_TIMEOUT,
+                span.context(),
             )
             .await;
+        match &outcome {
+            Ok(reply) if reply.is_success() => {}
+            Ok(reply) => span.set_error(format!("HTTP {}", reply.status)),
+            Err(e) => span.set_error(e.detail()),
+        }
+        span.end();
         let duration_ms = clock.elapsed().as_millis() as i64;
         let (status, error) = match outcome {
             Ok(reply) if reply.is_success() => (RunStatus::Ok, String::new()),

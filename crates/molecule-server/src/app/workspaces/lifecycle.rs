@@ -129,6 +129,14 @@ impl App {
                 return;
             }
         };
+        let mut span = self.telemetry.start(
+            "workspace.provision",
+            molecule_telemetry::SpanKind::Internal,
+            None,
+        );
+        span.set_attribute("molecule.workspace_id", id);
+        span.set_attribute("molecule.runtime", row.runtime.as_str());
+        span.set_attribute("molecule.backend", prov.kind());
         // (error text, whether it is only "the backend did not answer")
         let result = match self.workspace_spec(prov.kind(), &row, seed.as_ref()).await {
             Ok(spec) => prov.ensure(&spec).await.map_err(|e| {
@@ -137,6 +145,10 @@ impl App {
             }),
             Err(e) => Err((e.to_string(), false)),
         };
+        if let Err((error, _)) = &result {
+            span.set_error(error);
+        }
+        span.end();
         // From here to the end, a restart of this workspace waits.
         let _gate = self.start_gate(id).lock_owned().await;
         if self.provision_epoch(id) != epoch {

@@ -132,6 +132,7 @@ impl App {
                     Caller::System(RESTART_CONTEXT_CALLER.to_string()),
                     message(&ctx),
                     Duration::from_secs(10),
+                    None,
                 )
                 .await;
             match result {

@@ -151,6 +151,7 @@ async fn production_checks_the_resolved_address_when_it_connects() {
                 "hello",
                 "m-1".into(),
                 Duration::from_secs(5),
+                None,
             )
             .await;
         assert!(
