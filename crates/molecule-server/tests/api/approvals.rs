@@ -160,8 +160,16 @@ async fn approvals_expire_on_time_without_anyone_listing() {
     .expect("expired by the background task");
     assert_eq!(row["decided_by"], "auto-expired");
     assert!(row["decided_at"].is_string());
-    let events = t.client.events(Some(ws)).await.unwrap();
-    assert!(events.iter().any(|e| e.event_type == "APPROVAL_DENIED" && e.payload["decided_by"] == "auto-expired"));
+    // The row is written before its event: wait for the event.
+    let denied = eventually(Duration::from_secs(5), || async {
+        let events = t.client.events(Some(ws)).await.unwrap();
+        events
+            .iter()
+            .any(|e| e.event_type == "APPROVAL_DENIED" && e.payload["decided_by"] == "auto-expired")
+            .then_some(())
+    })
+    .await;
+    assert!(denied.is_some(), "an APPROVAL_DENIED event by auto-expiry");
     t.server.shutdown().await.unwrap();
 }
 

@@ -46,6 +46,8 @@ async fn schedules_two_schedulers_fire_a_due_run_once() {
     assert_eq!(h2[0]["request"]["schedule_id"], json!(id));
     assert_eq!(h2[0]["request"]["prompt"], "yearly report");
     assert_eq!(h2[0]["status"], "error");
+    // The run's row is written before its event: wait for the event.
+    crate::lifecycle::wait_event(&t.client, ws, "CRON_EXECUTED").await;
     let events = t.client.events(Some(ws)).await.unwrap();
     assert_eq!(
         events
@@ -153,6 +155,7 @@ async fn schedules_busy_workspace_and_overlap_are_skipped_and_recorded() {
         (Some("skipped"), Some(true))
     );
     assert_eq!(h[0]["request"]["active_tasks"], 2);
+    crate::lifecycle::wait_event(&t.client, id, "CRON_SKIPPED").await;
     let events = t.client.events(Some(id)).await.unwrap();
     let skipped: Vec<_> = events
         .iter()

@@ -156,4 +156,19 @@ async fn terminal_refusals_keep_their_statuses() {
     assert_eq!(status(c.terminal(id, 0, 24).await), 400);
     let other = t.create("other", None).await;
     assert_eq!(status(c.terminal(other, 80, 24).await), 401);
+    // A page on another origin may not open one (the platform's CORS rule).
+    let r = c
+        .raw(
+            molecule_client::Method::GET,
+            format!("/workspaces/{id}/terminal"),
+        )
+        .header("origin", "http://evil.example")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403);
 }

@@ -158,6 +158,19 @@ async fn production_checks_the_resolved_address_when_it_connects() {
             internal.as_ref().is_err_and(|e| e.to_string() == REFUSED),
             "{url}: {internal:?}"
         );
+        // So does the transcript, which asks the agent's URL too.
+        let (status, body) = call(
+            &t.admin(),
+            Method::GET,
+            &format!("/workspaces/{id}/transcript"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("workspace URL not allowed")),
+            "{url}"
+        );
     }
     assert_eq!(secret.hits.load(Ordering::SeqCst), 0, "nothing reached it");
 }
