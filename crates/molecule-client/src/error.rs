@@ -56,7 +56,7 @@ impl ClientError {
     }
 
     /// Builds the error for a non-success answer from its raw body.
-    pub(crate) fn from_http(status: u16, body: &[u8]) -> Self {
+    pub fn from_http(status: u16, body: &[u8]) -> Self {
         let body = parse_body(body);
         let message = match &body {
             Value::Object(map) => match map.get("error") {

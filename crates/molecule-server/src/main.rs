@@ -1,4 +1,5 @@
-//! The `molecule` binary: `molecule serve` runs the platform.
+//! The `molecule` binary: `molecule serve` runs the platform; every other
+//! command is a client of a running one (`cli/`).
 
 use anyhow::Context;
 
@@ -6,6 +7,8 @@ use anyhow::Context;
 /// allocator spent ~18 % of the proxy's CPU in a profile, mimalloc far less.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod cli;
+
 use clap::{Parser, Subcommand};
 use molecule_server::Server;
 use molecule_server::config::{LogFormat, RawConfig};
@@ -20,12 +23,16 @@ use tokio::net::TcpListener;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    conn: cli::Connection,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the platform (HTTP API, WebSocket, background tasks).
     Serve(ServeArgs),
+    #[command(flatten)]
+    Client(cli::Command),
 }
 
 /// Flags override the environment variables of the same meaning.
@@ -54,10 +61,17 @@ struct ServeArgs {
     log_format: Option<String>,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => match serve(args) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e:?}");
+                std::process::ExitCode::from(1)
+            }
+        },
+        Command::Client(command) => cli::run(cli.conn, command),
     }
 }
 
