@@ -8,6 +8,7 @@
 //! context`), else `http://127.0.0.1:8080` without a token.
 
 pub mod contexts;
+pub mod doctor;
 pub mod render;
 
 use anyhow::{Context as _, Result, bail};
@@ -29,7 +30,7 @@ pub struct Connection {
     /// Platform URL (http:// or https://) [env: MOLECULE_URL]
     #[arg(long, global = true, env = "MOLECULE_URL", hide_env = true)]
     pub url: Option<String>,
-    /// Admin or workspace token [env: MOLECULE_TOKEN]
+    /// Admin or workspace token (`--token=…` when it starts with `-`) [env: MOLECULE_TOKEN]
     #[arg(
         long,
         global = true,
@@ -89,6 +90,8 @@ pub enum Command {
     /// Named connections (URL and token), kept in ~/.config/molecule/config.json
     #[command(subcommand)]
     Context(ContextCmd),
+    /// Check the platform and this machine: PASS / WARN / FAIL with the fix
+    Doctor,
 }
 
 #[derive(Subcommand, Debug)]
@@ -261,6 +264,11 @@ fn one_line(e: &anyhow::Error) -> String {
 
 /// The client `conn` names.
 fn client(conn: &Connection) -> Result<Client> {
+    Ok(client_and_url(conn)?.0)
+}
+
+/// The client `conn` names and the URL it calls.
+fn client_and_url(conn: &Connection) -> Result<(Client, String)> {
     let contexts = Contexts::load()?;
     let entry = contexts.pick(conn.context.as_deref())?.cloned();
     let url = conn
@@ -272,7 +280,7 @@ fn client(conn: &Connection) -> Result<Client> {
         bail!("the platform URL must start with http:// or https://, got {url:?}");
     }
     let token = conn.token.clone().or_else(|| entry.and_then(|e| e.token));
-    Ok(Client::new(url).with_token(token))
+    Ok((Client::new(url.clone()).with_token(token), url))
 }
 
 /// One API call; the answer's JSON (`null` when empty). A status ≥ 400 is
@@ -302,6 +310,13 @@ const WS_COLUMNS: &[&str] = &[
 async fn execute(conn: &Connection, command: Command) -> Result<()> {
     if let Command::Context(cmd) = command {
         return context(conn, cmd);
+    }
+    if let Command::Doctor = command {
+        let (c, url) = client_and_url(conn)?;
+        if !doctor::doctor(conn, &c, &url).await? {
+            bail!("a check failed (see FAIL above)");
+        }
+        return Ok(());
     }
     let c = client(conn)?;
     let ws = |id: Uuid| format!("/workspaces/{id}");
@@ -573,7 +588,7 @@ async fn execute(conn: &Connection, command: Command) -> Result<()> {
             let v = call(&c, method, &path, body).await?;
             print(conn, &v, &[]);
         }
-        Command::Context(_) => unreachable!("handled above"),
+        Command::Context(_) | Command::Doctor => unreachable!("handled above"),
     }
     Ok(())
 }

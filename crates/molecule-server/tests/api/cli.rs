@@ -81,8 +81,11 @@ async fn every_command_group_works_against_a_real_server() {
         .await
         .unwrap()
         .auth_token;
+    // `--token=…`: a token may start with `-` (base64url), which a
+    // separate argument would read as a flag.
+    let token_arg = format!("--token={token}");
     macro_rules! authed {
-        ($($a:expr),* $(,)?) => { molecule(&url, &cfg, &["--token", token.as_str(), $($a),*]).await };
+        ($($a:expr),* $(,)?) => { molecule(&url, &cfg, &[token_arg.as_str(), $($a),*]).await };
     }
     ok_json(&authed!(
         "secret",
@@ -247,4 +250,31 @@ async fn events_follow_streams_live() {
     let line = seen.expect("an event line");
     let event: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(event["event"], "WORKSPACE_PROVISIONING");
+}
+
+#[tokio::test]
+async fn doctor_reports_each_check_and_fails_on_a_failure() {
+    let t = start().await;
+    let cfg = TempDir::default();
+    let out = molecule(&t.server.url(), &cfg, &["doctor", "-o", "json"]).await;
+    let checks = ok_json(&out);
+    let status_of = |name: &str| {
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .map(|c| c["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status_of("platform").as_deref(), Some("PASS"), "{checks}");
+    assert_eq!(status_of("database and tasks").as_deref(), Some("PASS"));
+    assert_eq!(status_of("clock").as_deref(), Some("PASS"));
+    assert!(status_of("docker").is_some());
+    let down = molecule("http://127.0.0.1:9", &cfg, &["doctor"]).await;
+    assert_eq!(down.status.code(), Some(1));
+    let table = text(&down);
+    assert!(
+        table.contains("FAIL") && table.contains("molecule serve"),
+        "{table}"
+    );
 }
