@@ -47,11 +47,28 @@ pub struct Terminal {
 #[async_trait]
 pub trait TerminalControl: Send + Sync {
     async fn resize(&self, size: TerminalSize) -> Result<()>;
-    /// Ends the shell and every process of its session: hang-up first,
-    /// then kill what is left.
-    async fn close(&self) -> Result<()>;
+    /// Sends `signal` (`HUP`, `KILL`) to every process of the shell's
+    /// session.
+    async fn signal_session(&self, signal: &str) -> Result<()>;
     /// True while the shell runs.
     async fn running(&self) -> Result<bool>;
+    /// Ends the shell and every process of its session (see [`end_session`]).
+    async fn close(&self) -> Result<()> {
+        end_session(self).await
+    }
+}
+
+/// How long a hung-up session may take to end before it is killed.
+const HANGUP_GRACE: Duration = Duration::from_secs(2);
+
+/// Hang up the session, give it [`HANGUP_GRACE`] to go, kill what is left.
+pub async fn end_session<C: TerminalControl + ?Sized>(control: &C) -> Result<()> {
+    control.signal_session("HUP").await?;
+    let deadline = tokio::time::Instant::now() + HANGUP_GRACE;
+    while tokio::time::Instant::now() < deadline && control.running().await? {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    control.signal_session("KILL").await
 }
 
 /// The first line the start script prints.

@@ -14,9 +14,6 @@ use crate::terminal::{
 };
 use crate::{Observation, ProvisionError, Result};
 
-/// How long a hung-up session may take to end before it is killed.
-const HANGUP_GRACE: Duration = Duration::from_secs(2);
-
 impl DockerProvisioner {
     pub(super) async fn docker_terminal(&self, id: Uuid, size: TerminalSize) -> Result<Terminal> {
         use crate::Provisioner;
@@ -137,21 +134,12 @@ impl TerminalControl for DockerTerminal {
         .map_err(ProvisionError::from)
     }
 
-    async fn close(&self) -> Result<()> {
-        let Some(pid) = self.pid else {
-            return Ok(());
-        };
-        // The exec's process leads its own session (it owns the TTY): hang
-        // up everything in it, give it a moment, then kill what is left.
-        self.sh(signal_session_script(pid, "HUP")).await?;
-        let deadline = tokio::time::Instant::now() + HANGUP_GRACE;
-        while tokio::time::Instant::now() < deadline {
-            if !self.running().await? {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    async fn signal_session(&self, signal: &str) -> Result<()> {
+        // The exec's process leads its own session (it owns the TTY).
+        match self.pid {
+            Some(pid) => self.sh(signal_session_script(pid, signal)).await,
+            None => Ok(()),
         }
-        self.sh(signal_session_script(pid, "KILL")).await
     }
 
     async fn running(&self) -> Result<bool> {

@@ -9,19 +9,16 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use std::process::Stdio;
 use std::sync::Mutex;
-use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 use super::LocalProvisioner;
 use crate::terminal::{
-    Terminal, TerminalControl, TerminalSize, read_marker, signal_session_script, start_script,
+    Terminal, TerminalControl, TerminalSize, end_session, read_marker, signal_session_script,
+    start_script,
 };
 use crate::{Observation, ProvisionError, Result};
-
-/// How long a hung-up session may take to end before it is killed.
-const HANGUP_GRACE: Duration = Duration::from_secs(2);
 
 impl LocalProvisioner {
     pub(super) async fn local_terminal(&self, id: Uuid, size: TerminalSize) -> Result<Terminal> {
@@ -120,14 +117,14 @@ impl TerminalControl for LocalTerminal {
         Ok(())
     }
 
+    async fn signal_session(&self, signal: &str) -> Result<()> {
+        let script = signal_session_script(self.pid, signal);
+        run("/bin/sh", &["-c".to_string(), script]).await?;
+        Ok(())
+    }
+
     async fn close(&self) -> Result<()> {
-        let signal = |name: &str| ["-c".to_string(), signal_session_script(self.pid, name)];
-        run("/bin/sh", &signal("HUP")).await?;
-        let deadline = tokio::time::Instant::now() + HANGUP_GRACE;
-        while tokio::time::Instant::now() < deadline && self.running().await? {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        run("/bin/sh", &signal("KILL")).await?;
+        end_session(self).await?;
         let script = self.script.lock().ok().and_then(|mut s| s.take());
         if let Some(mut script) = script {
             let _ = script.kill().await;
