@@ -311,6 +311,27 @@ async fn github_and_https_sources_are_fetched_checked_and_limited() {
     assert_eq!(s, 413);
 }
 
+/// How many times `id` came online (one `WORKSPACE_ONLINE` per registration).
+async fn onlines(c: &molecule_client::Client, id: uuid::Uuid) -> usize {
+    c.events(Some(id))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.event_type == "WORKSPACE_ONLINE")
+        .count()
+}
+
+/// Waits until `id` registered again after `before` registrations (it was
+/// restarted) and is online.
+async fn back_online(c: &molecule_client::Client, id: uuid::Uuid, before: usize) {
+    eventually(Duration::from_secs(60), || async {
+        (onlines(c, id).await > before).then_some(())
+    })
+    .await
+    .expect("the workspace was restarted and registered again");
+    wait_status(c, id, WorkspaceStatus::Online, Duration::from_secs(60)).await;
+}
+
 async fn installing_a_plugin_restarts_the_workspace_with_it(backend: Backend) {
     let reg = registry();
     let dir = reg.0.clone();
@@ -326,18 +347,10 @@ async fn installing_a_plugin_restarts_the_workspace_with_it(backend: Backend) {
     )
     .await;
     let c = t.minted(id).await;
-    let onlines = |c: molecule_client::Client| async move {
-        c.events(Some(id))
-            .await
-            .unwrap()
-            .iter()
-            .filter(|e| e.event_type == "WORKSPACE_ONLINE")
-            .count()
-    };
     // The status is committed before its event: count once the first
     // registration's event is in, so a later one means a restart.
     crate::lifecycle::wait_event(&t.client, id, "WORKSPACE_ONLINE").await;
-    let before = onlines(t.client.clone()).await;
+    let before = onlines(&t.client, id).await;
     let (s, body) = call(
         &c,
         Method::POST,
@@ -351,18 +364,7 @@ async fn installing_a_plugin_restarts_the_workspace_with_it(backend: Backend) {
         json!({"status": "installed", "plugin": "tools", "source": "local://tools"})
     );
     // Restarted by the governor, and online again.
-    eventually(Duration::from_secs(60), || async {
-        (onlines(t.client.clone()).await > before).then_some(())
-    })
-    .await
-    .expect("the workspace came back online after the install");
-    wait_status(
-        &t.client,
-        id,
-        WorkspaceStatus::Online,
-        Duration::from_secs(60),
-    )
-    .await;
+    back_online(&t.client, id, before).await;
     let (s, file) = call(
         &c,
         Method::GET,
@@ -397,7 +399,7 @@ async fn installing_a_plugin_restarts_the_workspace_with_it(backend: Backend) {
     assert_eq!(compat["all_compatible"], false);
 
     // Uninstall: gone from /configs, restarted again.
-    let before = onlines(t.client.clone()).await;
+    let before = onlines(&t.client, id).await;
     let (s, body) = call(
         &c,
         Method::DELETE,
@@ -409,18 +411,7 @@ async fn installing_a_plugin_restarts_the_workspace_with_it(backend: Backend) {
         (s, body),
         (200, json!({"status": "uninstalled", "plugin": "tools"}))
     );
-    eventually(Duration::from_secs(60), || async {
-        (onlines(t.client.clone()).await > before).then_some(())
-    })
-    .await
-    .expect("online again after the uninstall");
-    wait_status(
-        &t.client,
-        id,
-        WorkspaceStatus::Online,
-        Duration::from_secs(60),
-    )
-    .await;
+    back_online(&t.client, id, before).await;
     let (_, installed) = call(&c, Method::GET, &format!("/workspaces/{id}/plugins"), None).await;
     assert_eq!(installed, json!([]));
     let (s, _) = call(

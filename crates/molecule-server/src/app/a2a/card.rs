@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::time::Duration;
 use uuid::Uuid;
 
-use super::upstream::{self, read_capped};
+use super::upstream;
 use super::{A2aError, A2aRoute, App, Endpoint, UrlOrigin};
 
 /// How long fetching a card from an agent may take.
@@ -96,17 +96,14 @@ impl App {
         let mut last = A2aError::NotFound;
         for path in CARD_PATHS {
             let req = upstream::get(&endpoint, path).ok_or(A2aError::NotFound)?;
-            let (resp, mut lease) = match self.a2a_http.send(&endpoint, req, deadline).await {
-                Ok(r) => r,
+            let answer = match self.a2a_http.whole(&endpoint, req, deadline).await {
+                Ok(a) => a,
                 Err(e) => {
                     tracing::debug!(workspace_id = %id, error = ?e, "agent card fetch failed");
                     return Err(A2aError::Unreachable("agent card fetch failed".into()));
                 }
             };
-            let status = resp.status();
-            let body = lease.drive(read_capped(resp, deadline)).await;
-            lease.release();
-            match (status.is_success(), body) {
+            match (answer.status.is_success(), answer.body) {
                 (true, Ok(bytes)) => match serde_json::from_slice::<Value>(&bytes) {
                     Ok(card) if card.is_object() => return Ok(card),
                     _ => {

@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use super::upstream::{self, read_capped};
+use super::upstream;
 use super::{App, Endpoint, UrlOrigin};
 
 /// How long each probe request may take.
@@ -168,15 +168,13 @@ impl App {
             &[],
         );
         let deadline = Some(tokio::time::Instant::now() + PROBE_DEADLINE);
-        let (resp, mut lease) = self
+        let whole = self
             .a2a_http
-            .send(endpoint, req, deadline)
+            .whole(endpoint, req, deadline)
             .await
             .map_err(|e| format!("unreachable: {e}"))?;
-        let status = resp.status().as_u16();
-        let answer = lease.drive(read_capped(resp, deadline)).await;
-        lease.release();
-        let answer = answer.map_err(|e| e.detail())?;
+        let status = whole.status.as_u16();
+        let answer = whole.body.map_err(|e| e.detail())?;
         let answer: Value = serde_json::from_slice(&answer)
             .map_err(|_| format!("HTTP {status}, not a JSON-RPC answer"))?;
         if answer["jsonrpc"] != "2.0" || answer.get("error").is_none() {

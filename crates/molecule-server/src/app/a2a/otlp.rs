@@ -9,7 +9,7 @@ use http_body_util::Full;
 use molecule_telemetry::Transport;
 use std::time::Duration;
 
-use super::upstream::{Upstream, read_capped};
+use super::upstream::Upstream;
 use super::{Endpoint, UrlOrigin};
 
 /// How long one export may take.
@@ -50,14 +50,11 @@ impl Transport for OtlpTransport {
             }
         }
         let deadline = Some(tokio::time::Instant::now() + EXPORT_DEADLINE);
-        let (resp, mut lease) = self
+        let answer = self
             .0
-            .send(&endpoint, req, deadline)
+            .whole(&endpoint, req, deadline)
             .await
             .map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let _ = lease.drive(read_capped(resp, deadline)).await;
-        lease.release();
-        Ok(status)
+        Ok(answer.status.as_u16())
     }
 }

@@ -9,7 +9,7 @@ use base64::Engine;
 use bytes::Bytes;
 use std::time::Duration;
 
-use super::upstream::{self, read_capped};
+use super::upstream;
 use super::{App, Endpoint, UrlOrigin};
 use crate::app::auth::WorkspaceAccess;
 
@@ -32,18 +32,15 @@ impl App {
         req.headers_mut()
             .insert(axum::http::header::AUTHORIZATION, auth);
         let deadline = Some(tokio::time::Instant::now() + TRACES_DEADLINE);
-        let (resp, mut lease) = match self.a2a_http.send(&endpoint, req, deadline).await {
-            Ok(r) => r,
+        let answer = match self.a2a_http.whole(&endpoint, req, deadline).await {
+            Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "traces: the trace API is unreachable");
                 return None;
             }
         };
-        let status = resp.status().as_u16();
-        let body = lease.drive(read_capped(resp, deadline)).await;
-        lease.release();
-        match body {
-            Ok(body) => Some((status, body)),
+        match answer.body {
+            Ok(body) => Some((answer.status.as_u16(), body)),
             Err(e) => {
                 tracing::warn!(error = %e.detail(), "traces: reading the trace API's answer failed");
                 None

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use molecule_types::WorkspaceStatus;
 use std::time::Duration;
 
-use super::upstream::{self, SendError, read_capped};
+use super::upstream::{self, SendError};
 use super::{A2aError, App};
 use crate::app::auth::WorkspaceAccess;
 
@@ -73,20 +73,20 @@ impl App {
         }
         let req = upstream::get(&endpoint, &path).ok_or(TranscriptError::InvalidUrl)?;
         let deadline = Some(tokio::time::Instant::now() + TRANSCRIPT_DEADLINE);
-        let (resp, mut lease) = match self.a2a_http.send(&endpoint, req, deadline).await {
-            Ok(r) => r,
+        let answer = match self.a2a_http.whole(&endpoint, req, deadline).await {
+            Ok(a) => a,
             Err(SendError::Refused(_)) => return Err(TranscriptError::NotAllowed),
             Err(e) => return Err(TranscriptError::Unreachable(e.to_string())),
         };
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
+        let status = answer.status.as_u16();
+        let content_type = answer
+            .headers
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = lease.drive(read_capped(resp, deadline)).await;
-        lease.release();
-        let body = body.map_err(|e| TranscriptError::Unreachable(e.detail()))?;
+        let body = answer
+            .body
+            .map_err(|e| TranscriptError::Unreachable(e.detail()))?;
         if body.len() > MAX_TRANSCRIPT_BYTES {
             return Err(TranscriptError::Unreachable(format!(
                 "transcript larger than {MAX_TRANSCRIPT_BYTES} bytes"

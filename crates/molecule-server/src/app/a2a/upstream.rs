@@ -419,6 +419,36 @@ pub(super) fn post(
     req
 }
 
+/// An answer read whole by [`Upstream::whole`].
+pub(super) struct Whole {
+    pub status: axum::http::StatusCode,
+    pub headers: axum::http::HeaderMap,
+    /// The body, or why it could not be read.
+    pub body: Result<Bytes, A2aError>,
+}
+
+impl Upstream {
+    /// Sends `req` and reads its whole answer (capped, within `deadline`),
+    /// the connection going back to the pool: for the platform's own
+    /// one-shot calls (cards, probes, transcripts, traces, span export).
+    pub(super) async fn whole(
+        &self,
+        to: &Endpoint,
+        req: Request<Body>,
+        deadline: Option<Instant>,
+    ) -> Result<Whole, SendError> {
+        let (resp, mut lease) = self.send(to, req, deadline).await?;
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let body = lease.drive(read_capped(resp, deadline)).await;
+        lease.release();
+        Ok(Whole {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
 /// The whole unary answer, at most [`MAX_RESPONSE_BODY`] bytes, read
 /// within `deadline` (a timeout mid-body means the agent is busy).
 pub(super) async fn read_capped(
