@@ -224,6 +224,13 @@ impl RawRequest<'_> {
     }
 
     pub async fn send(self) -> Result<RawResponse, ClientError> {
+        self.send_streaming().await?.collect().await
+    }
+
+    /// Sends and returns once the answer's headers arrived; the body is
+    /// read piece by piece with [`StreamingResponse::chunk`] (an SSE
+    /// stream, a followed log).
+    pub async fn send_streaming(self) -> Result<StreamingResponse, ClientError> {
         let mut headers = self.client.default_headers()?;
         for (name, value) in &self.headers {
             insert_header(&mut headers, name, value)?;
@@ -234,12 +241,39 @@ impl RawRequest<'_> {
             request = request.body(body);
         }
         let response = request.send().await?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.bytes().await?.to_vec();
+        Ok(StreamingResponse {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            response,
+        })
+    }
+}
+
+/// An answer whose body is still arriving; see [`RawRequest::send_streaming`].
+#[derive(Debug)]
+pub struct StreamingResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    response: reqwest::Response,
+}
+
+impl StreamingResponse {
+    /// A header's value, if present and printable.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The next piece of the body as it came off the wire; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
+        Ok(self.response.chunk().await?.map(|b| b.to_vec()))
+    }
+
+    /// Reads the rest of the body.
+    pub async fn collect(self) -> Result<RawResponse, ClientError> {
+        let body = self.response.bytes().await?.to_vec();
         Ok(RawResponse {
-            status,
-            headers,
+            status: self.status,
+            headers: self.headers,
             body,
         })
     }

@@ -32,7 +32,7 @@ mod events;
 mod terminal;
 mod workspace_data;
 
-pub use client::{Client, RawRequest, RawResponse, install_crypto_provider};
+pub use client::{Client, RawRequest, RawResponse, StreamingResponse, install_crypto_provider};
 pub use error::ClientError;
 pub use events::EventStream;
 pub use reqwest::Method;

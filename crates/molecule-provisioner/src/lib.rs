@@ -151,6 +151,22 @@ pub trait Provisioner: Send + Sync + 'static {
     /// The last `tail` lines of output.
     async fn logs(&self, id: Uuid, tail: usize) -> Result<String>;
 
+    /// The last `tail` lines, then (when `follow`) new output as it comes,
+    /// as chunks of text. The channel closes when the output ends (the
+    /// workspace stopped) or, without `follow`, after the tail; dropping the
+    /// receiver stops the reading.
+    async fn log_stream(
+        &self,
+        id: Uuid,
+        tail: usize,
+        _follow: bool,
+    ) -> Result<tokio::sync::mpsc::Receiver<Vec<u8>>> {
+        let text = self.logs(id, tail).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let _ = tx.try_send(text.into_bytes());
+        Ok(rx)
+    }
+
     /// Run a command inside the workspace.
     async fn exec(&self, id: Uuid, cmd: &[String], timeout: Duration) -> Result<ExecOutput>;
 

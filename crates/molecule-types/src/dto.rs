@@ -221,6 +221,18 @@ pub struct SubsystemLiveness {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Liveness {
     pub subsystems: std::collections::BTreeMap<String, SubsystemLiveness>,
+    /// The restart governor's fleet-wide state (an addition to the
+    /// reference shape); absent from older platforms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetView>,
+}
+
+/// The fleet breaker as `GET /admin/liveness` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FleetView {
+    /// Open: too many workspaces looked gone at once, so no automatic
+    /// restarts until the observer looks healthy again.
+    pub breaker_open: bool,
 }
 
 /// The bare `{status: "..."}` acknowledgement of `GET /health`,

@@ -86,4 +86,45 @@ impl DockerProvisioner {
         let bytes = self.call("logs", collect).await?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
+
+    /// The tail of a container's logs, then its output as it comes, until
+    /// the container stops or the receiver is dropped.
+    pub(super) fn follow_container_logs(
+        &self,
+        name: &str,
+        tail: usize,
+    ) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .tail(&tail.to_string())
+            .build();
+        let docker = self.docker.clone();
+        let name = name.to_string();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut stream = docker.logs(&name, Some(opts));
+            loop {
+                let chunk = tokio::select! {
+                    c = stream.next() => c,
+                    () = tx.closed() => return,
+                };
+                match chunk {
+                    Some(Ok(out)) => {
+                        if tx.send(out.into_bytes().to_vec()).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let note = format!("[molecule: log stream ended: {e}]\n");
+                        let _ = tx.send(note.into_bytes()).await;
+                        return;
+                    }
+                    None => return,
+                }
+            }
+        });
+        rx
+    }
 }

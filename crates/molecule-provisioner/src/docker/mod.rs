@@ -473,6 +473,26 @@ impl Provisioner for DockerProvisioner {
         self.container_logs(&container_name(id), tail).await
     }
 
+    async fn log_stream(
+        &self,
+        id: Uuid,
+        tail: usize,
+        follow: bool,
+    ) -> Result<tokio::sync::mpsc::Receiver<Vec<u8>>> {
+        if !follow {
+            let text = self.logs(id, tail).await?;
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            let _ = tx.try_send(text.into_bytes());
+            return Ok(rx);
+        }
+        match self.inspect(id).await {
+            Observation::NotFound => return Err(ProvisionError::NotFound),
+            Observation::Unknown(e) => return Err(ProvisionError::Unavailable(e)),
+            _ => {}
+        }
+        Ok(self.follow_container_logs(&container_name(id), tail))
+    }
+
     async fn exec(&self, id: Uuid, cmd: &[String], timeout: Duration) -> Result<ExecOutput> {
         self.exec_in(&container_name(id), cmd, timeout).await
     }

@@ -363,6 +363,24 @@ impl Provisioner for LocalProvisioner {
         Ok(log.lock().tail(tail))
     }
 
+    async fn log_stream(
+        &self,
+        id: Uuid,
+        tail: usize,
+        follow: bool,
+    ) -> Result<tokio::sync::mpsc::Receiver<Vec<u8>>> {
+        let log = match self.children().get(&id) {
+            Some(c) => c.log.clone(),
+            None => return Err(ProvisionError::NotFound),
+        };
+        if follow {
+            return Ok(log.follow(tail));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let _ = tx.try_send(log.lock().tail(tail).into_bytes());
+        Ok(rx)
+    }
+
     async fn terminal(&self, id: Uuid, size: crate::TerminalSize) -> Result<crate::Terminal> {
         self.local_terminal(id, size).await
     }

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::Utc;
-use molecule_types::dto::{Liveness, StoredEvent, SubsystemLiveness, TestToken};
+use molecule_types::dto::{FleetView, Liveness, StoredEvent, SubsystemLiveness, TestToken};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -71,7 +71,10 @@ pub async fn liveness(State(app): State<App>, bearer: Bearer) -> AppResult<Json<
             (name.to_string(), view)
         })
         .collect();
-    Ok(Json(Liveness { subsystems }))
+    let fleet = Some(FleetView {
+        breaker_open: app.breaker_open(),
+    });
+    Ok(Json(Liveness { subsystems, fleet }))
 }
 
 pub async fn test_token(

@@ -92,6 +92,7 @@ fn agent_routes() -> Router<App> {
             get(content::plugins::download),
         )
         .route("/workspaces/{id}/terminal", get(terminal::upgrade))
+        .route("/workspaces/{id}/logs", get(terminal::logs))
         .route("/workspaces/{id}/transcript", get(a2a::transcript))
         .route("/workspaces/{id}/traces", get(a2a::traces))
         .route(

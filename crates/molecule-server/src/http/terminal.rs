@@ -1,3 +1,6 @@
+//! `GET /workspaces/:id/logs`: the runtime's output, streamed when
+//! following.
+//!
 //! `GET /workspaces/:id/terminal`: the WebSocket bridge to a shell opened by
 //! `App::open_terminal`. The shell is opened before the upgrade, so its
 //! refusals keep their HTTP statuses (401/403/404/503). Then: the shell's
@@ -25,6 +28,43 @@ use crate::error::{AppError, AppResult};
 pub struct SizeQuery {
     cols: Option<u16>,
     rows: Option<u16>,
+}
+
+/// `?tail=&follow=` of `GET /workspaces/:id/logs`.
+#[derive(Debug, Deserialize)]
+pub struct LogsQuery {
+    tail: Option<usize>,
+    follow: Option<bool>,
+}
+
+/// Most lines a logs request may ask for.
+const MAX_TAIL: usize = 10_000;
+
+/// `GET /workspaces/:id/logs`: plain text, streamed while following.
+pub async fn logs(
+    State(app): State<App>,
+    bearer: Bearer,
+    WorkspacePath(id): WorkspacePath,
+    Query(q): Query<LogsQuery>,
+) -> AppResult<Response> {
+    let access = app.auth_workspace(id, bearer.creds()).await?;
+    let tail = q.tail.unwrap_or(100);
+    if tail > MAX_TAIL {
+        return Err(AppError::invalid("tail must be at most 10000"));
+    }
+    let rx = app
+        .workspace_logs(access, tail, q.follow.unwrap_or(false))
+        .await?;
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|c| (Ok::<_, std::convert::Infallible>(bytes::Bytes::from(c)), rx))
+    });
+    Ok(Response::builder()
+        .header("content-type", "text/plain; charset=utf-8")
+        .header("cache-control", "no-store")
+        .body(axum::body::Body::from_stream(chunks))
+        .expect("static headers are valid"))
 }
 
 pub async fn upgrade(

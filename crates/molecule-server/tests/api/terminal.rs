@@ -138,8 +138,6 @@ async fn a_terminal_runs_commands_resizes_and_leaves_nothing_behind(backend: Bac
     }
 }
 
-backend_tests!(a_terminal_runs_commands_resizes_and_leaves_nothing_behind);
-
 /// Without a runtime backend the terminal is 503; without a credential, or
 /// with another workspace's, 401; bad sizes 400.
 #[tokio::test]
@@ -171,4 +169,104 @@ async fn terminal_refusals_keep_their_statuses() {
         .await
         .unwrap();
     assert_eq!(r.status, 403);
+}
+
+/// `GET /workspaces/:id/logs`: the agent's output, and with `follow` a
+/// stream that ends when the agent stops.
+async fn logs_show_and_follow_the_agent_output(backend: Backend) {
+    let Some(t) = start_backend(backend, |_| {}).await else {
+        return;
+    };
+    let id = t.create("talkative", None).await;
+    wait_status(
+        &t.client,
+        id,
+        WorkspaceStatus::Online,
+        Duration::from_secs(60),
+    )
+    .await;
+    let c = t.minted(id).await;
+    let path = format!("/workspaces/{id}/logs");
+    // The agent logs its registration right after it starts.
+    let tail = eventually(Duration::from_secs(30), || async {
+        let r = c
+            .request(
+                molecule_client::Method::GET,
+                &format!("{path}?tail=20"),
+                None,
+            )
+            .await
+            .ok()?;
+        (r.status == 200 && r.text().contains("registered")).then(|| r.text())
+    })
+    .await
+    .expect("the registration in the logs");
+    assert!(tail.lines().count() <= 20, "{tail}");
+    let mut follow = c
+        .raw(molecule_client::Method::GET, format!("{path}?follow=true"))
+        .send_streaming()
+        .await
+        .unwrap();
+    assert_eq!(follow.status, 200);
+    assert_eq!(
+        follow.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    let mut seen = String::new();
+    while !seen.contains("registered") {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), follow.chunk())
+            .await
+            .expect("output within 30 s")
+            .unwrap()
+            .expect("the stream stays open while the agent runs");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let paused = c
+        .request(
+            molecule_client::Method::POST,
+            &format!("/workspaces/{id}/pause"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(paused.status, 200, "{}", paused.text());
+    // The stream ends once the agent stopped (whatever it printed last).
+    let ended = tokio::time::timeout(Duration::from_secs(60), async {
+        while follow.chunk().await.unwrap().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the follow never ended");
+    let r = c
+        .request(
+            molecule_client::Method::GET,
+            &format!("{path}?tail=10001"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+backend_tests!(
+    a_terminal_runs_commands_resizes_and_leaves_nothing_behind,
+    logs_show_and_follow_the_agent_output,
+);
+
+#[tokio::test]
+async fn logs_refusals() {
+    let t = start().await;
+    let id = t.create("no-backend", None).await;
+    let c = t.minted(id).await;
+    let get = |c: &molecule_client::Client, path: String| {
+        let c = c.clone();
+        async move {
+            c.request(molecule_client::Method::GET, &path, None)
+                .await
+                .unwrap()
+                .status
+        }
+    };
+    assert_eq!(get(&t.client, format!("/workspaces/{id}/logs")).await, 401);
+    assert_eq!(get(&c, format!("/workspaces/{id}/logs")).await, 503);
+    assert_eq!(get(&c, format!("/workspaces/{id}/logs?tail=x")).await, 400);
+    assert_eq!(get(&c, "/workspaces/not-a-uuid/logs".into()).await, 404);
 }

@@ -33,6 +33,11 @@ fn describe(obs: &Observation) -> String {
 }
 
 impl App {
+    /// Whether the fleet breaker holds automatic restarts back.
+    pub fn breaker_open(&self) -> bool {
+        self.governor.lock().is_ok_and(|g| g.is_frozen())
+    }
+
     fn count_unknown(&self, id: Uuid, source: &'static str, err: &str) {
         self.metrics
             .inc("molecule_inspect_unknown_total", &[("source", source)]);

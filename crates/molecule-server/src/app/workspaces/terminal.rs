@@ -1,5 +1,5 @@
 //! `GET /workspaces/:id/terminal` (api-contract §5.18, subsystems §5.8):
-//! opening a shell in the workspace's runtime. The bridge to the WebSocket
+//! opening a shell in the workspace's runtime; and `GET …/logs`, its output. The bridge to the WebSocket
 //! is `http/terminal.rs`; the shell itself is the provisioner's
 //! ([`molecule_provisioner::Terminal`]). The command is fixed (the best
 //! shell of the image), never taken from the client.
@@ -64,6 +64,37 @@ impl App {
                 cause: other.to_string(),
             },
         })
+    }
+
+    /// `GET /workspaces/:id/logs` (an addition, docs/compat.md): the
+    /// runtime's output as the provisioner keeps it — the last `tail` lines
+    /// and, when `follow`, what comes after. 503 without a runtime backend,
+    /// 404 when the workspace has no container or process.
+    pub async fn workspace_logs(
+        &self,
+        access: WorkspaceAccess,
+        tail: usize,
+        follow: bool,
+    ) -> AppResult<tokio::sync::mpsc::Receiver<Vec<u8>>> {
+        let provisioner = self
+            .provisioner
+            .as_ref()
+            .ok_or(AppError::Unavailable("Docker not available"))?;
+        let id = access.uuid();
+        self.workspace_row(id).await?;
+        provisioner
+            .log_stream(id, tail, follow)
+            .await
+            .map_err(|e| match e {
+                ProvisionError::NotFound => AppError::not_found("workspace has no container"),
+                ProvisionError::Unavailable(_) => {
+                    AppError::Unavailable("runtime backend unavailable")
+                }
+                other => AppError::Internal {
+                    public: "failed to read logs",
+                    cause: other.to_string(),
+                },
+            })
     }
 }
 
