@@ -27,6 +27,11 @@ struct Cli {
     conn: cli::Connection,
 }
 
+/// The whole command tree, for completions and the man page.
+fn cli_command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the platform (HTTP API, WebSocket, background tasks).

@@ -7,7 +7,11 @@
 //! the named context (`--context`, else the current one of `molecule
 //! context`), else `http://127.0.0.1:8080` without a token.
 
+pub mod agent;
+pub mod chat;
+pub mod content;
 pub mod contexts;
+pub mod dashboard;
 pub mod doctor;
 pub mod render;
 
@@ -62,17 +66,75 @@ pub enum Command {
         #[arg(long, short = 'f')]
         follow: bool,
     },
-    /// A workspace's secrets (values are never printed)
+    /// Secrets of a workspace, and global ones (values only on request)
     #[command(subcommand)]
     Secret(Secret),
+    /// An agent's card, config, memory, session search and chat
+    #[command(subcommand)]
+    Agent(AgentCmd),
+    /// Talk to a workspace's agent through the platform (streams the answer)
+    Chat {
+        workspace: Uuid,
+        /// Send this one message and exit (else read lines from stdin)
+        #[arg(long, short = 'm')]
+        message: Option<String>,
+    },
+    /// The workspace's output, from its container or process
+    Logs {
+        workspace: Uuid,
+        /// Keep printing new output
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// How many earlier lines to show
+        #[arg(long, default_value_t = 100)]
+        tail: usize,
+    },
+    /// The live org in the terminal: tree, events, health, actions, chat
+    Dashboard,
+    /// Discovery and access checks
+    #[command(subcommand)]
+    Registry(agent::Registry),
+    /// Delegations between workspaces
+    #[command(subcommand, visible_alias = "delegation")]
+    Delegations(agent::Delegation),
+    /// Workspace templates
+    #[command(subcommand, visible_alias = "template")]
+    Templates(content::Templates),
+    /// Org templates and org import
+    #[command(subcommand)]
+    Org(content::Org),
+    /// Export and import workspaces as bundles
+    #[command(subcommand)]
+    Bundle(content::Bundle),
+    /// A workspace's files
+    #[command(subcommand)]
+    Files(content::Files),
+    /// The plugin registry and a workspace's plugins
+    #[command(subcommand, visible_alias = "plugins")]
+    Plugin(content::Plugins),
+    /// A workspace's LLM traces (from the configured Langfuse)
+    Traces { workspace: Uuid },
+    /// The agent's own transcript
+    Transcript {
+        workspace: Uuid,
+        #[arg(long)]
+        since: Option<u64>,
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Shell completions for bash, zsh, fish, elvish or powershell
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The manual page (roff), for `man -l -`
+    Man,
     /// A workspace's cron schedules
     #[command(subcommand)]
     Schedule(Schedule),
     /// Human approvals
-    #[command(subcommand)]
+    #[command(subcommand, visible_alias = "approval")]
     Approvals(Approvals),
-    /// A workspace's delegations
-    Delegations { workspace: Uuid },
     /// A workspace's activity log
     Activity {
         workspace: Uuid,
@@ -155,6 +217,56 @@ pub enum Secret {
     Delete {
         workspace: Uuid,
         key: String,
+    },
+    /// Print the decrypted values (workspace ones override global ones)
+    Values {
+        workspace: Uuid,
+    },
+    /// Global secrets every workspace inherits
+    ListGlobal,
+    SetGlobal {
+        key: String,
+        value: String,
+    },
+    DeleteGlobal {
+        key: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCmd {
+    /// The agent card
+    #[command(subcommand)]
+    Card(agent::Card),
+    /// The workspace's runtime config
+    #[command(subcommand)]
+    Config(agent::ConfigCmd),
+    /// The key/value memory
+    #[command(subcommand)]
+    Memory(agent::Memory),
+    /// Scoped memories (LOCAL, TEAM, GLOBAL)
+    #[command(subcommand)]
+    Memories(agent::Memories),
+    /// Search the workspace's activity and memories
+    Session {
+        #[command(subcommand)]
+        cmd: SessionCmd,
+    },
+    /// Same as `molecule chat`
+    Chat {
+        workspace: Uuid,
+        #[arg(long, short = 'm')]
+        message: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionCmd {
+    Search {
+        workspace: Uuid,
+        query: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
     },
 }
 
@@ -307,9 +419,44 @@ const WS_COLUMNS: &[&str] = &[
     "current_task",
 ];
 
+/// `path?k=v&…` with the given values percent-encoded, unset ones left out.
+fn query(path: &str, pairs: &[(&str, Option<String>)]) -> String {
+    let q: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", segment(v))))
+        .collect();
+    if q.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", q.join("&"))
+    }
+}
+
+/// One path segment or query value, percent-encoded.
+fn segment(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 async fn execute(conn: &Connection, command: Command) -> Result<()> {
-    if let Command::Context(cmd) = command {
-        return context(conn, cmd);
+    match command {
+        Command::Context(cmd) => return context(conn, cmd),
+        Command::Completions { shell } => {
+            let mut cmd = crate::cli_command();
+            clap_complete::generate(shell, &mut cmd, "molecule", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man => {
+            clap_mangen::Man::new(crate::cli_command()).render(&mut std::io::stdout())?;
+            return Ok(());
+        }
+        _ => {}
     }
     if let Command::Doctor = command {
         let (c, url) = client_and_url(conn)?;
@@ -444,8 +591,25 @@ async fn execute(conn: &Connection, command: Command) -> Result<()> {
                 print(conn, &v, &[]);
             }
             Secret::Delete { workspace, key } => {
-                let path = format!("{}/secrets/{key}", ws(workspace));
+                let path = format!("{}/secrets/{}", ws(workspace), segment(&key));
                 print(conn, &call(&c, Method::DELETE, &path, None).await?, &[]);
+            }
+            Secret::Values { workspace } => {
+                let v = call(
+                    &c,
+                    Method::GET,
+                    &format!("{}/secrets/values", ws(workspace)),
+                    None,
+                )
+                .await?;
+                print(conn, &v, &[]);
+            }
+            Secret::ListGlobal => agent::global_secret(conn, &c, agent::GlobalSecret::List).await?,
+            Secret::SetGlobal { key, value } => {
+                agent::global_secret(conn, &c, agent::GlobalSecret::Set { key, value }).await?
+            }
+            Secret::DeleteGlobal { key } => {
+                agent::global_secret(conn, &c, agent::GlobalSecret::Delete { key }).await?
             }
         },
         Command::Schedule(cmd) => match cmd {
@@ -547,20 +711,43 @@ async fn execute(conn: &Connection, command: Command) -> Result<()> {
                 print(conn, &call(&c, Method::POST, &path, Some(body)).await?, &[]);
             }
         },
-        Command::Delegations { workspace } => {
-            let v = call(
-                &c,
-                Method::GET,
-                &format!("{}/delegations", ws(workspace)),
-                None,
-            )
-            .await?;
-            print(
-                conn,
-                &v,
-                &["delegation_id", "type", "status", "target_id", "created_at"],
-            );
-        }
+        Command::Delegations(cmd) => agent::delegation(conn, &c, cmd).await?,
+        Command::Agent(cmd) => match cmd {
+            AgentCmd::Card(cmd) => agent::card(conn, &c, cmd).await?,
+            AgentCmd::Config(cmd) => agent::config(conn, &c, cmd).await?,
+            AgentCmd::Memory(cmd) => agent::memory(conn, &c, cmd).await?,
+            AgentCmd::Memories(cmd) => agent::memories(conn, &c, cmd).await?,
+            AgentCmd::Session {
+                cmd:
+                    SessionCmd::Search {
+                        workspace,
+                        query,
+                        limit,
+                    },
+            } => content::session_search(conn, &c, workspace, query, limit).await?,
+            AgentCmd::Chat { workspace, message } => {
+                agent::chat(conn, &c, workspace, message).await?
+            }
+        },
+        Command::Chat { workspace, message } => agent::chat(conn, &c, workspace, message).await?,
+        Command::Logs {
+            workspace,
+            follow,
+            tail,
+        } => agent::logs(&c, workspace, tail, follow).await?,
+        Command::Dashboard => dashboard::dashboard(c).await?,
+        Command::Registry(cmd) => agent::registry(conn, &c, cmd).await?,
+        Command::Templates(cmd) => content::templates(conn, &c, cmd).await?,
+        Command::Org(cmd) => content::org(conn, &c, cmd).await?,
+        Command::Bundle(cmd) => content::bundle(conn, &c, cmd).await?,
+        Command::Files(cmd) => content::files(conn, &c, cmd).await?,
+        Command::Plugin(cmd) => content::plugins(conn, &c, cmd).await?,
+        Command::Traces { workspace } => content::traces(conn, &c, workspace).await?,
+        Command::Transcript {
+            workspace,
+            since,
+            limit,
+        } => content::transcript(conn, &c, workspace, since, limit).await?,
         Command::Activity { workspace, kind } => {
             let mut path = format!("{}/activity", ws(workspace));
             if let Some(k) = kind {
@@ -588,7 +775,9 @@ async fn execute(conn: &Connection, command: Command) -> Result<()> {
             let v = call(&c, method, &path, body).await?;
             print(conn, &v, &[]);
         }
-        Command::Context(_) | Command::Doctor => unreachable!("handled above"),
+        Command::Context(_) | Command::Doctor | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled above")
+        }
     }
     Ok(())
 }

@@ -125,7 +125,7 @@ async fn every_command_group_works_against_a_real_server() {
         "{}",
         String::from_utf8_lossy(&activity.stderr)
     );
-    assert!(authed!("delegations", &id).status.success());
+    assert!(authed!("delegations", "list", &id).status.success());
     assert!(authed!("approvals", "list", &id).status.success());
 
     // Events, and any call through `api`.
@@ -277,4 +277,326 @@ async fn doctor_reports_each_check_and_fails_on_a_failure() {
         table.contains("FAIL") && table.contains("molecule serve"),
         "{table}"
     );
+}
+
+#[tokio::test]
+async fn content_agent_and_generated_commands() {
+    let t = start().await;
+    let url = t.server.url();
+    let cfg = TempDir::default();
+    macro_rules! run {
+        ($($a:expr),* $(,)?) => { molecule(&url, &cfg, &[$($a),*]).await };
+    }
+    let lead = t.create("lead", None).await.to_string();
+    let worker = t
+        .create("worker", Some(lead.parse().unwrap()))
+        .await
+        .to_string();
+    let token = t
+        .client
+        .test_token(lead.parse().unwrap())
+        .await
+        .unwrap()
+        .auth_token;
+    let token_arg = format!("--token={token}");
+    // Workspace-scoped commands carry the workspace's token.
+    macro_rules! authed {
+        ($($a:expr),* $(,)?) => { molecule(&url, &cfg, &[token_arg.as_str(), $($a),*]).await };
+    }
+
+    // Agent: card, config, key/value memory, scoped memories, session search.
+    ok_json(&authed!(
+        "agent",
+        "card",
+        "set",
+        &lead,
+        r#"{"name":"lead","description":"plans"}"#,
+        "-o",
+        "json"
+    ));
+    assert_eq!(
+        ok_json(&authed!("agent", "card", "get", &lead))["description"],
+        "plans"
+    );
+    ok_json(&authed!(
+        "agent",
+        "config",
+        "set",
+        &lead,
+        r#"{"model":"m1"}"#,
+        "-o",
+        "json"
+    ));
+    assert_eq!(
+        ok_json(&authed!("agent", "config", "get", &lead, "-o", "json"))["model"],
+        "m1"
+    );
+    ok_json(&authed!(
+        "agent",
+        "memory",
+        "set",
+        &lead,
+        "plan",
+        r#"{"step":2}"#,
+        "--ttl",
+        "600",
+        "-o",
+        "json"
+    ));
+    assert_eq!(
+        ok_json(&authed!(
+            "agent", "memory", "get", &lead, "plan", "-o", "json"
+        ))["value"]["step"],
+        2
+    );
+    assert!(text(&authed!("agent", "memory", "list", &lead)).contains("plan"));
+    ok_json(&authed!(
+        "agent", "memory", "delete", &lead, "plan", "-o", "json"
+    ));
+    let added = ok_json(&authed!(
+        "agent",
+        "memories",
+        "add",
+        &lead,
+        "the launch is on friday",
+        "--scope",
+        "team",
+        "-o",
+        "json"
+    ));
+    let mid = added["id"].as_str().unwrap().to_string();
+    let found = ok_json(&authed!(
+        "agent", "memories", "list", &lead, "-q", "launch", "-o", "json"
+    ));
+    assert_eq!(found[0]["content"], "the launch is on friday", "{found}");
+    let hits = ok_json(&authed!(
+        "agent", "session", "search", &lead, "friday", "-o", "json"
+    ));
+    assert!(
+        hits.as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["kind"] == "memory"),
+        "{hits}"
+    );
+    ok_json(&authed!(
+        "agent", "memories", "delete", &lead, &mid, "-o", "json"
+    ));
+
+    // Secrets: global ones, and values only when asked.
+    ok_json(&run!(
+        "secret",
+        "set-global",
+        "SHARED_KEY",
+        "g-value",
+        "-o",
+        "json"
+    ));
+    let globals = run!("secret", "list-global");
+    assert!(text(&globals).contains("SHARED_KEY") && !text(&globals).contains("g-value"));
+    assert_eq!(
+        ok_json(&authed!("secret", "values", &lead, "-o", "json"))["SHARED_KEY"],
+        "g-value"
+    );
+    ok_json(&run!("secret", "delete-global", "SHARED_KEY", "-o", "json"));
+
+    // Registry and delegation.
+    let access = ok_json(&run!(
+        "registry",
+        "check-access",
+        &worker,
+        &lead,
+        "-o",
+        "json"
+    ));
+    assert_eq!(access["allowed"], true);
+    assert_eq!(
+        ok_json(&authed!("delegation", "list", &lead, "-o", "json")),
+        Value::Array(vec![])
+    );
+
+    // Templates, org, bundles, plugins, traces.
+    assert!(run!("templates", "list").status.success());
+    assert!(run!("org", "templates").status.success());
+    let org = cfg.0.join("org.yaml");
+    std::fs::write(
+        &org,
+        "name: tiny\nworkspaces:\n  - name: solo\n    role: does it all\n",
+    )
+    .unwrap();
+    let imported = run!(
+        "org",
+        "import",
+        "--file",
+        org.to_str().unwrap(),
+        "--no-wait",
+        "-o",
+        "json"
+    );
+    assert_eq!(
+        ok_json(&imported)["count"],
+        1,
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    assert!(String::from_utf8_lossy(&imported.stderr).contains("importing the org"));
+    let bundle = cfg.0.join("bundle.json");
+    let exported = run!(
+        "bundle",
+        "export",
+        &lead,
+        "--file",
+        bundle.to_str().unwrap()
+    );
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let back = ok_json(&run!(
+        "bundle",
+        "import",
+        bundle.to_str().unwrap(),
+        "--no-wait",
+        "-o",
+        "json"
+    ));
+    assert_eq!(back["name"], "lead", "{back}");
+    assert_eq!(
+        ok_json(&run!("plugin", "sources", "-o", "json"))["schemes"][0],
+        "github"
+    );
+    assert!(run!("plugins", "registry").status.success());
+    assert_eq!(
+        ok_json(&authed!("traces", &lead, "-o", "json")),
+        Value::Array(vec![])
+    );
+
+    // Without a runtime backend there are no logs: the server's refusal.
+    let logs = authed!("logs", &lead);
+    assert_eq!(logs.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&logs.stderr).contains("503"),
+        "{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+
+    // Completions and the man page come from the command definitions.
+    let bash = run_with_config(&cfg, &["completions", "bash"]).await;
+    assert!(
+        text(&bash).contains("dashboard") && text(&bash).contains("complete"),
+        "{}",
+        text(&bash)
+    );
+    let man = run_with_config(&cfg, &["man"]).await;
+    assert!(
+        text(&man).starts_with(".ie") || text(&man).contains(".TH molecule"),
+        "{}",
+        text(&man)
+    );
+    // The dashboard needs a terminal and says so.
+    let no_tty = run!("dashboard");
+    assert_eq!(no_tty.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&no_tty.stderr).contains("needs a terminal"));
+}
+
+/// Against real agents (local processes): chat streams the echo back,
+/// logs show and follow the agent's output, an org import waits with
+/// progress until its workspace is online.
+#[tokio::test]
+async fn chat_logs_and_import_progress_against_real_agents() {
+    use crate::lifecycle::{Backend, start_backend, wait_status};
+    use molecule_types::WorkspaceStatus;
+    use tokio::io::AsyncReadExt;
+    let t = start_backend(Backend::Local, |_| {})
+        .await
+        .expect("local backend");
+    let url = t.server.url();
+    let cfg = TempDir::default();
+    let id = t.create("talker", None).await;
+    wait_status(
+        &t.client,
+        id,
+        WorkspaceStatus::Online,
+        Duration::from_secs(60),
+    )
+    .await;
+    let sid = id.to_string();
+
+    // The proxy answers 503 until the provisioner recorded the address.
+    let mut said = None;
+    for _ in 0..100 {
+        let out = molecule(&url, &cfg, &["chat", &sid, "-m", "hello there"]).await;
+        if out.status.success() {
+            said = Some(text(&out));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(said.expect("a chat answer").trim(), "echo: hello there");
+    let json = ok_json(&molecule(&url, &cfg, &["chat", &sid, "-m", "again", "-o", "json"]).await);
+    assert_eq!(json["state"], "completed");
+    assert_eq!(json["answer"], "echo: again");
+
+    let token = t.client.test_token(id).await.unwrap().auth_token;
+    let token_arg = format!("--token={token}");
+    let logs = molecule(&url, &cfg, &[&token_arg, "logs", &sid, "--tail", "50"]).await;
+    assert!(
+        text(&logs).contains("registered"),
+        "{}{}",
+        text(&logs),
+        String::from_utf8_lossy(&logs.stderr)
+    );
+
+    // Follow: the output so far, then more until the agent stops.
+    let mut follower = tokio::process::Command::new(env!("CARGO_BIN_EXE_molecule"))
+        .args(["--url", &url, &token_arg, "logs", &sid, "--follow"])
+        .env("MOLECULE_CONFIG", cfg.0.join("config.json"))
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = follower.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("registered") {
+        let n = tokio::time::timeout(Duration::from_secs(30), stdout.read(&mut buf))
+            .await
+            .expect("logs within 30 s")
+            .unwrap();
+        assert!(n > 0, "the follower ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let paused = molecule(&url, &cfg, &[&token_arg, "ws", "pause", &sid]).await;
+    assert!(
+        paused.status.success(),
+        "{}",
+        String::from_utf8_lossy(&paused.stderr)
+    );
+    let mut rest = String::new();
+    tokio::time::timeout(Duration::from_secs(30), stdout.read_to_string(&mut rest))
+        .await
+        .expect("the follow ends when the agent stops")
+        .unwrap();
+    assert!(follower.wait().await.unwrap().success());
+
+    // An org import waits, with progress, until its workspace is online.
+    let org = cfg.0.join("org.yaml");
+    std::fs::write(&org, "name: pair\nworkspaces:\n  - name: first\n").unwrap();
+    let out = molecule(
+        &url,
+        &cfg,
+        &[
+            "org",
+            "import",
+            "--file",
+            org.to_str().unwrap(),
+            "--timeout",
+            "120",
+        ],
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("1/1 online"), "{err}");
 }

@@ -30,6 +30,7 @@ mod bad_input;
 mod cli;
 mod conformance;
 mod content;
+mod dashboard;
 mod delegation;
 mod events;
 mod faults;
