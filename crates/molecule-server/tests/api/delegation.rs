@@ -49,20 +49,14 @@ async fn a_delegation_completes_with_the_agents_reply() {
         .expect("a result row");
     assert_eq!(result["status"], "completed");
     assert_eq!(result["response_preview"], "echo: summarise the logs");
-    let events: Vec<String> = t
-        .client
-        .events(Some(parent))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event_type)
-        .collect();
+    // The result row and the completion event are written one after the
+    // other: wait for the event rather than read once.
     for want in [
         "DELEGATION_SENT",
         "DELEGATION_STATUS",
         "DELEGATION_COMPLETE",
     ] {
-        assert!(events.iter().any(|e| e == want), "{want} in {events:?}");
+        crate::lifecycle::wait_event(&t.client, parent, want).await;
     }
     // The target logged the call, with the source as caller.
     let worker_rows = eventually(Duration::from_secs(5), || async {
@@ -123,14 +117,16 @@ async fn agent_errors_fail_a_delegation_and_a_failed_key_can_be_reused() {
     let rows = wait_delegation(&lead, parent, &id, "failed").await;
     let tracking = rows.iter().find(|r| r["type"] == "delegate").unwrap();
     assert_eq!(tracking["error"], "HTTP 500");
-    assert!(
-        t.client
-            .events(Some(parent))
-            .await
-            .unwrap()
-            .iter()
-            .any(|e| e.event_type == "DELEGATION_FAILED" && e.payload["error"] == "HTTP 500")
-    );
+    // The row is written before its event: wait for the event.
+    let failed = eventually(Duration::from_secs(10), || async {
+        let events = t.client.events(Some(parent)).await.ok()?;
+        events
+            .into_iter()
+            .find(|e| e.event_type == "DELEGATION_FAILED")
+    })
+    .await
+    .expect("DELEGATION_FAILED");
+    assert_eq!(failed.payload["error"], "HTTP 500");
     assert_eq!(up.hits.load(Ordering::SeqCst), 1, "a 500 is not retried");
     let retry = lead
         .delegate(parent, broken, "try", Some("k"))

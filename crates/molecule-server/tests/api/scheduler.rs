@@ -294,6 +294,8 @@ async fn schedules_fire_to_a_real_agent_and_record_ok() {
     .await
     .unwrap();
     assert_eq!(h[0]["status"], "ok");
+    // The run's row is written before its event: wait for the event.
+    crate::lifecycle::wait_event(&t.client, ws, "CRON_EXECUTED").await;
     let executed = t
         .client
         .events(Some(ws))
