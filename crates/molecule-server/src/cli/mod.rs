@@ -202,6 +202,18 @@ pub enum Ws {
     Resume {
         id: Uuid,
     },
+    /// Replace the direct children with the team of the workspace's template
+    Expand {
+        id: Uuid,
+    },
+    /// Remove the direct children (their tokens are revoked)
+    Collapse {
+        id: Uuid,
+    },
+    /// Revoke the workspace's tokens and mint a new one (admin); printed once
+    RotateToken {
+        id: Uuid,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -252,6 +264,14 @@ pub enum AgentCmd {
         #[command(subcommand)]
         cmd: SessionCmd,
     },
+    /// Give the workspace an agent running `model`
+    Assign { workspace: Uuid, model: String },
+    /// Swap the workspace's agent for one running `model`
+    Replace { workspace: Uuid, model: String },
+    /// Remove the workspace's agent
+    Remove { workspace: Uuid },
+    /// Move the workspace's agent to another workspace
+    Move { workspace: Uuid, target: Uuid },
     /// Same as `molecule chat`
     Chat {
         workspace: Uuid,
@@ -287,6 +307,21 @@ pub enum Schedule {
         /// IANA time zone
         #[arg(long, default_value = "UTC")]
         timezone: String,
+    },
+    /// Change fields: `molecule schedule update WS SID --enabled false`
+    Update {
+        workspace: Uuid,
+        schedule: Uuid,
+        #[arg(long)]
+        cron: Option<String>,
+        #[arg(long)]
+        prompt: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        timezone: Option<String>,
+        #[arg(long)]
+        enabled: Option<bool>,
     },
     Run {
         workspace: Uuid,
@@ -550,6 +585,18 @@ async fn execute(conn: &Connection, command: Command) -> Result<()> {
                 .await?;
                 print(conn, &v, &[]);
             }
+            Ws::Expand { id } => {
+                let v = call(&c, Method::POST, &format!("{}/expand", ws(id)), None).await?;
+                print(conn, &v, &[]);
+            }
+            Ws::Collapse { id } => {
+                let v = call(&c, Method::POST, &format!("{}/collapse", ws(id)), None).await?;
+                print(conn, &v, &[]);
+            }
+            Ws::RotateToken { id } => {
+                let path = format!("/admin/workspaces/{id}/token");
+                print(conn, &call(&c, Method::POST, &path, None).await?, &[]);
+            }
             Ws::Pause { id } => {
                 let v = call(&c, Method::POST, &format!("{}/pause", ws(id)), None).await?;
                 print(conn, &v, &[]);
@@ -651,6 +698,39 @@ async fn execute(conn: &Connection, command: Command) -> Result<()> {
                 .await?;
                 print(conn, &v, &[]);
             }
+            Schedule::Update {
+                workspace,
+                schedule,
+                cron,
+                prompt,
+                name,
+                timezone,
+                enabled,
+            } => {
+                let mut body = json!({});
+                for (k, v) in [
+                    ("cron_expr", cron.map(Value::from)),
+                    ("prompt", prompt.map(Value::from)),
+                    ("name", name.map(Value::from)),
+                    ("timezone", timezone.map(Value::from)),
+                    ("enabled", enabled.map(Value::from)),
+                ] {
+                    if let Some(v) = v {
+                        body[k] = v;
+                    }
+                }
+                if body.as_object().is_some_and(serde_json::Map::is_empty) {
+                    bail!(
+                        "nothing to update: give --cron, --prompt, --name, --timezone or --enabled"
+                    );
+                }
+                let path = format!("{}/schedules/{schedule}", ws(workspace));
+                print(
+                    conn,
+                    &call(&c, Method::PATCH, &path, Some(body)).await?,
+                    &[],
+                );
+            }
             Schedule::Run {
                 workspace,
                 schedule,
@@ -725,6 +805,31 @@ async fn execute(conn: &Connection, command: Command) -> Result<()> {
                         limit,
                     },
             } => content::session_search(conn, &c, workspace, query, limit).await?,
+            AgentCmd::Assign { workspace, model } => {
+                let path = format!("{}/agent", ws(workspace));
+                print(
+                    conn,
+                    &call(&c, Method::POST, &path, Some(json!({ "model": model }))).await?,
+                    &[],
+                );
+            }
+            AgentCmd::Replace { workspace, model } => {
+                let path = format!("{}/agent", ws(workspace));
+                print(
+                    conn,
+                    &call(&c, Method::PATCH, &path, Some(json!({ "model": model }))).await?,
+                    &[],
+                );
+            }
+            AgentCmd::Remove { workspace } => {
+                let path = format!("{}/agent", ws(workspace));
+                print(conn, &call(&c, Method::DELETE, &path, None).await?, &[]);
+            }
+            AgentCmd::Move { workspace, target } => {
+                let path = format!("{}/agent/move", ws(workspace));
+                let body = json!({ "target_workspace_id": target });
+                print(conn, &call(&c, Method::POST, &path, Some(body)).await?, &[]);
+            }
             AgentCmd::Chat { workspace, message } => {
                 agent::chat(conn, &c, workspace, message).await?
             }

@@ -118,6 +118,20 @@ async fn every_command_group_works_against_a_real_server() {
     let sid = schedule["id"].as_str().unwrap().to_string();
     let schedules = ok_json(&authed!("schedule", "list", &id, "-o", "json"));
     assert_eq!(schedules[0]["name"], "daily");
+    ok_json(&authed!(
+        "schedule",
+        "update",
+        &id,
+        &sid,
+        "--enabled",
+        "false",
+        "-o",
+        "json"
+    ));
+    assert_eq!(
+        ok_json(&authed!("schedule", "list", &id, "-o", "json"))[0]["enabled"],
+        false
+    );
     ok_json(&authed!("schedule", "delete", &id, &sid, "-o", "json"));
     let activity = authed!("activity", &id);
     assert!(
@@ -414,6 +428,19 @@ async fn content_agent_and_generated_commands() {
         ok_json(&authed!("delegation", "list", &lead, "-o", "json")),
         Value::Array(vec![])
     );
+
+    // The agent slot, children, and token rotation.
+    let assigned = ok_json(&authed!("agent", "assign", &lead, "model-a", "-o", "json"));
+    assert_eq!(assigned["model"], "model-a", "{assigned}");
+    ok_json(&authed!("agent", "replace", &lead, "model-b", "-o", "json"));
+    ok_json(&authed!("agent", "remove", &lead, "-o", "json"));
+    let again = authed!("agent", "remove", &lead);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no active agent"));
+    let rotated = ok_json(&run!("ws", "rotate-token", &worker, "-o", "json"));
+    assert!(rotated["auth_token"].is_string(), "{rotated}");
+    let collapsed = ok_json(&authed!("ws", "collapse", &lead, "-o", "json"));
+    assert_eq!(collapsed["removed"][0], "worker", "{collapsed}");
 
     // Templates, org, bundles, plugins, traces.
     assert!(run!("templates", "list").status.success());
