@@ -163,6 +163,9 @@ pub struct Config {
     /// `LANGFUSE_HOST`, `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY`: where
     /// `GET /workspaces/:id/traces` reads traces (all three, or none).
     pub langfuse: Option<Langfuse>,
+    /// `GITHUB_WEBHOOK_SECRET`: the HMAC key GitHub signs its deliveries
+    /// with; unset, `POST /webhooks/github` answers 503.
+    pub github_webhook_secret: Option<Redacted>,
     /// The standard `OTEL_*` variables: where spans are exported (none set:
     /// nowhere).
     pub otel: Option<molecule_telemetry::Settings>,

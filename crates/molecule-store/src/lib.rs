@@ -26,6 +26,7 @@ mod secrets;
 mod seeds;
 mod sqlite;
 mod tokens;
+mod webhooks;
 mod workspaces;
 
 use async_trait::async_trait;
@@ -47,6 +48,7 @@ pub use secrets::*;
 pub use seeds::*;
 pub use sqlite::SqliteStore;
 pub use tokens::*;
+pub use webhooks::*;
 pub use workspaces::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +109,7 @@ pub trait Store:
     + ApprovalStore
     + AgentStore
     + CanvasStore
+    + WebhookStore
     + SeedStore
     + Send
     + Sync

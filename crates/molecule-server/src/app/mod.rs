@@ -12,6 +12,7 @@ pub mod outbound;
 pub mod resources;
 pub mod supervision;
 pub mod validation;
+pub mod webhooks;
 pub mod workspaces;
 
 use chrono::{DateTime, Utc};

@@ -39,6 +39,7 @@ pub const ENV_NAMES: &[&str] = &[
     "PLUGIN_INSTALL_MAX_DIR_BYTES",
     "PLUGIN_INSTALL_FETCH_TIMEOUT",
     "LANGFUSE_HOST",
+    "GITHUB_WEBHOOK_SECRET",
     "LANGFUSE_PUBLIC_KEY",
     "LANGFUSE_SECRET_KEY",
     "MOLECULE_ACTIVITY_QUEUE_BYTES",
@@ -100,6 +101,7 @@ pub struct RawConfig {
     /// The `OTEL_*` variables that were set.
     pub otel: Vec<(String, String)>,
     pub langfuse_host: Option<String>,
+    pub github_webhook_secret: Option<String>,
     pub langfuse_public_key: Option<String>,
     pub langfuse_secret_key: Option<String>,
     pub activity_queue_bytes: Option<String>,
@@ -165,6 +167,7 @@ impl RawConfig {
                 .filter_map(|k| g(k).map(|v| (k.to_string(), v)))
                 .collect(),
             langfuse_host: g("LANGFUSE_HOST"),
+            github_webhook_secret: g("GITHUB_WEBHOOK_SECRET"),
             langfuse_public_key: g("LANGFUSE_PUBLIC_KEY"),
             langfuse_secret_key: g("LANGFUSE_SECRET_KEY"),
             activity_queue_bytes: g("MOLECULE_ACTIVITY_QUEUE_BYTES"),
@@ -538,6 +541,10 @@ impl RawConfig {
             a2a_activity,
             a2a_probe,
             langfuse,
+            github_webhook_secret: self
+                .github_webhook_secret
+                .filter(|s| !s.is_empty())
+                .map(Redacted::from),
             otel,
             plugins_dir: self.plugins_dir.as_deref().map(PathBuf::from),
             plugins_git_base,

@@ -10,6 +10,7 @@ pub mod host;
 pub mod middleware;
 mod resources;
 mod terminal;
+mod webhooks;
 mod workspaces;
 mod ws;
 
@@ -93,6 +94,8 @@ fn agent_routes() -> Router<App> {
         )
         .route("/workspaces/{id}/terminal", get(terminal::upgrade))
         .route("/workspaces/{id}/logs", get(terminal::logs))
+        .route("/webhooks/github", post(webhooks::github))
+        .route("/webhooks/github/{id}", post(webhooks::github_for))
         .route("/workspaces/{id}/transcript", get(a2a::transcript))
         .route("/workspaces/{id}/traces", get(a2a::traces))
         .route(

@@ -48,6 +48,7 @@ mod status_machine;
 mod telemetry;
 mod terminal;
 mod transcript;
+mod webhooks;
 mod workspaces;
 
 use molecule_client::Client;

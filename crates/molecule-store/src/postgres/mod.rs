@@ -17,6 +17,7 @@ mod schedules;
 mod secrets;
 mod seeds;
 mod tokens;
+mod webhooks;
 mod workspaces;
 
 use crate::{Result, Store};

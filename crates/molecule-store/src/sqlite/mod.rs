@@ -19,6 +19,7 @@ mod schedules;
 mod secrets;
 mod seeds;
 mod tokens;
+mod webhooks;
 mod workspaces;
 
 use crate::{Result, Store, StoreError};

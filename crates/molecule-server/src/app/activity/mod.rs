@@ -430,6 +430,8 @@ impl App {
             self.metrics
                 .add("molecule_activity_purged_total", &[], n as f64);
         }
+        // Webhook delivery ids (replay protection) age out with it.
+        self.purge_webhook_deliveries().await?;
         Ok(n)
     }
 }
