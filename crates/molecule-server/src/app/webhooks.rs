@@ -101,8 +101,14 @@ fn summarise(event: &str, p: &Value) -> Option<String> {
             if matches!(conclusion, "success" | "skipped" | "neutral") {
                 return None;
             }
+            let sha: String = p["workflow_run"]["head_sha"]
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .take(7)
+                .collect();
             Some(format!(
-                "GitHub: workflow {} on {repo} ({}) concluded {conclusion}\n{}",
+                "GitHub: workflow {} on {repo} ({} {sha}) concluded {conclusion}\n{}",
                 p["workflow_run"]["name"].as_str().unwrap_or("?"),
                 p["workflow_run"]["head_branch"].as_str().unwrap_or("?"),
                 p["workflow_run"]["html_url"].as_str().unwrap_or_default(),
@@ -110,6 +116,42 @@ fn summarise(event: &str, p: &Value) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// `params.metadata` of the message: where it came from and the event's
+/// identifiers (subsystems §5.7).
+fn metadata(event: &str, delivery_id: &str, p: &Value) -> Value {
+    let mut m = json!({
+        "source": "github",
+        "event": event,
+        "action": p["action"],
+        "delivery_id": delivery_id,
+        "repository": p["repository"]["full_name"],
+        "sender": p["sender"]["login"],
+    });
+    match event {
+        "issue_comment" => {
+            m["issue_number"] = p["issue"]["number"].clone();
+            m["comment_url"] = p["comment"]["html_url"].clone();
+        }
+        "pull_request_review_comment" => {
+            m["pull_request_number"] = p["pull_request"]["number"].clone();
+            m["comment_url"] = p["comment"]["html_url"].clone();
+        }
+        "workflow_run" => {
+            let r = &p["workflow_run"];
+            m["workflow"] = r["name"].clone();
+            m["run_id"] = r["id"].clone();
+            m["run_number"] = r["run_number"].clone();
+            m["conclusion"] = r["conclusion"].clone();
+            m["branch"] = r["head_branch"].clone();
+            m["sha"] = r["head_sha"].clone();
+            m["url"] = r["html_url"].clone();
+            m["trigger"] = r["event"].clone();
+        }
+        _ => {}
+    }
+    m
 }
 
 impl App {
@@ -163,19 +205,14 @@ impl App {
             "jsonrpc": "2.0",
             "id": Uuid::new_v4().to_string(),
             "method": "message/send",
-            "params": { "message": {
-                "role": "user",
-                "messageId": format!("github-{delivery_id}"),
-                "parts": [{ "kind": "text", "text": text }],
-                "metadata": {
-                    "source": "github",
-                    "event": event,
-                    "action": payload["action"],
-                    "delivery_id": delivery_id,
-                    "repository": payload["repository"]["full_name"],
-                    "sender": payload["sender"]["login"],
+            "params": {
+                "message": {
+                    "role": "user",
+                    "messageId": format!("github-{delivery_id}"),
+                    "parts": [{ "kind": "text", "text": text }],
                 },
-            }},
+                "metadata": metadata(event, delivery_id, &payload),
+            },
         });
         let caller = Caller::System("webhook:github".into());
         self.a2a_call(target, caller, body, WEBHOOK_TIMEOUT, None)

@@ -92,8 +92,11 @@ async fn signed_deliveries_reach_the_agent_once_and_nothing_else_does() {
         ),
         "{sent}"
     );
-    assert_eq!(message["metadata"]["delivery_id"], "d-1");
-    assert_eq!(message["metadata"]["event"], "issue_comment");
+    let meta = &sent["params"]["metadata"];
+    assert_eq!(meta["delivery_id"], "d-1");
+    assert_eq!(meta["event"], "issue_comment");
+    assert_eq!(meta["issue_number"], 42);
+    assert_eq!(meta["source"], "github");
     assert_eq!(headers["x-workspace-id"], "webhook:github");
 
     // The same delivery again is a replay: refused, the agent not reached.
