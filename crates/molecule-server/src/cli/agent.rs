@@ -438,3 +438,93 @@ async fn turn(
     }
     Ok(())
 }
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCmd {
+    /// The agent card
+    #[command(subcommand)]
+    Card(Card),
+    /// The workspace's runtime config
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// The key/value memory
+    #[command(subcommand)]
+    Memory(Memory),
+    /// Scoped memories (LOCAL, TEAM, GLOBAL)
+    #[command(subcommand)]
+    Memories(Memories),
+    /// Search the workspace's activity and memories
+    Session {
+        #[command(subcommand)]
+        cmd: SessionCmd,
+    },
+    /// Give the workspace an agent running `model`
+    Assign { workspace: Uuid, model: String },
+    /// Swap the workspace's agent for one running `model`
+    Replace { workspace: Uuid, model: String },
+    /// Remove the workspace's agent
+    Remove { workspace: Uuid },
+    /// Move the workspace's agent to another workspace
+    Move { workspace: Uuid, target: Uuid },
+    /// Same as `molecule chat`
+    Chat {
+        workspace: Uuid,
+        #[arg(long, short = 'm')]
+        message: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionCmd {
+    Search {
+        workspace: Uuid,
+        query: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+}
+
+pub async fn agent_cmd(conn: &Connection, c: &Client, cmd: AgentCmd) -> Result<()> {
+    let ws = |id: Uuid| format!("/workspaces/{id}");
+    match cmd {
+        AgentCmd::Card(cmd) => card(conn, c, cmd).await?,
+        AgentCmd::Config(cmd) => config(conn, c, cmd).await?,
+        AgentCmd::Memory(cmd) => memory(conn, c, cmd).await?,
+        AgentCmd::Memories(cmd) => memories(conn, c, cmd).await?,
+        AgentCmd::Session {
+            cmd:
+                SessionCmd::Search {
+                    workspace,
+                    query,
+                    limit,
+                },
+        } => super::content::session_search(conn, c, workspace, query, limit).await?,
+        AgentCmd::Assign { workspace, model } => {
+            let path = format!("{}/agent", ws(workspace));
+            print(
+                conn,
+                &call(c, Method::POST, &path, Some(json!({ "model": model }))).await?,
+                &[],
+            );
+        }
+        AgentCmd::Replace { workspace, model } => {
+            let path = format!("{}/agent", ws(workspace));
+            print(
+                conn,
+                &call(c, Method::PATCH, &path, Some(json!({ "model": model }))).await?,
+                &[],
+            );
+        }
+        AgentCmd::Remove { workspace } => {
+            let path = format!("{}/agent", ws(workspace));
+            print(conn, &call(c, Method::DELETE, &path, None).await?, &[]);
+        }
+        AgentCmd::Move { workspace, target } => {
+            let path = format!("{}/agent/move", ws(workspace));
+            let body = json!({ "target_workspace_id": target });
+            print(conn, &call(c, Method::POST, &path, Some(body)).await?, &[]);
+        }
+        AgentCmd::Chat { workspace, message } => chat(conn, c, workspace, message).await?,
+    }
+    Ok(())
+}

@@ -1,30 +1,18 @@
 //! The content commands: templates, org import, bundles, a workspace's
 //! files and plugins, traces, transcript and session search. Imports that
-//! start workspaces show their progress until every one is up (or failed),
-//! from the `/ws` feed.
+//! start workspaces show their progress (`progress.rs`).
 
-use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Args, Subcommand};
-use molecule_client::{Client, EventStream, Method};
+use clap::Subcommand;
+use molecule_client::{Client, Method};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::progress::{self, Wait};
 use super::{Connection, call, print, query, segment};
-
-#[derive(Args, Debug, Clone)]
-pub struct Wait {
-    /// Return as soon as the platform accepted the import
-    #[arg(long)]
-    pub no_wait: bool,
-    /// Give up waiting for the workspaces after this many seconds
-    #[arg(long, default_value_t = 600)]
-    pub timeout: u64,
-}
 
 #[derive(Subcommand, Debug)]
 pub enum Templates {
@@ -213,7 +201,7 @@ pub async fn org(conn: &Connection, c: &Client, cmd: Org) -> Result<()> {
                 }
                 _ => bail!("give an org template directory or --file org.yaml"),
             };
-            let feed = feed_for(&wait, c).await;
+            let feed = progress::feed_for(&wait, c).await;
             eprintln!("importing the org…");
             let v = call(c, Method::POST, "/org/import", Some(body)).await?;
             if conn.output == super::render::Format::Table {
@@ -231,7 +219,7 @@ pub async fn org(conn: &Connection, c: &Client, cmd: Org) -> Result<()> {
                 bail!("the import stopped after {} workspaces: {e}", ids.len());
             }
             if let Some(feed) = feed {
-                progress(c, feed, &ids, wait.timeout).await?;
+                progress::progress(c, feed, &ids, wait.timeout).await?;
             }
         }
     }
@@ -265,7 +253,7 @@ pub async fn bundle(conn: &Connection, c: &Client, cmd: Bundle) -> Result<()> {
         Bundle::Import { file, wait } => {
             let bundle: Value =
                 serde_json::from_str(&read_input(&file)?).context("the bundle is not JSON")?;
-            let feed = feed_for(&wait, c).await;
+            let feed = progress::feed_for(&wait, c).await;
             eprintln!(
                 "importing bundle {}…",
                 bundle["name"].as_str().unwrap_or("?")
@@ -281,7 +269,7 @@ pub async fn bundle(conn: &Connection, c: &Client, cmd: Bundle) -> Result<()> {
                 );
             }
             if let Some(feed) = feed {
-                progress(c, feed, &ids, wait.timeout).await?;
+                progress::progress(c, feed, &ids, wait.timeout).await?;
             }
         }
     }
@@ -295,127 +283,6 @@ fn collect_ids(v: &Value, out: &mut Vec<Uuid>) {
     }
     for child in v["children"].as_array().into_iter().flatten() {
         collect_ids(child, out);
-    }
-}
-
-/// The live feed, opened before an import so no event is missed; `None`
-/// with `--no-wait` or when it cannot be opened (no progress then).
-async fn feed_for(wait: &Wait, c: &Client) -> Option<EventStream> {
-    if wait.no_wait {
-        return None;
-    }
-    match c.subscribe().await {
-        Ok(s) => Some(s),
-        Err(e) => {
-            eprintln!("(no progress: cannot open the live feed: {e})");
-            None
-        }
-    }
-}
-
-/// Shows how many of `ids` are up until all are online, or failed, or the
-/// time is up. Exit code 1 when any failed.
-async fn progress(c: &Client, mut feed: EventStream, ids: &[Uuid], timeout: u64) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let mut state: HashMap<Uuid, (String, String)> = HashMap::new();
-    for w in c.list_workspaces().await? {
-        if ids.contains(&w.id) {
-            state.insert(
-                w.id,
-                (
-                    w.status.as_str().to_string(),
-                    w.status_reason.unwrap_or_default(),
-                ),
-            );
-        }
-    }
-    let tty = std::io::stderr().is_terminal();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-    let mut last = String::new();
-    loop {
-        let up = state
-            .values()
-            .filter(|(s, _)| s == "online" || s == "degraded")
-            .count();
-        let failed: Vec<Uuid> = ids
-            .iter()
-            .copied()
-            .filter(|id| state.get(id).is_some_and(|(s, _)| s == "failed"))
-            .collect();
-        let line = format!(
-            "{up}/{} online{}",
-            ids.len(),
-            if failed.is_empty() {
-                String::new()
-            } else {
-                format!(", {} failed", failed.len())
-            }
-        );
-        if line != last {
-            if tty {
-                let bar_len = 20;
-                let done = (up + failed.len()) * bar_len / ids.len();
-                eprint!(
-                    "\r[{}{}] {line}   ",
-                    "#".repeat(done),
-                    "-".repeat(bar_len - done)
-                );
-                std::io::stderr().flush()?;
-            } else {
-                eprintln!("{line}");
-            }
-            last = line;
-        }
-        if up + failed.len() == ids.len() {
-            if tty {
-                eprintln!();
-            }
-            if failed.is_empty() {
-                return Ok(());
-            }
-            for id in &failed {
-                eprintln!("failed: {id}: {}", state[id].1);
-            }
-            bail!(
-                "{} of {} workspaces failed to start",
-                failed.len(),
-                ids.len()
-            );
-        }
-        let event = match tokio::time::timeout_at(deadline, feed.next()).await {
-            Err(_) => {
-                if tty {
-                    eprintln!();
-                }
-                bail!(
-                    "still waiting after {timeout}s ({last}); `molecule ws list` shows where they are"
-                );
-            }
-            Ok(None) => bail!("the platform closed the live feed ({last})"),
-            Ok(Some(e)) => e?,
-        };
-        let Ok(id) = event.workspace_id.parse::<Uuid>() else {
-            continue;
-        };
-        if !ids.contains(&id) {
-            continue;
-        }
-        let status = match event.event.as_str() {
-            "WORKSPACE_ONLINE" => "online",
-            "WORKSPACE_DEGRADED" => "degraded",
-            "WORKSPACE_PROVISION_FAILED" => "failed",
-            "WORKSPACE_OFFLINE" => "offline",
-            "WORKSPACE_PROVISIONING" => "provisioning",
-            "WORKSPACE_PAUSED" => "paused",
-            _ => continue,
-        };
-        let reason = event.payload["error"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        state.insert(id, (status.to_string(), reason));
     }
 }
 

@@ -4,9 +4,14 @@
 //! tokens.
 
 use anyhow::{Context, Result, bail};
+use clap::Subcommand;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
+
+use super::{Connection, print};
 
 /// One named connection.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -82,4 +87,90 @@ impl Contexts {
             },
         }
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContextCmd {
+    /// Every context; `*` marks the current one
+    List,
+    /// Add or change a context (and make it current)
+    Set {
+        name: String,
+        #[arg(long)]
+        url: String,
+        /// Read from the terminal when given as `-`
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Make a context current
+    Use {
+        name: String,
+    },
+    Remove {
+        name: String,
+    },
+}
+
+/// `molecule context …`.
+pub fn command(conn: &Connection, cmd: ContextCmd) -> Result<()> {
+    let mut all = Contexts::load()?;
+    match cmd {
+        ContextCmd::List => {
+            let rows: Vec<Value> = all
+                .contexts
+                .iter()
+                .map(|(name, e)| {
+                    json!({
+                        "current": if all.current.as_deref() == Some(name) { "*" } else { "" },
+                        "name": name,
+                        "url": e.url,
+                        "token": if e.token.is_some() { "set" } else { "" },
+                    })
+                })
+                .collect();
+            print(
+                conn,
+                &Value::Array(rows),
+                &["current", "name", "url", "token"],
+            );
+        }
+        ContextCmd::Set { name, url, token } => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("--url must start with http:// or https://");
+            }
+            let token = match token.as_deref() {
+                Some("-") => {
+                    eprint!("token for {name}: ");
+                    std::io::stderr().flush()?;
+                    let mut t = String::new();
+                    std::io::stdin().lock().read_line(&mut t)?;
+                    Some(t.trim().to_string()).filter(|t| !t.is_empty())
+                }
+                other => other.map(str::to_owned),
+            };
+            all.contexts.insert(name.clone(), Entry { url, token });
+            all.current = Some(name.clone());
+            all.save()?;
+            println!("context {name} saved and in use ({})", path()?.display());
+        }
+        ContextCmd::Use { name } => {
+            if !all.contexts.contains_key(&name) {
+                bail!("no context named {name:?} (see `molecule context list`)");
+            }
+            all.current = Some(name.clone());
+            all.save()?;
+            println!("using context {name}");
+        }
+        ContextCmd::Remove { name } => {
+            if all.contexts.remove(&name).is_none() {
+                bail!("no context named {name:?}");
+            }
+            if all.current.as_deref() == Some(name.as_str()) {
+                all.current = None;
+            }
+            all.save()?;
+            println!("context {name} removed");
+        }
+    }
+    Ok(())
 }

@@ -13,16 +13,19 @@ pub mod content;
 pub mod contexts;
 pub mod dashboard;
 pub mod doctor;
+pub mod progress;
 pub mod render;
+pub mod resources;
+pub mod workspaces;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 use molecule_client::{Client, ClientError, Method};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::{BufRead, IsTerminal, Write};
 use uuid::Uuid;
 
-use contexts::{Contexts, Entry};
+use contexts::Contexts;
 use render::{Format, render};
 
 /// Where the platform listens unless told otherwise.
@@ -56,7 +59,7 @@ pub struct Connection {
 pub enum Command {
     /// Workspaces: list, get, create, update, delete, restart, pause, resume
     #[command(subcommand)]
-    Ws(Ws),
+    Ws(workspaces::Ws),
     /// Recorded events; `--follow` streams them live over /ws
     Events {
         /// Only this workspace's events
@@ -68,10 +71,10 @@ pub enum Command {
     },
     /// Secrets of a workspace, and global ones (values only on request)
     #[command(subcommand)]
-    Secret(Secret),
+    Secret(resources::Secret),
     /// An agent's card, config, memory, session search and chat
     #[command(subcommand)]
-    Agent(AgentCmd),
+    Agent(agent::AgentCmd),
     /// Talk to a workspace's agent through the platform (streams the answer)
     Chat {
         workspace: Uuid,
@@ -131,10 +134,10 @@ pub enum Command {
     Man,
     /// A workspace's cron schedules
     #[command(subcommand)]
-    Schedule(Schedule),
+    Schedule(resources::Schedule),
     /// Human approvals
     #[command(subcommand, visible_alias = "approval")]
-    Approvals(Approvals),
+    Approvals(resources::Approvals),
     /// A workspace's activity log
     Activity {
         workspace: Uuid,
@@ -151,227 +154,9 @@ pub enum Command {
     },
     /// Named connections (URL and token), kept in ~/.config/molecule/config.json
     #[command(subcommand)]
-    Context(ContextCmd),
+    Context(contexts::ContextCmd),
     /// Check the platform and this machine: PASS / WARN / FAIL with the fix
     Doctor,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Ws {
-    List,
-    Get {
-        id: Uuid,
-    },
-    Create {
-        name: String,
-        #[arg(long)]
-        role: Option<String>,
-        #[arg(long)]
-        parent: Option<Uuid>,
-        #[arg(long)]
-        tier: Option<i32>,
-        #[arg(long)]
-        template: Option<String>,
-        #[arg(long)]
-        runtime: Option<String>,
-    },
-    /// Change fields: `molecule ws update ID --name new --role r`
-    Update {
-        id: Uuid,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        role: Option<String>,
-        #[arg(long)]
-        tier: Option<i32>,
-        #[arg(long)]
-        parent: Option<Uuid>,
-    },
-    /// Delete a workspace and its children (asks first unless --yes)
-    Delete {
-        id: Uuid,
-        #[arg(long, short = 'y')]
-        yes: bool,
-    },
-    Restart {
-        id: Uuid,
-    },
-    Pause {
-        id: Uuid,
-    },
-    Resume {
-        id: Uuid,
-    },
-    /// Replace the direct children with the team of the workspace's template
-    Expand {
-        id: Uuid,
-    },
-    /// Remove the direct children (their tokens are revoked)
-    Collapse {
-        id: Uuid,
-    },
-    /// Revoke the workspace's tokens and mint a new one (admin); printed once
-    RotateToken {
-        id: Uuid,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Secret {
-    List {
-        workspace: Uuid,
-    },
-    Set {
-        workspace: Uuid,
-        key: String,
-        value: String,
-    },
-    Delete {
-        workspace: Uuid,
-        key: String,
-    },
-    /// Print the decrypted values (workspace ones override global ones)
-    Values {
-        workspace: Uuid,
-    },
-    /// Global secrets every workspace inherits
-    ListGlobal,
-    SetGlobal {
-        key: String,
-        value: String,
-    },
-    DeleteGlobal {
-        key: String,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum AgentCmd {
-    /// The agent card
-    #[command(subcommand)]
-    Card(agent::Card),
-    /// The workspace's runtime config
-    #[command(subcommand)]
-    Config(agent::ConfigCmd),
-    /// The key/value memory
-    #[command(subcommand)]
-    Memory(agent::Memory),
-    /// Scoped memories (LOCAL, TEAM, GLOBAL)
-    #[command(subcommand)]
-    Memories(agent::Memories),
-    /// Search the workspace's activity and memories
-    Session {
-        #[command(subcommand)]
-        cmd: SessionCmd,
-    },
-    /// Give the workspace an agent running `model`
-    Assign { workspace: Uuid, model: String },
-    /// Swap the workspace's agent for one running `model`
-    Replace { workspace: Uuid, model: String },
-    /// Remove the workspace's agent
-    Remove { workspace: Uuid },
-    /// Move the workspace's agent to another workspace
-    Move { workspace: Uuid, target: Uuid },
-    /// Same as `molecule chat`
-    Chat {
-        workspace: Uuid,
-        #[arg(long, short = 'm')]
-        message: Option<String>,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum SessionCmd {
-    Search {
-        workspace: Uuid,
-        query: Option<String>,
-        #[arg(long)]
-        limit: Option<u32>,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Schedule {
-    List {
-        workspace: Uuid,
-    },
-    Add {
-        workspace: Uuid,
-        /// Five-field cron expression, e.g. "0 9 * * 1-5"
-        #[arg(long)]
-        cron: String,
-        #[arg(long)]
-        prompt: String,
-        #[arg(long, default_value = "")]
-        name: String,
-        /// IANA time zone
-        #[arg(long, default_value = "UTC")]
-        timezone: String,
-    },
-    /// Change fields: `molecule schedule update WS SID --enabled false`
-    Update {
-        workspace: Uuid,
-        schedule: Uuid,
-        #[arg(long)]
-        cron: Option<String>,
-        #[arg(long)]
-        prompt: Option<String>,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        timezone: Option<String>,
-        #[arg(long)]
-        enabled: Option<bool>,
-    },
-    Run {
-        workspace: Uuid,
-        schedule: Uuid,
-    },
-    History {
-        workspace: Uuid,
-        schedule: Uuid,
-    },
-    Delete {
-        workspace: Uuid,
-        schedule: Uuid,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Approvals {
-    /// Pending approvals across the org (admin)
-    Pending,
-    /// A workspace's approvals
-    List { workspace: Uuid },
-    /// Approve or deny
-    Decide {
-        workspace: Uuid,
-        approval: Uuid,
-        #[arg(value_parser = ["approved", "denied"])]
-        decision: String,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ContextCmd {
-    /// Every context; `*` marks the current one
-    List,
-    /// Add or change a context (and make it current)
-    Set {
-        name: String,
-        #[arg(long)]
-        url: String,
-        /// Read from the terminal when given as `-`
-        #[arg(long)]
-        token: Option<String>,
-    },
-    /// Make a context current
-    Use {
-        name: String,
-    },
-    Remove {
-        name: String,
-    },
 }
 
 /// Runs `command`; the process's exit code.
@@ -444,16 +229,6 @@ fn print(conn: &Connection, value: &Value, columns: &[&str]) {
     println!("{}", render(value, conn.output, columns));
 }
 
-const WS_COLUMNS: &[&str] = &[
-    "id",
-    "name",
-    "role",
-    "status",
-    "runtime",
-    "parent_id",
-    "current_task",
-];
-
 /// `path?k=v&…` with the given values percent-encoded, unset ones left out.
 fn query(path: &str, pairs: &[(&str, Option<String>)]) -> String {
     let q: Vec<String> = pairs
@@ -481,7 +256,7 @@ fn segment(v: &str) -> String {
 
 async fn execute(conn: &Connection, command: Command) -> Result<()> {
     match command {
-        Command::Context(cmd) => return context(conn, cmd),
+        Command::Context(cmd) => return contexts::command(conn, cmd),
         Command::Completions { shell } => {
             let mut cmd = crate::cli_command();
             clap_complete::generate(shell, &mut cmd, "molecule", &mut std::io::stdout());
@@ -501,339 +276,16 @@ async fn execute(conn: &Connection, command: Command) -> Result<()> {
         return Ok(());
     }
     let c = client(conn)?;
-    let ws = |id: Uuid| format!("/workspaces/{id}");
     match command {
-        Command::Ws(cmd) => match cmd {
-            Ws::List => {
-                let v = call(&c, Method::GET, "/workspaces", None).await?;
-                print(conn, &v, WS_COLUMNS);
-            }
-            Ws::Get { id } => print(conn, &call(&c, Method::GET, &ws(id), None).await?, &[]),
-            Ws::Create {
-                name,
-                role,
-                parent,
-                tier,
-                template,
-                runtime,
-            } => {
-                let mut body = json!({ "name": name });
-                for (k, v) in [
-                    ("role", role.map(Value::from)),
-                    ("parent_id", parent.map(|p| Value::from(p.to_string()))),
-                    ("tier", tier.map(Value::from)),
-                    ("template", template.map(Value::from)),
-                    ("runtime", runtime.map(Value::from)),
-                ] {
-                    if let Some(v) = v {
-                        body[k] = v;
-                    }
-                }
-                let v = call(&c, Method::POST, "/workspaces", Some(body)).await?;
-                print(conn, &v, &[]);
-            }
-            Ws::Update {
-                id,
-                name,
-                role,
-                tier,
-                parent,
-            } => {
-                let mut body = json!({});
-                for (k, v) in [
-                    ("name", name.map(Value::from)),
-                    ("role", role.map(Value::from)),
-                    ("tier", tier.map(Value::from)),
-                    ("parent_id", parent.map(|p| Value::from(p.to_string()))),
-                ] {
-                    if let Some(v) = v {
-                        body[k] = v;
-                    }
-                }
-                if body.as_object().is_some_and(serde_json::Map::is_empty) {
-                    bail!("nothing to update: give --name, --role, --tier or --parent");
-                }
-                let v = call(&c, Method::PATCH, &ws(id), Some(body)).await?;
-                print(conn, &v, &[]);
-            }
-            Ws::Delete { id, yes } => {
-                if !yes {
-                    let target = call(&c, Method::GET, &ws(id), None).await?;
-                    let name = target["name"].as_str().unwrap_or_default().to_string();
-                    if !confirm(&format!(
-                        "delete workspace {name} ({id}) and every child of it?"
-                    ))? {
-                        bail!("not deleted (answer y, or pass --yes)");
-                    }
-                }
-                let v = call(
-                    &c,
-                    Method::DELETE,
-                    &format!("{}?confirm=true", ws(id)),
-                    None,
-                )
-                .await?;
-                print(conn, &v, &[]);
-            }
-            Ws::Restart { id } => {
-                let v = call(
-                    &c,
-                    Method::POST,
-                    &format!("{}/restart", ws(id)),
-                    Some(json!({})),
-                )
-                .await?;
-                print(conn, &v, &[]);
-            }
-            Ws::Expand { id } => {
-                let v = call(&c, Method::POST, &format!("{}/expand", ws(id)), None).await?;
-                print(conn, &v, &[]);
-            }
-            Ws::Collapse { id } => {
-                let v = call(&c, Method::POST, &format!("{}/collapse", ws(id)), None).await?;
-                print(conn, &v, &[]);
-            }
-            Ws::RotateToken { id } => {
-                let path = format!("/admin/workspaces/{id}/token");
-                print(conn, &call(&c, Method::POST, &path, None).await?, &[]);
-            }
-            Ws::Pause { id } => {
-                let v = call(&c, Method::POST, &format!("{}/pause", ws(id)), None).await?;
-                print(conn, &v, &[]);
-            }
-            Ws::Resume { id } => {
-                let v = call(&c, Method::POST, &format!("{}/resume", ws(id)), None).await?;
-                print(conn, &v, &[]);
-            }
-        },
+        Command::Ws(cmd) => workspaces::ws(conn, &c, cmd).await?,
         Command::Events { workspace, follow } => {
-            if follow {
-                return follow_events(conn, &c, workspace).await;
-            }
-            let path = match workspace {
-                Some(id) => format!("/events/{id}"),
-                None => "/events".to_string(),
-            };
-            let v = call(&c, Method::GET, &path, None).await?;
-            print(conn, &v, &["created_at", "event_type", "workspace_id"]);
+            workspaces::events(conn, &c, workspace, follow).await?
         }
-        Command::Secret(cmd) => match cmd {
-            Secret::List { workspace } => {
-                let v = call(&c, Method::GET, &format!("{}/secrets", ws(workspace)), None).await?;
-                print(conn, &v, &["key", "scope", "updated_at"]);
-            }
-            Secret::Set {
-                workspace,
-                key,
-                value,
-            } => {
-                let body = json!({ "key": key, "value": value });
-                let v = call(
-                    &c,
-                    Method::POST,
-                    &format!("{}/secrets", ws(workspace)),
-                    Some(body),
-                )
-                .await?;
-                print(conn, &v, &[]);
-            }
-            Secret::Delete { workspace, key } => {
-                let path = format!("{}/secrets/{}", ws(workspace), segment(&key));
-                print(conn, &call(&c, Method::DELETE, &path, None).await?, &[]);
-            }
-            Secret::Values { workspace } => {
-                let v = call(
-                    &c,
-                    Method::GET,
-                    &format!("{}/secrets/values", ws(workspace)),
-                    None,
-                )
-                .await?;
-                print(conn, &v, &[]);
-            }
-            Secret::ListGlobal => agent::global_secret(conn, &c, agent::GlobalSecret::List).await?,
-            Secret::SetGlobal { key, value } => {
-                agent::global_secret(conn, &c, agent::GlobalSecret::Set { key, value }).await?
-            }
-            Secret::DeleteGlobal { key } => {
-                agent::global_secret(conn, &c, agent::GlobalSecret::Delete { key }).await?
-            }
-        },
-        Command::Schedule(cmd) => match cmd {
-            Schedule::List { workspace } => {
-                let v = call(
-                    &c,
-                    Method::GET,
-                    &format!("{}/schedules", ws(workspace)),
-                    None,
-                )
-                .await?;
-                print(
-                    conn,
-                    &v,
-                    &[
-                        "id",
-                        "name",
-                        "cron_expr",
-                        "timezone",
-                        "enabled",
-                        "next_run_at",
-                    ],
-                );
-            }
-            Schedule::Add {
-                workspace,
-                cron,
-                prompt,
-                name,
-                timezone,
-            } => {
-                let body = json!({ "name": name, "cron_expr": cron, "prompt": prompt, "timezone": timezone });
-                let v = call(
-                    &c,
-                    Method::POST,
-                    &format!("{}/schedules", ws(workspace)),
-                    Some(body),
-                )
-                .await?;
-                print(conn, &v, &[]);
-            }
-            Schedule::Update {
-                workspace,
-                schedule,
-                cron,
-                prompt,
-                name,
-                timezone,
-                enabled,
-            } => {
-                let mut body = json!({});
-                for (k, v) in [
-                    ("cron_expr", cron.map(Value::from)),
-                    ("prompt", prompt.map(Value::from)),
-                    ("name", name.map(Value::from)),
-                    ("timezone", timezone.map(Value::from)),
-                    ("enabled", enabled.map(Value::from)),
-                ] {
-                    if let Some(v) = v {
-                        body[k] = v;
-                    }
-                }
-                if body.as_object().is_some_and(serde_json::Map::is_empty) {
-                    bail!(
-                        "nothing to update: give --cron, --prompt, --name, --timezone or --enabled"
-                    );
-                }
-                let path = format!("{}/schedules/{schedule}", ws(workspace));
-                print(
-                    conn,
-                    &call(&c, Method::PATCH, &path, Some(body)).await?,
-                    &[],
-                );
-            }
-            Schedule::Run {
-                workspace,
-                schedule,
-            } => {
-                let path = format!("{}/schedules/{schedule}/run", ws(workspace));
-                print(conn, &call(&c, Method::POST, &path, None).await?, &[]);
-            }
-            Schedule::History {
-                workspace,
-                schedule,
-            } => {
-                let path = format!("{}/schedules/{schedule}/history", ws(workspace));
-                let v = call(&c, Method::GET, &path, None).await?;
-                print(
-                    conn,
-                    &v,
-                    &["created_at", "status", "duration_ms", "error_detail"],
-                );
-            }
-            Schedule::Delete {
-                workspace,
-                schedule,
-            } => {
-                let path = format!("{}/schedules/{schedule}", ws(workspace));
-                print(conn, &call(&c, Method::DELETE, &path, None).await?, &[]);
-            }
-        },
-        Command::Approvals(cmd) => match cmd {
-            Approvals::Pending => {
-                let v = call(&c, Method::GET, "/approvals/pending", None).await?;
-                print(
-                    conn,
-                    &v,
-                    &["id", "workspace_name", "action", "reason", "created_at"],
-                );
-            }
-            Approvals::List { workspace } => {
-                let v = call(
-                    &c,
-                    Method::GET,
-                    &format!("{}/approvals", ws(workspace)),
-                    None,
-                )
-                .await?;
-                print(
-                    conn,
-                    &v,
-                    &["id", "action", "status", "decided_by", "created_at"],
-                );
-            }
-            Approvals::Decide {
-                workspace,
-                approval,
-                decision,
-            } => {
-                let path = format!("{}/approvals/{approval}/decide", ws(workspace));
-                let body = json!({ "decision": decision });
-                print(conn, &call(&c, Method::POST, &path, Some(body)).await?, &[]);
-            }
-        },
+        Command::Secret(cmd) => resources::secret(conn, &c, cmd).await?,
+        Command::Schedule(cmd) => resources::schedule(conn, &c, cmd).await?,
+        Command::Approvals(cmd) => resources::approvals(conn, &c, cmd).await?,
         Command::Delegations(cmd) => agent::delegation(conn, &c, cmd).await?,
-        Command::Agent(cmd) => match cmd {
-            AgentCmd::Card(cmd) => agent::card(conn, &c, cmd).await?,
-            AgentCmd::Config(cmd) => agent::config(conn, &c, cmd).await?,
-            AgentCmd::Memory(cmd) => agent::memory(conn, &c, cmd).await?,
-            AgentCmd::Memories(cmd) => agent::memories(conn, &c, cmd).await?,
-            AgentCmd::Session {
-                cmd:
-                    SessionCmd::Search {
-                        workspace,
-                        query,
-                        limit,
-                    },
-            } => content::session_search(conn, &c, workspace, query, limit).await?,
-            AgentCmd::Assign { workspace, model } => {
-                let path = format!("{}/agent", ws(workspace));
-                print(
-                    conn,
-                    &call(&c, Method::POST, &path, Some(json!({ "model": model }))).await?,
-                    &[],
-                );
-            }
-            AgentCmd::Replace { workspace, model } => {
-                let path = format!("{}/agent", ws(workspace));
-                print(
-                    conn,
-                    &call(&c, Method::PATCH, &path, Some(json!({ "model": model }))).await?,
-                    &[],
-                );
-            }
-            AgentCmd::Remove { workspace } => {
-                let path = format!("{}/agent", ws(workspace));
-                print(conn, &call(&c, Method::DELETE, &path, None).await?, &[]);
-            }
-            AgentCmd::Move { workspace, target } => {
-                let path = format!("{}/agent/move", ws(workspace));
-                let body = json!({ "target_workspace_id": target });
-                print(conn, &call(&c, Method::POST, &path, Some(body)).await?, &[]);
-            }
-            AgentCmd::Chat { workspace, message } => {
-                agent::chat(conn, &c, workspace, message).await?
-            }
-        },
+        Command::Agent(cmd) => agent::agent_cmd(conn, &c, cmd).await?,
         Command::Chat { workspace, message } => agent::chat(conn, &c, workspace, message).await?,
         Command::Logs {
             workspace,
@@ -854,16 +306,7 @@ async fn execute(conn: &Connection, command: Command) -> Result<()> {
             limit,
         } => content::transcript(conn, &c, workspace, since, limit).await?,
         Command::Activity { workspace, kind } => {
-            let mut path = format!("{}/activity", ws(workspace));
-            if let Some(k) = kind {
-                path = format!("{path}?type={k}");
-            }
-            let v = call(&c, Method::GET, &path, None).await?;
-            print(
-                conn,
-                &v,
-                &["created_at", "activity_type", "method", "status", "summary"],
-            );
+            resources::activity(conn, &c, workspace, kind).await?
         }
         Command::Api { method, path, body } => {
             let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
@@ -887,29 +330,6 @@ async fn execute(conn: &Connection, command: Command) -> Result<()> {
     Ok(())
 }
 
-/// `events --follow`: one line (or JSON document) per event until the
-/// platform closes the connection.
-async fn follow_events(conn: &Connection, c: &Client, workspace: Option<Uuid>) -> Result<()> {
-    let mut stream = c.subscribe().await?;
-    while let Some(event) = stream.next().await {
-        let event = event?;
-        if workspace.is_some_and(|w| event.workspace_id != w.to_string()) {
-            continue;
-        }
-        match conn.output {
-            Format::Table => println!(
-                "{}  {:<28}  {}",
-                event.timestamp.format("%H:%M:%S%.3f"),
-                event.event,
-                event.workspace_id
-            ),
-            _ => println!("{}", serde_json::to_string(&event)?),
-        }
-        std::io::stdout().flush()?;
-    }
-    Ok(())
-}
-
 /// Asks on the terminal; `false` without one.
 fn confirm(question: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
@@ -920,70 +340,4 @@ fn confirm(question: &str) -> Result<bool> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
-fn context(conn: &Connection, cmd: ContextCmd) -> Result<()> {
-    let mut all = Contexts::load()?;
-    match cmd {
-        ContextCmd::List => {
-            let rows: Vec<Value> = all
-                .contexts
-                .iter()
-                .map(|(name, e)| {
-                    json!({
-                        "current": if all.current.as_deref() == Some(name) { "*" } else { "" },
-                        "name": name,
-                        "url": e.url,
-                        "token": if e.token.is_some() { "set" } else { "" },
-                    })
-                })
-                .collect();
-            print(
-                conn,
-                &Value::Array(rows),
-                &["current", "name", "url", "token"],
-            );
-        }
-        ContextCmd::Set { name, url, token } => {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                bail!("--url must start with http:// or https://");
-            }
-            let token = match token.as_deref() {
-                Some("-") => {
-                    eprint!("token for {name}: ");
-                    std::io::stderr().flush()?;
-                    let mut t = String::new();
-                    std::io::stdin().lock().read_line(&mut t)?;
-                    Some(t.trim().to_string()).filter(|t| !t.is_empty())
-                }
-                other => other.map(str::to_owned),
-            };
-            all.contexts.insert(name.clone(), Entry { url, token });
-            all.current = Some(name.clone());
-            all.save()?;
-            println!(
-                "context {name} saved and in use ({})",
-                contexts::path()?.display()
-            );
-        }
-        ContextCmd::Use { name } => {
-            if !all.contexts.contains_key(&name) {
-                bail!("no context named {name:?} (see `molecule context list`)");
-            }
-            all.current = Some(name.clone());
-            all.save()?;
-            println!("using context {name}");
-        }
-        ContextCmd::Remove { name } => {
-            if all.contexts.remove(&name).is_none() {
-                bail!("no context named {name:?}");
-            }
-            if all.current.as_deref() == Some(name.as_str()) {
-                all.current = None;
-            }
-            all.save()?;
-            println!("context {name} removed");
-        }
-    }
-    Ok(())
 }
