@@ -166,6 +166,10 @@ pub struct Config {
     /// `GITHUB_WEBHOOK_SECRET`: the HMAC key GitHub signs its deliveries
     /// with; unset, `POST /webhooks/github` answers 503.
     pub github_webhook_secret: Option<Redacted>,
+    /// `TELEGRAM_API_URL`: the Bot API (`https://api.telegram.org`).
+    pub telegram_api_url: String,
+    /// `SLACK_API_URL`: the Web API (`https://slack.com/api`).
+    pub slack_api_url: String,
     /// The standard `OTEL_*` variables: where spans are exported (none set:
     /// nowhere).
     pub otel: Option<molecule_telemetry::Settings>,

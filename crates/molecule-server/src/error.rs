@@ -39,6 +39,10 @@ pub enum AppError {
     /// parent): 409 `{"error"}`.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An outside API the request needed (a chat platform) refused or
+    /// failed: 502 `{"error"}` with what it said (no URL, no token).
+    #[error("upstream: {0}")]
+    Upstream(String),
     /// A template of that directory name exists: 409 `{"error", "id"}`.
     #[error("template {id} already exists")]
     TemplateExists { id: String },
@@ -163,6 +167,7 @@ impl AppError {
             Self::UnknownPluginScheme { .. } | Self::PluginNameMismatch { .. } => {
                 StatusCode::BAD_REQUEST
             }
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Undecryptable { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -182,6 +187,7 @@ impl IntoResponse for AppError {
             | Self::Forbidden(m)
             | Self::Gone(m)
             | Self::TooLarge(m)
+            | Self::Upstream(m)
             | Self::Conflict(m) => json!({ "error": m }),
             Self::TemplateExists { id } => {
                 json!({ "error": "template already exists", "id": id })

@@ -17,6 +17,7 @@ mod activity;
 mod agents;
 mod approvals;
 mod canvas;
+mod channels;
 mod config;
 mod events;
 mod memories;
@@ -36,6 +37,7 @@ pub use activity::*;
 pub use agents::*;
 pub use approvals::*;
 pub use canvas::*;
+pub use channels::*;
 pub use config::*;
 pub use events::*;
 pub use memories::*;
@@ -110,6 +112,7 @@ pub trait Store:
     + AgentStore
     + CanvasStore
     + WebhookStore
+    + ChannelStore
     + SeedStore
     + Send
     + Sync

@@ -225,6 +225,21 @@ pub struct Liveness {
     /// reference shape); absent from older platforms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetView>,
+    /// Each chat channel poller by channel id (an addition).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub channels: std::collections::BTreeMap<String, ChannelPollerView>,
+}
+
+/// A channel poller as `GET /admin/liveness` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChannelPollerView {
+    pub channel_type: String,
+    pub workspace_id: Uuid,
+    /// `starting`, `polling`, `rate_limited`, `unauthorized`,
+    /// `backing_off` or `stopped`.
+    pub state: String,
+    pub last_poll_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
 }
 
 /// The fleet breaker as `GET /admin/liveness` shows it.

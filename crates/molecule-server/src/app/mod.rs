@@ -5,6 +5,7 @@
 pub mod a2a;
 pub mod activity;
 pub mod auth;
+pub mod channels;
 pub mod content;
 pub mod delegation;
 pub mod events;
@@ -104,6 +105,8 @@ pub struct AppInner {
     cron_jobs: Jobs<resources::scheduler::FireKey>,
     /// Delegated calls in flight in this process.
     delegation_jobs: Jobs<delegation::DelegationKey>,
+    /// Channel pollers and the messages being answered.
+    channels: channels::ChannelState,
     started_at: DateTime<Utc>,
     shutdown: watch::Receiver<bool>,
 }
@@ -155,6 +158,7 @@ impl App {
             secret_box: resources::secret_box::SecretBox::new(config.secrets_key.clone()),
             cron_jobs: Jobs::new("schedule fire", resources::scheduler::PARALLEL_FIRES),
             delegation_jobs: Jobs::new("delegation", delegation::PARALLEL_DELEGATIONS),
+            channels: Default::default(),
             provisioner,
             started_at: config.clock.now(),
             shutdown,

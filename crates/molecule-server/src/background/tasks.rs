@@ -122,6 +122,11 @@ pub fn all(app: &App, limiter: Arc<RateLimiter>) -> Vec<Arc<dyn Task>> {
         task(crate::app::delegation::DELEGATION_TASK, secs(30), |app| {
             Box::pin(async move { Ok(app.dispatch_delegations().await.map(drop)?) })
         }),
+        // Channel pollers: one per enabled polling channel, restarted when
+        // its config changes (CRUD activates this at once).
+        task(crate::app::channels::CHANNELS_TASK, secs(2), |app| {
+            Box::pin(async move { Ok(app.reconcile_channels().await?) })
+        }),
         // Denies pending approvals older than the approval TTL.
         task("approval-expiry", c.approval_expiry_every, |app| {
             Box::pin(async move { Ok(app.approval_expire().await.map(drop)?) })

@@ -40,6 +40,8 @@ pub const ENV_NAMES: &[&str] = &[
     "PLUGIN_INSTALL_FETCH_TIMEOUT",
     "LANGFUSE_HOST",
     "GITHUB_WEBHOOK_SECRET",
+    "TELEGRAM_API_URL",
+    "SLACK_API_URL",
     "LANGFUSE_PUBLIC_KEY",
     "LANGFUSE_SECRET_KEY",
     "MOLECULE_ACTIVITY_QUEUE_BYTES",
@@ -102,6 +104,8 @@ pub struct RawConfig {
     pub otel: Vec<(String, String)>,
     pub langfuse_host: Option<String>,
     pub github_webhook_secret: Option<String>,
+    pub telegram_api_url: Option<String>,
+    pub slack_api_url: Option<String>,
     pub langfuse_public_key: Option<String>,
     pub langfuse_secret_key: Option<String>,
     pub activity_queue_bytes: Option<String>,
@@ -168,6 +172,8 @@ impl RawConfig {
                 .collect(),
             langfuse_host: g("LANGFUSE_HOST"),
             github_webhook_secret: g("GITHUB_WEBHOOK_SECRET"),
+            telegram_api_url: g("TELEGRAM_API_URL"),
+            slack_api_url: g("SLACK_API_URL"),
             langfuse_public_key: g("LANGFUSE_PUBLIC_KEY"),
             langfuse_secret_key: g("LANGFUSE_SECRET_KEY"),
             activity_queue_bytes: g("MOLECULE_ACTIVITY_QUEUE_BYTES"),
@@ -350,6 +356,29 @@ impl RawConfig {
         let a2a_activity = on_off(
             "MOLECULE_A2A_ACTIVITY",
             self.a2a_activity.as_deref(),
+            &mut problems,
+        );
+        let api_url =
+            |value: Option<String>, name: &str, default: &str, problems: &mut Vec<String>| {
+                let url = value
+                    .map(|v| v.trim().trim_end_matches('/').to_string())
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| default.to_string());
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    problems.push(format!("{name}={url:?} must be an http(s):// URL"));
+                }
+                url
+            };
+        let telegram_api_url = api_url(
+            self.telegram_api_url,
+            "TELEGRAM_API_URL",
+            "https://api.telegram.org",
+            &mut problems,
+        );
+        let slack_api_url = api_url(
+            self.slack_api_url,
+            "SLACK_API_URL",
+            "https://slack.com/api",
             &mut problems,
         );
         let langfuse = match (
@@ -545,6 +574,8 @@ impl RawConfig {
                 .github_webhook_secret
                 .filter(|s| !s.is_empty())
                 .map(Redacted::from),
+            telegram_api_url,
+            slack_api_url,
             otel,
             plugins_dir: self.plugins_dir.as_deref().map(PathBuf::from),
             plugins_git_base,

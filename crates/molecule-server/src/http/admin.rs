@@ -5,7 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::Utc;
-use molecule_types::dto::{FleetView, Liveness, StoredEvent, SubsystemLiveness, TestToken};
+use molecule_types::dto::{
+    ChannelPollerView, FleetView, Liveness, StoredEvent, SubsystemLiveness, TestToken,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -74,7 +76,25 @@ pub async fn liveness(State(app): State<App>, bearer: Bearer) -> AppResult<Json<
     let fleet = Some(FleetView {
         breaker_open: app.breaker_open(),
     });
-    Ok(Json(Liveness { subsystems, fleet }))
+    let channels = app
+        .poller_statuses()
+        .into_iter()
+        .map(|(id, p)| {
+            let view = ChannelPollerView {
+                channel_type: p.channel_type,
+                workspace_id: p.workspace_id,
+                state: p.state,
+                last_poll_at: p.last_poll_at,
+                last_error: p.last_error,
+            };
+            (id.to_string(), view)
+        })
+        .collect();
+    Ok(Json(Liveness {
+        subsystems,
+        fleet,
+        channels,
+    }))
 }
 
 pub async fn test_token(

@@ -4,6 +4,7 @@
 mod a2a;
 mod activity;
 mod admin;
+mod channels;
 mod content;
 pub mod extract;
 pub mod host;
@@ -94,6 +95,19 @@ fn agent_routes() -> Router<App> {
         )
         .route("/workspaces/{id}/terminal", get(terminal::upgrade))
         .route("/workspaces/{id}/logs", get(terminal::logs))
+        .route("/channels/adapters", get(channels::adapters))
+        .route("/channels/discover", post(channels::discover))
+        .route(
+            "/workspaces/{id}/channels",
+            get(channels::list).post(channels::create),
+        )
+        .route(
+            "/workspaces/{id}/channels/{cid}",
+            axum::routing::patch(channels::update).delete(channels::delete),
+        )
+        .route("/workspaces/{id}/channels/{cid}/send", post(channels::send))
+        .route("/workspaces/{id}/channels/{cid}/test", post(channels::test))
+        .route("/webhooks/{kind}", post(channels::webhook))
         .route("/webhooks/github", post(webhooks::github))
         .route("/webhooks/github/{id}", post(webhooks::github_for))
         .route("/workspaces/{id}/transcript", get(a2a::transcript))

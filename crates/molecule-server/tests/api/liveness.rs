@@ -97,6 +97,7 @@ async fn admin_liveness_reports_every_task() {
             "activity-retention",
             "activity-writer",
             "approval-expiry",
+            "channels",
             "delegations",
             "external-staleness",
             "health-sweep",

@@ -27,6 +27,7 @@ mod adversarial;
 mod approvals;
 mod auth;
 mod bad_input;
+mod channels;
 mod cli;
 mod conformance;
 mod content;

@@ -11,6 +11,7 @@ mod activity;
 mod agents;
 mod approvals;
 mod canvas;
+mod channels;
 mod codec;
 mod config;
 mod events;

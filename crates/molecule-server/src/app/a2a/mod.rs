@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+pub mod api;
 pub mod card;
 mod conformance;
 mod endpoint;

@@ -70,6 +70,7 @@ fn scripted() -> Model {
         fleet: Some(FleetView {
             breaker_open: false,
         }),
+        channels: Default::default(),
     }));
     m.apply_event(event("WORKSPACE_ONLINE", 4, 1, json!({})));
     m.apply_event(event(
