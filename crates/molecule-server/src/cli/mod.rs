@@ -8,6 +8,7 @@
 //! context`), else `http://127.0.0.1:8080` without a token.
 
 pub mod agent;
+pub mod channels;
 pub mod chat;
 pub mod content;
 pub mod contexts;
@@ -94,6 +95,9 @@ pub enum Command {
     },
     /// The live org in the terminal: tree, events, health, actions, chat
     Dashboard,
+    /// A workspace's chat channels (Telegram, Slack)
+    #[command(subcommand, visible_alias = "channels")]
+    Channel(channels::Channel),
     /// Discovery and access checks
     #[command(subcommand)]
     Registry(agent::Registry),
@@ -294,6 +298,7 @@ async fn execute(conn: &Connection, command: Command) -> Result<()> {
         } => agent::logs(&c, workspace, tail, follow).await?,
         Command::Dashboard => dashboard::dashboard(c).await?,
         Command::Registry(cmd) => agent::registry(conn, &c, cmd).await?,
+        Command::Channel(cmd) => channels::channel(conn, &c, cmd).await?,
         Command::Templates(cmd) => content::templates(conn, &c, cmd).await?,
         Command::Org(cmd) => content::org(conn, &c, cmd).await?,
         Command::Bundle(cmd) => content::bundle(conn, &c, cmd).await?,

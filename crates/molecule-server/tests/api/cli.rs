@@ -508,6 +508,50 @@ async fn content_agent_and_generated_commands() {
         String::from_utf8_lossy(&logs.stderr)
     );
 
+    // Channels: connect, list (masked), send, remove.
+    let added = ok_json(&authed!(
+        "channel",
+        "add",
+        &lead,
+        "telegram",
+        "--set",
+        "bot_token=123:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "--set",
+        "chat_id=42",
+        "--set",
+        "mode=webhook",
+        "--allow",
+        "7",
+        "-o",
+        "json"
+    ));
+    let cid = added["id"].as_str().unwrap().to_string();
+    let listed = authed!("channel", "list", &lead);
+    assert!(text(&listed).contains(&cid), "{}", text(&listed));
+    assert!(!text(&listed).contains("AAAAAAAAAAAA"), "tokens are masked");
+    assert!(text(&run!("channel", "adapters")).contains("slack"));
+    let bad = authed!(
+        "channel",
+        "add",
+        &lead,
+        "telegram",
+        "--set",
+        "bot_token=nope"
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid config"));
+    ok_json(&authed!(
+        "channel",
+        "update",
+        &lead,
+        &cid,
+        "--enabled",
+        "false",
+        "-o",
+        "json"
+    ));
+    ok_json(&authed!("channel", "remove", &lead, &cid, "-o", "json"));
+
     // Completions and the man page come from the command definitions.
     let bash = run_with_config(&cfg, &["completions", "bash"]).await;
     assert!(
