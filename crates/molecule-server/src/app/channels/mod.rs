@@ -93,6 +93,8 @@ pub trait Adapter: Send + Sync {
     fn validate(&self, config: &Value) -> Result<(), String>;
     /// The chats a channel with `config` talks in.
     fn chats(&self, config: &Value) -> Vec<String>;
+    /// A pushed update (a webhook's body) as a message, if it is one.
+    fn parse_inbound(&self, update: &Value) -> Option<Inbound>;
     /// Sends `text` (split as the platform needs) to `chat`.
     async fn send(&self, app: &App, config: &Value, chat: &str, text: &str)
     -> Result<(), ApiError>;

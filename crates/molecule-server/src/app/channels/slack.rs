@@ -81,6 +81,10 @@ impl Adapter for Slack {
         Ok(())
     }
 
+    fn parse_inbound(&self, envelope: &Value) -> Option<Inbound> {
+        parse_event(envelope)
+    }
+
     fn chats(&self, c: &Value) -> Vec<String> {
         c["channel_id"]
             .as_str()

@@ -140,6 +140,10 @@ impl Adapter for Telegram {
         Ok(())
     }
 
+    fn parse_inbound(&self, update: &Value) -> Option<Inbound> {
+        parse_update(update).0
+    }
+
     fn chats(&self, c: &Value) -> Vec<String> {
         match &c["chat_id"] {
             Value::String(s) => s

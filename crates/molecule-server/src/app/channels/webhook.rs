@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use super::{OpenChannel, slack, telegram};
+use super::{Adapter, OpenChannel, slack, telegram};
 use crate::app::App;
 use crate::app::auth::secrets_equal;
 use crate::config::Mode;
@@ -49,7 +49,7 @@ impl App {
     async fn telegram_webhook(&self, d: ChannelDelivery<'_>) -> AppResult<Value> {
         let update: Value = serde_json::from_slice(d.body)
             .map_err(|e| AppError::invalid(format!("parse error: {e}")))?;
-        let (Some(msg), _) = telegram::parse_update(&update) else {
+        let Some(msg) = telegram::Telegram.parse_inbound(&update) else {
             return Ok(status("ignored"));
         };
         let production = self.config.mode == Mode::Production;
@@ -110,7 +110,7 @@ impl App {
                 "event {event_id} was already processed"
             )));
         }
-        let Some(msg) = slack::parse_event(&envelope) else {
+        let Some(msg) = slack::Slack.parse_inbound(&envelope) else {
             return Ok(status("ignored"));
         };
         if !super::adapter("slack").is_some_and(|a| a.chats(&ch.config).contains(&msg.chat_id)) {
