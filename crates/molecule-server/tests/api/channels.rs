@@ -693,3 +693,54 @@ async fn slack_events_are_verified_answered_and_never_replayed() {
     );
     assert_eq!(fake.sent_to("C42"), ["echo: hello slack"]);
 }
+
+/// With a secrets key the tokens are sealed in the database; in production
+/// a Telegram channel without a webhook secret takes no webhook posts.
+#[tokio::test]
+async fn tokens_are_sealed_at_rest_and_production_refuses_secretless_webhooks() {
+    use molecule_server::app::resources::secret_box::SecretsKey;
+    use molecule_types::dto::CreateWorkspace;
+    let (url, fake) = spawn_fake().await;
+    let t = start_with(move |c| {
+        c.telegram_api_url = format!("{url}/tg");
+        c.slack_api_url = format!("{url}/slack");
+        c.secrets_key = Some(SecretsKey::from_bytes([9; 32]));
+        crate::production(c);
+    })
+    .await;
+    let admin = t.admin();
+    let req = CreateWorkspace {
+        name: "sealed".into(),
+        ..Default::default()
+    };
+    let ws = admin.create_workspace(&req).await.unwrap().id;
+    let token = good_token(8);
+    let (s, created) = call(
+        &admin,
+        Method::POST,
+        &format!("/workspaces/{ws}/channels"),
+        Some(json!({
+            "channel_type": "telegram",
+            "config": { "bot_token": token, "chat_id": "900", "mode": "webhook" },
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().parse().unwrap();
+    let row = t.store().await.channel_get(id).await.unwrap().unwrap();
+    let stored = row.config["bot_token"].as_str().unwrap();
+    assert!(stored.starts_with("ec1:"), "{stored}");
+    assert!(!stored.contains(&token[4..]), "the token is not in the row");
+    let update = json!({"update_id": 1, "message": {"message_id": 1, "text": "hi",
+        "chat": {"id": 900, "type": "private"}, "from": {"id": 1}}});
+    let r = t
+        .client
+        .raw(Method::POST, "/webhooks/telegram")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&update).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json().unwrap()["status"], "no_channel");
+    assert!(fake.sent_to("900").is_empty());
+}
