@@ -149,18 +149,32 @@ impl DockerProvisioner {
             }
             if running {
                 let cmd = [AGENT_BINARY, "fs-rm", &target].map(String::from);
-                let out = self.exec_in(&name, &cmd, self.opts.call_timeout).await?;
-                match out.exit_code {
-                    Some(0) => return Ok(FileSource::Container),
-                    Some(code) if EXEC_NOT_FOUND.contains(&code) => {
-                        tracing::info!(workspace_id = %id, container = %name, "workspace image has no {AGENT_BINARY}; deleting through a helper");
-                    }
-                    code => {
-                        return Err(ProvisionError::Failed(format!(
+                let failed = match self.exec_in(&name, &cmd, self.opts.call_timeout).await {
+                    Ok(out) => match out.exit_code {
+                        Some(0) => return Ok(FileSource::Container),
+                        Some(code) if EXEC_NOT_FOUND.contains(&code) => {
+                            tracing::info!(workspace_id = %id, container = %name, "workspace image has no {AGENT_BINARY}; deleting through a helper");
+                            None
+                        }
+                        code => Some(ProvisionError::Failed(format!(
                             "fs-rm {target} exited with {code:?}: {}",
                             out.output.trim()
-                        )));
+                        ))),
+                    },
+                    Err(e) => Some(e),
+                };
+                if let Some(e) = failed {
+                    // A container stopping under the exec (a pause just
+                    // asked for) is not an error: its volume is still
+                    // there, through a helper.
+                    if self
+                        .workspace_container(id)
+                        .await?
+                        .is_some_and(|(_, running)| running)
+                    {
+                        return Err(e);
                     }
+                    tracing::info!(workspace_id = %id, container = %name, "the container stopped during the delete; deleting through a helper");
                 }
             }
         } else if !self.volume_exists(id).await? {
