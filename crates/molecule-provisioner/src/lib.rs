@@ -129,6 +129,13 @@ pub enum ProvisionError {
 
 pub type Result<T, E = ProvisionError> = std::result::Result<T, E>;
 
+/// A log stream of `text` alone (the tail, not followed).
+pub fn one_chunk(text: String) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let _ = tx.try_send(text.into_bytes());
+    rx
+}
+
 #[async_trait]
 pub trait Provisioner: Send + Sync + 'static {
     /// `"docker"` or `"local"`.
@@ -161,10 +168,7 @@ pub trait Provisioner: Send + Sync + 'static {
         tail: usize,
         _follow: bool,
     ) -> Result<tokio::sync::mpsc::Receiver<Vec<u8>>> {
-        let text = self.logs(id, tail).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let _ = tx.try_send(text.into_bytes());
-        Ok(rx)
+        Ok(one_chunk(self.logs(id, tail).await?))
     }
 
     /// Run a command inside the workspace.

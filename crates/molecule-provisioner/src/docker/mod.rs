@@ -480,10 +480,7 @@ impl Provisioner for DockerProvisioner {
         follow: bool,
     ) -> Result<tokio::sync::mpsc::Receiver<Vec<u8>>> {
         if !follow {
-            let text = self.logs(id, tail).await?;
-            let (tx, rx) = tokio::sync::mpsc::channel(1);
-            let _ = tx.try_send(text.into_bytes());
-            return Ok(rx);
+            return Ok(crate::one_chunk(self.logs(id, tail).await?));
         }
         match self.inspect(id).await {
             Observation::NotFound => return Err(ProvisionError::NotFound),

@@ -376,9 +376,8 @@ impl Provisioner for LocalProvisioner {
         if follow {
             return Ok(log.follow(tail));
         }
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let _ = tx.try_send(log.lock().tail(tail).into_bytes());
-        Ok(rx)
+        let tail = log.lock().tail(tail);
+        Ok(crate::one_chunk(tail))
     }
 
     async fn terminal(&self, id: Uuid, size: crate::TerminalSize) -> Result<crate::Terminal> {

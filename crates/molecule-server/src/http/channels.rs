@@ -3,12 +3,12 @@
 
 use axum::Json;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::extract::{Bearer, JsonBody, WorkspacePath, read_capped, workspace_and};
+use super::extract::{Bearer, JsonBody, WorkspacePath, header_str, read_capped, workspace_and};
 use crate::app::App;
 use crate::app::channels::webhook::ChannelDelivery;
 use crate::error::{AppError, AppResult};
@@ -126,8 +126,4 @@ pub async fn webhook(State(app): State<App>, Path(kind): Path<String>, req: Requ
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
     }
-}
-
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }

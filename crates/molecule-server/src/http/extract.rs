@@ -173,3 +173,8 @@ pub fn workspace_and(raw: (String, String)) -> Result<(Uuid, String), AppError> 
         .map_err(|_| AppError::not_found("workspace not found"))?;
     Ok((ws, raw.1))
 }
+
+/// A header's value when present and printable.
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}

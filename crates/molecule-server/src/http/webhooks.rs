@@ -5,12 +5,12 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::a2a::error_response;
-use super::extract::{WorkspacePath, read_capped};
+use super::extract::{WorkspacePath, header_str, read_capped};
 use crate::app::App;
 use crate::app::webhooks::{GithubDelivery, WebhookError, WebhookOutcome};
 
@@ -54,8 +54,4 @@ async fn deliver(app: App, workspace: Option<uuid::Uuid>, req: Request) -> Respo
         Err(WebhookError::App(e)) => e.into_response(),
         Err(WebhookError::A2a(e)) => error_response(e),
     }
-}
-
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }

@@ -595,15 +595,11 @@ async fn chat_logs_and_import_progress_against_real_agents() {
     let sid = id.to_string();
 
     // The proxy answers 503 until the provisioner recorded the address.
-    let mut said = None;
-    for _ in 0..100 {
+    let said = crate::eventually(Duration::from_secs(10), || async {
         let out = molecule(&url, &cfg, &["chat", &sid, "-m", "hello there"]).await;
-        if out.status.success() {
-            said = Some(text(&out));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        out.status.success().then(|| text(&out))
+    })
+    .await;
     assert_eq!(said.expect("a chat answer").trim(), "echo: hello there");
     let json = ok_json(&molecule(&url, &cfg, &["chat", &sid, "-m", "again", "-o", "json"]).await);
     assert_eq!(json["state"], "completed");

@@ -5,7 +5,7 @@
 //! carry a bot token (Telegram puts it in the path): errors name the API
 //! method, never the URL.
 
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, header};
 use bytes::Bytes;
 use serde_json::Value;
 use std::time::Duration;
@@ -41,9 +41,6 @@ impl App {
             None => upstream::get(&endpoint, &endpoint.path.to_string())
                 .ok_or_else(|| format!("{method_name}: bad API path"))?,
         };
-        if body.is_none() {
-            *req.method_mut() = Method::GET;
-        }
         if let Some(token) = bearer {
             let v = HeaderValue::from_str(&format!("Bearer {token}"))
                 .map_err(|_| format!("{method_name}: the token is not a valid header value"))?;
