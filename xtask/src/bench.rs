@@ -111,7 +111,7 @@ fn ensure_package(program: &str, version_arg: &str, package: &str) -> Result<boo
     println!(
         "==> {program} not found: installing it from the machine's packages (apt-get install {package})"
     );
-    crate::apt_install(package)?;
+    crate::apt_install(&[package])?;
     Ok(true)
 }
 

@@ -115,7 +115,7 @@ pub fn ensure_busybox() -> Result<()> {
         );
     }
     step("installing busybox-static");
-    crate::apt_install("busybox-static")
+    crate::apt_install(&["busybox-static"])
 }
 
 fn step(text: &str) {

@@ -129,9 +129,11 @@ fn pg_stop() -> Result<()> {
 /// The workspace root, from the manifest dir cargo sets when running xtask
 /// (read at run time: a build reused from another checkout must not point
 /// at that checkout).
-/// `apt-get update` then `apt-get install <package>` (non-interactive): how
-/// the commands get what the machine lacks (busybox-static, nginx, wrk).
-fn apt_install(package: &str) -> Result<()> {
+/// `apt-get update` then `apt-get install <packages>` (non-interactive): how
+/// the commands get what the machine lacks (busybox-static, nginx, wrk,
+/// chromium).
+fn apt_install(packages: &[&str]) -> Result<()> {
+    let package = packages.join(" ");
     let apt = |args: &[&str]| {
         Command::new("apt-get")
             .args(args)
@@ -142,7 +144,9 @@ fn apt_install(package: &str) -> Result<()> {
     if !apt(&["update", "-q"]) {
         bail!("`apt-get update` failed; install {package} by hand and run again");
     }
-    if !apt(&["install", "-y", "-q", "--no-install-recommends", package]) {
+    let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
+    install.extend(packages);
+    if !apt(&install) {
         bail!("`apt-get install {package}` failed; install it by hand and run again");
     }
     Ok(())

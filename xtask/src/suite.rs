@@ -1,6 +1,8 @@
-//! `cargo xtask test`: `cargo fmt --check`, `cargo clippy -D warnings` and
-//! the layering check (`layering.rs`),
-//! then the whole workspace under nextest, once per database backend. The SQLite pass runs without `MOLECULE_TEST_DATABASE_URL`; the
+//! `cargo xtask test`: `cargo fmt --check`, `cargo clippy -D warnings`, the
+//! layering check (`layering.rs`) and `tsc` over the canvas's modules, then
+//! the whole workspace under nextest, once per database backend (the canvas
+//! tests drive Debian's chromium; `.config/nextest.toml` keeps the browsers
+//! one at a time). The SQLite pass runs without `MOLECULE_TEST_DATABASE_URL`; the
 //! PostgreSQL pass sets it, to the caller's value or to a throwaway server
 //! started here and always stopped at the end. A PostgreSQL that cannot be
 //! started is a failure, never a skip.
@@ -23,6 +25,7 @@ const A2A_SDK: &str = "a2a-sdk==0.3.26";
 pub fn run(nextest_args: &[String]) -> Result<()> {
     let root = crate::workspace_root()?;
     ensure_nextest(&root)?;
+    prepare_web_tools()?;
     // Style and lints first: a minute here saves a red run later.
     checks(&root)?;
 
@@ -157,7 +160,44 @@ fn checks(root: &Path) -> Result<()> {
     }
     println!("rustfmt and clippy: clean");
     crate::layering::check(root)?;
+    let web = root.join("crates/molecule-server/web");
+    let tsc = Command::new("tsc")
+        .arg("-p")
+        .arg(&web)
+        .status()
+        .context("cannot run `tsc`")?;
+    if !tsc.success() {
+        bail!("`tsc -p {}` found type errors in the canvas", web.display());
+    }
+    println!("tsc (canvas modules): clean");
     Ok(())
+}
+
+/// The canvas: `tsc` type-checks its modules; its tests drive Debian's
+/// chromium through chromedriver. What is missing comes from Debian's
+/// packages (with a font, so screenshots have text).
+fn prepare_web_tools() -> Result<()> {
+    let on_path = |bin: &str| {
+        env::var_os("PATH")
+            .is_some_and(|path| env::split_paths(&path).any(|dir| dir.join(bin).is_file()))
+    };
+    let mut missing: Vec<&str> = [
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
+        ("tsc", "node-typescript"),
+    ]
+    .into_iter()
+    .filter(|(bin, _)| !on_path(bin))
+    .map(|(_, package)| package)
+    .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if missing.contains(&"chromium") {
+        missing.push("fonts-liberation");
+    }
+    println!("\n== canvas tools ==\ninstalling {}", missing.join(" "));
+    crate::apt_install(&missing)
 }
 
 fn ensure_nextest(root: &Path) -> Result<()> {

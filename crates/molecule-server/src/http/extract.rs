@@ -132,6 +132,44 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     }
 }
 
+/// The subprotocol a browser offers on `/ws` (and the server selects).
+pub const WS_PROTOCOL: &str = "molecule";
+const WS_BEARER_PREFIX: &str = "molecule.bearer.";
+
+/// The bearer of a `/ws` upgrade. Browsers cannot set headers on a
+/// WebSocket, so the canvas offers its token as a second subprotocol,
+/// `molecule.bearer.<base64url of the token>`, beside `molecule`. An
+/// `Authorization` header wins when both are present.
+pub struct WsBearer(pub Bearer);
+
+impl<S: Send + Sync> FromRequestParts<S> for WsBearer {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer_from(&parts.headers).or_else(|| subprotocol_token(&parts.headers));
+        Ok(WsBearer(Bearer {
+            token,
+            network: network_of(&parts.extensions),
+        }))
+    }
+}
+
+fn subprotocol_token(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine;
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix(WS_BEARER_PREFIX))
+        .and_then(|b64| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b64)
+                .ok()
+        })
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|t| !t.is_empty())
+}
+
 /// `X-Workspace-ID`, when present and non-empty.
 pub struct CallerHeader(pub Option<String>);
 

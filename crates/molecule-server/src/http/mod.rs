@@ -4,6 +4,7 @@
 mod a2a;
 mod activity;
 mod admin;
+mod canvas;
 mod channels;
 mod content;
 pub mod extract;
@@ -189,6 +190,8 @@ fn agent_routes() -> Router<App> {
 /// Never served on the agent listener.
 fn admin_routes() -> Router<App> {
     Router::new()
+        .route("/", get(canvas::index))
+        .route("/assets/{*path}", get(canvas::asset))
         .route("/readyz", get(admin::readyz))
         .route("/metrics", get(admin::metrics))
         .route("/admin/liveness", get(admin::liveness))

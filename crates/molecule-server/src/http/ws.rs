@@ -14,7 +14,7 @@ use serde_json::json;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::extract::{Bearer, CallerHeader};
+use super::extract::{CallerHeader, WS_PROTOCOL, WsBearer};
 use crate::app::App;
 use crate::app::auth::Audience;
 use crate::error::AppResult;
@@ -23,12 +23,15 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 
 pub async fn upgrade(
     State(app): State<App>,
-    bearer: Bearer,
+    WsBearer(bearer): WsBearer,
     CallerHeader(caller): CallerHeader,
     ws: WebSocketUpgrade,
 ) -> AppResult<Response> {
     let audience = app.auth_events(caller.as_deref(), bearer.creds()).await?;
-    Ok(ws.on_upgrade(move |socket| serve(app, socket, audience)))
+    // A browser that offered `molecule` (the canvas) needs it selected.
+    Ok(ws
+        .protocols([WS_PROTOCOL])
+        .on_upgrade(move |socket| serve(app, socket, audience)))
 }
 
 async fn serve(app: App, mut socket: WebSocket, audience: Audience) {

@@ -27,6 +27,7 @@ mod adversarial;
 mod approvals;
 mod auth;
 mod bad_input;
+mod canvas;
 mod channels;
 mod cli;
 mod conformance;
