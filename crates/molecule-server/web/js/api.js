@@ -54,14 +54,20 @@ export async function api(method, path, body, opts = {}) {
   const token = opts.token ?? auth.token;
   if (token) headers.Authorization = `Bearer ${token}`;
   let r;
-  try {
-    r = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (e) {
-    throw new ApiError(0, `the platform is unreachable (${/** @type {Error} */ (e).message})`, null);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      r = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      break;
+    } catch (e) {
+      // A read that never reached the platform (a network change, a
+      // restart) is tried once more; a write is not, it may have landed.
+      if (method === 'GET' && attempt === 0) continue;
+      throw new ApiError(0, `the platform is unreachable (${/** @type {Error} */ (e).message})`, null);
+    }
   }
   const text = await r.text();
   /** @type {any} */

@@ -13,6 +13,8 @@ const H = 96;
 const GAP_X = 26;
 const GAP_Y = 60;
 const COLLAPSED_KEY = 'molecule.collapsed';
+/** Below this zoom, nodes are drawn as tiles without text. */
+const FAR = 0.3;
 
 const chart = /** @type {HTMLElement} */ (document.getElementById('chart'));
 const world = /** @type {HTMLElement} */ (document.getElementById('world'));
@@ -47,33 +49,42 @@ export const selection = () => selected;
 
 // ---- drawing --------------------------------------------------------------
 
+/** One node's markup, built once and cloned for every workspace. */
+const PROTO = h(
+  'div',
+  { class: 'node', role: 'treeitem', tabindex: '-1' },
+  h(
+    'div',
+    { class: 'node-head' },
+    h('span', { class: 'dot', 'aria-hidden': 'true' }),
+    h('span', { class: 'name' }),
+    h('button', { class: 'fold', type: 'button', tabindex: '-1', 'aria-label': 'Collapse or expand the team' }),
+  ),
+  h('div', { class: 'node-role' }),
+  h('div', { class: 'node-meta' }, h('span', { class: 'status' }), h('span', { class: 'runtime' }), h('span', { class: 'tasks' })),
+  h('div', { class: 'node-task' }),
+);
+
 /** @param {import('./store.js').Workspace} w */
 function nodeFor(w) {
   let el = nodes.get(w.id);
   if (el) return el;
-  const fold = h('button', {
-    class: 'fold',
-    type: 'button',
-    tabindex: '-1',
-    'aria-label': 'Collapse or expand the team',
-    onclick: (/** @type {Event} */ ev) => {
-      ev.stopPropagation();
-      toggle(w.id);
-    },
-  });
-  el = h(
-    'div',
-    { class: 'node', role: 'treeitem', tabindex: '-1', dataset: { id: w.id } },
-    h('div', { class: 'node-head' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', { class: 'name' }), fold),
-    h('div', { class: 'node-role' }),
-    h('div', { class: 'node-meta' }, h('span', { class: 'status' }), h('span', { class: 'runtime' }), h('span', { class: 'tasks' })),
-    h('div', { class: 'node-task' }),
-  );
+  el = /** @type {HTMLElement} */ (PROTO.cloneNode(true));
+  el.dataset.id = w.id;
   dragging(el, w.id);
   nodes.set(w.id, el);
   world.append(el);
   return el;
 }
+
+// A fold button folds its node's team (one listener for every node).
+world.addEventListener('click', (ev) => {
+  const fold = /** @type {Element} */ (ev.target).closest('.fold');
+  const id = fold && /** @type {HTMLElement|null} */ (fold.closest('.node'))?.dataset.id;
+  if (!id) return;
+  ev.stopPropagation();
+  toggle(id);
+});
 
 /**
  * Write a workspace's fields into its node (nothing when nothing changed).
@@ -271,6 +282,9 @@ export function select(id) {
 
 function applyView() {
   world.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.zoom})`;
+  // Zoomed far out, text is unreadable: nodes become status-coloured tiles
+  // (and the browser paints a 500-node overview in a fraction of the time).
+  world.classList.toggle('far', view.zoom < FAR);
 }
 
 const saveView = debounce(() => {

@@ -63,6 +63,8 @@ async function turn(id, c, msg) {
   if (c.taskId) message.taskId = c.taskId;
   c.taskId = undefined;
   const body = { jsonrpc: '2.0', id: crypto.randomUUID(), method: 'message/stream', params: { message } };
+  /** @type {string[]} */
+  const seen = [];
   /**
    * @param {any} v
    * @returns {boolean} the turn is over
@@ -77,7 +79,9 @@ async function turn(id, c, msg) {
     };
     const status = (/** @type {any} */ s) => {
       if (!s || !s.state) return false;
-      state.textContent = s.state;
+      // The task's states as they streamed in: submitted → working → completed.
+      if (seen[seen.length - 1] !== s.state) seen.push(s.state);
+      state.textContent = seen.join(' → ');
       const t = partsText(s.message && s.message.parts);
       if (s.state === 'input-required') {
         c.taskId = r.taskId || r.id;

@@ -67,8 +67,9 @@ async function start() {
     [, saved] = await Promise.all([reload(), api('GET', '/canvas/viewport').catch(() => null)]);
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return signIn(auth.token ? 'That token was refused.' : '');
-    fill($('empty'), h('p', { class: 'form-error' }, `Cannot reach the platform: ${/** @type {Error} */ (e).message}`));
+    fill($('empty'), h('p', { class: 'form-error' }, `${/** @type {Error} */ (e).message}; trying again…`));
     $('empty').hidden = false;
+    window.setTimeout(start, 2000);
     return;
   }
   $('signin').hidden = true;

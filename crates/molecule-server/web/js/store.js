@@ -117,6 +117,23 @@ export async function reload() {
   state.decisions = state.events
     .filter((e) => e.event === 'WORKSPACE_RESTART_DECISION')
     .map((e) => ({ workspace_id: e.workspace_id, ...e.payload, timestamp: e.timestamp }));
+  // Restarting: the newest word on a workspace is a restart decision, not
+  // yet followed (newer, so earlier in the list) by its way back.
+  state.restarting = new Set();
+  /** @type {Set<string>} */
+  const settled = new Set();
+  for (const e of state.events) {
+    const id = e.workspace_id;
+    if (!id || settled.has(id)) continue;
+    if (e.event === 'WORKSPACE_RESTART_DECISION') {
+      const decision = e.payload && e.payload.decision;
+      if (decision === 'keep' || decision === 'frozen') continue; // changes nothing (as in apply)
+      if (decision === 'restart') state.restarting.add(id);
+      settled.add(id);
+    } else if (/^WORKSPACE_(ONLINE|PAUSED|PROVISION_FAILED|REMOVED)$/.test(e.event)) {
+      settled.add(id);
+    }
+  }
   announce({ kind: 'reset' });
 }
 

@@ -134,6 +134,16 @@ impl Browser {
         .await
     }
 
+    /// A Chrome DevTools Protocol command (chromedriver passes it on).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": cmd, "params": params })),
+        )
+        .await
+    }
+
     /// Run `script` asynchronously: it calls its last argument with the result.
     pub async fn eval_async(&self, script: &str) -> Value {
         self.call(

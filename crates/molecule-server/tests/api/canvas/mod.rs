@@ -63,6 +63,10 @@ pub async fn assert_console_only(b: &Browser, expected: &[&str]) {
         .await
         .into_iter()
         .filter(|e| !expected.iter().any(|x| e.contains(x)))
+        // Docker adding a container's network interface on this host makes
+        // Chromium abort what is in flight at that moment; the page fetches
+        // again what it needs (a module import, a reconnect, a reload).
+        .filter(|e| !e.contains("net::ERR_NETWORK_CHANGED"))
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
 }
@@ -139,13 +143,17 @@ async fn the_page_creates_a_workspace_chats_with_it_and_pauses_it() {
         answer.as_str().unwrap().contains("hello canvas"),
         "answer: {answer}"
     );
-    assert_eq!(
-        b.eval(
+    // Streamed: the answer's task went through its states as events.
+    let states = b
+        .eval(
             "return document.querySelector('.msg-state').textContent",
-            json!([])
+            json!([]),
         )
-        .await,
-        "completed"
+        .await;
+    let states = states.as_str().unwrap();
+    assert!(
+        states.contains("working") && states.ends_with("completed"),
+        "states shown: {states}"
     );
     b.screenshot(&shot("chat")).await;
 

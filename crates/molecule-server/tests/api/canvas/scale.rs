@@ -51,30 +51,54 @@ async fn org_of_500(t: &crate::TestServer) -> Vec<Uuid> {
     all
 }
 
-#[tokio::test]
+// The server gets both cores, as `molecule serve` has them (a
+// current-thread test runtime would serve the page's requests one by one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_workspaces_render_within_a_second_and_stay_responsive() {
     let t = start().await;
     let all = org_of_500(&t).await;
     assert_eq!(all.len(), 500);
     let b = Browser::start(1600, 1000).await;
-    b.goto(&t.server.url()).await;
-    let first = b
-        .wait_for(
-            "the first render",
-            LOAD,
-            "const m = performance.getEntriesByName('molecule:first-render')[0]; \
-             return m && {at: m.startTime, workspaces: m.detail.workspaces, \
-                          nodes: document.querySelectorAll('.node').length, \
-                          script: performance.getEntriesByName('molecule:render')[0].duration}",
-        )
+    // Every load is a cold one: no cached module, stylesheet or answer.
+    b.cdp("Network.enable", json!({})).await;
+    b.cdp("Network.setCacheDisabled", json!({ "cacheDisabled": true }))
         .await;
-    println!("first render of 500 workspaces: {first}");
-    assert_eq!(first["workspaces"], 500);
-    assert_eq!(first["nodes"], 500);
-    let at = first["at"].as_f64().unwrap();
+    // Three loads, judged by their median: one stall of this shared 2-core
+    // machine neither fails the test nor hides a page that got slow.
+    let mut loads = Vec::new();
+    for _ in 0..3 {
+        b.goto(&t.server.url()).await;
+        let first = b
+            .wait_for(
+                "the first render",
+                LOAD,
+                "const m = performance.getEntriesByName('molecule:first-render')[0]; \
+                 return m && {at: m.startTime, workspaces: m.detail.workspaces, \
+                   nodes: document.querySelectorAll('.node').length, \
+                   script: performance.getEntriesByName('molecule:render')[0].duration, \
+                   fetch: performance.getEntriesByType('resource') \
+                     .filter(e => e.name.endsWith('/workspaces')) \
+                     .map(e => e.responseEnd - e.startTime)[0]}",
+            )
+            .await;
+        assert_eq!(first["workspaces"], 500);
+        assert_eq!(first["nodes"], 500);
+        // The baseline in the same load: fetching the list the chart draws.
+        let at = first["at"].as_f64().unwrap();
+        let fetch = first["fetch"].as_f64().unwrap();
+        println!(
+            "first render of 500 workspaces: {at:.0} ms after navigation start \
+             ({:.1}× the {fetch:.0} ms GET /workspaces takes; script {:.0} ms)",
+            at / fetch.max(1.0),
+            first["script"].as_f64().unwrap()
+        );
+        loads.push(at);
+    }
+    loads.sort_by(f64::total_cmp);
+    let median = loads[1];
     assert!(
-        at < 1000.0,
-        "first render {at:.0} ms after navigation start (target < 1 s)"
+        median < 1000.0,
+        "first render: median {median:.0} ms of {loads:?} (target < 1 s)"
     );
     b.wait_for(
         "the live feed",
