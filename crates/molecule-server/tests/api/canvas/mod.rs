@@ -236,3 +236,45 @@ async fn a_killed_container_shows_offline_then_restarting_then_online() {
     assert_clean_console(&b).await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn the_assets_are_embedded_revalidated_and_nothing_else_is_served() {
+    let t = crate::start().await;
+    let url = t.server.url();
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{url}{path}")).send();
+    let r = get("/assets/js/main.js").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+    let etag = r.headers()["etag"].clone();
+    assert!(r.text().await.unwrap().contains("connect("));
+    // A browser's revalidation: 304, no body.
+    let again = http
+        .get(format!("{url}/assets/js/main.js"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().await.unwrap().is_empty());
+    // Only what is embedded: no files from disk, no traversal, and the
+    // page only at `/`.
+    for path in [
+        "/assets/js/nope.js",
+        "/assets/../Cargo.toml",
+        "/assets/%2e%2e/Cargo.toml",
+        "/assets/js/%2e%2e/%2e%2e/src/main.rs",
+        "/assets/index.html",
+        "/assets/",
+        "/assets/tsconfig.json",
+    ] {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let css = get("/assets/app.css").await.unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+}
