@@ -216,3 +216,32 @@ pub fn workspace_and(raw: (String, String)) -> Result<(Uuid, String), AppError> 
 pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use base64::Engine;
+
+    fn offered(protocols: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_str(protocols).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn a_browser_offers_its_token_as_a_subprotocol() {
+        let token = "tok/with+chars=";
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token);
+        let h = offered(&format!("molecule, molecule.bearer.{b64}"));
+        assert_eq!(subprotocol_token(&h).as_deref(), Some(token));
+        // Nothing offered, only `molecule`, garbage or an empty token: none.
+        assert_eq!(subprotocol_token(&HeaderMap::new()), None);
+        assert_eq!(subprotocol_token(&offered("molecule")), None);
+        assert_eq!(subprotocol_token(&offered("molecule.bearer.!!")), None);
+        assert_eq!(subprotocol_token(&offered("molecule.bearer.")), None);
+    }
+}

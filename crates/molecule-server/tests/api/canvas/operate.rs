@@ -346,3 +346,48 @@ async fn import_an_org_work_with_a_workspace_and_delete_it_with_a_confirmation()
     .await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn a_failed_workspace_shows_why_and_is_retried_from_its_panel() {
+    use crate::lifecycle::{Backend, start_backend, wait_status};
+    // No such image: every provisioning fails, with a reason.
+    let t = start_backend(Backend::Docker, |c| {
+        c.agent_image = "molecule/no-such-image:0".into()
+    })
+    .await
+    .expect("docker backend");
+    let id = t.create("doomed", None).await;
+    wait_status(&t.client, id, molecule_types::WorkspaceStatus::Failed, LOAD).await;
+    let b = Browser::start(1400, 900).await;
+    open(&b, &t.server.url()).await;
+    b.click(&format!(".node[data-id='{id}']")).await;
+    let why = b
+        .wait_for(
+            "the status reason",
+            LOAD,
+            "return document.querySelector(\"#panel [data-fact='Why']\")?.textContent",
+        )
+        .await;
+    assert!(why.as_str().unwrap().contains("no-such-image"), "{why}");
+    let failures = || async {
+        let events = t.client.events(Some(id)).await.unwrap();
+        events
+            .iter()
+            .filter(|e| e.event_type == "WORKSPACE_PROVISION_FAILED")
+            .count()
+    };
+    let before = failures().await;
+    b.click_text("#panel .actions button", "Retry").await;
+    let retried = eventually(LOAD, || async { (failures().await > before).then_some(()) }).await;
+    assert!(retried.is_some(), "Retry provisioned the workspace again");
+    b.wait_for(
+        "the node failed again",
+        LOAD,
+        &format!(
+            "return document.querySelector(\".node[data-id='{id}']\").dataset.status === 'failed'"
+        ),
+    )
+    .await;
+    assert_clean_console(&b).await;
+    b.close().await;
+}
