@@ -118,7 +118,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let server = Server::start(config, listener).await?;
         tracing::info!(url = %server.url(), mode = ?mode, database = %db, "ready");
         eprintln!(
-            "molecule: listening on {} ({mode:?} mode, {db})",
+            "molecule: listening on {} ({mode:?} mode, {db}); the canvas is at {}/",
+            server.url(),
             server.url()
         );
         wait_for_signal().await;
