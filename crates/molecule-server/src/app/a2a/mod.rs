@@ -403,6 +403,15 @@ impl App {
             self.forget_target(id);
             return A2aError::Restarting;
         }
+        // A runtime that is (re)starting refuses connections until its
+        // agent serves: that is "restarting" too, not a broken agent.
+        if !external
+            && matches!(failed, Some((Failure::Other, _)))
+            && self.status_of(id).await == Some(WorkspaceStatus::Provisioning)
+        {
+            self.forget_target(id);
+            return A2aError::Restarting;
+        }
         // Whatever it was, the next call reads the target afresh.
         self.forget_target(id);
         match failed {

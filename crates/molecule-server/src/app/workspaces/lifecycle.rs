@@ -284,6 +284,10 @@ impl App {
     }
 
     /// The status a workspace has now; `None` when it is gone or unreadable.
+    pub(crate) async fn status_of(&self, id: Uuid) -> Option<WorkspaceStatus> {
+        self.current_status(id).await
+    }
+
     async fn current_status(&self, id: Uuid) -> Option<WorkspaceStatus> {
         self.store
             .workspace_get(id)
