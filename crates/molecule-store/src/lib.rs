@@ -123,7 +123,41 @@ pub trait Store:
 
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<()>;
+
+    /// Whether this process leads the singleton background task `task`
+    /// among the platform processes on this database, taking the lead when
+    /// nobody holds it. A leader keeps the lead until its process (its
+    /// database session) ends. PostgreSQL: a session advisory lock per
+    /// task; SQLite: always (one process).
+    async fn lead(&self, task: &str) -> Result<bool>;
+
+    /// Give up every lead now (an orderly shutdown), so another process
+    /// takes over at its next attempt instead of when this one exits.
+    async fn resign(&self);
+
+    /// Send `message` to every platform process on this database,
+    /// including this one's own subscription (the sender recognises its
+    /// own). PostgreSQL: `NOTIFY` (a message too long for a notification
+    /// travels in a row, and the notification names the row); SQLite: one
+    /// process, nobody to tell.
+    async fn bus_send(&self, message: &str) -> Result<()>;
+
+    /// Receive what [`Store::bus_send`] sends, in commit order, from now
+    /// on; `None` when the backend has no other processes (SQLite).
+    async fn bus_subscribe(&self) -> Result<Option<BusReceiver>>;
 }
+
+/// What a bus subscription yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusMessage {
+    Message(String),
+    /// The connection was lost and is back: messages sent meanwhile are
+    /// gone, so whatever they would have invalidated must be re-read.
+    Gap,
+}
+
+/// A bus subscription; it ends when this is dropped.
+pub type BusReceiver = tokio::sync::mpsc::Receiver<BusMessage>;
 
 /// A vocabulary word read from a column; a word the platform does not know
 /// is a corrupt row.

@@ -11,6 +11,8 @@
 
 #[path = "conformance/activity.rs"]
 mod activity;
+#[path = "conformance/leadership.rs"]
+mod leadership;
 #[path = "conformance/registry.rs"]
 mod registry;
 #[path = "conformance/resources.rs"]

@@ -8,11 +8,13 @@
 mod activity;
 mod agents;
 mod approvals;
+mod bus;
 mod canvas;
 mod channels;
 mod codec;
 mod config;
 mod events;
+mod leader;
 mod memories;
 mod schedules;
 mod secrets;
@@ -33,6 +35,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    leadership: std::sync::Arc<leader::Leadership>,
 }
 
 impl PostgresStore {
@@ -45,7 +48,9 @@ impl PostgresStore {
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         tracing::debug!("postgres store connected");
-        Ok(Self { pool })
+        let leadership =
+            std::sync::Arc::new(leader::Leadership::new((*pool.connect_options()).clone()));
+        Ok(Self { pool, leadership })
     }
 }
 
@@ -58,5 +63,21 @@ impl Store for PostgresStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn lead(&self, task: &str) -> Result<bool> {
+        self.leadership.lead(task).await
+    }
+
+    async fn resign(&self) {
+        self.leadership.resign().await;
+    }
+
+    async fn bus_send(&self, message: &str) -> Result<()> {
+        bus::send(&self.pool, message).await
+    }
+
+    async fn bus_subscribe(&self) -> Result<Option<crate::BusReceiver>> {
+        bus::subscribe(&self.pool).await.map(Some)
     }
 }

@@ -101,4 +101,19 @@ impl Store for SqliteStore {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
+
+    /// An embedded database has one platform process: it leads everything.
+    async fn lead(&self, _task: &str) -> Result<bool> {
+        Ok(true)
+    }
+
+    async fn resign(&self) {}
+
+    async fn bus_send(&self, _message: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn bus_subscribe(&self) -> Result<Option<crate::BusReceiver>> {
+        Ok(None)
+    }
 }

@@ -1,0 +1,103 @@
+//! Messages between platform processes on one database: `LISTEN/NOTIFY` on
+//! one channel. A notification's payload is `=` and the message itself, or
+//! `#` and the id of a `bus_messages` row holding a message too long for a
+//! notification (PostgreSQL caps payloads at 8000 bytes). Notifications
+//! arrive in commit order; a sender that awaits each send before the next
+//! keeps its own order.
+
+use sqlx::postgres::{PgListener, PgPool};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+use crate::{BusMessage, BusReceiver, Result};
+
+const CHANNEL: &str = "molecule_bus";
+/// Longest message sent inline (bytes); longer ones go through a row.
+const INLINE_MAX: usize = 7000;
+/// Messages received but not yet taken by the subscriber.
+const QUEUE: usize = 4096;
+/// Pause after the listener failed to reconnect.
+const RETRY: Duration = Duration::from_secs(1);
+
+pub(super) async fn send(pool: &PgPool, message: &str) -> Result<()> {
+    if message.len() <= INLINE_MAX {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(format!("={message}"))
+            .execute(pool)
+            .await?;
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM bus_messages WHERE created_at < now() - interval '5 minutes'")
+        .execute(&mut *tx)
+        .await?;
+    let id: i64 = sqlx::query_scalar("INSERT INTO bus_messages (body) VALUES ($1) RETURNING id")
+        .bind(message)
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(format!("#{id}"))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn subscribe(pool: &PgPool) -> Result<BusReceiver> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                n = listener.try_recv() => n,
+                _ = tx.closed() => return,
+            };
+            let message = match next {
+                Ok(Some(n)) => decode(&pool, n.payload()).await,
+                // Reconnected: whatever was sent meanwhile is lost.
+                Ok(None) => BusMessage::Gap,
+                Err(e) => {
+                    tracing::warn!(error = %e, "bus listener lost its connection; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY) => {}
+                        _ = tx.closed() => return,
+                    }
+                    BusMessage::Gap
+                }
+            };
+            if tx.send(message).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+async fn decode(pool: &PgPool, payload: &str) -> BusMessage {
+    if let Some(inline) = payload.strip_prefix('=') {
+        return BusMessage::Message(inline.to_string());
+    }
+    let Some(id) = payload
+        .strip_prefix('#')
+        .and_then(|id| id.parse::<i64>().ok())
+    else {
+        tracing::warn!("bus: a notification in an unknown format; ignored");
+        return BusMessage::Gap;
+    };
+    match sqlx::query_scalar::<_, String>("SELECT body FROM bus_messages WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+    {
+        Ok(Some(body)) => BusMessage::Message(body),
+        Ok(None) => BusMessage::Gap,
+        Err(e) => {
+            tracing::warn!(error = %e, "bus: a long message could not be read");
+            BusMessage::Gap
+        }
+    }
+}
