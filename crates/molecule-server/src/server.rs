@@ -24,6 +24,10 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     serving: Vec<JoinHandle<std::io::Result<()>>>,
     tasks: Vec<JoinHandle<()>>,
+    /// The bus to the other replicas (PostgreSQL): sender and listener.
+    cluster: Vec<JoinHandle<()>>,
+    /// SQLite: the lock that keeps a second process off the file.
+    _sole: Option<std::fs::File>,
 }
 
 impl Server {
@@ -38,6 +42,10 @@ impl Server {
                 .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         }
         let generated_key = resolve_secrets_key(&mut config)?;
+        let sole = match &config.database {
+            crate::config::Database::Sqlite(path) => Some(lock_sqlite(path)?),
+            crate::config::Database::Postgres(_) => None,
+        };
         let store = molecule_store::open(&config.database.store_url())
             .await
             .context("cannot open the database")?;
@@ -54,6 +62,7 @@ impl Server {
         if reaped > 0 {
             tracing::info!(reaped, "removed runtimes of deleted workspaces");
         }
+        let cluster = app.join_cluster().await?;
 
         let addr = listener.local_addr()?;
         // Containers reach the platform through an extra listener on their
@@ -131,7 +140,39 @@ impl Server {
             shutdown,
             serving,
             tasks,
+            cluster,
+            _sole: sole,
         })
+    }
+}
+
+/// SQLite is one process's database: a second `molecule serve` on the same
+/// file is refused (several replicas need PostgreSQL). The lock is the
+/// process's: it goes when the process ends, however it ends.
+fn lock_sqlite(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = std::path::PathBuf::from(name);
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another molecule process already serves {}: SQLite is single-process \
+             (run several replicas on one PostgreSQL database, DATABASE_URL=postgres://…)",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", lock_path.display()))
+        }
     }
 }
 
@@ -180,6 +221,11 @@ impl RunningServer {
         }
         if let Err(e) = self.app.flush_activity().await {
             tracing::error!(error = %e, "final activity flush failed");
+        }
+        // Another replica takes over the singleton tasks at once.
+        self.app.resign().await;
+        for c in self.cluster {
+            c.abort();
         }
         result
     }

@@ -26,12 +26,19 @@ pub struct Published {
 pub struct EventBus {
     store: Arc<dyn Store>,
     tx: broadcast::Sender<Published>,
+    /// The other replicas, which push every event to their subscribers too.
+    cluster: super::cluster::Cluster,
 }
 
 impl EventBus {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, cluster: super::cluster::Cluster) -> Self {
         let (tx, _) = broadcast::channel(SUBSCRIBER_QUEUE);
-        Self { store, tx }
+        Self { store, tx, cluster }
+    }
+
+    /// Push an event another replica emitted to this one's subscribers.
+    pub fn relay(&self, published: Published) {
+        let _ = self.tx.send(published);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Published> {
@@ -55,7 +62,8 @@ impl EventBus {
                 tracing::error!(error = %e, event = event.event_type.as_str(), "failed to record event");
             }
         }
-        self.publish(event, now);
+        let sent = self.publish(event, now);
+        super::cluster::Cluster::sent(sent).await;
     }
 
     /// Someone is watching live: worth building WebSocket-only payloads.
@@ -66,10 +74,16 @@ impl EventBus {
     /// Broadcast without recording, from synchronous code. For the
     /// WebSocket-only event types.
     pub fn publish_live(&self, event: Event) {
-        self.publish(event, Utc::now());
+        let _ = self.publish(event, Utc::now());
     }
 
-    fn publish(&self, event: Event, at: DateTime<Utc>) {
+    /// Push `event` to this replica's subscribers and hand it to the
+    /// others; the receiver says when it was handed (see `Cluster::event`).
+    fn publish(
+        &self,
+        event: Event,
+        at: DateTime<Utc>,
+    ) -> Option<tokio::sync::oneshot::Receiver<()>> {
         let envelope = EventEnvelope {
             event: event.event_type.as_str().to_string(),
             workspace_id: event
@@ -79,11 +93,14 @@ impl EventBus {
             timestamp: at,
             payload: event.payload,
         };
-        // No receivers is fine: nobody is watching.
-        let _ = self.tx.send(Published {
+        let published = Published {
             workspace_id: event.workspace_id,
             envelope: Arc::new(envelope),
-        });
+        };
+        let sent = self.cluster.event(&published);
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(published);
+        sent
     }
 }
 

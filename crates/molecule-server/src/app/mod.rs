@@ -6,6 +6,7 @@ pub mod a2a;
 pub mod activity;
 pub mod auth;
 pub mod channels;
+pub mod cluster;
 pub mod content;
 pub mod delegation;
 pub mod events;
@@ -62,6 +63,8 @@ pub struct AppInner {
     config: Arc<Config>,
     store: Arc<dyn Store>,
     events: EventBus,
+    /// The other replicas on the database (PostgreSQL), if any.
+    cluster: cluster::Cluster,
     /// Activity rows waiting for the batched writer.
     activity: activity::ActivityQueue,
     /// Each workspace's activity write budget.
@@ -125,8 +128,10 @@ impl App {
             listen_addrs.clone(),
         );
         let a2a_http = a2a::Upstream::new(&config.agent_ca_certs, outbound.clone());
+        let cluster = cluster::Cluster::default();
         Self(Arc::new(AppInner {
-            events: EventBus::new(store.clone()),
+            events: EventBus::new(store.clone(), cluster.clone()),
+            cluster,
             hierarchy: Hierarchy::new(store.clone()),
             activity: activity::ActivityQueue::new(config.activity_queue_bytes),
             activity_budget: activity::WriteBudget::new(config.activity_budget),
@@ -171,6 +176,7 @@ impl App {
     pub fn status_written(&self, id: Uuid) {
         self.hot.invalidate(id);
         self.targets.invalidate(id);
+        self.workspace_changed(id);
     }
 
     pub fn started_at(&self) -> DateTime<Utc> {
@@ -222,6 +228,24 @@ impl App {
     /// This server's background task registry.
     pub fn tasks(&self) -> &TaskRegistry {
         &self.tasks
+    }
+
+    /// Whether this replica runs the singleton task `name` now
+    /// (`Store::lead`). A database that cannot say means "not now":
+    /// standing by is safe, two replicas acting at once is not.
+    pub async fn lead(&self, name: &str) -> bool {
+        match self.store.lead(name).await {
+            Ok(lead) => lead,
+            Err(e) => {
+                tracing::warn!(task = name, error = %e, "leadership check failed; standing by");
+                false
+            }
+        }
+    }
+
+    /// Give up this replica's leads (orderly shutdown).
+    pub async fn resign(&self) {
+        self.store.resign().await;
     }
 
     /// A live feed of every event emitted from now on (the caller filters

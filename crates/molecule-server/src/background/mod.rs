@@ -25,6 +25,12 @@ use crate::app::App;
 pub trait Task: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn period(&self) -> Duration;
+    /// One replica at a time runs it: the one that leads it on the
+    /// database (`Store::lead`); the others stand by and take over when the
+    /// leader's process ends.
+    fn singleton(&self) -> bool {
+        false
+    }
     async fn activate(&self, app: &App) -> anyhow::Result<()>;
 }
 
@@ -34,6 +40,8 @@ pub enum TaskState {
     Running,
     BackingOff,
     Stopped,
+    /// A singleton another replica leads: checked again, not run.
+    Standby,
 }
 
 impl TaskState {
@@ -43,6 +51,7 @@ impl TaskState {
             Self::Running => "running",
             Self::BackingOff => "backing_off",
             Self::Stopped => "stopped",
+            Self::Standby => "standby",
         }
     }
 }
@@ -129,6 +138,8 @@ impl TaskRegistry {
 
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How often a standing-by replica asks for the lead of a singleton task.
+const STANDBY_RECHECK: Duration = Duration::from_secs(1);
 
 /// Start `task` on the driver; it stops when `shutdown` turns true.
 pub fn spawn(app: App, task: Arc<dyn Task>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
@@ -139,6 +150,22 @@ pub fn spawn(app: App, task: Arc<dyn Task>, mut shutdown: watch::Receiver<bool>)
     tokio::spawn(async move {
         let mut backoff = BACKOFF_START;
         loop {
+            if task.singleton() && !app.lead(name).await {
+                // Standing by is a tick too (the task is not stuck), and
+                // the lead is asked for again soon: a takeover happens
+                // within a second or two of the leader's end, not a period.
+                registry.update(name, |s| {
+                    s.state = TaskState::Standby;
+                    s.last_tick_at = Some(Utc::now());
+                    s.ticks += 1;
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(period.min(STANDBY_RECHECK)) => {}
+                    _ = wake.notified() => {}
+                    _ = shutdown.wait_for(|stop| *stop) => break,
+                }
+                continue;
+            }
             registry.update(name, |s| s.state = TaskState::Running);
             let outcome = AssertUnwindSafe(task.activate(&app)).catch_unwind().await;
             let mut delay = period;

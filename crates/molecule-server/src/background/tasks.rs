@@ -17,6 +17,7 @@ type Activation = Box<dyn for<'a> Fn(&'a App) -> BoxFuture<'a, anyhow::Result<()
 struct Periodic {
     name: &'static str,
     period: Duration,
+    singleton: bool,
     run: Activation,
 }
 
@@ -27,6 +28,9 @@ impl Task for Periodic {
     }
     fn period(&self) -> Duration {
         self.period
+    }
+    fn singleton(&self) -> bool {
+        self.singleton
     }
     async fn activate(&self, app: &App) -> anyhow::Result<()> {
         (self.run)(app).await
@@ -40,9 +44,27 @@ where
     Arc::new(Periodic {
         name,
         period,
+        singleton: SINGLETONS.contains(&name),
         run: Box::new(run),
     })
 }
+
+/// Tasks one replica runs for all (see `Task::singleton`): each acts on
+/// shared rows only. The others keep per-process state (buffers, the
+/// proxy's connections, the restart queue, heartbeat deadlines) and run on
+/// every replica.
+pub const SINGLETONS: &[&str] = &[
+    "external-staleness",
+    "activity-retention",
+    "provision-watchdog",
+    // Starts and restarts: the replica leading it is the one governor.
+    crate::app::workspaces::lifecycle::PROVISIONER_TASK,
+    "health-sweep",
+    "scheduler",
+    crate::app::delegation::DELEGATION_TASK,
+    crate::app::channels::CHANNELS_TASK,
+    "approval-expiry",
+];
 
 /// The tasks of a server whose HTTP rate limiter is `limiter`.
 pub fn all(app: &App, limiter: Arc<RateLimiter>) -> Vec<Arc<dyn Task>> {

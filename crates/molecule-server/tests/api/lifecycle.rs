@@ -30,7 +30,7 @@ pub fn agent_program() -> std::path::PathBuf {
     p
 }
 
-fn docker_ready() -> bool {
+pub fn docker_ready() -> bool {
     let ok = std::process::Command::new("docker")
         .args(["image", "inspect", &image()])
         .output()
@@ -63,23 +63,27 @@ pub async fn start_backend(
     if backend == Backend::Docker && !docker_ready() {
         return None;
     }
-    let program = agent_program();
     Some(
         start_with(move |c| {
-            c.provisioner = match backend {
-                Backend::Local => ProvisionerChoice::Local,
-                Backend::Docker => ProvisionerChoice::Docker,
-            };
-            c.agent_program = Some(program);
-            c.agent_image = image();
-            c.health_sweep_every = Duration::from_millis(300);
-            c.agent_heartbeat_every = Duration::from_millis(500);
-            c.liveness_ttl = Duration::from_secs(20);
-            c.governor.backoff_start = Duration::from_millis(200);
+            backend_config(backend, c);
             tweak(c);
         })
         .await,
     )
+}
+
+/// The configuration of [`start_backend`]'s servers.
+pub fn backend_config(backend: Backend, c: &mut molecule_server::Config) {
+    c.provisioner = match backend {
+        Backend::Local => ProvisionerChoice::Local,
+        Backend::Docker => ProvisionerChoice::Docker,
+    };
+    c.agent_program = Some(agent_program());
+    c.agent_image = image();
+    c.health_sweep_every = Duration::from_millis(300);
+    c.agent_heartbeat_every = Duration::from_millis(500);
+    c.liveness_ttl = Duration::from_secs(20);
+    c.governor.backoff_start = Duration::from_millis(200);
 }
 
 pub async fn wait_status(

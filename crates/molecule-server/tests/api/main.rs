@@ -43,6 +43,7 @@ mod middleware;
 mod org;
 mod plugins;
 mod registry;
+pub mod replicas;
 mod scheduler;
 mod schedules;
 mod secrets;
@@ -205,16 +206,22 @@ impl Replica {
 /// Start a development-mode server on an existing database (a second
 /// replica, or a restart after downtime).
 pub async fn start_on(database: Database, tweak: impl FnOnce(&mut Config)) -> Replica {
+    try_start_on(database, tweak).await.expect("server starts")
+}
+
+/// [`start_on`], returning why the server refused to start.
+pub async fn try_start_on(
+    database: Database,
+    tweak: impl FnOnce(&mut Config),
+) -> anyhow::Result<Replica> {
     let dir = TempDir::default();
     let mut config = Config::for_tests(database);
     config.data_dir = dir.0.clone();
     config.a2a_probe = false;
     tweak(&mut config);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let server = Server::start(config, listener)
-        .await
-        .expect("server starts");
-    Replica { server, _dir: dir }
+    let server = Server::start(config, listener).await?;
+    Ok(Replica { server, _dir: dir })
 }
 
 /// Any request; the status and the JSON body (`Null` when empty or not JSON).

@@ -117,6 +117,11 @@ impl TargetCache {
             m.remove(&id);
         }
     }
+    pub fn invalidate_all(&self) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.clear();
+        }
+    }
 }
 
 impl App {

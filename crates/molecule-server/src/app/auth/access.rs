@@ -96,6 +96,21 @@ impl Hierarchy {
         }
     }
 
+    /// Drop `id`'s cached parent: the next check reads it again (another
+    /// replica changed it).
+    pub fn forget(&self, id: Uuid) {
+        if let Ok(mut map) = self.parents.write() {
+            map.remove(&id);
+        }
+    }
+
+    /// Drop the whole map (changes may have been missed).
+    pub fn forget_all(&self) {
+        if let Ok(mut map) = self.parents.write() {
+            map.clear();
+        }
+    }
+
     fn cached(&self, id: Uuid) -> Option<Option<Uuid>> {
         self.parents.read().ok().and_then(|m| m.get(&id).copied())
     }

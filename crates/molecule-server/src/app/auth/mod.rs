@@ -102,6 +102,13 @@ impl TokenCache {
             c.has_live.retain(|ws| !gone.contains(ws));
         }
     }
+    /// Forget every token (revocations may have been missed).
+    pub fn forget_all(&self) {
+        if let Ok(mut c) = self.inner.write() {
+            c.by_hash.clear();
+            c.has_live.clear();
+        }
+    }
 }
 
 /// Who a request is, as far as admin routes care.
@@ -177,7 +184,7 @@ impl App {
             .token_replace(ws, &t.hash, &t.prefix, self.now())
             .await
             .map_err(AppError::internal("token issue failed"))?;
-        self.tokens.forget(&[ws]);
+        self.tokens_revoked(&[ws]).await;
         self.tokens.remember(t.hash, ws);
         tracing::info!(workspace_id = %ws, prefix = %t.prefix, "workspace token rotated");
         Ok(t.plaintext)

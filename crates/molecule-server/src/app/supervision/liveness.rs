@@ -119,6 +119,11 @@ impl UrlCache {
             m.remove(&id);
         }
     }
+    pub fn clear_all(&self) {
+        if let Ok(mut m) = self.internal.lock() {
+            m.clear();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -206,6 +211,14 @@ impl HotState {
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             e.remove(&id);
+        }
+    }
+    /// Forget every entry (changes may have been missed).
+    pub fn invalidate_all(&self) {
+        if let Ok(mut e) = self.entries.lock() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            e.clear();
         }
     }
 }

@@ -46,6 +46,9 @@ impl App {
 
     /// A workspace's runtime is definitely gone: ask the governor.
     pub async fn workspace_gone(&self, id: Uuid, reason: &str) {
+        if self.gone_elsewhere(id, reason).await {
+            return;
+        }
         let decision = match self.governor.lock() {
             Ok(mut g) => g.request(id, Instant::now()),
             Err(_) => return,
@@ -102,6 +105,16 @@ impl App {
             return Ok(());
         };
         if !row.status.is_live() {
+            return Ok(());
+        }
+        // Another replica may have heard it (replicas share the row, not
+        // their deadlines): judge from the last heartbeat anyone recorded.
+        if let Some(heard) = row
+            .last_heartbeat_at
+            .and_then(|at| (self.now() - at).to_std().ok())
+            .filter(|heard| *heard < self.config.liveness_ttl)
+        {
+            self.liveness.touch(id, self.config.liveness_ttl - heard);
             return Ok(());
         }
         let Some(prov) = self

@@ -425,6 +425,8 @@ impl App {
         if let Some(parent) = patch.parent_id {
             self.hierarchy.set_parent(id, parent);
         }
+        // Name, role, parent, position: the others re-read the row.
+        self.workspace_changed(id);
         Ok(Updated {
             status: "updated".into(),
             needs_restart: body.contains_key("workspace_dir").then_some(true),
@@ -469,7 +471,7 @@ impl App {
         for ws in &ids {
             self.status_written(*ws);
         }
-        self.tokens.forget(&ids);
+        self.tokens_revoked(&ids).await;
         for ws in &ids {
             self.restart_queue.cancel(*ws);
             if let Some(prov) = &self.provisioner

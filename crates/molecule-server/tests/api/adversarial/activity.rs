@@ -400,25 +400,7 @@ const KILL_AFTER: usize = 100;
 async fn kill_9_during_a_burst_loses_no_acknowledged_report() {
     let (database, sqlite_dir) = fresh_database().await;
     let data_dir = sqlite_dir.unwrap_or_default();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_molecule"));
-    command
-        .arg("serve")
-        .env("PORT", "0")
-        .env("MOLECULE_BIND", "127.0.0.1")
-        .env("MOLECULE_DATA_DIR", &data_dir.0)
-        .env("MOLECULE_PROVISIONER", "none")
-        .env("MOLECULE_ENV", "development")
-        .env("RATE_LIMIT", "1000000")
-        .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    if let Database::Postgres(url) = &database {
-        command.env("DATABASE_URL", url);
-    }
-    let mut child = command.spawn().expect("start the molecule binary");
-    let url = listening_url(&mut child).await;
+    let (mut child, url) = spawn_platform(&database, &data_dir).await;
     let platform = Client::new(url.clone());
     let id = platform
         .create_workspace(&molecule_types::dto::CreateWorkspace {
@@ -506,6 +488,34 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_report() {
     );
     replica.shutdown().await.unwrap();
     drop::<TempDir>(data_dir);
+}
+
+/// `molecule serve` as a child process (development mode, no provisioner)
+/// on `database`, killed when dropped; and the URL it listens on.
+pub async fn spawn_platform(
+    database: &Database,
+    data_dir: &crate::TempDir,
+) -> (tokio::process::Child, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_molecule"));
+    command
+        .arg("serve")
+        .env("PORT", "0")
+        .env("MOLECULE_BIND", "127.0.0.1")
+        .env("MOLECULE_DATA_DIR", &data_dir.0)
+        .env("MOLECULE_PROVISIONER", "none")
+        .env("MOLECULE_ENV", "development")
+        .env("RATE_LIMIT", "1000000")
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Database::Postgres(url) = &database {
+        command.env("DATABASE_URL", url);
+    }
+    let mut child = command.spawn().expect("start the molecule binary");
+    let url = listening_url(&mut child).await;
+    (child, url)
 }
 
 /// The URL the child prints once it listens; stderr is drained afterwards

@@ -1,0 +1,309 @@
+//! Replicas on one database (PostgreSQL) keep each other current through
+//! the store's bus (`LISTEN/NOTIFY`): a change to a workspace made on one
+//! replica drops what the others cached about it (status, proxy target,
+//! URL, parent, tokens — the next use re-reads the row), every event goes
+//! to the live subscribers of every replica, and a runtime one replica saw
+//! gone is reported to the one governor (the replica that leads the
+//! provisioner task). On SQLite there is one process and none of this
+//! runs.
+//!
+//! Messages are small: an id, or an event as its envelope. A replica sends
+//! from one queue, in order, so its invalidation of a workspace precedes
+//! the event that announces the change.
+
+use molecule_store::BusMessage;
+use molecule_types::EventEnvelope;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::App;
+use super::events::Published;
+use super::workspaces::lifecycle::PROVISIONER_TASK;
+
+/// Messages queued for sending before new ones are dropped (and counted):
+/// the database is unreachable or far behind.
+const OUTBOX: usize = 65_536;
+
+/// A note on its way out, and who waits for it to be sent.
+type Outgoing = (String, Option<oneshot::Sender<()>>);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Note {
+    /// The sending replica (a replica ignores its own notes).
+    from: Uuid,
+    /// Set when the sender waits for its note to come back (which means
+    /// the database delivered it to every replica).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ack: Option<u64>,
+    #[serde(flatten)]
+    what: What,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum What {
+    /// Something about a workspace changed: status, URL, parent, tokens.
+    Workspace { id: Uuid },
+    /// An event for the live subscribers.
+    Event {
+        workspace_id: Option<Uuid>,
+        envelope: EventEnvelope,
+    },
+    /// A runtime was seen gone by a replica that does not govern restarts.
+    Gone { id: Uuid, reason: String },
+}
+
+/// This replica's end of the bus: who it is and its outgoing queue (set
+/// once the bus is joined; empty on SQLite).
+#[derive(Clone, Default)]
+pub struct Cluster {
+    inner: Arc<ClusterInner>,
+}
+
+#[derive(Default)]
+struct ClusterInner {
+    id: OnceLock<Uuid>,
+    outbox: OnceLock<mpsc::Sender<Outgoing>>,
+    /// Senders waiting for their note to come back, by `ack`.
+    waiting: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    next_ack: AtomicU64,
+}
+
+/// How long a revocation waits for the other replicas to be told before
+/// it answers anyway (the database is down or far behind).
+const ACK_WAIT: Duration = Duration::from_secs(2);
+
+impl Cluster {
+    /// Whether other replicas may be listening.
+    pub fn joined(&self) -> bool {
+        self.inner.outbox.get().is_some()
+    }
+
+    fn send(&self, what: What) {
+        self.send_note(what, None, None);
+    }
+
+    fn send_note(&self, what: What, ack: Option<u64>, sent: Option<oneshot::Sender<()>>) {
+        let (Some(outbox), Some(&from)) = (self.inner.outbox.get(), self.inner.id.get()) else {
+            return;
+        };
+        let note = match serde_json::to_string(&Note { from, ack, what }) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "bus: a note could not be encoded");
+                return;
+            }
+        };
+        if outbox.try_send((note, sent)).is_err() {
+            tracing::warn!(
+                "bus: the outgoing queue is full; a note to the other replicas is dropped"
+            );
+        }
+    }
+
+    /// Tell the other replicas that workspace `id` changed.
+    pub fn workspace_changed(&self, id: Uuid) {
+        self.send(What::Workspace { id });
+    }
+
+    /// [`Cluster::workspace_changed`] for each of `ids`, returning once the
+    /// database has delivered the notes (the last came back to this
+    /// replica; they travel in order), so a revocation answered here is
+    /// already known to the others.
+    pub async fn workspaces_changed_everywhere(&self, ids: &[Uuid]) {
+        let Some((&id, rest)) = ids.split_last().filter(|_| self.joined()) else {
+            return;
+        };
+        for other in rest {
+            self.workspace_changed(*other);
+        }
+        let ack = self.inner.next_ack.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut w) = self.inner.waiting.lock() {
+            w.insert(ack, tx);
+        }
+        self.send_note(What::Workspace { id }, Some(ack), None);
+        if tokio::time::timeout(ACK_WAIT, rx).await.is_err() {
+            tracing::warn!(workspace_id = %id, "bus: the other replicas were not confirmed told of a revocation");
+        }
+        if let Ok(mut w) = self.inner.waiting.lock() {
+            w.remove(&ack);
+        }
+    }
+
+    fn acknowledged(&self, ack: u64) {
+        let waiter = self
+            .inner
+            .waiting
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(&ack));
+        if let Some(tx) = waiter {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Hand an event to the other replicas' live subscribers. The receiver
+    /// resolves once the note is sent: an emitter that waits for it before
+    /// going on keeps its events in causal order across replicas (the next
+    /// event, caused on another replica, is sent after this one).
+    pub fn event(&self, published: &Published) -> Option<oneshot::Receiver<()>> {
+        if !self.joined() {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.send_note(
+            What::Event {
+                workspace_id: published.workspace_id,
+                envelope: (*published.envelope).clone(),
+            },
+            None,
+            Some(tx),
+        );
+        Some(rx)
+    }
+
+    /// Wait (bounded) for a note to be sent.
+    pub async fn sent(rx: Option<oneshot::Receiver<()>>) {
+        if let Some(rx) = rx {
+            let _ = tokio::time::timeout(ACK_WAIT, rx).await;
+        }
+    }
+}
+
+impl App {
+    /// Join the other replicas on the database's bus: start the sender and
+    /// the listener (both end with the process, or when the bus goes). On
+    /// SQLite there is nothing to join.
+    pub async fn join_cluster(&self) -> anyhow::Result<Vec<JoinHandle<()>>> {
+        let Some(mut inbox) = self
+            .store
+            .bus_subscribe()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen to the other replicas: {e}"))?
+        else {
+            return Ok(Vec::new());
+        };
+        let me = Uuid::new_v4();
+        let _ = self.cluster.inner.id.set(me);
+        let (tx, mut outbox) = mpsc::channel::<Outgoing>(OUTBOX);
+        let _ = self.cluster.inner.outbox.set(tx);
+        let store = self.store.clone();
+        let sender = tokio::spawn(async move {
+            while let Some((note, sent)) = outbox.recv().await {
+                if let Err(e) = store.bus_send(&note).await {
+                    tracing::warn!(error = %e, "bus: a note to the other replicas was not sent");
+                }
+                if let Some(sent) = sent {
+                    let _ = sent.send(());
+                }
+            }
+        });
+        let app = self.clone();
+        let mut shutdown = self.shutdown.clone();
+        let listener = tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    m = inbox.recv() => m,
+                    _ = shutdown.wait_for(|stop| *stop) => None,
+                };
+                match message {
+                    Some(BusMessage::Message(m)) => app.on_note(me, &m),
+                    Some(BusMessage::Gap) => app.forget_everything(),
+                    None => break,
+                }
+            }
+        });
+        tracing::info!(replica = %me, "listening to the other replicas on the database");
+        Ok(vec![sender, listener])
+    }
+
+    fn on_note(&self, me: Uuid, message: &str) {
+        let note: Note = match serde_json::from_str(message) {
+            Ok(n) => n,
+            Err(e) => {
+                // A newer replica's note: what it changed is re-read.
+                tracing::warn!(error = %e, "bus: a note this replica does not understand");
+                self.forget_everything();
+                return;
+            }
+        };
+        if note.from == me {
+            if let Some(ack) = note.ack {
+                self.cluster.acknowledged(ack);
+            }
+            return;
+        }
+        match note.what {
+            What::Workspace { id } => self.forget_workspace(id),
+            What::Event {
+                workspace_id,
+                envelope,
+            } => self.events.relay(Published {
+                workspace_id,
+                envelope: Arc::new(envelope),
+            }),
+            What::Gone { id, reason } => {
+                let app = self.clone();
+                tokio::spawn(async move {
+                    if app.lead(PROVISIONER_TASK).await {
+                        app.workspace_gone(id, &reason).await;
+                    }
+                });
+            }
+        }
+    }
+
+    /// Drop everything this replica cached about `id`.
+    fn forget_workspace(&self, id: Uuid) {
+        self.hot.invalidate(id);
+        self.targets.invalidate(id);
+        self.urls.clear(id);
+        self.hierarchy.forget(id);
+        self.tokens.forget(&[id]);
+    }
+
+    /// Notes may have been lost: drop every cache; each re-reads on use.
+    fn forget_everything(&self) {
+        tracing::warn!("bus: notes may have been missed; dropping every cache");
+        self.hot.invalidate_all();
+        self.targets.invalidate_all();
+        self.urls.clear_all();
+        self.hierarchy.forget_all();
+        self.tokens.forget_all();
+    }
+
+    /// Something about workspace `id` changed here: the other replicas
+    /// drop what they cached about it.
+    pub(crate) fn workspace_changed(&self, id: Uuid) {
+        self.cluster.workspace_changed(id);
+    }
+
+    /// The tokens of `ids` were revoked: forget them here, and return once
+    /// every other replica has been told.
+    pub(crate) async fn tokens_revoked(&self, ids: &[Uuid]) {
+        self.tokens.forget(ids);
+        self.cluster.workspaces_changed_everywhere(ids).await;
+    }
+
+    /// Whether the runtime-gone report goes to another replica: this one
+    /// does not govern restarts. The report is sent (and the workspace
+    /// marked offline here, so operators see it at once).
+    pub(crate) async fn gone_elsewhere(&self, id: Uuid, reason: &str) -> bool {
+        if !self.cluster.joined() || self.lead(PROVISIONER_TASK).await {
+            return false;
+        }
+        let _ = self.mark_offline(id, reason).await;
+        self.cluster.send(What::Gone {
+            id,
+            reason: reason.to_string(),
+        });
+        true
+    }
+}

@@ -1,0 +1,380 @@
+//! Several platform processes on one database. On PostgreSQL one replica
+//! leads each singleton background task (a session advisory lock) and the
+//! others stand by; `kill -9` of the leader hands every such task to
+//! another replica. SQLite is one process: a second is refused.
+
+use molecule_server::background::tasks::SINGLETONS;
+use molecule_server::config::Database;
+use std::time::{Duration, Instant};
+
+use molecule_client::{Client, EventStream, Method};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::adversarial::activity::spawn_platform;
+use crate::{Replica, call, eventually, fresh_database, start_on, try_start_on};
+
+#[tokio::test]
+async fn a_killed_leader_hands_every_singleton_task_to_another_replica() {
+    let (database, dir) = fresh_database().await;
+    let data_dir = dir.unwrap_or_default();
+    // The leader: a real `molecule serve`, so it can be killed for real.
+    let (mut leader, url) = spawn_platform(&database, &data_dir).await;
+    let client = Client::new(url.clone());
+    let liveness = || async {
+        let (status, body) = call(
+            &client,
+            molecule_client::Method::GET,
+            "/admin/liveness",
+            None,
+        )
+        .await;
+        (status == 200).then_some(body)
+    };
+    // It leads once its tasks ran (its scheduler runs at start).
+    eventually(Duration::from_secs(20), || async {
+        let v = liveness().await?;
+        let s = &v["subsystems"];
+        SINGLETONS
+            .iter()
+            .all(|t| s[*t]["last_tick_at"].is_string())
+            .then_some(())
+    })
+    .await
+    .expect("the first replica's tasks run");
+
+    if matches!(database, Database::Sqlite(_)) {
+        // One embedded database, one process: a second is refused, with
+        // the way out in the message.
+        let refused = try_start_on(database.clone(), |_| {})
+            .await
+            .err()
+            .expect("a second process on the SQLite file is refused");
+        let msg = format!("{refused:#}");
+        assert!(
+            msg.contains("single-process") && msg.contains("PostgreSQL"),
+            "{msg}"
+        );
+        return;
+    }
+    let replica = start_on(database.clone(), |_| {}).await;
+    let app = &replica.server.app;
+    let state = |t: &str| {
+        app.tasks()
+            .snapshot()
+            .get(t)
+            .map(|s| s.state.as_str())
+            .unwrap_or_default()
+    };
+    // Every singleton stands by on the second replica while the first
+    // lives, and the first says it runs them.
+    eventually(Duration::from_secs(10), || async {
+        SINGLETONS
+            .iter()
+            .all(|t| state(t) == "standby")
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "the second replica stands by: {:?}",
+            SINGLETONS.iter().map(|t| (t, state(t))).collect::<Vec<_>>()
+        )
+    });
+    let led = liveness().await.expect("the leader answers");
+    for t in SINGLETONS {
+        assert_ne!(led["subsystems"][*t]["state"], "standby", "{t}: {led}");
+    }
+
+    leader.start_kill().expect("SIGKILL");
+    let killed = Instant::now();
+    let _ = leader.wait().await;
+    let took: std::sync::Mutex<Vec<(&str, Duration)>> = Default::default();
+    let all = eventually(Duration::from_secs(20), || async {
+        let mut took = took.lock().unwrap();
+        for t in SINGLETONS {
+            if !took.iter().any(|(n, _)| n == t) && state(t) != "standby" {
+                took.push((t, killed.elapsed()));
+            }
+        }
+        (took.len() == SINGLETONS.len()).then_some(())
+    })
+    .await;
+    let took = took.into_inner().unwrap();
+    println!("takeover after kill -9 of the leader: {took:?}");
+    assert!(
+        all.is_some(),
+        "every singleton task moves to the survivor: {took:?}"
+    );
+    // Within two of its periods (a task with a shorter period than a
+    // second gets two seconds: the lock goes when PostgreSQL sees the dead
+    // session, then the stand-by replica's next check takes it).
+    let periods = app.tasks().snapshot();
+    for (t, after) in &took {
+        let bound = periods[t].period.max(Duration::from_secs(1)) * 2;
+        assert!(*after <= bound, "{t} took {after:?} (bound {bound:?})");
+    }
+    replica.shutdown().await.unwrap();
+}
+
+/// Three replicas on one fresh database. SQLite refuses a second process:
+/// that refusal is checked instead, and `None` returned.
+pub async fn three(
+    tweak: impl Fn(&mut molecule_server::config::Config) + Clone,
+) -> Option<[Replica; 3]> {
+    let (database, _dir) = fresh_database().await;
+    let first = start_on(database.clone(), tweak.clone()).await;
+    if matches!(database, Database::Sqlite(_)) {
+        let refused = try_start_on(database, tweak).await.err();
+        assert!(
+            refused.is_some_and(|e| format!("{e:#}").contains("single-process")),
+            "a second process on the SQLite file is refused"
+        );
+        first.shutdown().await.unwrap();
+        return None;
+    }
+    let second = start_on(database.clone(), tweak.clone()).await;
+    let third = start_on(database, tweak).await;
+    Some([first, second, third])
+}
+
+pub async fn shutdown_all(replicas: [Replica; 3]) {
+    for r in replicas {
+        r.shutdown().await.unwrap();
+    }
+}
+
+fn client(r: &Replica) -> Client {
+    Client::new(r.url())
+}
+
+/// A heartbeat of `ws` sent to replica `r`; the status code.
+async fn beat(r: &Replica, ws: Uuid, token: &str, error_rate: f64) -> u16 {
+    let c = client(r)
+        .with_workspace_id(Some(ws))
+        .with_token(Some(token.to_string()));
+    let body = json!({ "workspace_id": ws, "error_rate": error_rate, "sample_error": "" });
+    call(&c, Method::POST, "/registry/heartbeat", Some(body))
+        .await
+        .0
+}
+
+async fn register(r: &Replica, ws: Uuid) -> String {
+    let body = json!({
+        "id": ws,
+        "url": format!("http://agent-{}.test:8000", &ws.to_string()[..8]),
+        "agent_card": { "name": "agent" },
+    });
+    let (s, reg) = call(&client(r), Method::POST, "/registry/register", Some(body)).await;
+    assert_eq!(s, 200, "{reg}");
+    reg["auth_token"].as_str().expect("a token").to_string()
+}
+
+async fn create(r: &Replica, name: &str) -> Uuid {
+    let req = molecule_types::dto::CreateWorkspace {
+        name: name.into(),
+        ..Default::default()
+    };
+    client(r).create_workspace(&req).await.expect("create").id
+}
+
+/// Waits for `event` about `ws` on `stream`; the envelopes seen on the way.
+async fn await_event(stream: &mut EventStream, ws: Uuid, event: &str) {
+    let ws = ws.to_string();
+    stream
+        .next_matching(
+            |e| e.workspace_id == ws && e.event == event,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the stream stays open")
+        .unwrap_or_else(|| panic!("{event} of {ws} arrives"));
+}
+
+#[tokio::test]
+async fn events_and_cache_invalidations_reach_every_replica_in_order() {
+    let Some([a, b, c]) = three(|_| {}).await else {
+        return;
+    };
+    // Operators watching B and C (development mode: every event).
+    let mut on_b = client(&b).subscribe().await.expect("/ws on B");
+    let mut on_c = client(&c).subscribe().await.expect("/ws on C");
+    let caused = Instant::now();
+    let ws = create(&a, "w").await;
+    await_event(&mut on_c, ws, "WORKSPACE_PROVISIONING").await;
+    println!(
+        "an event caused on A reached C's /ws after {:?}",
+        caused.elapsed()
+    );
+    let token = register(&b, ws).await;
+    // B caches the workspace's status (online) while handling a beat…
+    assert_eq!(beat(&b, ws, &token, 0.0).await, 200);
+    // …A degrades it; once B has seen the event, its cache was dropped
+    // (the invalidation travels before the event, on one queue)…
+    assert_eq!(beat(&a, ws, &token, 0.9).await, 200);
+    await_event(&mut on_b, ws, "WORKSPACE_DEGRADED").await;
+    // …so a healthy beat on B recovers it: B read the row again.
+    assert_eq!(beat(&b, ws, &token, 0.0).await, 200);
+    let (s, _) = call(
+        &client(&a),
+        Method::DELETE,
+        &format!("/workspaces/{ws}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    // C saw every status event of the workspace, each once, in order,
+    // whichever replica caused it.
+    let mut seen = Vec::new();
+    let id = ws.to_string();
+    while seen.last().map(String::as_str) != Some("WORKSPACE_REMOVED") {
+        let e = on_c
+            .next_matching(
+                |e| e.workspace_id == id && e.event.starts_with("WORKSPACE_"),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("open")
+            .unwrap_or_else(|| panic!("more events on C after {seen:?}"));
+        seen.push(e.event);
+    }
+    assert_eq!(
+        seen,
+        [
+            "WORKSPACE_ONLINE",
+            "WORKSPACE_DEGRADED",
+            "WORKSPACE_ONLINE",
+            "WORKSPACE_REMOVED"
+        ],
+        "events on C after PROVISIONING"
+    );
+    shutdown_all([a, b, c]).await;
+}
+
+#[tokio::test]
+async fn a_token_revoked_on_one_replica_is_refused_by_the_others_at_once() {
+    let Some([a, b, c]) = three(|_| {}).await else {
+        return;
+    };
+    let ws = create(&a, "w").await;
+    let old = register(&a, ws).await;
+    // B and C know the token (cached on first use).
+    assert_eq!(beat(&b, ws, &old, 0.0).await, 200);
+    assert_eq!(beat(&c, ws, &old, 0.0).await, 200);
+    let (s, rotated) = call(
+        &client(&a),
+        Method::POST,
+        &format!("/admin/workspaces/{ws}/token"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{rotated}");
+    let new = rotated["auth_token"].as_str().expect("a new token");
+    // The answer on A came after every replica was told: no window.
+    assert_eq!(
+        beat(&b, ws, &old, 0.0).await,
+        401,
+        "B refuses the old token"
+    );
+    assert_eq!(
+        beat(&c, ws, &old, 0.0).await,
+        401,
+        "C refuses the old token"
+    );
+    assert_eq!(beat(&c, ws, new, 0.0).await, 200, "the new one works on C");
+    shutdown_all([a, b, c]).await;
+}
+
+/// TTL of the liveness test: each replica sees a given workspace's beat
+/// every third second, longer than this, so a replica judging by its own
+/// deadlines alone would call it dead.
+const SHORT_TTL: Duration = Duration::from_secs(2);
+
+#[tokio::test]
+async fn heartbeats_round_robined_across_replicas_keep_workspaces_online() {
+    let Some([a, b, c]) = three(|c| {
+        c.liveness_ttl = SHORT_TTL;
+        c.liveness_check_every = Duration::from_millis(100);
+    })
+    .await
+    else {
+        return;
+    };
+    let replicas = [&a, &b, &c];
+    let mut fleet = Vec::new();
+    for i in 0..20 {
+        let ws = create(replicas[i % 3], &format!("w{i}")).await;
+        let token = register(replicas[i % 3], ws).await;
+        fleet.push((ws, token));
+    }
+    let mut watch = client(&a).subscribe().await.expect("/ws on A");
+    // Five TTLs of beats, one a second, each to the next replica.
+    let rounds = 5 * SHORT_TTL.as_secs() as usize;
+    for round in 0..rounds {
+        let next = tokio::time::Instant::now() + Duration::from_secs(1);
+        for (i, (ws, token)) in fleet.iter().enumerate() {
+            assert_eq!(beat(replicas[(round + i) % 3], *ws, token, 0.0).await, 200);
+        }
+        tokio::time::sleep_until(next).await;
+    }
+    let flap = watch
+        .next_matching(|e| e.event == "WORKSPACE_OFFLINE", Duration::ZERO)
+        .await
+        .expect("open");
+    assert!(flap.is_none(), "no workspace went offline: {flap:?}");
+    for (ws, _) in &fleet {
+        let w = client(&c).get_workspace(*ws).await.expect("get");
+        assert_eq!(w.status.as_str(), "online", "{ws}");
+    }
+    // Silence: the replicas still judge, and every workspace goes offline.
+    let silent = Instant::now();
+    let mut alive: std::collections::HashSet<String> =
+        fleet.iter().map(|(ws, _)| ws.to_string()).collect();
+    while !alive.is_empty() {
+        let e = watch
+            .next_matching(|e| e.event == "WORKSPACE_OFFLINE", Duration::from_secs(10))
+            .await
+            .expect("open")
+            .unwrap_or_else(|| panic!("still not offline: {alive:?}"));
+        alive.remove(&e.workspace_id);
+    }
+    println!("20 silent workspaces offline after {:?}", silent.elapsed());
+    shutdown_all([a, b, c]).await;
+}
+
+#[tokio::test]
+async fn a_schedule_due_once_fires_once_across_three_replicas() {
+    let Some([a, b, c]) = three(|_| {}).await else {
+        return;
+    };
+    let ws = create(&a, "w").await;
+    let token = register(&a, ws).await;
+    let agent = client(&b)
+        .with_workspace_id(Some(ws))
+        .with_token(Some(token));
+    let id = crate::schedules::yearly(&agent, ws, "report").await;
+    let store = crate::store_of(&a.server).await;
+    crate::schedules::make_due(&*store, ws, id, chrono::Duration::minutes(1)).await;
+    eventually(Duration::from_secs(10), || async {
+        let r = crate::schedules::get(&agent, ws, id).await;
+        (r["run_count"] == 1).then_some(())
+    })
+    .await
+    .expect("the due schedule fires");
+    for r in [&a, &b, &c] {
+        crate::ticks(&r.server.app, "scheduler", 2).await;
+    }
+    assert_eq!(crate::schedules::get(&agent, ws, id).await["run_count"], 1);
+    let history = eventually(Duration::from_secs(5), || async {
+        let h = crate::schedules::history(&agent, ws, id).await;
+        (!h.is_empty()).then_some(h)
+    })
+    .await
+    .expect("a history row");
+    assert_eq!(
+        history.len(),
+        1,
+        "one run across three replicas: {history:?}"
+    );
+    shutdown_all([a, b, c]).await;
+}
