@@ -10,16 +10,20 @@ use crate::pg;
 pub fn run(name: Option<&str>) -> Result<()> {
     let bench = match name {
         Some("heartbeat") => "heartbeat",
+        Some("fanout") => "fanout",
+        Some("fleet") => "fleet",
         Some("provisioning") => return docker_bench("provisioning"),
         Some("org-import") => return docker_bench("org_import"),
         Some("proxy") => return proxy(),
         Some(other) => {
             bail!(
-                "unknown benchmark `{other}` (available: heartbeat, org-import, provisioning, proxy)"
+                "unknown benchmark `{other}` (available: fanout, fleet, heartbeat, org-import, provisioning, proxy)"
             )
         }
         None => {
-            bail!("name a benchmark: cargo xtask bench heartbeat|org-import|provisioning|proxy")
+            bail!(
+                "name a benchmark: cargo xtask bench fanout|fleet|heartbeat|org-import|provisioning|proxy"
+            )
         }
     };
     let root = crate::workspace_root()?;

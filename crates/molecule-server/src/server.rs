@@ -62,7 +62,12 @@ impl Server {
         if reaped > 0 {
             tracing::info!(reaped, "removed runtimes of deleted workspaces");
         }
-        let cluster = app.join_cluster().await?;
+        let cluster = app
+            .join_cluster()
+            .await?
+            .into_iter()
+            .map(tokio::spawn)
+            .collect();
 
         let addr = listener.local_addr()?;
         // Containers reach the platform through an extra listener on their

@@ -135,12 +135,13 @@ pub trait Store:
     /// takes over at its next attempt instead of when this one exits.
     async fn resign(&self);
 
-    /// Send `message` to every platform process on this database,
-    /// including this one's own subscription (the sender recognises its
-    /// own). PostgreSQL: `NOTIFY` (a message too long for a notification
-    /// travels in a row, and the notification names the row); SQLite: one
-    /// process, nobody to tell.
-    async fn bus_send(&self, message: &str) -> Result<()>;
+    /// Send `messages`, in order, to every platform process on this
+    /// database, including this one's own subscription (the sender
+    /// recognises its own). PostgreSQL: `NOTIFY`, short messages in one
+    /// round trip (a message too long for a notification travels in a row,
+    /// and the notification names the row); SQLite: one process, nobody to
+    /// tell.
+    async fn bus_send(&self, messages: &[String]) -> Result<()>;
 
     /// Receive what [`Store::bus_send`] sends, in commit order, from now
     /// on; `None` when the backend has no other processes (SQLite).

@@ -216,6 +216,9 @@ pub struct SubsystemLiveness {
     pub panics: u64,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// How long the last completed activation took (a sweep's duration).
+    #[serde(default)]
+    pub last_duration_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -11,6 +11,7 @@
 //! from one queue, in order, so its invalidation of a workspace precedes
 //! the event that announces the change.
 
+use futures_util::future::BoxFuture;
 use molecule_store::BusMessage;
 use molecule_types::EventEnvelope;
 use serde::{Deserialize, Serialize};
@@ -19,8 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use uuid::Uuid;
+
+use crate::background::jobs::Jobs;
 
 use super::App;
 use super::events::Published;
@@ -29,6 +31,8 @@ use super::workspaces::lifecycle::PROVISIONER_TASK;
 /// Messages queued for sending before new ones are dropped (and counted):
 /// the database is unreachable or far behind.
 const OUTBOX: usize = 65_536;
+/// Most notes sent in one round trip.
+const SEND_BATCH: usize = 256;
 
 /// A note on its way out, and who waits for it to be sent.
 type Outgoing = (String, Option<oneshot::Sender<()>>);
@@ -61,18 +65,34 @@ enum What {
 
 /// This replica's end of the bus: who it is and its outgoing queue (set
 /// once the bus is joined; empty on SQLite).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Cluster {
     inner: Arc<ClusterInner>,
 }
 
-#[derive(Default)]
+impl Default for Cluster {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(ClusterInner {
+                id: OnceLock::new(),
+                outbox: OnceLock::new(),
+                waiting: Mutex::default(),
+                next_ack: AtomicU64::new(0),
+                gone_reports: Jobs::new("gone report", 4),
+            }),
+        }
+    }
+}
+
 struct ClusterInner {
     id: OnceLock<Uuid>,
     outbox: OnceLock<mpsc::Sender<Outgoing>>,
     /// Senders waiting for their note to come back, by `ack`.
     waiting: Mutex<HashMap<u64, oneshot::Sender<()>>>,
     next_ack: AtomicU64,
+    /// Gone reports being handed to the governor (this replica, if it
+    /// governs), one per workspace at a time.
+    gone_reports: Jobs<Uuid>,
 }
 
 /// How long a revocation waits for the other replicas to be told before
@@ -178,10 +198,10 @@ impl Cluster {
 }
 
 impl App {
-    /// Join the other replicas on the database's bus: start the sender and
-    /// the listener (both end with the process, or when the bus goes). On
-    /// SQLite there is nothing to join.
-    pub async fn join_cluster(&self) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    /// Join the other replicas on the database's bus: the sender and the
+    /// listener, for the caller to run (the listener ends at shutdown; the
+    /// sender when the process does). On SQLite there is nothing to join.
+    pub async fn join_cluster(&self) -> anyhow::Result<Vec<BoxFuture<'static, ()>>> {
         let Some(mut inbox) = self
             .store
             .bus_subscribe()
@@ -195,19 +215,23 @@ impl App {
         let (tx, mut outbox) = mpsc::channel::<Outgoing>(OUTBOX);
         let _ = self.cluster.inner.outbox.set(tx);
         let store = self.store.clone();
-        let sender = tokio::spawn(async move {
-            while let Some((note, sent)) = outbox.recv().await {
-                if let Err(e) = store.bus_send(&note).await {
-                    tracing::warn!(error = %e, "bus: a note to the other replicas was not sent");
+        let sender = Box::pin(async move {
+            // Whatever queued up while the last batch was being sent goes
+            // in the next round trip, in order.
+            let mut batch = Vec::new();
+            while outbox.recv_many(&mut batch, SEND_BATCH).await > 0 {
+                let (notes, sent): (Vec<String>, Vec<_>) = batch.drain(..).unzip();
+                if let Err(e) = store.bus_send(&notes).await {
+                    tracing::warn!(error = %e, notes = notes.len(), "bus: notes to the other replicas were not sent");
                 }
-                if let Some(sent) = sent {
-                    let _ = sent.send(());
+                for tx in sent.into_iter().flatten() {
+                    let _ = tx.send(());
                 }
             }
         });
         let app = self.clone();
         let mut shutdown = self.shutdown.clone();
-        let listener = tokio::spawn(async move {
+        let listener = Box::pin(async move {
             loop {
                 let message = tokio::select! {
                     m = inbox.recv() => m,
@@ -221,7 +245,7 @@ impl App {
             }
         });
         tracing::info!(replica = %me, "listening to the other replicas on the database");
-        Ok(vec![sender, listener])
+        Ok(vec![sender as BoxFuture<'static, ()>, listener])
     }
 
     fn on_note(&self, me: Uuid, message: &str) {
@@ -245,13 +269,14 @@ impl App {
             What::Event {
                 workspace_id,
                 envelope,
-            } => self.events.relay(Published {
-                workspace_id,
-                envelope: Arc::new(envelope),
-            }),
+            } => self
+                .events
+                .relay(Published::new(workspace_id, Arc::new(envelope))),
             What::Gone { id, reason } => {
                 let app = self.clone();
-                tokio::spawn(async move {
+                let jobs = &self.cluster.inner.gone_reports;
+                jobs.reap();
+                jobs.launch(id, async move {
                     if app.lead(PROVISIONER_TASK).await {
                         app.workspace_gone(id, &reason).await;
                     }

@@ -20,6 +20,25 @@ pub const SUBSCRIBER_QUEUE: usize = 1024;
 pub struct Published {
     pub workspace_id: Option<Uuid>,
     pub envelope: Arc<EventEnvelope>,
+    /// The envelope as JSON, written once for every subscriber.
+    json: Arc<std::sync::OnceLock<String>>,
+}
+
+impl Published {
+    pub fn new(workspace_id: Option<Uuid>, envelope: Arc<EventEnvelope>) -> Self {
+        Self {
+            workspace_id,
+            envelope,
+            json: Arc::default(),
+        }
+    }
+
+    /// The WebSocket frame's text (serialised by the first subscriber that
+    /// asks; the others share it).
+    pub fn json(&self) -> &str {
+        self.json
+            .get_or_init(|| serde_json::to_string(&*self.envelope).unwrap_or_default())
+    }
 }
 
 #[derive(Clone)]
@@ -93,10 +112,7 @@ impl EventBus {
             timestamp: at,
             payload: event.payload,
         };
-        let published = Published {
-            workspace_id: event.workspace_id,
-            envelope: Arc::new(envelope),
-        };
+        let published = Published::new(event.workspace_id, Arc::new(envelope));
         let sent = self.cluster.event(&published);
         // No receivers is fine: nobody is watching.
         let _ = self.tx.send(published);

@@ -65,6 +65,8 @@ pub struct TaskStatus {
     pub ticks: u64,
     pub panics: u64,
     pub last_error: Option<String>,
+    /// How long the last completed activation took.
+    pub last_duration: Option<Duration>,
 }
 
 impl TaskStatus {
@@ -128,6 +130,7 @@ impl TaskRegistry {
                     ticks: 0,
                     panics: 0,
                     last_error: None,
+                    last_duration: None,
                 },
             );
             r.wake.insert(name, wake.clone());
@@ -167,6 +170,7 @@ pub fn spawn(app: App, task: Arc<dyn Task>, mut shutdown: watch::Receiver<bool>)
                 continue;
             }
             registry.update(name, |s| s.state = TaskState::Running);
+            let began = std::time::Instant::now();
             let outcome = AssertUnwindSafe(task.activate(&app)).catch_unwind().await;
             let mut delay = period;
             match outcome {
@@ -183,6 +187,7 @@ pub fn spawn(app: App, task: Arc<dyn Task>, mut shutdown: watch::Receiver<bool>)
                         s.last_tick_at = Some(Utc::now());
                         s.ticks += 1;
                         s.last_error = err;
+                        s.last_duration = Some(began.elapsed());
                     });
                     app.metrics()
                         .inc("molecule_background_task_ticks_total", &[("task", name)]);
@@ -232,6 +237,7 @@ mod tests {
             ticks: 1,
             panics: 0,
             last_error: None,
+            last_duration: None,
         };
         assert!(!s.is_stale(start + chrono::Duration::seconds(29), start));
         assert!(s.is_stale(start + chrono::Duration::seconds(31), start));

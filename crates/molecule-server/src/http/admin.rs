@@ -69,6 +69,7 @@ pub async fn liveness(State(app): State<App>, bearer: Bearer) -> AppResult<Json<
                 stale: s.is_stale(now, app.started_at()),
                 panics: s.panics,
                 last_error: s.last_error,
+                last_duration_seconds: s.last_duration.map(|d| d.as_secs_f64()),
             };
             (name.to_string(), view)
         })

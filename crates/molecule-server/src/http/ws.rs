@@ -10,9 +10,10 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use chrono::Utc;
+use futures_util::SinkExt;
 use serde_json::json;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::extract::{CallerHeader, WS_PROTOCOL, WsBearer};
 use crate::app::App;
@@ -42,23 +43,40 @@ async fn serve(app: App, mut socket: WebSocket, audience: Audience) {
     ping.tick().await;
     loop {
         tokio::select! {
-            ev = rx.recv() => match ev {
-                Ok(p) => {
-                    let visible = match audience {
-                        Audience::Everything => true,
-                        Audience::Workspace(me) => app.event_visible_to(me, &p).await,
+            ev = rx.recv() => {
+                // This event and whatever else is already queued go out
+                // with one flush (one write under load, not one per frame).
+                let mut next = Some(ev);
+                let mut open = true;
+                while let Some(ev) = next.take() {
+                    let frame = match ev {
+                        Ok(p) => {
+                            let visible = match audience {
+                                Audience::Everything => true,
+                                Audience::Workspace(me) => app.event_visible_to(me, &p).await,
+                            };
+                            visible.then(|| Message::Text(p.json().into()))
+                        }
+                        Err(RecvError::Lagged(missed)) => {
+                            app.metrics().add("molecule_websocket_events_dropped_total", &[], missed as f64);
+                            tracing::warn!(missed, "websocket client lagging; asking it to resync");
+                            let frame = json!({ "event": "RESYNC", "workspace_id": "", "timestamp": Utc::now(), "payload": { "missed": missed } });
+                            Some(Message::Text(frame.to_string().into()))
+                        }
+                        Err(RecvError::Closed) => { open = false; break; }
                     };
-                    if !visible { continue; }
-                    let Ok(text) = serde_json::to_string(&*p.envelope) else { continue };
-                    if socket.send(Message::Text(text.into())).await.is_err() { break; }
+                    if let Some(frame) = frame && socket.feed(frame).await.is_err() {
+                        open = false;
+                        break;
+                    }
+                    next = match rx.try_recv() {
+                        Ok(p) => Some(Ok(p)),
+                        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                        Err(TryRecvError::Empty) => None,
+                    };
                 }
-                Err(RecvError::Lagged(missed)) => {
-                    app.metrics().add("molecule_websocket_events_dropped_total", &[], missed as f64);
-                    tracing::warn!(missed, "websocket client lagging; asking it to resync");
-                    let frame = json!({ "event": "RESYNC", "workspace_id": "", "timestamp": Utc::now(), "payload": { "missed": missed } });
-                    if socket.send(Message::Text(frame.to_string().into())).await.is_err() { break; }
-                }
-                Err(RecvError::Closed) => break,
+                if !open || socket.flush().await.is_err() { break; }
             },
             msg = socket.recv() => match msg {
                 // Inbound frames carry nothing for us; pings are answered by the library.

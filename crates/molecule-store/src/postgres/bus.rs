@@ -19,15 +19,36 @@ const QUEUE: usize = 4096;
 /// Pause after the listener failed to reconnect.
 const RETRY: Duration = Duration::from_secs(1);
 
-pub(super) async fn send(pool: &PgPool, message: &str) -> Result<()> {
-    if message.len() <= INLINE_MAX {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(format!("={message}"))
-            .execute(pool)
-            .await?;
+/// Runs of short messages go in one statement (its notifications are
+/// queued in array order and delivered together at commit); a long one
+/// goes through its row, after the run before it.
+pub(super) async fn send(pool: &PgPool, messages: &[String]) -> Result<()> {
+    let mut run: Vec<String> = Vec::new();
+    for m in messages {
+        if m.len() <= INLINE_MAX {
+            run.push(format!("={m}"));
+            continue;
+        }
+        notify_all(pool, &mut run).await?;
+        send_long(pool, m).await?;
+    }
+    notify_all(pool, &mut run).await
+}
+
+async fn notify_all(pool: &PgPool, payloads: &mut Vec<String>) -> Result<()> {
+    if payloads.is_empty() {
         return Ok(());
     }
+    sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+        .bind(CHANNEL)
+        .bind(&*payloads)
+        .execute(pool)
+        .await?;
+    payloads.clear();
+    Ok(())
+}
+
+async fn send_long(pool: &PgPool, message: &str) -> Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query("DELETE FROM bus_messages WHERE created_at < now() - interval '5 minutes'")
         .execute(&mut *tx)

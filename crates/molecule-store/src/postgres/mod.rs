@@ -73,8 +73,8 @@ impl Store for PostgresStore {
         self.leadership.resign().await;
     }
 
-    async fn bus_send(&self, message: &str) -> Result<()> {
-        bus::send(&self.pool, message).await
+    async fn bus_send(&self, messages: &[String]) -> Result<()> {
+        bus::send(&self.pool, messages).await
     }
 
     async fn bus_subscribe(&self) -> Result<Option<crate::BusReceiver>> {

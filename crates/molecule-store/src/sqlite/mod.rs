@@ -109,7 +109,7 @@ impl Store for SqliteStore {
 
     async fn resign(&self) {}
 
-    async fn bus_send(&self, _message: &str) -> Result<()> {
+    async fn bus_send(&self, _messages: &[String]) -> Result<()> {
         Ok(())
     }
 

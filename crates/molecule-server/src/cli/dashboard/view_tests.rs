@@ -63,6 +63,7 @@ fn scripted() -> Model {
                     stale,
                     panics: 0,
                     last_error: None,
+                    last_duration_seconds: None,
                 },
             )
         })
