@@ -61,6 +61,10 @@ enum What {
     },
     /// A runtime was seen gone by a replica that does not govern restarts.
     Gone { id: Uuid, reason: String },
+    /// An operator restarted, resumed or paused a workspace on the sending
+    /// replica: a restart the governor queued and a start in flight are
+    /// void, and (`reset`) its crash-loop history is cleared.
+    Superseded { id: Uuid, reset: bool },
 }
 
 /// This replica's end of the bus: who it is and its outgoing queue (set
@@ -272,6 +276,7 @@ impl App {
             } => self
                 .events
                 .relay(Published::new(workspace_id, Arc::new(envelope))),
+            What::Superseded { id, reset } => self.superseded(id, reset),
             What::Gone { id, reason } => {
                 let app = self.clone();
                 let jobs = &self.cluster.inner.gone_reports;
@@ -283,6 +288,21 @@ impl App {
                 });
             }
         }
+    }
+
+    fn superseded(&self, id: Uuid, reset: bool) {
+        if reset && let Ok(mut g) = self.governor.lock() {
+            g.reset_workspace(id);
+        }
+        self.restart_queue.cancel(id);
+        self.supersede_start(id);
+    }
+
+    /// An operator's restart, resume (`reset`: the crash-loop history is
+    /// cleared) or pause of `id` here: the other replicas drop what their
+    /// governor had queued or was starting for it.
+    pub(crate) fn superseded_everywhere(&self, id: Uuid, reset: bool) {
+        self.cluster.send(What::Superseded { id, reset });
     }
 
     /// Drop everything this replica cached about `id`.

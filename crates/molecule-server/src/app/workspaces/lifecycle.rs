@@ -277,7 +277,7 @@ impl App {
     }
 
     /// A start of `id` that is running now must not write its result.
-    fn supersede_start(&self, id: Uuid) {
+    pub(crate) fn supersede_start(&self, id: Uuid) {
         if let Ok(mut m) = self.provision_epochs.lock() {
             *m.entry(id).or_insert(0) += 1;
         }

@@ -98,6 +98,7 @@ impl App {
             g.reset_workspace(row.id);
         }
         self.restart_queue.cancel(row.id);
+        self.superseded_everywhere(row.id, true);
         self.queue_restart_context(row, reason);
         self.reprovision(&prov, row, Transition::OPERATOR_RESTART, reason)
             .await?;
@@ -131,6 +132,7 @@ impl App {
                 tracing::warn!(workspace_id = %r.id, error = %e, "could not stop the runtime while pausing");
             }
             self.restart_queue.cancel(r.id);
+            self.superseded_everywhere(r.id, false);
             self.liveness.forget(r.id);
             self.urls.clear(r.id);
             let now = self.now();
@@ -183,6 +185,7 @@ impl App {
             if let Ok(mut g) = self.governor.lock() {
                 g.reset_workspace(r.id);
             }
+            self.superseded_everywhere(r.id, true);
             self.reprovision(
                 &prov,
                 &r,
