@@ -1,6 +1,7 @@
 //! Event fan-out: 1 000 `/ws` clients while workspaces change status at
 //! 200 events/s, one replica next to three replicas on the same PostgreSQL
 //! (clients spread over the replicas, the events caused on each in turn).
+//! Each replica is a `molecule serve` process of its own, as deployed.
 //! Latency is from the moment the platform emitted an event (its envelope's
 //! `timestamp`) to the moment a client decoded it; the one-replica run is
 //! the baseline of the three-replica one, measured in the same run.
@@ -10,10 +11,11 @@
 //! `MOLECULE_BENCH_DATABASE_URL=postgres://…`.
 #![allow(clippy::unwrap_used)] // bench code: a failed unwrap is a failed run
 
+#[path = "common/serve.rs"]
+mod common;
+
 use futures_util::StreamExt;
 use molecule_client::Client;
-use molecule_server::config::{Config, Database};
-use molecule_server::{RunningServer, Server};
 use molecule_types::dto::{CreateWorkspace, Heartbeat, RegisterRequest};
 use serde_json::json;
 use sqlx::Connection;
@@ -88,7 +90,7 @@ struct Outcome {
     frames_per_second: f64,
 }
 
-async fn fresh_database(url: &str) -> Database {
+async fn fresh_database(url: &str) -> String {
     let name = format!("molecule_bench_{}", Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(url)
         .await
@@ -98,23 +100,22 @@ async fn fresh_database(url: &str) -> Database {
         .await
         .expect("create bench database");
     let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
-    Database::Postgres(format!("{base}/{name}"))
+    format!("{base}/{name}")
 }
 
-async fn start(db: &Database) -> RunningServer {
-    let mut config = Config::for_tests(db.clone());
-    config.rate_limit = u32::MAX;
-    // Every client comes from 127.0.0.1.
-    config.connections.max_connections_per_ip = 10 * CLIENTS;
-    // Nothing but the generator changes a status during the run.
-    config.liveness_ttl = Duration::from_secs(3600);
-    config.liveness_check_every = Duration::from_secs(1);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    Server::start(config, listener)
-        .await
-        .expect("server starts")
+/// A replica: `molecule serve` in its own process, as deployed.
+async fn start(db: &str, dir: &std::path::Path) -> common::Serve {
+    common::serve(
+        dir,
+        Some(db),
+        &[
+            // Every client comes from 127.0.0.1.
+            ("MOLECULE_MAX_CONNECTIONS_PER_IP", "5000"),
+            // Nothing but the generator changes a status during the run.
+            ("MOLECULE_LIVENESS_TTL_SECONDS", "3600"),
+        ],
+    )
+    .await
 }
 
 /// What a reader decodes of a frame.
@@ -132,11 +133,12 @@ fn counted(event: &str) -> bool {
 
 async fn run(url: &str, replicas: usize) -> Outcome {
     let db = fresh_database(url).await;
+    let dirs = std::env::temp_dir().join(format!("molecule-fanout-{}", Uuid::new_v4().simple()));
     let mut servers = Vec::new();
-    for _ in 0..replicas {
-        servers.push(start(&db).await);
+    for r in 0..replicas {
+        servers.push(start(&db, &dirs.join(r.to_string())).await);
     }
-    let admins: Vec<Client> = servers.iter().map(|s| Client::new(s.url())).collect();
+    let admins: Vec<Client> = servers.iter().map(|s| Client::new(s.url.clone())).collect();
     let mut agents = Vec::new();
     for i in 0..WORKSPACES {
         let admin = &admins[0];
@@ -168,7 +170,7 @@ async fn run(url: &str, replicas: usize) -> Outcome {
     for n in 0..CLIENTS {
         // A lean client (tungstenite, two fields decoded): the clients
         // share the 2 cores with the platform, so they should cost little.
-        let ws = format!("ws://{}/ws", servers[n % replicas].addr);
+        let ws = format!("{}/ws", servers[n % replicas].url.replacen("http", "ws", 1));
         let (mut stream, _) = tokio_tungstenite::connect_async(ws)
             .await
             .expect("subscribe");
@@ -243,9 +245,11 @@ async fn run(url: &str, replicas: usize) -> Outcome {
     for r in readers {
         let _ = r.await;
     }
-    for s in servers {
-        s.shutdown().await.expect("shutdown");
+    for mut s in servers {
+        let _ = s.child.start_kill();
+        let _ = s.child.wait().await;
     }
+    let _ = std::fs::remove_dir_all(&dirs);
     let mut samples = std::mem::take(&mut *samples.lock().unwrap());
     samples.sort_unstable();
     let at = |q: f64| {

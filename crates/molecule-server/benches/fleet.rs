@@ -8,13 +8,15 @@
 //! `cargo bench -p molecule-server --bench fleet` for SQLite only.
 #![allow(clippy::unwrap_used)] // bench code: a failed unwrap is a failed run
 
+#[path = "common/serve.rs"]
+mod common;
+
 use molecule_client::{Client, Method};
 use molecule_types::dto::{CreateWorkspace, Heartbeat, RegisterRequest};
 use serde_json::json;
 use sqlx::Connection;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncBufReadExt;
 use uuid::Uuid;
 
 const FLEET: usize = 10_000;
@@ -123,38 +125,8 @@ async fn median(c: &Client, path: &str, n: usize) -> f64 {
 }
 
 async fn run(backend: &'static str, dir: &std::path::Path, pg: Option<&str>) -> Outcome {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_molecule"));
-    command
-        .arg("serve")
-        .env("PORT", "0")
-        .env("MOLECULE_BIND", "127.0.0.1")
-        .env("MOLECULE_DATA_DIR", dir)
-        .env("MOLECULE_PROVISIONER", "none")
-        .env("MOLECULE_ENV", "development")
-        .env("MOLECULE_A2A_PROBE", "off")
-        .env("RATE_LIMIT", "100000000")
-        .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(url) = pg {
-        command.env("DATABASE_URL", url);
-    }
-    let mut child = command.spawn().expect("start molecule serve");
+    let common::Serve { mut child, url } = common::serve(dir, pg, &[]).await;
     let pid = child.id().unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("molecule serve prints its URL");
-        if let Some(rest) = line.strip_prefix("molecule: listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let admin = Client::new(url);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rss_before, _) = usage(pid);

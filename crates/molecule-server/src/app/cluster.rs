@@ -15,10 +15,10 @@ use futures_util::future::BoxFuture;
 use molecule_store::BusMessage;
 use molecule_types::EventEnvelope;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -41,8 +41,8 @@ type Outgoing = (String, Option<oneshot::Sender<()>>);
 struct Note {
     /// The sending replica (a replica ignores its own notes).
     from: Uuid,
-    /// Set when the sender waits for its note to come back (which means
-    /// the database delivered it to every replica).
+    /// Set when the sender waits until every other replica has applied the
+    /// note (each answers with an `ack` note).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ack: Option<u64>,
     #[serde(flatten)]
@@ -52,6 +52,8 @@ struct Note {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum What {
+    // Field names must differ from `Note`'s (`from`, `ack`): the variant is
+    // flattened into the note.
     /// Something about a workspace changed: status, URL, parent, tokens.
     Workspace { id: Uuid },
     /// An event for the live subscribers.
@@ -61,10 +63,20 @@ enum What {
     },
     /// A runtime was seen gone by a replica that does not govern restarts.
     Gone { id: Uuid, reason: String },
+    /// The sender is here (sent at start and when it has been quiet).
+    Hello,
+    /// The sender is shutting down: nobody waits for it any more.
+    Bye,
+    /// The sender applied the note of replica `to` numbered `applied`
+    /// (its `ack`; a field of its own name, as `ack` is the note's).
+    Ack { to: Uuid, applied: u64 },
     /// An operator restarted, resumed or paused a workspace on the sending
     /// replica: a restart the governor queued and a start in flight are
     /// void, and (`reset`) its crash-loop history is cleared.
     Superseded { id: Uuid, reset: bool },
+    /// The governor restarts `id`: the other replicas count it too, so a
+    /// new governor (after a takeover) keeps the crash-loop history.
+    Restarting { id: Uuid },
 }
 
 /// This replica's end of the bus: who it is and its outgoing queue (set
@@ -82,6 +94,7 @@ impl Default for Cluster {
                 outbox: OnceLock::new(),
                 waiting: Mutex::default(),
                 next_ack: AtomicU64::new(0),
+                peers: Mutex::default(),
                 gone_reports: Jobs::new("gone report", 4),
             }),
         }
@@ -91,9 +104,11 @@ impl Default for Cluster {
 struct ClusterInner {
     id: OnceLock<Uuid>,
     outbox: OnceLock<mpsc::Sender<Outgoing>>,
-    /// Senders waiting for their note to come back, by `ack`.
-    waiting: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    /// Senders waiting until every other replica applied a note, by `ack`.
+    waiting: Mutex<HashMap<u64, Waiter>>,
     next_ack: AtomicU64,
+    /// The other replicas, and when each was last heard from.
+    peers: Mutex<HashMap<Uuid, Instant>>,
     /// Gone reports being handed to the governor (this replica, if it
     /// governs), one per workspace at a time.
     gone_reports: Jobs<Uuid>,
@@ -102,6 +117,17 @@ struct ClusterInner {
 /// How long a revocation waits for the other replicas to be told before
 /// it answers anyway (the database is down or far behind).
 const ACK_WAIT: Duration = Duration::from_secs(2);
+/// A replica quiet for this long says hello (so the others know it lives).
+const HELLO_EVERY: Duration = Duration::from_secs(5);
+/// A replica not heard from for this long is not waited for.
+const PEER_TTL: Duration = Duration::from_secs(15);
+
+/// A sender waiting for the other replicas' acknowledgements.
+struct Waiter {
+    /// The replicas that must acknowledge.
+    expected: HashSet<Uuid>,
+    done: Option<oneshot::Sender<()>>,
+}
 
 impl Cluster {
     /// Whether other replicas may be listening.
@@ -136,10 +162,10 @@ impl Cluster {
         self.send(What::Workspace { id });
     }
 
-    /// [`Cluster::workspace_changed`] for each of `ids`, returning once the
-    /// database has delivered the notes (the last came back to this
-    /// replica; they travel in order), so a revocation answered here is
-    /// already known to the others.
+    /// [`Cluster::workspace_changed`] for each of `ids`, returning once
+    /// every other live replica has applied the notes (each acknowledges
+    /// the last; they travel and are applied in order), so a revocation
+    /// answered here is already in force on the others.
     pub async fn workspaces_changed_everywhere(&self, ids: &[Uuid]) {
         let Some((&id, rest)) = ids.split_last().filter(|_| self.joined()) else {
             return;
@@ -147,30 +173,67 @@ impl Cluster {
         for other in rest {
             self.workspace_changed(*other);
         }
+        let expected: HashSet<Uuid> = match self.inner.peers.lock() {
+            Ok(p) => p
+                .iter()
+                .filter(|(_, seen)| seen.elapsed() < PEER_TTL)
+                .map(|(id, _)| *id)
+                .collect(),
+            Err(_) => HashSet::new(),
+        };
+        if expected.is_empty() {
+            self.workspace_changed(id);
+            return;
+        }
         let ack = self.inner.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         if let Ok(mut w) = self.inner.waiting.lock() {
-            w.insert(ack, tx);
+            let done = Some(tx);
+            w.insert(ack, Waiter { expected, done });
         }
         self.send_note(What::Workspace { id }, Some(ack), None);
         if tokio::time::timeout(ACK_WAIT, rx).await.is_err() {
-            tracing::warn!(workspace_id = %id, "bus: the other replicas were not confirmed told of a revocation");
+            tracing::warn!(workspace_id = %id, "bus: not every replica confirmed a revocation in time");
         }
         if let Ok(mut w) = self.inner.waiting.lock() {
             w.remove(&ack);
         }
     }
 
-    fn acknowledged(&self, ack: u64) {
-        let waiter = self
-            .inner
-            .waiting
-            .lock()
-            .ok()
-            .and_then(|mut w| w.remove(&ack));
-        if let Some(tx) = waiter {
-            let _ = tx.send(());
+    /// Say goodbye (an orderly shutdown), once the note is sent.
+    pub async fn leave(&self) {
+        if self.joined() {
+            let (tx, rx) = oneshot::channel();
+            self.send_note(What::Bye, None, Some(tx));
+            Self::sent(Some(rx)).await;
         }
+    }
+
+    /// Replica `from` applied note `ack`.
+    fn acknowledged(&self, from: Uuid, ack: u64) {
+        let Ok(mut waiting) = self.inner.waiting.lock() else {
+            return;
+        };
+        if let Some(w) = waiting.get_mut(&ack) {
+            w.expected.remove(&from);
+            if w.expected.is_empty()
+                && let Some(done) = w.done.take()
+            {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Note that `peer` lives; whether it was unknown until now.
+    fn heard_from(&self, peer: Uuid) -> bool {
+        let Ok(mut p) = self.inner.peers.lock() else {
+            return false;
+        };
+        let new = p.insert(peer, Instant::now()).is_none();
+        if new {
+            p.retain(|_, seen| seen.elapsed() < PEER_TTL * 4);
+        }
+        new
     }
 
     /// Hand an event to the other replicas' live subscribers. The receiver
@@ -219,11 +282,23 @@ impl App {
         let (tx, mut outbox) = mpsc::channel::<Outgoing>(OUTBOX);
         let _ = self.cluster.inner.outbox.set(tx);
         let store = self.store.clone();
+        let cluster = self.cluster.clone();
         let sender = Box::pin(async move {
             // Whatever queued up while the last batch was being sent goes
-            // in the next round trip, in order.
+            // in the next round trip, in order. A quiet replica says hello.
             let mut batch = Vec::new();
-            while outbox.recv_many(&mut batch, SEND_BATCH).await > 0 {
+            cluster.send(What::Hello);
+            loop {
+                match tokio::time::timeout(HELLO_EVERY, outbox.recv_many(&mut batch, SEND_BATCH))
+                    .await
+                {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(_) => {
+                        cluster.send(What::Hello);
+                        continue;
+                    }
+                }
                 let (notes, sent): (Vec<String>, Vec<_>) = batch.drain(..).unzip();
                 if let Err(e) = store.bus_send(&notes).await {
                     tracing::warn!(error = %e, notes = notes.len(), "bus: notes to the other replicas were not sent");
@@ -263,12 +338,29 @@ impl App {
             }
         };
         if note.from == me {
-            if let Some(ack) = note.ack {
-                self.cluster.acknowledged(ack);
+            return;
+        }
+        if self.cluster.heard_from(note.from) && matches!(note.what, What::Hello) {
+            // A replica that just joined learns of this one at once.
+            self.cluster.send(What::Hello);
+        }
+        if let What::Ack { to, applied } = note.what {
+            if to == me {
+                self.cluster.acknowledged(note.from, applied);
             }
             return;
         }
+        let ack = note.ack.map(|applied| What::Ack {
+            to: note.from,
+            applied,
+        });
         match note.what {
+            What::Hello | What::Ack { .. } => {}
+            What::Bye => {
+                if let Ok(mut p) = self.cluster.inner.peers.lock() {
+                    p.remove(&note.from);
+                }
+            }
             What::Workspace { id } => self.forget_workspace(id),
             What::Event {
                 workspace_id,
@@ -277,6 +369,11 @@ impl App {
                 .events
                 .relay(Published::new(workspace_id, Arc::new(envelope))),
             What::Superseded { id, reset } => self.superseded(id, reset),
+            What::Restarting { id } => {
+                if let Ok(mut g) = self.governor.lock() {
+                    g.record(id, std::time::Instant::now());
+                }
+            }
             What::Gone { id, reason } => {
                 let app = self.clone();
                 let jobs = &self.cluster.inner.gone_reports;
@@ -288,6 +385,10 @@ impl App {
                 });
             }
         }
+        // Applied: the sender may be waiting for this replica.
+        if let Some(ack) = ack {
+            self.cluster.send(ack);
+        }
     }
 
     fn superseded(&self, id: Uuid, reset: bool) {
@@ -296,6 +397,11 @@ impl App {
         }
         self.restart_queue.cancel(id);
         self.supersede_start(id);
+    }
+
+    /// This replica's governor restarts `id`: the others count it.
+    pub(crate) fn restarting_everywhere(&self, id: Uuid) {
+        self.cluster.send(What::Restarting { id });
     }
 
     /// An operator's restart, resume (`reset`: the crash-loop history is
@@ -350,5 +456,49 @@ impl App {
             reason: reason.to_string(),
         });
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of note survives the trip through JSON, with an `ack`
+    /// set (a variant's field named like a note's would be taken by it).
+    #[test]
+    fn every_note_round_trips() {
+        let id = Uuid::new_v4();
+        let envelope = EventEnvelope {
+            event: "WORKSPACE_ONLINE".into(),
+            workspace_id: id.to_string(),
+            timestamp: chrono::Utc::now(),
+            payload: serde_json::json!({ "from": "x", "ack": 1, "kind": "y" }),
+        };
+        let all = [
+            What::Workspace { id },
+            What::Event {
+                workspace_id: Some(id),
+                envelope,
+            },
+            What::Gone {
+                id,
+                reason: "gone".into(),
+            },
+            What::Hello,
+            What::Bye,
+            What::Ack { to: id, applied: 7 },
+            What::Superseded { id, reset: true },
+            What::Restarting { id },
+        ];
+        for what in all {
+            let note = Note {
+                from: Uuid::new_v4(),
+                ack: Some(3),
+                what,
+            };
+            let text = serde_json::to_string(&note).unwrap();
+            let back: Note = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(format!("{back:?}"), format!("{note:?}"), "{text}");
+        }
     }
 }

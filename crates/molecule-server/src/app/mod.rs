@@ -245,6 +245,7 @@ impl App {
 
     /// Give up this replica's leads (orderly shutdown).
     pub async fn resign(&self) {
+        self.cluster.leave().await;
         self.store.resign().await;
     }
 

@@ -129,6 +129,21 @@ impl Governor {
         self.in_flight.remove(&id);
     }
 
+    /// Another replica's governor restarted `id` at `now`: remember it, so
+    /// that if this replica becomes the governor its crash-loop count and
+    /// backoff carry on instead of starting afresh.
+    pub fn record(&mut self, id: Uuid, now: Instant) {
+        let window = self.config.crash_window;
+        let hist = self.history.entry(id).or_default();
+        while hist
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
+            hist.pop_front();
+        }
+        hist.push_back(now);
+    }
+
     /// An operator acted (manual restart, resume, retry): forget the
     /// crash history so automatic restarts may happen again.
     pub fn reset_workspace(&mut self, id: Uuid) {
@@ -239,6 +254,28 @@ mod tests {
             g.finished(id);
         }
         assert_eq!(last, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn restarts_recorded_from_another_governor_count_toward_a_crash_loop() {
+        let mut g = gov();
+        let id = Uuid::new_v4();
+        let t0 = Instant::now();
+        g.record(id, t0);
+        g.record(id, t0 + Duration::from_secs(60));
+        // The third restart in the window, with the backoff of a third.
+        assert_eq!(
+            g.request(id, t0 + Duration::from_secs(120)),
+            Decision::Restart {
+                delay: Duration::from_secs(20),
+                attempt: 3
+            }
+        );
+        g.finished(id);
+        assert!(matches!(
+            g.request(id, t0 + Duration::from_secs(180)),
+            Decision::GiveUp { .. }
+        ));
     }
 
     #[test]

@@ -55,6 +55,7 @@ impl App {
         };
         match decision {
             Decision::Restart { delay, attempt } => {
+                self.restarting_everywhere(id);
                 let _ = self.mark_offline(id, reason).await;
                 self.restart_queue
                     .schedule(id, Instant::now() + delay, reason.to_string());
