@@ -36,14 +36,13 @@ pub async fn serve(dir: &Path, pg: Option<&str>, env: &[(&str, &str)]) -> Serve 
     let mut said = Vec::new();
     let url = loop {
         let Some(line) = lines.next_line().await.expect("read stderr") else {
-            panic!("molecule serve ended before listening:\n{}", said.join("\n"));
+            panic!(
+                "molecule serve ended before listening:\n{}",
+                said.join("\n")
+            );
         };
         if let Some(rest) = line.strip_prefix("molecule: listening on ") {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("a URL")
-                .to_string();
+            break rest.split_whitespace().next().expect("a URL").to_string();
         }
         said.push(line);
     };

@@ -497,11 +497,11 @@ async fn a_kill_seen_by_another_replica_is_restarted_once_by_the_governor() {
             .as_str()
             != "standby"
     };
-    assert_eq!(
-        replicas.iter().filter(|r| governs(r)).count(),
-        1,
-        "one governor"
-    );
+    crate::eventually(Duration::from_secs(10), || async {
+        (replicas.iter().filter(|r| governs(r)).count() == 1).then_some(())
+    })
+    .await
+    .expect("one replica governs, the others stand by");
     let observer = replicas
         .iter()
         .position(|r| !governs(r))
