@@ -28,7 +28,7 @@ use super::App;
 use super::events::Published;
 use super::workspaces::lifecycle::PROVISIONER_TASK;
 
-/// Messages queued for sending before new ones are dropped (and counted):
+/// Messages queued for sending before new ones are dropped (with a warning):
 /// the database is unreachable or far behind.
 const OUTBOX: usize = 65_536;
 /// Most notes sent in one round trip.
