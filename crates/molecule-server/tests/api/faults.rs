@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::TestServer;
 use crate::lifecycle::{Backend, start_backend, wait_status};
+use molecule_server::app::workspaces::lifecycle::PROVISIONER_TASK as PROVISIONER;
 
 /// How long the transient faults run (the quality bar's 60 s).
 const FAULT_WINDOW: Duration = Duration::from_secs(60);
@@ -549,6 +550,121 @@ async fn a_kill_seen_by_another_replica_is_restarted_once_by_the_governor() {
     wait_status(&clients[2], id, WorkspaceStatus::Online, RECOVERY).await;
     let decisions = restart_decisions(&clients[1], &ids.0).await;
     assert_eq!(decisions.len(), 1, "{decisions:?}");
+
+    delete_all(&clients[0], &ids).await;
+    crate::replicas::shutdown_all(replicas).await;
+}
+
+/// An operator's restart on a replica that does not govern voids the
+/// restart the governor had queued (with backoff) for the same workspace:
+/// without that, the queued restart would fire later and restart the
+/// healthy workspace a second time.
+#[tokio::test]
+async fn an_operator_restart_elsewhere_voids_the_governors_queued_restart() {
+    if !crate::lifecycle::docker_ready() {
+        return;
+    }
+    const BACKOFF: Duration = Duration::from_secs(4);
+    let Some(replicas) = crate::replicas::three(|c| {
+        crate::lifecycle::backend_config(Backend::Docker, c);
+        c.governor.backoff_start = BACKOFF;
+    })
+    .await
+    else {
+        return;
+    };
+    let clients: Vec<Client> = replicas.iter().map(|r| Client::new(r.url())).collect();
+    let ids = provision(&clients[0], 1).await;
+    let id = ids.0[0];
+    let log = EventLog::start(&clients[0]).await;
+    let governs = |r: &crate::Replica| {
+        r.server.app.tasks().snapshot()
+            [molecule_server::app::workspaces::lifecycle::PROVISIONER_TASK]
+            .state
+            .as_str()
+            != "standby"
+    };
+    crate::eventually(Duration::from_secs(10), || async {
+        (replicas.iter().filter(|r| governs(r)).count() == 1).then_some(())
+    })
+    .await
+    .expect("one replica governs, the others stand by");
+    let governor = replicas.iter().position(governs).expect("a governor");
+    let operator = (governor + 1) % 3;
+    let kill = || {
+        let out = std::process::Command::new("docker")
+            .args(["kill", &container_name(id)])
+            .output()
+            .expect("docker kill");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let decisions = |n: usize| {
+        let log = &log;
+        async move {
+            crate::eventually(RECOVERY, || async {
+                let d = log.matching(|e| {
+                    e.event == "WORKSPACE_RESTART_DECISION" && e.payload["decision"] == "restart"
+                });
+                (d.len() >= n).then(|| d[n - 1].clone())
+            })
+            .await
+            .unwrap_or_else(|| panic!("restart decision {n}"))
+        }
+    };
+    // A first crash is restarted at once…
+    kill();
+    decisions(1).await;
+    wait_status(&clients[1], id, WorkspaceStatus::Online, RECOVERY).await;
+    // …a second one is queued with backoff on the governor.
+    kill();
+    let queued = decisions(2).await;
+    assert_eq!(
+        queued.payload["delay_seconds"],
+        BACKOFF.as_secs_f64(),
+        "{}",
+        queued.payload
+    );
+    let (s, minted) = crate::call(
+        &clients[operator],
+        molecule_client::Method::GET,
+        &format!("/admin/workspaces/{id}/test-token"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{minted}");
+    let as_workspace = clients[operator]
+        .clone()
+        .with_workspace_id(Some(id))
+        .with_token(minted["auth_token"].as_str().map(str::to_string));
+    let (s, body) = crate::call(
+        &as_workspace,
+        molecule_client::Method::POST,
+        &format!("/workspaces/{id}/restart"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let operated = chrono::Utc::now();
+    wait_status(&clients[2], id, WorkspaceStatus::Online, RECOVERY).await;
+    // Past the queued restart's due time, the governor's provisioner runs
+    // again: nothing restarts the workspace a second time.
+    let due = queued.timestamp + chrono::Duration::from_std(BACKOFF).unwrap();
+    while chrono::Utc::now() < due {
+        crate::ticks(&replicas[governor].server.app, PROVISIONER, 1).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    crate::ticks(&replicas[governor].server.app, PROVISIONER, 3).await;
+    crate::ticks(&replicas[governor].server.app, "health-sweep", 3).await;
+    let starts = log.matching(|e| e.event == "WORKSPACE_PROVISIONING" && e.timestamp >= operated);
+    assert!(
+        starts.is_empty(),
+        "a second restart after the operator's: {starts:?}"
+    );
+    wait_status(&clients[0], id, WorkspaceStatus::Online, RECOVERY).await;
 
     delete_all(&clients[0], &ids).await;
     crate::replicas::shutdown_all(replicas).await;
