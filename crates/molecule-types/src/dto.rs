@@ -231,6 +231,19 @@ pub struct Liveness {
     /// Each chat channel poller by channel id (an addition).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub channels: std::collections::BTreeMap<String, ChannelPollerView>,
+    /// This replica and the others it hears from on the database (an
+    /// addition; absent on SQLite, which is single-process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<ReplicaView>,
+}
+
+/// A replica as `GET /admin/liveness` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReplicaView {
+    /// This process's id on the bus (new at every start).
+    pub id: Uuid,
+    /// The other replicas heard from in the last 15 s.
+    pub peers: Vec<Uuid>,
 }
 
 /// A channel poller as `GET /admin/liveness` shows it.

@@ -430,6 +430,22 @@ impl App {
         self.tokens.forget_all();
     }
 
+    /// This replica's id on the bus and the other replicas heard from
+    /// lately (sorted); `None` when there is no bus (SQLite).
+    pub fn replica(&self) -> Option<(Uuid, Vec<Uuid>)> {
+        let me = *self.cluster.inner.id.get()?;
+        let mut peers: Vec<Uuid> = match self.cluster.inner.peers.lock() {
+            Ok(p) => p
+                .iter()
+                .filter(|(_, seen)| seen.elapsed() < PEER_TTL)
+                .map(|(id, _)| *id)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        peers.sort();
+        Some((me, peers))
+    }
+
     /// Something about workspace `id` changed here: the other replicas
     /// drop what they cached about it.
     pub(crate) fn workspace_changed(&self, id: Uuid) {

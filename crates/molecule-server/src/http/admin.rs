@@ -91,10 +91,14 @@ pub async fn liveness(State(app): State<App>, bearer: Bearer) -> AppResult<Json<
             (id.to_string(), view)
         })
         .collect();
+    let replica = app
+        .replica()
+        .map(|(id, peers)| molecule_types::dto::ReplicaView { id, peers });
     Ok(Json(Liveness {
         subsystems,
         fleet,
         channels,
+        replica,
     }))
 }
 

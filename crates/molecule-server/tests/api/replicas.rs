@@ -396,3 +396,65 @@ async fn a_schedule_due_once_fires_once_across_three_replicas() {
     );
     shutdown_all([a, b, c]).await;
 }
+
+#[tokio::test]
+async fn replicas_know_each_other_and_forget_one_that_leaves() {
+    let Some([a, b, c]) = three(|_| {}).await else {
+        return;
+    };
+    let view = |r: &Replica| {
+        let c = client(r);
+        async move {
+            let (s, v) = call(&c, Method::GET, "/admin/liveness", None).await;
+            assert_eq!(s, 200, "{v}");
+            v["replica"].clone()
+        }
+    };
+    let id = |v: &serde_json::Value| v["id"].as_str().expect("an id").to_string();
+    let peers = |v: &serde_json::Value| {
+        let mut p: Vec<String> = v["peers"]
+            .as_array()
+            .expect("peers")
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect();
+        p.sort();
+        p
+    };
+    let (ia, ib, ic) = (
+        id(&view(&a).await),
+        id(&view(&b).await),
+        id(&view(&c).await),
+    );
+    let others = |me: &str| {
+        let mut o: Vec<String> = [&ia, &ib, &ic]
+            .into_iter()
+            .filter(|i| i.as_str() != me)
+            .cloned()
+            .collect();
+        o.sort();
+        o
+    };
+    // Each hears the two others (hello at start, answered by the others).
+    eventually(Duration::from_secs(10), || async {
+        for r in [&a, &b, &c] {
+            let v = view(r).await;
+            if peers(&v) != others(&id(&v)) {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await
+    .expect("every replica lists the two others");
+    // One leaves in order (bye): the others stop counting on it at once.
+    c.shutdown().await.unwrap();
+    eventually(Duration::from_secs(5), || async {
+        let (va, vb) = (view(&a).await, view(&b).await);
+        (peers(&va) == [ib.clone()] && peers(&vb) == [ia.clone()]).then_some(())
+    })
+    .await
+    .expect("the one that left is no longer a peer");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}

@@ -72,6 +72,7 @@ fn scripted() -> Model {
             breaker_open: false,
         }),
         channels: Default::default(),
+        replica: None,
     }));
     m.apply_event(event("WORKSPACE_ONLINE", 4, 1, json!({})));
     m.apply_event(event(
