@@ -1,5 +1,6 @@
-//! `molecule serve` as a child process for benchmarks that measure the
-//! platform as it runs (its own process, CPU and memory from /proc).
+//! `molecule serve` as a child process: for benchmarks that measure the
+//! platform as it runs (its own process, CPU and memory from /proc) and
+//! for tests that kill it for real (included by `tests/api` too).
 
 use std::path::Path;
 use tokio::io::AsyncBufReadExt;
@@ -33,19 +34,23 @@ pub async fn serve(dir: &Path, pg: Option<&str>, env: &[(&str, &str)]) -> Serve 
     }
     let mut child = command.spawn().expect("start molecule serve");
     let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let mut said = Vec::new();
-    let url = loop {
-        let Some(line) = lines.next_line().await.expect("read stderr") else {
-            panic!(
-                "molecule serve ended before listening:\n{}",
-                said.join("\n")
-            );
-        };
-        if let Some(rest) = line.strip_prefix("molecule: listening on ") {
-            break rest.split_whitespace().next().expect("a URL").to_string();
+    let url = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut said = Vec::new();
+        loop {
+            let Some(line) = lines.next_line().await.expect("read stderr") else {
+                panic!(
+                    "molecule serve ended before listening:\n{}",
+                    said.join("\n")
+                );
+            };
+            if let Some(rest) = line.strip_prefix("molecule: listening on ") {
+                break rest.split_whitespace().next().expect("a URL").to_string();
+            }
+            said.push(line);
         }
-        said.push(line);
-    };
+    })
+    .await
+    .expect("molecule serve listens within 60 s");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Serve { child, url }
 }

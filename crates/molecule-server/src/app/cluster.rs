@@ -173,14 +173,7 @@ impl Cluster {
         for other in rest {
             self.workspace_changed(*other);
         }
-        let expected: HashSet<Uuid> = match self.inner.peers.lock() {
-            Ok(p) => p
-                .iter()
-                .filter(|(_, seen)| seen.elapsed() < PEER_TTL)
-                .map(|(id, _)| *id)
-                .collect(),
-            Err(_) => HashSet::new(),
-        };
+        let expected: HashSet<Uuid> = self.live_peers().into_iter().collect();
         if expected.is_empty() {
             self.workspace_changed(id);
             return;
@@ -221,6 +214,18 @@ impl Cluster {
             {
                 let _ = done.send(());
             }
+        }
+    }
+
+    /// The other replicas heard from within `PEER_TTL`.
+    fn live_peers(&self) -> Vec<Uuid> {
+        match self.inner.peers.lock() {
+            Ok(p) => p
+                .iter()
+                .filter(|(_, seen)| seen.elapsed() < PEER_TTL)
+                .map(|(id, _)| *id)
+                .collect(),
+            Err(_) => Vec::new(),
         }
     }
 
@@ -434,14 +439,7 @@ impl App {
     /// lately (sorted); `None` when there is no bus (SQLite).
     pub fn replica(&self) -> Option<(Uuid, Vec<Uuid>)> {
         let me = *self.cluster.inner.id.get()?;
-        let mut peers: Vec<Uuid> = match self.cluster.inner.peers.lock() {
-            Ok(p) => p
-                .iter()
-                .filter(|(_, seen)| seen.elapsed() < PEER_TTL)
-                .map(|(id, _)| *id)
-                .collect(),
-            Err(_) => Vec::new(),
-        };
+        let mut peers = self.cluster.live_peers();
         peers.sort();
         Some((me, peers))
     }

@@ -180,6 +180,35 @@ async fn assert_all_online(c: &Client, ids: &[Uuid], when: &str) {
     assert!(odd.is_empty(), "{when}: not online: {odd:?}");
 }
 
+/// `docker kill` of workspace `id`'s container.
+fn docker_kill(id: Uuid) {
+    let out = std::process::Command::new("docker")
+        .args(["kill", &container_name(id)])
+        .output()
+        .expect("docker kill");
+    assert!(
+        out.status.success(),
+        "docker kill: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The index of the replica that governs restarts (leads the provisioner
+/// task), once exactly one does and the others stand by.
+async fn governor_of(replicas: &[crate::Replica]) -> usize {
+    let governs = |r: &crate::Replica| {
+        r.server.app.tasks().snapshot()[PROVISIONER].state.as_str() != "standby"
+    };
+    crate::eventually(Duration::from_secs(10), || async {
+        let leading: Vec<usize> = (0..replicas.len())
+            .filter(|i| governs(&replicas[*i]))
+            .collect();
+        (leading.len() == 1).then(|| leading[0])
+    })
+    .await
+    .expect("one replica governs, the others stand by")
+}
+
 /// Sum of every series of a counter in the Prometheus text.
 pub(crate) fn counter(metrics: &str, name: &str) -> f64 {
     metrics
@@ -419,15 +448,7 @@ async fn a_real_kill_through_a_clean_proxy_restarts_once() {
     let id = ids.0[0];
     let log = EventLog::start(&t.client).await;
 
-    let out = std::process::Command::new("docker")
-        .args(["kill", &container_name(id)])
-        .output()
-        .expect("docker kill");
-    assert!(
-        out.status.success(),
-        "docker kill: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    docker_kill(id);
     let killed = Instant::now();
     let decision = log
         .wait_for("WORKSPACE_RESTART_DECISION", RECOVERY)
@@ -491,32 +512,10 @@ async fn a_kill_seen_by_another_replica_is_restarted_once_by_the_governor() {
     let ids = provision(&clients[0], 1).await;
     let id = ids.0[0];
     let log = EventLog::start(&clients[0]).await;
-    let governs = |r: &crate::Replica| {
-        r.server.app.tasks().snapshot()
-            [molecule_server::app::workspaces::lifecycle::PROVISIONER_TASK]
-            .state
-            .as_str()
-            != "standby"
-    };
-    crate::eventually(Duration::from_secs(10), || async {
-        (replicas.iter().filter(|r| governs(r)).count() == 1).then_some(())
-    })
-    .await
-    .expect("one replica governs, the others stand by");
-    let observer = replicas
-        .iter()
-        .position(|r| !governs(r))
-        .expect("a non-governor");
+    let governor = governor_of(&replicas).await;
+    let observer = (governor + 1) % 3;
 
-    let out = std::process::Command::new("docker")
-        .args(["kill", &container_name(id)])
-        .output()
-        .expect("docker kill");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    docker_kill(id);
     let message = serde_json::json!({
         "jsonrpc": "2.0", "id": 1, "method": "message/send",
         "params": {"message": {"role": "user", "messageId": "m1",
@@ -577,31 +576,8 @@ async fn an_operator_restart_elsewhere_voids_the_governors_queued_restart() {
     let ids = provision(&clients[0], 1).await;
     let id = ids.0[0];
     let log = EventLog::start(&clients[0]).await;
-    let governs = |r: &crate::Replica| {
-        r.server.app.tasks().snapshot()
-            [molecule_server::app::workspaces::lifecycle::PROVISIONER_TASK]
-            .state
-            .as_str()
-            != "standby"
-    };
-    crate::eventually(Duration::from_secs(10), || async {
-        (replicas.iter().filter(|r| governs(r)).count() == 1).then_some(())
-    })
-    .await
-    .expect("one replica governs, the others stand by");
-    let governor = replicas.iter().position(governs).expect("a governor");
+    let governor = governor_of(&replicas).await;
     let operator = (governor + 1) % 3;
-    let kill = || {
-        let out = std::process::Command::new("docker")
-            .args(["kill", &container_name(id)])
-            .output()
-            .expect("docker kill");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     let decisions = |n: usize| {
         let log = &log;
         async move {
@@ -616,11 +592,11 @@ async fn an_operator_restart_elsewhere_voids_the_governors_queued_restart() {
         }
     };
     // A first crash is restarted at once…
-    kill();
+    docker_kill(id);
     decisions(1).await;
     wait_status(&clients[1], id, WorkspaceStatus::Online, RECOVERY).await;
     // …a second one is queued with backoff on the governor.
-    kill();
+    docker_kill(id);
     let queued = decisions(2).await;
     assert_eq!(
         queued.payload["delay_seconds"],

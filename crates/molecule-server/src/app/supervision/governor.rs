@@ -71,6 +71,24 @@ pub struct Governor {
     frozen: bool,
 }
 
+/// `id`'s restarts in `history` within `window` before `now` (older ones
+/// are dropped).
+fn recent(
+    history: &mut HashMap<Uuid, VecDeque<Instant>>,
+    window: Duration,
+    id: Uuid,
+    now: Instant,
+) -> &mut VecDeque<Instant> {
+    let hist = history.entry(id).or_default();
+    while hist
+        .front()
+        .is_some_and(|t| now.duration_since(*t) > window)
+    {
+        hist.pop_front();
+    }
+    hist
+}
+
 impl Governor {
     pub fn new(config: GovernorConfig) -> Self {
         Self {
@@ -91,14 +109,7 @@ impl Governor {
         if self.in_flight.contains(&id) {
             return Decision::AlreadyRestarting;
         }
-        let window = self.config.crash_window;
-        let hist = self.history.entry(id).or_default();
-        while hist
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > window)
-        {
-            hist.pop_front();
-        }
+        let hist = recent(&mut self.history, self.config.crash_window, id, now);
         if hist.len() >= self.config.crash_limit {
             return Decision::GiveUp {
                 reason: format!(
@@ -133,15 +144,7 @@ impl Governor {
     /// that if this replica becomes the governor its crash-loop count and
     /// backoff carry on instead of starting afresh.
     pub fn record(&mut self, id: Uuid, now: Instant) {
-        let window = self.config.crash_window;
-        let hist = self.history.entry(id).or_default();
-        while hist
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > window)
-        {
-            hist.pop_front();
-        }
-        hist.push_back(now);
+        recent(&mut self.history, self.config.crash_window, id, now).push_back(now);
     }
 
     /// An operator acted (manual restart, resume, retry): forget the

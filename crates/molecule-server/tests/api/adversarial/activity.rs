@@ -490,51 +490,19 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_report() {
     drop::<TempDir>(data_dir);
 }
 
+#[path = "../../../benches/common/serve.rs"]
+mod serve;
+
 /// `molecule serve` as a child process (development mode, no provisioner)
 /// on `database`, killed when dropped; and the URL it listens on.
 pub async fn spawn_platform(
     database: &Database,
     data_dir: &crate::TempDir,
 ) -> (tokio::process::Child, String) {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_molecule"));
-    command
-        .arg("serve")
-        .env("PORT", "0")
-        .env("MOLECULE_BIND", "127.0.0.1")
-        .env("MOLECULE_DATA_DIR", &data_dir.0)
-        .env("MOLECULE_PROVISIONER", "none")
-        .env("MOLECULE_ENV", "development")
-        .env("RATE_LIMIT", "1000000")
-        .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    if let Database::Postgres(url) = &database {
-        command.env("DATABASE_URL", url);
-    }
-    let mut child = command.spawn().expect("start the molecule binary");
-    let url = listening_url(&mut child).await;
+    let pg = match database {
+        Database::Postgres(url) => Some(url.as_str()),
+        Database::Sqlite(_) => None,
+    };
+    let serve::Serve { child, url } = serve::serve(&data_dir.0, pg, &[]).await;
     (child, url)
-}
-
-/// The URL the child prints once it listens; stderr is drained afterwards
-/// so the child never blocks on a full pipe.
-async fn listening_url(child: &mut tokio::process::Child) -> String {
-    use tokio::io::AsyncBufReadExt;
-    let stderr = child.stderr.take().expect("piped stderr");
-    let mut lines = tokio::io::BufReader::new(stderr).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.strip_prefix("molecule: listening on ") {
-                return rest.split_whitespace().next().map(str::to_string);
-            }
-        }
-        None
-    })
-    .await
-    .expect("the server starts within 60 s")
-    .expect("the server prints its URL");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    url
 }
