@@ -410,9 +410,10 @@ impl App {
     }
 
     /// An operator's restart, resume (`reset`: the crash-loop history is
-    /// cleared) or pause of `id` here: the other replicas drop what their
-    /// governor had queued or was starting for it.
-    pub(crate) fn superseded_everywhere(&self, id: Uuid, reset: bool) {
+    /// cleared), pause or delete of `id`: every replica, this one included,
+    /// drops the restart its governor queued and the start in flight.
+    pub(crate) fn supersede(&self, id: Uuid, reset: bool) {
+        self.superseded(id, reset);
         self.cluster.send(What::Superseded { id, reset });
     }
 

@@ -473,8 +473,7 @@ impl App {
         }
         self.tokens_revoked(&ids).await;
         for ws in &ids {
-            self.restart_queue.cancel(*ws);
-            self.superseded_everywhere(*ws, true);
+            self.supersede(*ws, true);
             if let Some(prov) = &self.provisioner
                 && let Err(e) = prov.remove(*ws, true).await
             {

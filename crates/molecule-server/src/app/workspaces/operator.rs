@@ -94,11 +94,7 @@ impl App {
     /// cleared, a pending governed restart dropped, the agent told why.
     pub(crate) async fn operator_restart(&self, row: &WorkspaceRow, reason: &str) -> AppResult<()> {
         let prov = self.provisioner()?.clone();
-        if let Ok(mut g) = self.governor.lock() {
-            g.reset_workspace(row.id);
-        }
-        self.restart_queue.cancel(row.id);
-        self.superseded_everywhere(row.id, true);
+        self.supersede(row.id, true);
         self.queue_restart_context(row, reason);
         self.reprovision(&prov, row, Transition::OPERATOR_RESTART, reason)
             .await?;
@@ -131,8 +127,7 @@ impl App {
             {
                 tracing::warn!(workspace_id = %r.id, error = %e, "could not stop the runtime while pausing");
             }
-            self.restart_queue.cancel(r.id);
-            self.superseded_everywhere(r.id, false);
+            self.supersede(r.id, false);
             self.liveness.forget(r.id);
             self.urls.clear(r.id);
             let now = self.now();
@@ -182,10 +177,7 @@ impl App {
         );
         let n = targets.len();
         for r in targets {
-            if let Ok(mut g) = self.governor.lock() {
-                g.reset_workspace(r.id);
-            }
-            self.superseded_everywhere(r.id, true);
+            self.supersede(r.id, true);
             self.reprovision(
                 &prov,
                 &r,
