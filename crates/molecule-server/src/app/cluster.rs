@@ -77,6 +77,11 @@ enum What {
     /// The governor restarts `id`: the other replicas count it too, so a
     /// new governor (after a takeover) keeps the crash-loop history.
     Restarting { id: Uuid },
+    /// The fleet breaker is open (or closed again): every replica's
+    /// governor holds it, so it survives a move of the health sweep or of
+    /// the restarts to another replica. Also sent to a replica that joins
+    /// while it is open.
+    Breaker { open: bool },
 }
 
 /// This replica's end of the bus: who it is and its outgoing queue (set
@@ -346,8 +351,12 @@ impl App {
             return;
         }
         if self.cluster.heard_from(note.from) && matches!(note.what, What::Hello) {
-            // A replica that just joined learns of this one at once.
+            // A replica that just joined learns of this one at once, and
+            // of an open breaker.
             self.cluster.send(What::Hello);
+            if self.breaker_open() {
+                self.cluster.send(What::Breaker { open: true });
+            }
         }
         if let What::Ack { to, applied } = note.what {
             if to == me {
@@ -379,6 +388,11 @@ impl App {
                     g.record(id, std::time::Instant::now());
                 }
             }
+            What::Breaker { open } => {
+                if let Ok(mut g) = self.governor.lock() {
+                    g.set_frozen(open);
+                }
+            }
             What::Gone { id, reason } => {
                 let app = self.clone();
                 let jobs = &self.cluster.inner.gone_reports;
@@ -407,6 +421,12 @@ impl App {
     /// This replica's governor restarts `id`: the others count it.
     pub(crate) fn restarting_everywhere(&self, id: Uuid) {
         self.cluster.send(What::Restarting { id });
+    }
+
+    /// This replica's health sweep opened or closed the fleet breaker: the
+    /// others' governors follow.
+    pub(crate) fn breaker_everywhere(&self, open: bool) {
+        self.cluster.send(What::Breaker { open });
     }
 
     /// An operator's restart, resume (`reset`: the crash-loop history is
@@ -504,6 +524,7 @@ mod tests {
             What::Ack { to: id, applied: 7 },
             What::Superseded { id, reset: true },
             What::Restarting { id },
+            What::Breaker { open: true },
         ];
         for what in all {
             let note = Note {

@@ -196,17 +196,22 @@ fn docker_kill(id: Uuid) {
 /// The index of the replica that governs restarts (leads the provisioner
 /// task), once exactly one does and the others stand by.
 async fn governor_of(replicas: &[crate::Replica]) -> usize {
-    let governs = |r: &crate::Replica| {
-        r.server.app.tasks().snapshot()[PROVISIONER].state.as_str() != "standby"
-    };
+    leader_of(replicas, PROVISIONER).await
+}
+
+/// The index of the replica that leads singleton `task`, once exactly one
+/// does and the others stand by.
+async fn leader_of(replicas: &[crate::Replica], task: &str) -> usize {
+    let leads =
+        |r: &crate::Replica| r.server.app.tasks().snapshot()[task].state.as_str() != "standby";
     crate::eventually(Duration::from_secs(10), || async {
         let leading: Vec<usize> = (0..replicas.len())
-            .filter(|i| governs(&replicas[*i]))
+            .filter(|i| leads(&replicas[*i]))
             .collect();
         (leading.len() == 1).then(|| leading[0])
     })
     .await
-    .expect("one replica governs, the others stand by")
+    .unwrap_or_else(|| panic!("one replica leads {task}, the others stand by"))
 }
 
 /// Sum of every series of a counter in the Prometheus text.
@@ -435,6 +440,118 @@ async fn mass_not_found_trips_the_fleet_breaker() {
     assert_all_online(&t.client, &ids.0, "after the reset").await;
 
     delete_all(&t.client, &ids).await;
+    proxy.stop();
+}
+
+/// The fleet breaker is the fleet's, not one replica's: when the replica
+/// whose health sweep tripped it and the one that governs restarts leave,
+/// the replica that takes over both tasks (a third) keeps it open (no
+/// restarts, no second trip) until its own sweeps see the containers
+/// again.
+#[tokio::test]
+async fn the_fleet_breaker_stays_open_when_its_replicas_leave() {
+    if !crate::lifecycle::docker_ready() {
+        return;
+    }
+    let proxy = proxy();
+    let host = proxy.host();
+    let Some(replicas) = crate::replicas::three(move |c| {
+        crate::lifecycle::backend_config(Backend::Docker, c);
+        c.docker_host = Some(host.clone());
+        c.docker_call_timeout = CALL_TIMEOUT;
+        // The agents heartbeat to the replica that started them, which
+        // leaves: only the health sweep judges here.
+        c.liveness_ttl = Duration::from_secs(600);
+    })
+    .await
+    else {
+        proxy.stop();
+        return;
+    };
+    let clients: Vec<Client> = replicas.iter().map(|r| Client::new(r.url())).collect();
+    let ids = provision(&clients[0], 4).await;
+    let sweeper = leader_of(&replicas, "health-sweep").await;
+    let governor = governor_of(&replicas).await;
+    let survivor = (0..3).find(|i| *i != sweeper && *i != governor).unwrap();
+    let log = EventLog::start(&clients[survivor]).await;
+
+    // Three of four containers "vanish" for the observer, between sweeps.
+    let doomed: Vec<String> = ids.0[..3].iter().map(|id| container_name(*id)).collect();
+    proxy.set_filter(move |r| {
+        r.inspected_container()
+            .is_some_and(|n| doomed.iter().any(|d| d == n))
+    });
+    assert!(
+        proxy
+            .wait_idle(Duration::from_millis(100), Duration::from_secs(10))
+            .await
+    );
+    proxy.set_not_found_share(1.0);
+    let tripped = log
+        .wait_for("FLEET_BREAKER_TRIPPED", Duration::from_secs(15))
+        .await
+        .expect("the fleet breaker trips");
+    assert_eq!(tripped.payload["gone"], 3, "{}", tripped.payload);
+    // Every replica holds it open.
+    let open = |r: &crate::Replica| r.server.app.breaker_open();
+    crate::eventually(Duration::from_secs(5), || async {
+        replicas.iter().all(open).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "breaker open on every replica: {:?}",
+            replicas.iter().map(open).collect::<Vec<_>>()
+        )
+    });
+
+    // The sweeper and the governor leave (with the third, if they are one
+    // replica); the survivor takes both tasks.
+    let mut replicas = replicas.map(Some);
+    let last = replicas[survivor].take().unwrap();
+    for r in replicas.into_iter().flatten() {
+        r.shutdown().await.unwrap();
+    }
+    let leads = |task: &str| last.server.app.tasks().snapshot()[task].state.as_str() != "standby";
+    crate::eventually(Duration::from_secs(10), || async {
+        (leads("health-sweep") && leads(PROVISIONER)).then_some(())
+    })
+    .await
+    .expect("the survivor sweeps and governs");
+    crate::ticks(&last.server.app, "health-sweep", 3).await;
+    assert!(
+        last.server.app.breaker_open(),
+        "the breaker moved with the tasks"
+    );
+    let trips = log.matching(|e| e.event == "FLEET_BREAKER_TRIPPED");
+    assert_eq!(
+        trips.len(),
+        1,
+        "tripped again after the takeover: {trips:?}"
+    );
+    let survivor = &clients[survivor];
+    assert_all_online(survivor, &ids.0, "breaker open after the takeover").await;
+    let decisions = restart_decisions(survivor, &ids.0).await;
+    assert!(decisions.is_empty(), "restart decisions: {decisions:?}");
+
+    // The survivor's own sweeps close it once the containers are seen.
+    assert!(
+        proxy
+            .wait_idle(Duration::from_millis(100), Duration::from_secs(10))
+            .await
+    );
+    proxy.faults_off();
+    log.wait_for("FLEET_BREAKER_RESET", Duration::from_secs(15))
+        .await
+        .expect("the survivor resets the breaker");
+    crate::ticks(&last.server.app, "health-sweep", 3).await;
+    assert!(!last.server.app.breaker_open());
+    let bad = log.matching(disruptive);
+    assert!(bad.is_empty(), "status changes around the breaker: {bad:?}");
+    assert_all_online(survivor, &ids.0, "after the reset").await;
+
+    delete_all(survivor, &ids).await;
+    last.shutdown().await.unwrap();
     proxy.stop();
 }
 

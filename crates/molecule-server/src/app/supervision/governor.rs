@@ -101,6 +101,14 @@ impl Governor {
         self.frozen
     }
 
+    /// Another replica's health sweep opened or closed the fleet breaker:
+    /// the breaker is the fleet's, so every replica's governor holds the
+    /// same state (and a replica that takes over the sweep or the restarts
+    /// carries it on).
+    pub fn set_frozen(&mut self, frozen: bool) {
+        self.frozen = frozen;
+    }
+
     /// Ask to restart `id` automatically at `now`.
     pub fn request(&mut self, id: Uuid, now: Instant) -> Decision {
         if self.frozen {

@@ -200,6 +200,7 @@ impl App {
         };
         match verdict {
             SweepVerdict::Trip { reason } => {
+                self.breaker_everywhere(true);
                 self.metrics.inc("molecule_fleet_breaker_trips_total", &[]);
                 tracing::error!(reason, "fleet breaker tripped");
                 self.events.emit(Event { event_type: EventType::FleetBreakerTripped, workspace_id: None, payload: json!({ "reason": reason, "gone": gone.len(), "inspected": inspected }) }).await;
@@ -207,6 +208,7 @@ impl App {
             }
             SweepVerdict::StillFrozen => return Ok(()),
             SweepVerdict::Reset { reason } => {
+                self.breaker_everywhere(false);
                 tracing::warn!(reason, "fleet breaker reset");
                 self.events
                     .emit(Event {
