@@ -375,7 +375,12 @@ impl App {
                     p.remove(&note.from);
                 }
             }
-            What::Workspace { id } => self.forget_workspace(id),
+            What::Workspace { id } => {
+                self.forget_workspace(id);
+                // Its heartbeats may land only on the replica that changed
+                // it: if that one dies, this one still judges it.
+                self.liveness.watch(id, self.config.liveness_ttl);
+            }
             What::Event {
                 workspace_id,
                 envelope,

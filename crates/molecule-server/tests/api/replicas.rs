@@ -360,6 +360,53 @@ async fn heartbeats_round_robined_across_replicas_keep_workspaces_online() {
     shutdown_all([a, b, c]).await;
 }
 
+/// A workspace registered and heard only on replica A is still judged
+/// when A goes away: B learnt of it from A's note and goes by the shared
+/// `last_heartbeat_at` — online while beats land on C, offline once they
+/// stop. (Before, only a replica that had heard a heartbeat judged it:
+/// with A gone the silent workspace stayed online.)
+#[tokio::test]
+async fn a_workspace_heard_only_by_a_departed_replica_is_still_judged() {
+    let Some([a, b, c]) = three(|c| {
+        c.liveness_ttl = SHORT_TTL;
+        c.liveness_check_every = Duration::from_millis(100);
+    })
+    .await
+    else {
+        return;
+    };
+    let ws = create(&a, "heard-on-a").await;
+    let token = register(&a, ws).await;
+    assert_eq!(beat(&a, ws, &token, 0.0).await, 200);
+    let mut watch = client(&b).subscribe().await.expect("/ws on B");
+    a.shutdown().await.unwrap();
+    // Beats on C for three TTLs: B, which never heard one, keeps it online.
+    let until = Instant::now() + SHORT_TTL * 3;
+    while Instant::now() < until {
+        assert_eq!(beat(&c, ws, &token, 0.0).await, 200);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let flap = watch
+        .next_matching(|e| e.event == "WORKSPACE_OFFLINE", Duration::ZERO)
+        .await
+        .expect("open");
+    assert!(flap.is_none(), "offline while beating on C: {flap:?}");
+    c.shutdown().await.unwrap();
+    // Silence, with only B left: B judges it.
+    let silent = Instant::now();
+    let ws_id = ws.to_string();
+    watch
+        .next_matching(
+            |e| e.event == "WORKSPACE_OFFLINE" && e.workspace_id == ws_id,
+            SHORT_TTL * 4,
+        )
+        .await
+        .expect("open")
+        .expect("the silent workspace goes offline on B");
+    println!("offline on B {:?} after the last beat", silent.elapsed());
+    b.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_schedule_due_once_fires_once_across_three_replicas() {
     let Some([a, b, c]) = three(|_| {}).await else {

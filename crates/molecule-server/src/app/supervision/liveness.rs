@@ -29,6 +29,15 @@ impl Liveness {
         }
     }
 
+    /// Start judging `id` within `ttl` unless a deadline is already set
+    /// (a workspace another replica changed: if its heartbeats land there,
+    /// the deadline is confirmed against the shared row when it passes).
+    pub fn watch(&self, id: Uuid, ttl: Duration) {
+        if let Ok(mut d) = self.deadlines.lock() {
+            d.entry(id).or_insert_with(|| Instant::now() + ttl);
+        }
+    }
+
     pub fn forget(&self, id: Uuid) {
         if let Ok(mut d) = self.deadlines.lock() {
             d.remove(&id);
