@@ -356,3 +356,32 @@ fn langfuse_is_all_three_variables_or_none_and_the_secret_is_redacted() {
         assert!(err.to_string().contains("LANGFUSE"), "{partial:?}: {err}");
     }
 }
+
+#[test]
+fn agent_heartbeat_interval_is_set_and_kept_below_the_ttl() {
+    let c = raw(&[]).validate().unwrap();
+    assert_eq!(c.agent_heartbeat_every, Duration::from_secs(30));
+    let c = raw(&[
+        ("MOLECULE_AGENT_HEARTBEAT_SECONDS", "0.5"),
+        ("MOLECULE_LIVENESS_TTL_SECONDS", "4"),
+    ])
+    .validate()
+    .unwrap();
+    assert_eq!(c.agent_heartbeat_every, Duration::from_millis(500));
+    let err = raw(&[("MOLECULE_LIVENESS_TTL_SECONDS", "20")])
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("MOLECULE_AGENT_HEARTBEAT_SECONDS (30 s) must be shorter"),
+        "{err}"
+    );
+    let err = raw(&[("MOLECULE_AGENT_HEARTBEAT_SECONDS", "-1")])
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("MOLECULE_AGENT_HEARTBEAT_SECONDS=\"-1\""),
+        "{err}"
+    );
+}

@@ -23,6 +23,7 @@ pub const ENV_NAMES: &[&str] = &[
     "PLATFORM_URL",
     "MOLECULE_ORG_ID",
     "MOLECULE_LIVENESS_TTL_SECONDS",
+    "MOLECULE_AGENT_HEARTBEAT_SECONDS",
     "REMOTE_LIVENESS_STALE_AFTER",
     "MOLECULE_LOG_FORMAT",
     "MOLECULE_PROVISIONER",
@@ -85,6 +86,7 @@ pub struct RawConfig {
     pub platform_url: Option<String>,
     pub org_id: Option<String>,
     pub liveness_ttl_seconds: Option<String>,
+    pub agent_heartbeat_seconds: Option<String>,
     pub remote_stale_after: Option<String>,
     pub log_format: Option<String>,
     pub provisioner: Option<String>,
@@ -151,6 +153,7 @@ impl RawConfig {
             platform_url: g("PLATFORM_URL"),
             org_id: g("MOLECULE_ORG_ID"),
             liveness_ttl_seconds: g("MOLECULE_LIVENESS_TTL_SECONDS"),
+            agent_heartbeat_seconds: g("MOLECULE_AGENT_HEARTBEAT_SECONDS"),
             remote_stale_after: g("REMOTE_LIVENESS_STALE_AFTER"),
             log_format: g("MOLECULE_LOG_FORMAT"),
             provisioner: g("MOLECULE_PROVISIONER"),
@@ -300,6 +303,20 @@ impl RawConfig {
             180,
             &mut problems,
         );
+        let agent_heartbeat_every = seconds(
+            &self.agent_heartbeat_seconds,
+            "MOLECULE_AGENT_HEARTBEAT_SECONDS",
+            30,
+            &mut problems,
+        );
+        if agent_heartbeat_every >= liveness_ttl {
+            problems.push(format!(
+                "MOLECULE_AGENT_HEARTBEAT_SECONDS ({} s) must be shorter than MOLECULE_LIVENESS_TTL_SECONDS ({} s): \
+                 every workspace would go offline between two heartbeats",
+                agent_heartbeat_every.as_secs_f64(),
+                liveness_ttl.as_secs_f64()
+            ));
+        }
         let remote_stale_after = seconds(
             &self.remote_stale_after,
             "REMOTE_LIVENESS_STALE_AFTER",
@@ -585,7 +602,7 @@ impl RawConfig {
             activity_queue_bytes: activity_queue_bytes as usize,
             activity_budget,
             health_sweep_every: Duration::from_secs(15),
-            agent_heartbeat_every: Duration::from_secs(30),
+            agent_heartbeat_every,
             workspace_env: Vec::new(),
             governor: Default::default(),
             docker_host: None,

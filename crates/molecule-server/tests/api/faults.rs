@@ -555,6 +555,238 @@ async fn the_fleet_breaker_stays_open_when_its_replicas_leave() {
     proxy.stop();
 }
 
+/// A TCP load balancer in front of the replicas, as an operator runs one:
+/// each connection goes to the next backend that accepts it (round robin).
+struct Balancer {
+    url: String,
+    backends: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Balancer {
+    /// Listening on `ip` (an address the containers reach).
+    async fn start(ip: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let backends: Arc<Mutex<Vec<String>>> = Arc::default();
+        let list = backends.clone();
+        let task = tokio::spawn(async move {
+            let mut next = 0usize;
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let candidates = list.lock().unwrap().clone();
+                next += 1;
+                let first = next;
+                tokio::spawn(async move {
+                    for i in 0..candidates.len() {
+                        let addr = &candidates[(first + i) % candidates.len()];
+                        let connect = tokio::net::TcpStream::connect(addr.as_str());
+                        if let Ok(Ok(mut outbound)) =
+                            tokio::time::timeout(Duration::from_secs(1), connect).await
+                        {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            url,
+            backends,
+            task,
+        }
+    }
+
+    fn serve(&self, urls: &[String]) {
+        *self.backends.lock().unwrap() = urls
+            .iter()
+            .map(|u| u.trim_start_matches("http://").to_string())
+            .collect();
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The host's address on Docker's default bridge (reachable from every
+/// container network): the first address of its subnet, as Docker assigns
+/// it when the gateway is not set explicitly.
+fn docker_bridge_ip() -> String {
+    let out = std::process::Command::new("docker")
+        .args([
+            "network",
+            "inspect",
+            "bridge",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}|{{(index .IPAM.Config 0).Subnet}}",
+        ])
+        .output()
+        .expect("docker network inspect");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (gateway, subnet) = text.trim().split_once('|').unwrap_or_default();
+    if !gateway.is_empty() {
+        return gateway.to_string();
+    }
+    let net: std::net::Ipv4Addr = subnet
+        .split('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the bridge's subnet: {text}"));
+    std::net::Ipv4Addr::from(u32::from(net) + 1).to_string()
+}
+
+fn container_id(id: Uuid) -> String {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{.Id}}", &container_name(id)])
+        .output()
+        .expect("docker inspect");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `kill -9` of the replica that started the containers and governed their
+/// restarts, with the agents' `PLATFORM_URL` on a load balancer in front of
+/// three replicas: another replica takes over the restarts and adopts the
+/// containers as they are (none restarted, none offline: the agents'
+/// heartbeats reach the survivors through the balancer), the A2A proxy of
+/// a survivor reaches them, and a later crash is restarted once by the new
+/// governor.
+#[tokio::test]
+async fn a_dead_replicas_containers_are_adopted_behind_a_load_balancer() {
+    if !crate::lifecycle::docker_ready() {
+        return;
+    }
+    const TTL: Duration = Duration::from_secs(4);
+    let (database, dir) = crate::fresh_database().await;
+    let molecule_server::config::Database::Postgres(pg) = &database else {
+        // SQLite is one process (the refusal is tested in `replicas`).
+        return;
+    };
+    let balancer = Balancer::start(&docker_bridge_ip()).await;
+    let data_dir = dir.unwrap_or_default();
+    let ttl = TTL.as_secs().to_string();
+    let crate::adversarial::activity::serve::Serve {
+        child: mut first,
+        url: first_url,
+    } = crate::adversarial::activity::serve::serve(
+        &data_dir.0,
+        Some(pg),
+        &[
+            ("MOLECULE_PROVISIONER", "docker"),
+            ("MOLECULE_AGENT_IMAGE", &crate::lifecycle::image()),
+            ("PLATFORM_URL", &balancer.url),
+            ("MOLECULE_AGENT_HEARTBEAT_SECONDS", "0.5"),
+            ("MOLECULE_LIVENESS_TTL_SECONDS", &ttl),
+        ],
+    )
+    .await;
+    let first_client = Client::new(first_url.clone());
+    // It leads every task (it started alone) before the others join.
+    crate::eventually(Duration::from_secs(20), || async {
+        let (s, v) = crate::call(
+            &first_client,
+            molecule_client::Method::GET,
+            "/admin/liveness",
+            None,
+        )
+        .await;
+        (s == 200 && v["subsystems"][PROVISIONER]["last_tick_at"].is_string()).then_some(())
+    })
+    .await
+    .expect("the first replica governs");
+    let lb = balancer.url.clone();
+    let tweak = move |c: &mut molecule_server::Config| {
+        crate::lifecycle::backend_config(Backend::Docker, c);
+        c.platform_url = Some(lb.clone());
+        c.agent_heartbeat_every = Duration::from_millis(500);
+        c.liveness_ttl = TTL;
+    };
+    let others = [
+        crate::start_on(database.clone(), tweak.clone()).await,
+        crate::start_on(database.clone(), tweak).await,
+    ];
+    balancer.serve(&[first_url, others[0].url(), others[1].url()]);
+    let clients: Vec<Client> = others.iter().map(|r| Client::new(r.url())).collect();
+    let ids = provision(&clients[0], 2).await;
+    let log = EventLog::start(&clients[1]).await;
+    let before: Vec<String> = ids.0.iter().map(|id| container_id(*id)).collect();
+    let standby = |r: &crate::Replica| {
+        r.server.app.tasks().snapshot()[PROVISIONER].state.as_str() == "standby"
+    };
+    assert!(others.iter().all(standby), "the first replica started them");
+
+    first.start_kill().expect("SIGKILL");
+    let _ = first.wait().await;
+    let governor = governor_of(&others).await;
+    eprintln!("replica {governor} governs after the kill");
+    // Three TTLs: every agent has moved to a survivor through the
+    // balancer, or it would be judged.
+    let until = Instant::now() + TTL * 3;
+    while Instant::now() < until {
+        assert_all_online(&clients[governor], &ids.0, "after the kill").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let after: Vec<String> = ids.0.iter().map(|id| container_id(*id)).collect();
+    assert_eq!(before, after, "the containers are adopted, not replaced");
+    let bad = log.matching(disruptive);
+    assert!(bad.is_empty(), "status changes after the kill: {bad:?}");
+    // Not even a TTL expiry judged (and kept) a running container: the
+    // heartbeats kept arriving.
+    let judged = log.matching(|e| e.event == "WORKSPACE_RESTART_DECISION");
+    assert!(judged.is_empty(), "heartbeats were missed: {judged:?}");
+
+    let message = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "message/send",
+        "params": {"message": {"role": "user", "messageId": "m1",
+                               "parts": [{"kind": "text", "text": "still there"}]}}
+    });
+    let (status, body) = crate::call(
+        &clients[1 - governor],
+        molecule_client::Method::POST,
+        &format!("/workspaces/{}/a2a", ids.0[1]),
+        Some(message),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["result"].is_object(), "{body}");
+
+    // The new governor restarts a crash of an adopted container, once.
+    let crashed = ids.0[0];
+    docker_kill(crashed);
+    let decision = log
+        .wait_for("WORKSPACE_RESTART_DECISION", RECOVERY)
+        .await
+        .expect("a restart decision");
+    assert_eq!(
+        decision.payload["decision"], "restart",
+        "{}",
+        decision.payload
+    );
+    wait_status(&clients[0], crashed, WorkspaceStatus::Online, RECOVERY).await;
+    assert_ne!(
+        container_id(crashed),
+        before[0],
+        "restarted in a new container"
+    );
+    crate::ticks(&others[governor].server.app, "health-sweep", 3).await;
+    let decisions = restart_decisions(&clients[1], &ids.0).await;
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+
+    delete_all(&clients[0], &ids).await;
+    for r in others {
+        r.shutdown().await.unwrap();
+    }
+    drop(data_dir);
+}
+
 #[tokio::test]
 async fn a_real_kill_through_a_clean_proxy_restarts_once() {
     let proxy = proxy();

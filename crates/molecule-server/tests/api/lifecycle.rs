@@ -51,7 +51,7 @@ pub fn docker_ready() -> bool {
     ok
 }
 
-fn image() -> String {
+pub fn image() -> String {
     format!("molecule/agent:{}", env!("CARGO_PKG_VERSION"))
 }
 

@@ -491,7 +491,7 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_report() {
 }
 
 #[path = "../../../benches/common/serve.rs"]
-mod serve;
+pub(crate) mod serve;
 
 /// `molecule serve` as a child process (development mode, no provisioner)
 /// on `database`, killed when dropped; and the URL it listens on.
