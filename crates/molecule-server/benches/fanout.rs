@@ -13,6 +13,8 @@
 
 #[path = "common/serve.rs"]
 mod common;
+#[path = "common/proc.rs"]
+mod proc_stat;
 
 use futures_util::StreamExt;
 use molecule_client::Client;
@@ -53,8 +55,16 @@ async fn main() {
             .unwrap_or(0)
     );
     println!(
-        "{:<11} {:>9} {:>11} {:>9} {:>9} {:>9} {:>10}  target p99 < {P99_TARGET_MS} ms",
-        "replicas", "events", "delivered", "p50 ms", "p99 ms", "max ms", "frames/s"
+        "{:<11} {:>9} {:>11} {:>9} {:>9} {:>9} {:>10} {:>13} {:>12}  target p99 < {P99_TARGET_MS} ms",
+        "replicas",
+        "events",
+        "delivered",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "frames/s",
+        "replica CPU",
+        "client CPU"
     );
     for r in [&one, &three] {
         let verdict = if r.p99 < P99_TARGET_MS {
@@ -63,14 +73,16 @@ async fn main() {
             "MISSED"
         };
         println!(
-            "{:<11} {:>9} {:>10.2}% {:>9.2} {:>9.2} {:>9.2} {:>10.0}  {verdict}",
+            "{:<11} {:>9} {:>10.2}% {:>9.2} {:>9.2} {:>9.2} {:>10.0} {:>8.2} core {:>7.2} core  {verdict}",
             r.replicas,
             r.events,
             r.delivered * 100.0,
             r.p50,
             r.p99,
             r.max,
-            r.frames_per_second
+            r.frames_per_second,
+            r.replica_cores,
+            r.client_cores
         );
     }
     println!(
@@ -88,6 +100,10 @@ struct Outcome {
     p99: f64,
     max: f64,
     frames_per_second: f64,
+    /// CPU used during the run, in cores: the replicas together, and this
+    /// process (the clients and the event generator).
+    replica_cores: f64,
+    client_cores: f64,
 }
 
 async fn fresh_database(url: &str) -> String {
@@ -206,6 +222,11 @@ async fn run(url: &str, replicas: usize) -> Outcome {
         "[{replicas} replica(s)] {EVENTS_PER_SECOND} status events/s for {} s…",
         RUN_FOR.as_secs()
     );
+    let pids: Vec<u32> = servers.iter().filter_map(|s| s.child.id()).collect();
+    let cpu0 = (
+        proc_stat::cpu_seconds(&pids),
+        proc_stat::cpu_seconds(&[std::process::id()]),
+    );
     let every = Duration::from_secs(1) / EVENTS_PER_SECOND as u32;
     let mut degraded = [false; WORKSPACES];
     let started = Instant::now();
@@ -240,6 +261,9 @@ async fn run(url: &str, replicas: usize) -> Outcome {
         eprintln!("  {failed} heartbeats failed");
     }
     let elapsed = started.elapsed();
+    let replica_cores = (proc_stat::cpu_seconds(&pids) - cpu0.0) / elapsed.as_secs_f64();
+    let client_cores =
+        (proc_stat::cpu_seconds(&[std::process::id()]) - cpu0.1) / elapsed.as_secs_f64();
     // Readers stop once nothing arrived for `QUIET` after the run.
     ended.store(true, Ordering::Relaxed);
     for r in readers {
@@ -270,5 +294,7 @@ async fn run(url: &str, replicas: usize) -> Outcome {
             .map(|&us| us as f64 / 1000.0)
             .unwrap_or(f64::NAN),
         frames_per_second: samples.len() as f64 / elapsed.as_secs_f64(),
+        replica_cores,
+        client_cores,
     }
 }

@@ -8,6 +8,9 @@
 //! `cargo bench -p molecule-server --bench fleet` for SQLite only.
 #![allow(clippy::unwrap_used)] // bench code: a failed unwrap is a failed run
 
+#[path = "common/proc.rs"]
+mod proc_stat;
+
 #[path = "common/serve.rs"]
 mod common;
 
@@ -103,12 +106,7 @@ fn usage(pid: u32) -> (u64, u64) {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which may contain spaces).
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    (rss_kib * 1024, ticks)
+    (rss_kib * 1024, proc_stat::cpu_ticks(pid).unwrap())
 }
 
 /// Median of `n` timed calls of `path`, in ms.

@@ -11,6 +11,10 @@
 //! at p50 over the direct call, ≥ 0.8× nginx's throughput.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+#[path = "common/proc.rs"]
+mod proc_stat;
+use proc_stat::{cpu_seconds, stat_fields};
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,28 +26,6 @@ const RUN_SECS: u64 = 3;
 /// a rotating order), and the median round is reported: drift of a shared
 /// 2-core machine then hits every path alike.
 const ROUNDS: usize = 3;
-/// Linux reports process CPU time in ticks of 1/100 s (USER_HZ).
-const TICKS_PER_SEC: f64 = 100.0;
-
-/// The fields of `/proc/<pid>/stat` after the parenthesised command name
-/// (so `[1]` is the parent pid, `[11]`/`[12]` utime/stime).
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    Some(rest.split_whitespace().map(str::to_string).collect())
-}
-
-/// CPU time (user + system, all threads) used so far by these processes.
-fn cpu_seconds(pids: &[u32]) -> f64 {
-    pids.iter()
-        .filter_map(|pid| {
-            let f = stat_fields(*pid)?;
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .sum::<u64>() as f64
-        / TICKS_PER_SEC
-}
-
 /// A process and its direct children (nginx's master and its workers).
 fn with_children(pid: u32) -> Vec<u32> {
     let mut pids = vec![pid];
