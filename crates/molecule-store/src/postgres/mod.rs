@@ -30,6 +30,11 @@ use std::time::Duration;
 
 const MAX_CONNECTIONS: u32 = 16;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A pooled connection idle for longer than this is pinged before use (a
+/// database restart or a dropped connection is found there, not by a
+/// query); one in steady use is not — sqlx's default pings on every
+/// acquire, a second round trip for every query.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
 
 /// [`Store`] over a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -44,6 +49,15 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IF_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
