@@ -787,6 +787,77 @@ async fn a_dead_replicas_containers_are_adopted_behind_a_load_balancer() {
     drop(data_dir);
 }
 
+/// A pause or an operator's restart stops the runtime; a health sweep that
+/// finds it gone before the action is over must not take it for a crash.
+/// Here the engine removes the container at once but its answer is held
+/// past the call deadline, so for two seconds the container is gone while
+/// the action is still in progress and sweeps run every 300 ms.
+/// (Regression: both used to stop the runtime first and write the new
+/// status after, and a sweep in between restarted the workspace — seen in
+/// CI as a canvas pause that came back online.)
+async fn operator_action_in_progress_is_not_a_crash(action: &str, then: WorkspaceStatus) {
+    use molecule_testkit::Transient;
+    let proxy = proxy();
+    let Some(t) = start_through(&proxy).await else {
+        return;
+    };
+    let ids = provision(&t.client, 1).await;
+    let id = ids.0[0];
+    let log = EventLog::start(&t.client).await;
+
+    let name = container_name(id);
+    proxy.set_filter(move |r| {
+        r.method == "DELETE" && r.path.ends_with(&format!("/containers/{name}"))
+    });
+    proxy.set_kinds(&[Transient::DeadlineExceeded]);
+    proxy.set_transient_share(1.0);
+    let tok = t.client.test_token(id).await.unwrap().auth_token;
+    let acted = chrono::Utc::now();
+    let answer = t
+        .as_workspace(id, &tok)
+        .request(
+            molecule_client::Method::POST,
+            &format!("/workspaces/{id}/{action}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(
+        proxy.counts().deadline_exceeded >= 1,
+        "{:?}",
+        proxy.counts()
+    );
+    proxy.faults_off();
+    wait_status(&t.client, id, then, BOOT).await;
+    crate::ticks(&t.server.app, "health-sweep", 3).await;
+
+    let ws = t.client.get_workspace(id).await.unwrap();
+    assert_eq!(ws.status, then, "{ws:?}");
+    let decisions = restart_decisions(&t.client, &ids.0).await;
+    assert!(decisions.is_empty(), "restart decisions: {decisions:?}");
+    let starts = log.matching(|e| e.event == "WORKSPACE_PROVISIONING" && e.timestamp >= acted);
+    let expected = usize::from(action == "restart");
+    assert_eq!(
+        starts.len(),
+        expected,
+        "starts after the {action}: {starts:?}"
+    );
+
+    delete_all(&t.client, &ids).await;
+    proxy.stop();
+}
+
+#[tokio::test]
+async fn a_pause_in_progress_is_not_taken_for_a_crash() {
+    operator_action_in_progress_is_not_a_crash("pause", WorkspaceStatus::Paused).await;
+}
+
+#[tokio::test]
+async fn an_operator_restart_in_progress_is_not_taken_for_a_crash() {
+    operator_action_in_progress_is_not_a_crash("restart", WorkspaceStatus::Online).await;
+}
+
 #[tokio::test]
 async fn a_real_kill_through_a_clean_proxy_restarts_once() {
     let proxy = proxy();

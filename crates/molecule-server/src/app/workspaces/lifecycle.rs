@@ -466,11 +466,15 @@ impl App {
         Ok(())
     }
 
-    /// Remove the runtime (keeping volumes), clear the url, then mark
-    /// `provisioning` through `transition` (a compare-and-set on the status)
-    /// and raise `WORKSPACE_PROVISIONING`. Returns false when the status no
-    /// longer allowed `transition` (paused, failed or deleted meanwhile:
-    /// whoever did that also stopped the runtime).
+    /// Mark `provisioning` through `transition` (a compare-and-set on the
+    /// status), clear the url, then remove the runtime (keeping volumes) and
+    /// raise `WORKSPACE_PROVISIONING`. Marked first: a health sweep that
+    /// finds the runtime gone meanwhile re-reads a provisioning row without
+    /// a url and leaves it alone (removed first, a sweep in between
+    /// took the removal for a crash and queued a second restart). Returns
+    /// false, touching nothing, when the status no longer allowed
+    /// `transition` (paused, failed or deleted meanwhile: whoever did that
+    /// also stopped the runtime).
     pub(crate) async fn reprovision(
         &self,
         prov: &Arc<dyn Provisioner>,
@@ -480,32 +484,34 @@ impl App {
     ) -> AppResult<bool> {
         let _gate = self.start_gate(row.id).lock_owned().await;
         self.supersede_start(row.id);
-        if let Err(e) = prov.remove(row.id, false).await {
-            tracing::warn!(workspace_id = %row.id, error = %e, "could not remove the old runtime before restarting");
-        }
         let now = self.now();
-        self.liveness.forget(row.id);
-        self.urls.clear(row.id);
-        self.store
-            .workspace_set_url(row.id, "", now)
-            .await
-            .map_err(AppError::internal("failed to update"))?;
         let moved = self
             .store
             .workspace_transition(row.id, transition, Some(reason), now)
             .await
             .map_err(AppError::internal("failed to update"))?;
         self.status_written(row.id);
-        if moved {
-            self.events
-                .emit(Event::new(
-                    EventType::WorkspaceProvisioning,
-                    row.id,
-                    json!({ "name": row.name, "tier": row.tier }),
-                ))
-                .await;
+        if !moved {
+            return Ok(false);
         }
-        Ok(moved)
+        self.liveness.forget(row.id);
+        self.urls.clear(row.id);
+        self.store
+            .workspace_set_url(row.id, "", now)
+            .await
+            .map_err(AppError::internal("failed to update"))?;
+        self.status_written(row.id);
+        if let Err(e) = prov.remove(row.id, false).await {
+            tracing::warn!(workspace_id = %row.id, error = %e, "could not remove the old runtime before restarting");
+        }
+        self.events
+            .emit(Event::new(
+                EventType::WorkspaceProvisioning,
+                row.id,
+                json!({ "name": row.name, "tier": row.tier }),
+            ))
+            .await;
+        Ok(true)
     }
 
     /// Remember to tell the agent, once it is back, why it was restarted.

@@ -122,24 +122,32 @@ impl App {
         );
         let mut paused = 0;
         for r in targets {
+            // Paused first, then stopped: a health sweep or a liveness
+            // check that sees the runtime gone meanwhile re-reads a paused
+            // row and leaves it alone (stopped first, a sweep in between
+            // took the stop for a crash and restarted the workspace).
+            let changed = self
+                .store
+                .workspace_transition(
+                    r.id,
+                    Transition::PAUSE,
+                    Some("paused by an operator"),
+                    self.now(),
+                )
+                .await
+                .map_err(AppError::internal("failed to update"))?;
+            self.status_written(r.id);
+            self.supersede(r.id, false);
+            self.liveness.forget(r.id);
+            self.urls.clear(r.id);
             if let Some(prov) = &self.provisioner
                 && let Err(e) = prov.remove(r.id, false).await
             {
                 tracing::warn!(workspace_id = %r.id, error = %e, "could not stop the runtime while pausing");
             }
-            self.supersede(r.id, false);
-            self.liveness.forget(r.id);
-            self.urls.clear(r.id);
-            let now = self.now();
-            let _ = self.store.workspace_set_url(r.id, "", now).await;
-            if self
-                .store
-                .workspace_transition(r.id, Transition::PAUSE, Some("paused by an operator"), now)
-                .await
-                .map_err(AppError::internal("failed to update"))?
-            {
+            let _ = self.store.workspace_set_url(r.id, "", self.now()).await;
+            if changed {
                 paused += 1;
-                self.status_written(r.id);
                 self.events
                     .emit(Event::new(
                         EventType::WorkspacePaused,
