@@ -467,14 +467,11 @@ impl App {
     }
 
     /// Mark `provisioning` through `transition` (a compare-and-set on the
-    /// status), clear the url, then remove the runtime (keeping volumes) and
-    /// raise `WORKSPACE_PROVISIONING`. Marked first: a health sweep that
-    /// finds the runtime gone meanwhile re-reads a provisioning row without
-    /// a url and leaves it alone (removed first, a sweep in between
-    /// took the removal for a crash and queued a second restart). Returns
-    /// false, touching nothing, when the status no longer allowed
-    /// `transition` (paused, failed or deleted meanwhile: whoever did that
-    /// also stopped the runtime).
+    /// status), end the runtime ([`App::end_runtime`]: a sweep meanwhile
+    /// sees a provisioning row without a url, not a crash) and raise
+    /// `WORKSPACE_PROVISIONING`. Returns false, touching nothing, when the
+    /// status no longer allowed `transition` (paused, failed or deleted
+    /// meanwhile: whoever did that also stopped the runtime).
     pub(crate) async fn reprovision(
         &self,
         prov: &Arc<dyn Provisioner>,
@@ -484,26 +481,15 @@ impl App {
     ) -> AppResult<bool> {
         let _gate = self.start_gate(row.id).lock_owned().await;
         self.supersede_start(row.id);
-        let now = self.now();
         let moved = self
             .store
-            .workspace_transition(row.id, transition, Some(reason), now)
+            .workspace_transition(row.id, transition, Some(reason), self.now())
             .await
             .map_err(AppError::internal("failed to update"))?;
-        self.status_written(row.id);
         if !moved {
             return Ok(false);
         }
-        self.liveness.forget(row.id);
-        self.urls.clear(row.id);
-        self.store
-            .workspace_set_url(row.id, "", now)
-            .await
-            .map_err(AppError::internal("failed to update"))?;
-        self.status_written(row.id);
-        if let Err(e) = prov.remove(row.id, false).await {
-            tracing::warn!(workspace_id = %row.id, error = %e, "could not remove the old runtime before restarting");
-        }
+        self.end_runtime(prov, row.id, "before restarting").await?;
         self.events
             .emit(Event::new(
                 EventType::WorkspaceProvisioning,
@@ -512,6 +498,31 @@ impl App {
             ))
             .await;
         Ok(true)
+    }
+
+    /// The runtime of `id` ends after a status write that says so (paused,
+    /// provisioning again): its deadline and url go, the change is
+    /// announced, then the runtime is removed (volumes kept; a failure is
+    /// logged, `doing` says when). The status comes first so that a
+    /// liveness judgement that sees the runtime gone re-reads a row that is
+    /// not a crash. A failure to clear the url is returned, after the
+    /// removal.
+    pub(crate) async fn end_runtime(
+        &self,
+        prov: &Arc<dyn Provisioner>,
+        id: Uuid,
+        doing: &str,
+    ) -> AppResult<()> {
+        self.liveness.forget(id);
+        self.urls.clear(id);
+        let cleared = self.store.workspace_set_url(id, "", self.now()).await;
+        self.status_written(id);
+        if let Err(e) = prov.remove(id, false).await {
+            tracing::warn!(workspace_id = %id, error = %e, "could not remove the runtime {doing}");
+        }
+        cleared
+            .map(drop)
+            .map_err(AppError::internal("failed to update"))
     }
 
     /// Remember to tell the agent, once it is back, why it was restarted.

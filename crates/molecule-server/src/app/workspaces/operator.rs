@@ -136,16 +136,14 @@ impl App {
                 )
                 .await
                 .map_err(AppError::internal("failed to update"))?;
-            self.status_written(r.id);
             self.supersede(r.id, false);
-            self.liveness.forget(r.id);
-            self.urls.clear(r.id);
-            if let Some(prov) = &self.provisioner
-                && let Err(e) = prov.remove(r.id, false).await
-            {
-                tracing::warn!(workspace_id = %r.id, error = %e, "could not stop the runtime while pausing");
+            match &self.provisioner {
+                // A url left behind is harmless on a paused row.
+                Some(prov) => {
+                    let _ = self.end_runtime(prov, r.id, "while pausing").await;
+                }
+                None => self.status_written(r.id),
             }
-            let _ = self.store.workspace_set_url(r.id, "", self.now()).await;
             if changed {
                 paused += 1;
                 self.events
