@@ -225,6 +225,23 @@ pub async fn try_start_on(
 }
 
 /// Any request; the status and the JSON body (`Null` when empty or not JSON).
+/// `admin` as workspace `id`, with a token minted by development's
+/// test-token route (the token its agent holds stays valid).
+pub async fn minted(admin: &Client, id: Uuid) -> Client {
+    let (s, minted) = call(
+        admin,
+        molecule_client::Method::GET,
+        &format!("/admin/workspaces/{id}/test-token"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{minted}");
+    admin
+        .clone()
+        .with_workspace_id(Some(id))
+        .with_token(minted["auth_token"].as_str().map(str::to_string))
+}
+
 pub async fn call(
     client: &Client,
     method: molecule_client::Method,
@@ -308,15 +325,7 @@ impl TestServer {
     /// A client with a second token of `id` (development's test-token
     /// route), beside the one its agent holds (which stays valid).
     pub async fn minted(&self, id: Uuid) -> Client {
-        let (s, minted) = call(
-            &self.client,
-            molecule_client::Method::GET,
-            &format!("/admin/workspaces/{id}/test-token"),
-            None,
-        )
-        .await;
-        assert_eq!(s, 200, "{minted}");
-        self.as_workspace(id, minted["auth_token"].as_str().expect("a token"))
+        minted(&self.client, id).await
     }
 
     pub fn as_workspace(&self, id: Uuid, token: &str) -> Client {

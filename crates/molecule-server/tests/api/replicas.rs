@@ -308,14 +308,15 @@ async fn a_token_revoked_on_one_replica_is_refused_by_the_others_at_once() {
 /// slack for a loaded machine).
 const SHORT_TTL: Duration = Duration::from_millis(2500);
 
+/// Replicas that judge liveness with [`SHORT_TTL`], checking often.
+fn short_ttl(c: &mut molecule_server::config::Config) {
+    c.liveness_ttl = SHORT_TTL;
+    c.liveness_check_every = Duration::from_millis(100);
+}
+
 #[tokio::test]
 async fn heartbeats_round_robined_across_replicas_keep_workspaces_online() {
-    let Some([a, b, c]) = three(|c| {
-        c.liveness_ttl = SHORT_TTL;
-        c.liveness_check_every = Duration::from_millis(100);
-    })
-    .await
-    else {
+    let Some([a, b, c]) = three(short_ttl).await else {
         return;
     };
     let replicas = [&a, &b, &c];
@@ -367,12 +368,7 @@ async fn heartbeats_round_robined_across_replicas_keep_workspaces_online() {
 /// with A gone the silent workspace stayed online.)
 #[tokio::test]
 async fn a_workspace_heard_only_by_a_departed_replica_is_still_judged() {
-    let Some([a, b, c]) = three(|c| {
-        c.liveness_ttl = SHORT_TTL;
-        c.liveness_check_every = Duration::from_millis(100);
-    })
-    .await
-    else {
+    let Some([a, b, c]) = three(short_ttl).await else {
         return;
     };
     let ws = create(&a, "heard-on-a").await;

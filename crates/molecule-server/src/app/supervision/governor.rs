@@ -201,51 +201,35 @@ mod tests {
         Governor::new(GovernorConfig::default())
     }
 
+    /// A granted restart after `secs`, the `attempt`-th in the window.
+    fn restart(secs: u64, attempt: usize) -> Decision {
+        Decision::Restart {
+            delay: Duration::from_secs(secs),
+            attempt,
+        }
+    }
+
     #[test]
     fn backoff_and_crash_loop() {
         let mut g = gov();
         let id = Uuid::new_v4();
         let t0 = Instant::now();
-        assert_eq!(
-            g.request(id, t0),
-            Decision::Restart {
-                delay: Duration::ZERO,
-                attempt: 1
-            }
-        );
+        assert_eq!(g.request(id, t0), restart(0, 1));
         assert_eq!(
             g.request(id, t0),
             Decision::AlreadyRestarting,
             "single flight"
         );
         g.finished(id);
-        assert_eq!(
-            g.request(id, t0 + Duration::from_secs(60)),
-            Decision::Restart {
-                delay: Duration::from_secs(10),
-                attempt: 2
-            }
-        );
+        assert_eq!(g.request(id, t0 + Duration::from_secs(60)), restart(10, 2));
         g.finished(id);
-        assert_eq!(
-            g.request(id, t0 + Duration::from_secs(120)),
-            Decision::Restart {
-                delay: Duration::from_secs(20),
-                attempt: 3
-            }
-        );
+        assert_eq!(g.request(id, t0 + Duration::from_secs(120)), restart(20, 3));
         g.finished(id);
         assert!(
             matches!(g.request(id, t0 + Duration::from_secs(180)), Decision::GiveUp { reason } if reason.contains("crash loop"))
         );
         // Outside the window the history has aged out.
-        assert_eq!(
-            g.request(id, t0 + Duration::from_secs(1000)),
-            Decision::Restart {
-                delay: Duration::ZERO,
-                attempt: 1
-            }
-        );
+        assert_eq!(g.request(id, t0 + Duration::from_secs(1000)), restart(0, 1));
     }
 
     #[test]
@@ -275,13 +259,7 @@ mod tests {
         g.record(id, t0);
         g.record(id, t0 + Duration::from_secs(60));
         // The third restart in the window, with the backoff of a third.
-        assert_eq!(
-            g.request(id, t0 + Duration::from_secs(120)),
-            Decision::Restart {
-                delay: Duration::from_secs(20),
-                attempt: 3
-            }
-        );
+        assert_eq!(g.request(id, t0 + Duration::from_secs(120)), restart(20, 3));
         g.finished(id);
         assert!(matches!(
             g.request(id, t0 + Duration::from_secs(180)),
