@@ -67,8 +67,7 @@ async fn send_long(pool: &PgPool, message: &str) -> Result<()> {
 }
 
 pub(super) async fn subscribe(pool: &PgPool) -> Result<BusReceiver> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
+    let mut listener = listen(pool).await?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let pool = pool.clone();
     tokio::spawn(async move {
@@ -79,14 +78,18 @@ pub(super) async fn subscribe(pool: &PgPool) -> Result<BusReceiver> {
             };
             let message = match next {
                 Ok(Some(n)) => decode(&pool, n.payload()).await,
-                // Reconnected: whatever was sent meanwhile is lost.
+                // The connection was lost and is listening again (sqlx
+                // reconnects before it answers `None`): whatever was sent
+                // meanwhile is lost.
                 Ok(None) => BusMessage::Gap,
+                // Not listening: the gap is reported once a new listener
+                // listens, so nothing sent after the report is missed.
                 Err(e) => {
-                    tracing::warn!(error = %e, "bus listener lost its connection; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(RETRY) => {}
-                        _ = tx.closed() => return,
-                    }
+                    tracing::warn!(error = %e, "bus listener lost its connection; reconnecting");
+                    let Some(again) = relisten(&pool, &tx).await else {
+                        return;
+                    };
+                    listener = again;
                     BusMessage::Gap
                 }
             };
@@ -96,6 +99,30 @@ pub(super) async fn subscribe(pool: &PgPool) -> Result<BusReceiver> {
         }
     });
     Ok(rx)
+}
+
+async fn listen(pool: &PgPool) -> Result<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+/// A new listener, once one listens (retrying every [`RETRY`]); `None`
+/// when the subscriber went away meanwhile.
+async fn relisten(pool: &PgPool, tx: &mpsc::Sender<BusMessage>) -> Option<PgListener> {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(RETRY) => {}
+            _ = tx.closed() => return None,
+        }
+        match listen(pool).await {
+            Ok(l) => {
+                tracing::info!("bus listener listening again");
+                return Some(l);
+            }
+            Err(e) => tracing::warn!(error = %e, "bus listener still cannot listen; retrying"),
+        }
+    }
 }
 
 async fn decode(pool: &PgPool, payload: &str) -> BusMessage {
