@@ -8,6 +8,10 @@
 //! Point the server's `docker_host` at [`DockerFaultProxy::host`] and turn
 //! the faults on and off while it runs.
 //!
+//! [`CutRelay`] sits on a TCP port in front of a real server (PostgreSQL)
+//! and cuts one process off from it on demand: a partition, for that
+//! process alone.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use molecule_testkit::DockerFaultProxy;
@@ -23,6 +27,8 @@
 
 mod faults;
 mod proxy;
+mod relay;
 
 pub use faults::{Fault, FaultConfig, Filter, RequestInfo, Rolls, Transient, choose};
 pub use proxy::{DockerFaultProxy, FaultCounts};
+pub use relay::CutRelay;
