@@ -26,6 +26,7 @@ use crate::background::jobs::Jobs;
 
 use super::App;
 use super::events::Published;
+use super::supervision::HEALTH_SWEEP_TASK;
 use super::workspaces::lifecycle::PROVISIONER_TASK;
 
 /// Messages queued for sending before new ones are dropped (with a warning):
@@ -82,6 +83,10 @@ enum What {
     /// the restarts to another replica. Also sent to a replica that joins
     /// while it is open.
     Breaker { open: bool },
+    /// The sender's listener was cut off and listens again: notes sent
+    /// meanwhile are lost to it. The replica leading the health sweep
+    /// answers with the breaker's state, open or closed.
+    Missed,
 }
 
 /// This replica's end of the bus: who it is and its outgoing queue (set
@@ -101,6 +106,7 @@ impl Default for Cluster {
                 next_ack: AtomicU64::new(0),
                 peers: Mutex::default(),
                 gone_reports: Jobs::new("gone report", 4),
+                answers: Jobs::new("breaker answer", 4),
             }),
         }
     }
@@ -117,6 +123,8 @@ struct ClusterInner {
     /// Gone reports being handed to the governor (this replica, if it
     /// governs), one per workspace at a time.
     gone_reports: Jobs<Uuid>,
+    /// Answers to replicas that missed notes, one per asking replica.
+    answers: Jobs<Uuid>,
 }
 
 /// How long a revocation waits for the other replicas to be told before
@@ -328,7 +336,7 @@ impl App {
                 };
                 match message {
                     Some(BusMessage::Message(m)) => app.on_note(me, &m),
-                    Some(BusMessage::Gap) => app.forget_everything(),
+                    Some(BusMessage::Gap) => app.after_gap().await,
                     None => break,
                 }
             }
@@ -370,6 +378,18 @@ impl App {
         });
         match note.what {
             What::Hello | What::Ack { .. } => {}
+            What::Missed => {
+                let app = self.clone();
+                let jobs = &self.cluster.inner.answers;
+                jobs.reap();
+                jobs.launch(note.from, async move {
+                    if app.lead(HEALTH_SWEEP_TASK).await {
+                        app.cluster.send(What::Breaker {
+                            open: app.breaker_open(),
+                        });
+                    }
+                });
+            }
             What::Bye => {
                 if let Ok(mut p) = self.cluster.inner.peers.lock() {
                     p.remove(&note.from);
@@ -451,6 +471,20 @@ impl App {
         self.tokens.forget(&[id]);
     }
 
+    /// Notes from the other replicas were lost (the listener was cut off
+    /// and listens again): drop every cache, judge every live workspace,
+    /// and ask for the breaker's state. A note missed otherwise (a
+    /// governor's restart count, an operator's supersede) is not recovered:
+    /// it only tunes a restart that still goes through the one governor.
+    async fn after_gap(&self) {
+        self.forget_everything();
+        match self.rewatch_liveness().await {
+            Ok(n) => tracing::info!(workspaces = n, "bus: judging every live workspace again"),
+            Err(e) => tracing::warn!(error = %e, "bus: live workspaces could not be listed"),
+        }
+        self.cluster.send(What::Missed);
+    }
+
     /// Notes may have been lost: drop every cache; each re-reads on use.
     fn forget_everything(&self) {
         tracing::warn!("bus: notes may have been missed; dropping every cache");
@@ -530,6 +564,7 @@ mod tests {
             What::Superseded { id, reset: true },
             What::Restarting { id },
             What::Breaker { open: true },
+            What::Missed,
         ];
         for what in all {
             let note = Note {

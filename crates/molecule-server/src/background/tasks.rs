@@ -59,7 +59,7 @@ pub const SINGLETONS: &[&str] = &[
     "provision-watchdog",
     // Starts and restarts: the replica leading it is the one governor.
     crate::app::workspaces::lifecycle::PROVISIONER_TASK,
-    "health-sweep",
+    crate::app::supervision::HEALTH_SWEEP_TASK,
     "scheduler",
     crate::app::delegation::DELEGATION_TASK,
     crate::app::channels::CHANNELS_TASK,
@@ -132,9 +132,11 @@ pub fn all(app: &App, limiter: Arc<RateLimiter>) -> Vec<Arc<dyn Task>> {
             Box::pin(async move { Ok(app.send_restart_contexts().await.map(drop)?) })
         }),
         // Inspects every running container workspace.
-        task("health-sweep", c.health_sweep_every, |app| {
-            Box::pin(async move { Ok(app.health_sweep().await.map(drop)?) })
-        }),
+        task(
+            crate::app::supervision::HEALTH_SWEEP_TASK,
+            c.health_sweep_every,
+            |app| Box::pin(async move { Ok(app.health_sweep().await.map(drop)?) }),
+        ),
         // Claims and fires due schedules.
         task("scheduler", c.scheduler_every, |app| {
             Box::pin(async move { Ok(app.scheduler_tick().await.map(drop)?) })

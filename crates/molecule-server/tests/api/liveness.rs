@@ -123,3 +123,51 @@ async fn admin_liveness_reports_every_task() {
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// A workspace whose deadline passed while the database refused the
+/// verdict (another process holds SQLite's write lock past the busy
+/// timeout) is judged again, not forgotten: offline once the lock goes.
+/// (PostgreSQL waits on a lock instead of refusing; there the replicas
+/// tests cut a replica's connections: `replicas::a_replica_cut_off_…`.)
+#[tokio::test]
+async fn a_verdict_the_database_refused_is_retried() {
+    use sqlx::Connection;
+    let t = start_with(|c| c.liveness_ttl = Duration::from_secs(3)).await;
+    let molecule_server::config::Database::Sqlite(path) = t.server.app.config().database.clone()
+    else {
+        return;
+    };
+    let id = t.create("w", None).await;
+    let _token = t.register(id).await;
+    let mut stream = t.client.subscribe().await.unwrap();
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("a second connection to the file");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("the write lock");
+    assert_eq!(
+        t.client.get_workspace(id).await.unwrap().status,
+        WorkspaceStatus::Online,
+        "still online when the lock was taken"
+    );
+    // The deadline passes; marking it offline fails after the busy timeout.
+    let failed = eventually(Duration::from_secs(30), || async {
+        t.server.app.tasks().snapshot()["liveness"]
+            .last_error
+            .clone()
+    })
+    .await
+    .expect("the verdict could not be written");
+    println!("liveness failed: {failed}");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let offline = stream
+        .next_matching(
+            |e| e.event == "WORKSPACE_OFFLINE" && e.workspace_id == id.to_string(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(offline.is_some(), "judged again once the lock went");
+}

@@ -8,6 +8,7 @@ use molecule_server::config::Database;
 use std::time::{Duration, Instant};
 
 use molecule_client::{Client, EventStream, Method};
+use molecule_testkit::CutRelay;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -153,6 +154,43 @@ pub async fn three(
     let second = start_on(database.clone(), tweak.clone()).await;
     let third = start_on(database, tweak).await;
     Some([first, second, third])
+}
+
+/// A replica on `database` (PostgreSQL) that reaches it through a relay
+/// the test cuts: a partition between that replica and the database.
+pub async fn start_cut_off(
+    database: &Database,
+    tweak: impl FnOnce(&mut molecule_server::config::Config),
+) -> (Replica, CutRelay) {
+    let Database::Postgres(url) = database else {
+        panic!("a relay goes in front of PostgreSQL only");
+    };
+    let (head, tail) = url.split_once('@').expect("postgres://user@host:port/db");
+    let (server, name) = tail.split_once('/').expect("postgres://user@host:port/db");
+    let target = tokio::net::lookup_host(server)
+        .await
+        .expect("the database's address")
+        .next()
+        .expect("an address");
+    let relay = CutRelay::start(target).await.expect("relay");
+    let through = Database::Postgres(format!("{head}@{}/{name}", relay.addr()));
+    (start_on(through, tweak).await, relay)
+}
+
+/// Three replicas on one fresh database, the second ([`start_cut_off`])
+/// through a relay the test cuts; `None` on SQLite (one process: [`three`]
+/// checks the refusal).
+pub async fn three_one_cut_off(
+    tweak: impl Fn(&mut molecule_server::config::Config) + Clone,
+) -> Option<([Replica; 3], CutRelay)> {
+    let (database, _dir) = fresh_database().await;
+    if matches!(database, Database::Sqlite(_)) {
+        return None;
+    }
+    let a = start_on(database.clone(), tweak.clone()).await;
+    let (b, relay) = start_cut_off(&database, tweak.clone()).await;
+    let c = start_on(database, tweak).await;
+    Some(([a, b, c], relay))
 }
 
 pub async fn shutdown_all(replicas: [Replica; 3]) {
@@ -400,6 +438,62 @@ async fn a_workspace_heard_only_by_a_departed_replica_is_still_judged() {
         .expect("open")
         .expect("the silent workspace goes offline on B");
     println!("offline on B {:?} after the last beat", silent.elapsed());
+    b.shutdown().await.unwrap();
+}
+
+/// A replica cut off from the database cannot judge and misses the notes
+/// sent meanwhile; once it is back it judges every live workspace all the
+/// same. V, heard by B before the cut, falls silent while B is cut off:
+/// its judgement fails and is retried, not dropped. W is created on C
+/// while B is cut off (B misses its `workspace` note): B judges it after
+/// its listener's gap. With A and C gone, B takes both offline.
+#[tokio::test]
+async fn a_replica_cut_off_from_the_database_judges_what_it_missed() {
+    let Some(([a, b, c], relay)) = three_one_cut_off(short_ttl).await else {
+        return;
+    };
+    let mut watch = client(&b).subscribe().await.expect("/ws on B");
+    let v = create(&a, "heard-before-the-cut").await;
+    let token = register(&a, v).await;
+    assert_eq!(beat(&a, v, &token, 0.0).await, 200);
+    // A's note about V precedes this event: B has it.
+    await_event(&mut watch, v, "WORKSPACE_ONLINE").await;
+
+    relay.cut();
+    a.shutdown().await.unwrap();
+    let w = create(&c, "created-during-the-cut").await;
+    let token = register(&c, w).await;
+    assert_eq!(beat(&c, w, &token, 0.0).await, 200);
+    c.shutdown().await.unwrap();
+    // V's deadline passes on B while B cannot read its row.
+    let failing = || {
+        b.server.app.tasks().snapshot()["liveness"]
+            .last_error
+            .is_some()
+    };
+    eventually(Duration::from_secs(15), || async {
+        failing().then_some(())
+    })
+    .await
+    .expect("B cannot judge V while cut off");
+    assert!(relay.refused() > 0, "B tried to reach the database");
+
+    relay.restore();
+    let back = Instant::now();
+    let (v, w) = (v.to_string(), w.to_string());
+    let mut silent = std::collections::HashSet::from([v.clone(), w.clone()]);
+    while !silent.is_empty() {
+        let e = watch
+            .next_matching(
+                |e| e.event == "WORKSPACE_OFFLINE" && silent.contains(&e.workspace_id),
+                SHORT_TTL * 6,
+            )
+            .await
+            .expect("open")
+            .unwrap_or_else(|| panic!("B judged {silent:?} (V {v}, W {w})"));
+        silent.remove(&e.workspace_id);
+    }
+    println!("both offline on B {:?} after it was back", back.elapsed());
     b.shutdown().await.unwrap();
 }
 

@@ -22,6 +22,14 @@ use crate::app::supervision::governor::{Decision, SweepVerdict};
 use crate::app::workspaces::lifecycle::PROVISIONER_TASK;
 use crate::error::{AppError, AppResult};
 
+/// Name of the background task that inspects the running containers and
+/// trips or resets the fleet breaker.
+pub const HEALTH_SWEEP_TASK: &str = "health-sweep";
+
+/// When a workspace whose deadline passed could not be judged is judged
+/// again.
+const JUDGE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn describe(obs: &Observation) -> String {
     match obs {
         Observation::Running => "container running".into(),
@@ -282,13 +290,20 @@ impl App {
 
     /// One activation of the liveness task: workspaces whose heartbeat
     /// deadline passed are judged (see `supervision`).
+    /// A workspace that could not be judged (the database did not answer)
+    /// is judged again [`JUDGE_RETRY`] later: not knowing is not a verdict,
+    /// and its deadline is not dropped.
     pub async fn expire_heartbeats(&self) -> AppResult<usize> {
         let expired = self.liveness.take_expired(Instant::now());
         let n = expired.len();
+        let mut failed = None;
         for id in expired {
-            self.heartbeat_expired(id).await?;
+            if let Err(e) = self.heartbeat_expired(id).await {
+                self.liveness.set_deadline(id, Instant::now() + JUDGE_RETRY);
+                failed.get_or_insert(e);
+            }
         }
-        Ok(n)
+        failed.map_or(Ok(n), Err)
     }
 
     /// One activation of the external-staleness task.
@@ -324,15 +339,36 @@ impl App {
     /// full TTL, because the platform being down is no evidence that an
     /// agent died.
     pub async fn seed_liveness(&self) -> AppResult<()> {
+        for id in self.judged_workspaces().await? {
+            self.liveness.touch(id, self.config.liveness_ttl);
+        }
+        Ok(())
+    }
+
+    /// After notes from the other replicas may have been lost: judge every
+    /// live workspace, keeping the deadlines already set (a workspace whose
+    /// `workspace` note was missed would otherwise never be judged here).
+    pub(crate) async fn rewatch_liveness(&self) -> AppResult<usize> {
+        let ids = self.judged_workspaces().await?;
+        for id in &ids {
+            self.liveness.watch(*id, self.config.liveness_ttl);
+        }
+        Ok(ids.len())
+    }
+
+    /// The workspaces liveness judges: online or degraded, with a runtime
+    /// the platform runs (external agents go by staleness instead).
+    async fn judged_workspaces(&self) -> AppResult<Vec<Uuid>> {
         let rows = self
             .store
             .workspace_list_by_status(&[WorkspaceStatus::Online, WorkspaceStatus::Degraded])
             .await
             .map_err(AppError::internal("query failed"))?;
-        for row in rows.iter().filter(|r| !r.runtime.is_external()) {
-            self.liveness.touch(row.id, self.config.liveness_ttl);
-        }
-        Ok(())
+        Ok(rows
+            .iter()
+            .filter(|r| !r.runtime.is_external())
+            .map(|r| r.id)
+            .collect())
     }
 
     /// Write buffered heartbeat statistics in one batch.

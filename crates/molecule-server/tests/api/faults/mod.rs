@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::TestServer;
 use crate::lifecycle::{Backend, start_backend, wait_status};
+use molecule_server::app::supervision::HEALTH_SWEEP_TASK as HEALTH_SWEEP;
 use molecule_server::app::workspaces::lifecycle::PROVISIONER_TASK as PROVISIONER;
 
 mod replicas;
@@ -326,7 +327,7 @@ async fn mass_not_found_trips_the_fleet_breaker() {
         .expect("the breaker resets once inspects succeed");
     eprintln!("breaker reset: {}", reset.payload);
     // A few clean sweeps after the reset: nothing is acted on late.
-    crate::ticks(&t.server.app, "health-sweep", 3).await;
+    crate::ticks(&t.server.app, HEALTH_SWEEP, 3).await;
 
     let bad = log.matching(disruptive);
     assert!(bad.is_empty(), "status changes around the breaker: {bad:?}");
@@ -380,7 +381,7 @@ async fn operator_action_in_progress_is_not_a_crash(action: &str, then: Workspac
     );
     proxy.faults_off();
     wait_status(&t.client, id, then, BOOT).await;
-    crate::ticks(&t.server.app, "health-sweep", 3).await;
+    crate::ticks(&t.server.app, HEALTH_SWEEP, 3).await;
 
     let ws = t.client.get_workspace(id).await.unwrap();
     assert_eq!(ws.status, then, "{ws:?}");
@@ -448,7 +449,7 @@ async fn a_real_kill_through_a_clean_proxy_restarts_once() {
     wait_status(&t.client, id, WorkspaceStatus::Online, RECOVERY).await;
 
     // Still exactly one restart a few sweeps later.
-    crate::ticks(&t.server.app, "health-sweep", 3).await;
+    crate::ticks(&t.server.app, HEALTH_SWEEP, 3).await;
     let decisions = restart_decisions(&t.client, &ids.0).await;
     assert_eq!(decisions.len(), 1, "{decisions:?}");
     let counts = proxy.counts();
@@ -503,7 +504,7 @@ async fn a_late_start_answer_does_not_fail_a_healthy_workspace() {
             .await
     );
     crate::ticks(&t.server.app, "provision-watchdog", 2).await;
-    crate::ticks(&t.server.app, "health-sweep", 3).await;
+    crate::ticks(&t.server.app, HEALTH_SWEEP, 3).await;
     assert_eq!(proxy.counts().deadline_exceeded, 1);
     let events: Vec<String> = t
         .client

@@ -46,14 +46,22 @@ async fn three_through(
     if !crate::lifecycle::docker_ready() {
         return None;
     }
+    crate::replicas::three(through(proxy, liveness_ttl)).await
+}
+
+/// A Docker-backed replica's configuration, every engine call through
+/// `proxy`.
+fn through(
+    proxy: &DockerFaultProxy,
+    liveness_ttl: Duration,
+) -> impl Fn(&mut molecule_server::config::Config) + Clone {
     let host = proxy.host();
-    crate::replicas::three(move |c| {
+    move |c| {
         crate::lifecycle::backend_config(Backend::Docker, c);
         c.docker_host = Some(host.clone());
         c.docker_call_timeout = CALL_TIMEOUT;
         c.liveness_ttl = liveness_ttl;
-    })
-    .await
+    }
 }
 
 /// The fault window of the three-replica run (shorter than the quality
@@ -145,7 +153,7 @@ async fn the_fleet_breaker_stays_open_when_its_replicas_leave() {
     };
     let clients: Vec<Client> = replicas.iter().map(|r| Client::new(r.url())).collect();
     let ids = provision(&clients[0], 4).await;
-    let sweeper = leader_of(&replicas, "health-sweep").await;
+    let sweeper = leader_of(&replicas, HEALTH_SWEEP).await;
     let governor = governor_of(&replicas).await;
     let survivor = (0..3).find(|i| *i != sweeper && *i != governor).unwrap();
     let log = EventLog::start(&clients[survivor]).await;
@@ -189,11 +197,11 @@ async fn the_fleet_breaker_stays_open_when_its_replicas_leave() {
     }
     let leads = |task: &str| last.server.app.tasks().snapshot()[task].state.as_str() != "standby";
     crate::eventually(Duration::from_secs(10), || async {
-        (leads("health-sweep") && leads(PROVISIONER)).then_some(())
+        (leads(HEALTH_SWEEP) && leads(PROVISIONER)).then_some(())
     })
     .await
     .expect("the survivor sweeps and governs");
-    crate::ticks(&last.server.app, "health-sweep", 3).await;
+    crate::ticks(&last.server.app, HEALTH_SWEEP, 3).await;
     assert!(
         last.server.app.breaker_open(),
         "the breaker moved with the tasks"
@@ -219,7 +227,7 @@ async fn the_fleet_breaker_stays_open_when_its_replicas_leave() {
     log.wait_for("FLEET_BREAKER_RESET", Duration::from_secs(15))
         .await
         .expect("the survivor resets the breaker");
-    crate::ticks(&last.server.app, "health-sweep", 3).await;
+    crate::ticks(&last.server.app, HEALTH_SWEEP, 3).await;
     assert!(!last.server.app.breaker_open());
     let bad = log.matching(disruptive);
     assert!(bad.is_empty(), "status changes around the breaker: {bad:?}");
@@ -227,6 +235,82 @@ async fn the_fleet_breaker_stays_open_when_its_replicas_leave() {
 
     delete_all(survivor, &ids).await;
     last.shutdown().await.unwrap();
+    proxy.stop();
+}
+
+/// A replica cut off from the database misses the breaker's reset; once
+/// its listener listens again it asks, and the replica leading the health
+/// sweep tells it: its governor does not hold restarts back for ever.
+#[tokio::test]
+async fn a_replica_that_missed_the_breakers_reset_learns_it_when_back() {
+    let proxy = proxy();
+    if !crate::lifecycle::docker_ready() {
+        return;
+    }
+    let Some((replicas, relay)) =
+        crate::replicas::three_one_cut_off(through(&proxy, Duration::from_secs(600))).await
+    else {
+        return;
+    };
+    let clients: Vec<Client> = replicas.iter().map(|r| Client::new(r.url())).collect();
+    let ids = provision(&clients[0], 4).await;
+    let log = EventLog::start(&clients[0]).await;
+    let doomed: Vec<String> = ids.0[..3].iter().map(|id| container_name(*id)).collect();
+    proxy.set_filter(move |r| {
+        r.inspected_container()
+            .is_some_and(|n| doomed.iter().any(|d| d == n))
+    });
+    assert!(
+        proxy
+            .wait_idle(Duration::from_millis(100), Duration::from_secs(10))
+            .await
+    );
+    proxy.set_not_found_share(1.0);
+    log.wait_for("FLEET_BREAKER_TRIPPED", Duration::from_secs(15))
+        .await
+        .expect("the fleet breaker trips");
+    let open = |r: &crate::Replica| r.server.app.breaker_open();
+    crate::eventually(Duration::from_secs(5), || async {
+        replicas.iter().all(open).then_some(())
+    })
+    .await
+    .expect("breaker open on every replica");
+
+    // B (the second) is cut off; A or C sweeps, sees the containers again
+    // and resets the breaker while B cannot hear it.
+    relay.cut();
+    let [a, b, c] = replicas;
+    let reachable = [a, c];
+    leader_of(&reachable, HEALTH_SWEEP).await;
+    assert!(
+        proxy
+            .wait_idle(Duration::from_millis(100), Duration::from_secs(10))
+            .await
+    );
+    proxy.faults_off();
+    log.wait_for("FLEET_BREAKER_RESET", Duration::from_secs(15))
+        .await
+        .expect("the breaker resets");
+    crate::eventually(Duration::from_secs(5), || async {
+        reachable.iter().all(|r| !open(r)).then_some(())
+    })
+    .await
+    .expect("closed on A and C");
+    assert!(open(&b), "B, cut off, missed the reset");
+
+    relay.restore();
+    crate::eventually(Duration::from_secs(15), || async {
+        (!open(&b)).then_some(())
+    })
+    .await
+    .expect("B learns the breaker is closed once it is back");
+    let decisions = restart_decisions(&clients[1], &ids.0).await;
+    assert!(decisions.is_empty(), "restart decisions: {decisions:?}");
+    assert_all_online(&clients[1], &ids.0, "after the reset").await;
+
+    delete_all(&clients[0], &ids).await;
+    let [a, c] = reachable;
+    crate::replicas::shutdown_all([a, b, c]).await;
     proxy.stop();
 }
 
@@ -447,7 +531,7 @@ async fn a_dead_replicas_containers_are_adopted_behind_a_load_balancer() {
         before[0],
         "restarted in a new container"
     );
-    crate::ticks(&others[governor].server.app, "health-sweep", 3).await;
+    crate::ticks(&others[governor].server.app, HEALTH_SWEEP, 3).await;
     let decisions = restart_decisions(&clients[1], &ids.0).await;
     assert_eq!(decisions.len(), 1, "{decisions:?}");
 
@@ -588,7 +672,7 @@ async fn an_operator_restart_elsewhere_voids_the_governors_queued_restart() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     crate::ticks(&replicas[governor].server.app, PROVISIONER, 3).await;
-    crate::ticks(&replicas[governor].server.app, "health-sweep", 3).await;
+    crate::ticks(&replicas[governor].server.app, HEALTH_SWEEP, 3).await;
     let starts = log.matching(|e| e.event == "WORKSPACE_PROVISIONING" && e.timestamp >= operated);
     assert!(
         starts.is_empty(),
