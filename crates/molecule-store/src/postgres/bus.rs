@@ -6,9 +6,11 @@
 //! keeps its own order.
 
 use sqlx::postgres::{PgListener, PgPool};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+use super::Suspicion;
 use crate::{BusMessage, BusReceiver, Result};
 
 const CHANNEL: &str = "molecule_bus";
@@ -66,7 +68,7 @@ async fn send_long(pool: &PgPool, message: &str) -> Result<()> {
     Ok(())
 }
 
-pub(super) async fn subscribe(pool: &PgPool) -> Result<BusReceiver> {
+pub(super) async fn subscribe(pool: &PgPool, suspicion: Arc<Suspicion>) -> Result<BusReceiver> {
     let mut listener = listen(pool).await?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let pool = pool.clone();
@@ -78,17 +80,25 @@ pub(super) async fn subscribe(pool: &PgPool) -> Result<BusReceiver> {
             };
             let message = match next {
                 Ok(Some(n)) => decode(&pool, n.payload()).await,
-                // The connection was lost and is listening again (sqlx
-                // reconnects before it answers `None`): whatever was sent
-                // meanwhile is lost.
-                Ok(None) => BusMessage::Gap,
-                // Not listening: the gap is reported once a new listener
-                // listens, so nothing sent after the report is missed.
-                Err(e) => {
-                    tracing::warn!(error = %e, "bus listener lost its connection; reconnecting");
+                // The connection is lost (`None`: closed; an error: broken
+                // or refused). The pool's connections may be dead too. The
+                // gap is reported once a new listener listens, so nothing
+                // sent after the report is missed.
+                lost => {
+                    match lost {
+                        Err(e) => {
+                            tracing::warn!(error = %e, "bus listener lost its connection; reconnecting")
+                        }
+                        _ => tracing::warn!("bus listener's connection closed; reconnecting"),
+                    }
+                    drop(listener);
+                    suspicion.raise();
                     let Some(again) = relisten(&pool, &tx).await else {
                         return;
                     };
+                    // The old listener's connection went back to the pool
+                    // meanwhile.
+                    suspicion.raise();
                     listener = again;
                     BusMessage::Gap
                 }
@@ -103,6 +113,9 @@ pub(super) async fn subscribe(pool: &PgPool) -> Result<BusReceiver> {
 
 async fn listen(pool: &PgPool) -> Result<PgListener> {
     let mut listener = PgListener::connect_with(pool).await?;
+    // A lost connection is answered at once (`None`), not after sqlx's
+    // own reconnection attempt: this module reconnects.
+    listener.eager_reconnect(false);
     listener.listen(CHANNEL).await?;
     Ok(listener)
 }
@@ -111,16 +124,16 @@ async fn listen(pool: &PgPool) -> Result<PgListener> {
 /// when the subscriber went away meanwhile.
 async fn relisten(pool: &PgPool, tx: &mpsc::Sender<BusMessage>) -> Option<PgListener> {
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(RETRY) => {}
-            _ = tx.closed() => return None,
-        }
         match listen(pool).await {
             Ok(l) => {
                 tracing::info!("bus listener listening again");
                 return Some(l);
             }
-            Err(e) => tracing::warn!(error = %e, "bus listener still cannot listen; retrying"),
+            Err(e) => tracing::warn!(error = %e, "bus listener cannot listen yet; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RETRY) => {}
+            _ = tx.closed() => return None,
         }
     }
 }
