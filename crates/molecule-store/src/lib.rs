@@ -139,8 +139,8 @@ pub trait Store:
     /// database, including this one's own subscription (the sender
     /// recognises its own). PostgreSQL: `NOTIFY`, short messages in one
     /// round trip (a message too long for a notification travels in a row,
-    /// and the notification names the row); SQLite: one process, nobody to
-    /// tell.
+    /// and the notification names the row); all or nothing, so a failed
+    /// send may be repeated. SQLite: one process, nobody to tell.
     async fn bus_send(&self, messages: &[String]) -> Result<()>;
 
     /// Receive what [`Store::bus_send`] sends, in commit order, from now

@@ -34,6 +34,8 @@ use super::workspaces::lifecycle::PROVISIONER_TASK;
 const OUTBOX: usize = 65_536;
 /// Most notes sent in one round trip.
 const SEND_BATCH: usize = 256;
+/// Pause before a failed batch of notes is sent again.
+const SEND_RETRY: Duration = Duration::from_millis(500);
 
 /// A note on its way out, and who waits for it to be sent.
 type Outgoing = (String, Option<oneshot::Sender<()>>);
@@ -318,8 +320,27 @@ impl App {
                     }
                 }
                 let (notes, sent): (Vec<String>, Vec<_>) = batch.drain(..).unzip();
-                if let Err(e) = store.bus_send(&notes).await {
-                    tracing::warn!(error = %e, notes = notes.len(), "bus: notes to the other replicas were not sent");
+                // A note the others never get leaves them stale for good
+                // (a revoked token still accepted): a failed batch is sent
+                // again, in order, before anything queued after it.
+                let mut failed = 0u32;
+                while let Err(e) = store.bus_send(&notes).await {
+                    if outbox.is_closed() {
+                        // This replica is gone: nobody is left to retry for.
+                        return;
+                    }
+                    if failed == 0 {
+                        tracing::warn!(error = %e, notes = notes.len(), "bus: notes to the other replicas were not sent; retrying");
+                    }
+                    failed += 1;
+                    tokio::time::sleep(SEND_RETRY).await;
+                }
+                if failed > 0 {
+                    tracing::info!(
+                        notes = notes.len(),
+                        attempts = failed + 1,
+                        "bus: notes sent after a retry"
+                    );
                 }
                 for tx in sent.into_iter().flatten() {
                     let _ = tx.send(());

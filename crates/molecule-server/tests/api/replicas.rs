@@ -306,6 +306,84 @@ async fn events_and_cache_invalidations_reach_every_replica_in_order() {
     shutdown_all([a, b, c]).await;
 }
 
+/// A batch of notes the database refused (here a trigger rejects the row
+/// a long note travels in) is sent again once it is accepted: the other
+/// replicas get every event, late but once, and what was queued after it
+/// does not overtake it. (Before, the batch was dropped with a warning and
+/// the others never heard of it.)
+#[tokio::test]
+async fn notes_the_database_refused_are_sent_again_in_order() {
+    use sqlx::Connection;
+    let Some([a, b, c]) = three(|_| {}).await else {
+        return;
+    };
+    let Database::Postgres(url) = a.server.app.config().database.clone() else {
+        unreachable!("replicas run on PostgreSQL");
+    };
+    let mut db = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let ws = create(&a, "w").await;
+    let token = register(&a, ws).await;
+    let mut on_b = client(&b).subscribe().await.expect("/ws on B");
+    sqlx::raw_sql(
+        "CREATE FUNCTION molecule_t_refuse() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+         CREATE TRIGGER molecule_t_refuse BEFORE INSERT ON bus_messages
+           FOR EACH ROW EXECUTE FUNCTION molecule_t_refuse();",
+    )
+    .execute(&mut db)
+    .await
+    .expect("the trigger");
+    let agent = client(&a)
+        .with_workspace_id(Some(ws))
+        .with_token(Some(token));
+    let card = |agent_card: serde_json::Value| {
+        let agent = agent.clone();
+        async move {
+            let body = json!({ "workspace_id": ws, "agent_card": agent_card });
+            let (s, v) = call(&agent, Method::POST, "/registry/update-card", Some(body)).await;
+            assert_eq!(s, 200, "{v}");
+        }
+    };
+    // Too long for a notification: its event's note needs a row. Then a
+    // short one, queued behind it.
+    card(json!({ "name": "long", "description": "x".repeat(9000) })).await;
+    card(json!({ "name": "short" })).await;
+    let early = on_b
+        .next_matching(|e| e.event == "AGENT_CARD_UPDATED", Duration::ZERO)
+        .await
+        .expect("open");
+    assert!(early.is_none(), "nothing reached B yet: {early:?}");
+
+    sqlx::raw_sql("DROP TRIGGER molecule_t_refuse ON bus_messages")
+        .execute(&mut db)
+        .await
+        .expect("drop the trigger");
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        let e = on_b
+            .next_matching(|e| e.event == "AGENT_CARD_UPDATED", Duration::from_secs(10))
+            .await
+            .expect("open")
+            .unwrap_or_else(|| panic!("both cards reach B; got {names:?}"));
+        names.push(
+            e.payload["agent_card"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        );
+    }
+    assert_eq!(names, ["long", "short"], "in order, once each");
+    let again = on_b
+        .next_matching(
+            |e| e.event == "AGENT_CARD_UPDATED",
+            Duration::from_millis(500),
+        )
+        .await
+        .expect("open");
+    assert!(again.is_none(), "no duplicate: {again:?}");
+    shutdown_all([a, b, c]).await;
+}
+
 #[tokio::test]
 async fn a_token_revoked_on_one_replica_is_refused_by_the_others_at_once() {
     let Some([a, b, c]) = three(|_| {}).await else {

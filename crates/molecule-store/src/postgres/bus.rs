@@ -21,50 +21,48 @@ const QUEUE: usize = 4096;
 /// Pause after the listener failed to reconnect.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// Runs of short messages go in one statement (its notifications are
-/// queued in array order and delivered together at commit); a long one
-/// goes through its row, after the run before it.
+/// All or nothing, so a failed send can be repeated without duplicates:
+/// short messages only go in one statement (its notifications are queued
+/// in array order and delivered together at commit); with a long one among
+/// them, the long ones' rows are written first and every notification
+/// follows, in order, in the same transaction.
 pub(super) async fn send(pool: &PgPool, messages: &[String]) -> Result<()> {
-    let mut run: Vec<String> = Vec::new();
+    if messages.iter().all(|m| m.len() <= INLINE_MAX) {
+        let mut payloads: Vec<String> = messages.iter().map(|m| format!("={m}")).collect();
+        return notify_all(pool, &mut payloads).await;
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM bus_messages WHERE created_at < now() - interval '5 minutes'")
+        .execute(&mut *tx)
+        .await?;
+    let mut payloads: Vec<String> = Vec::with_capacity(messages.len());
     for m in messages {
         if m.len() <= INLINE_MAX {
-            run.push(format!("={m}"));
+            payloads.push(format!("={m}"));
             continue;
         }
-        notify_all(pool, &mut run).await?;
-        send_long(pool, m).await?;
+        let id: i64 =
+            sqlx::query_scalar("INSERT INTO bus_messages (body) VALUES ($1) RETURNING id")
+                .bind(m)
+                .fetch_one(&mut *tx)
+                .await?;
+        payloads.push(format!("#{id}"));
     }
-    notify_all(pool, &mut run).await
+    notify_all(&mut *tx, &mut payloads).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
-async fn notify_all(pool: &PgPool, payloads: &mut Vec<String>) -> Result<()> {
+async fn notify_all<'e>(db: impl sqlx::PgExecutor<'e>, payloads: &mut Vec<String>) -> Result<()> {
     if payloads.is_empty() {
         return Ok(());
     }
     sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
         .bind(CHANNEL)
         .bind(&*payloads)
-        .execute(pool)
+        .execute(db)
         .await?;
     payloads.clear();
-    Ok(())
-}
-
-async fn send_long(pool: &PgPool, message: &str) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM bus_messages WHERE created_at < now() - interval '5 minutes'")
-        .execute(&mut *tx)
-        .await?;
-    let id: i64 = sqlx::query_scalar("INSERT INTO bus_messages (body) VALUES ($1) RETURNING id")
-        .bind(message)
-        .fetch_one(&mut *tx)
-        .await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(format!("#{id}"))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
     Ok(())
 }
 
