@@ -25,7 +25,7 @@ mod workspaces;
 
 use crate::{Result, Store};
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -39,6 +39,19 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// before the bus listener last lost its own are pinged too
 /// ([`Suspicion`]).
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
+
+/// Set by the server on its side of every session: TCP keepalives and a
+/// user timeout. A replica whose host vanished (no FIN, no RST) loses its
+/// sessions within seconds instead of the kernel's two hours: its advisory
+/// locks go (another replica takes its singleton tasks over) and its LISTEN
+/// no longer holds the notification queue back. (Set for TCP connections
+/// only; PostgreSQL ignores them on a unix socket.)
+const SESSION_OPTIONS: [(&str, &str); 4] = [
+    ("tcp_keepalives_idle", "5"),
+    ("tcp_keepalives_interval", "2"),
+    ("tcp_keepalives_count", "3"),
+    ("tcp_user_timeout", "10000"),
+];
 
 /// [`Store`] over a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -102,7 +115,7 @@ impl PostgresStore {
                     Ok(true)
                 })
             })
-            .connect(url)
+            .connect_with(url.parse::<PgConnectOptions>()?.options(SESSION_OPTIONS))
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         tracing::debug!("postgres store connected");
@@ -149,6 +162,46 @@ impl Store for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every session (the pool's, and the leadership session made from the
+    /// same options) carries the keepalive settings. PostgreSQL pass only.
+    #[tokio::test]
+    async fn sessions_carry_keepalives_so_a_vanished_host_lets_go() {
+        let Some(url) = std::env::var("MOLECULE_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            return;
+        };
+        use sqlx::Connection;
+        let name = format!("molecule_t_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&url).await.expect("admin");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create");
+        let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+        let store = PostgresStore::connect(&format!("{base}/{name}"))
+            .await
+            .expect("connect");
+        for (setting, value) in SESSION_OPTIONS {
+            let set: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+                .fetch_one(&store.pool)
+                .await
+                .expect("show");
+            assert!(
+                set == value || set == format!("{value}s"),
+                "{setting} = {set}, wanted {value}"
+            );
+        }
+        store.pool.close().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("drop");
+    }
 
     #[test]
     fn suspicion_covers_connections_released_before_it() {
