@@ -143,6 +143,8 @@ const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How often a standing-by replica asks for the lead of a singleton task.
 const STANDBY_RECHECK: Duration = Duration::from_secs(1);
+/// How often a leading replica asks again while it waits for its next run.
+const LEADER_RECHECK: Duration = Duration::from_secs(5);
 
 /// Start `task` on the driver; it stops when `shutdown` turns true.
 pub fn spawn(app: App, task: Arc<dyn Task>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
@@ -152,7 +154,7 @@ pub fn spawn(app: App, task: Arc<dyn Task>, mut shutdown: watch::Receiver<bool>)
     let wake = registry.register(name, period);
     tokio::spawn(async move {
         let mut backoff = BACKOFF_START;
-        loop {
+        'run: loop {
             if task.singleton() && !app.lead(name).await {
                 // Standing by is a tick too (the task is not stuck), and
                 // the lead is asked for again soon: a takeover happens
@@ -206,10 +208,22 @@ pub fn spawn(app: App, task: Arc<dyn Task>, mut shutdown: watch::Receiver<bool>)
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
             }
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = wake.notified() => {}
-                _ = shutdown.wait_for(|stop| *stop) => break,
+            // A leader waiting out a long period asks for its lead again
+            // every few seconds: one that lost it (its session ended) shows
+            // `standby` at once, not when its next run comes.
+            let next = tokio::time::Instant::now() + delay;
+            loop {
+                let recheck = tokio::time::Instant::now() + LEADER_RECHECK;
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next.min(recheck)) => {}
+                    _ = wake.notified() => break,
+                    _ = shutdown.wait_for(|stop| *stop) => break 'run,
+                }
+                if tokio::time::Instant::now() >= next
+                    || (task.singleton() && !app.lead(name).await)
+                {
+                    break;
+                }
             }
         }
         registry.update(name, |s| s.state = TaskState::Stopped);

@@ -135,6 +135,88 @@ async fn a_killed_leader_hands_every_singleton_task_to_another_replica() {
     }
 }
 
+/// A leader that is alive but stopped (`SIGSTOP`: a frozen VM, a
+/// debugger) keeps its database session, and TCP keepalives cannot tell.
+/// It no longer touches that session, so after 30 s another replica ends
+/// it and takes every singleton task; resumed, the old leader finds its
+/// session gone and stands by: never two leaders of a task.
+#[tokio::test]
+async fn a_stopped_leader_is_evicted_and_stands_by_when_it_resumes() {
+    let (database, dir) = fresh_database().await;
+    if matches!(database, Database::Sqlite(_)) {
+        // One process on SQLite (a_killed_leader_… checks the refusal).
+        return;
+    }
+    let data_dir = dir.unwrap_or_default();
+    let (mut leader, url) = spawn_platform(&database, &data_dir).await;
+    let client = Client::new(url);
+    let leader_states = || async {
+        let (status, v) = call(&client, Method::GET, "/admin/liveness", None).await;
+        (status == 200).then(|| {
+            SINGLETONS
+                .iter()
+                .map(|t| {
+                    v["subsystems"][*t]["state"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    eventually(Duration::from_secs(20), || async {
+        let states = leader_states().await?;
+        states
+            .iter()
+            .all(|s| !s.is_empty() && s != "standby")
+            .then_some(())
+    })
+    .await
+    .expect("the first replica leads every singleton task");
+    let other = start_on(database.clone(), |_| {}).await;
+    let other_leads = |t: &str| other.server.app.tasks().snapshot()[t].state.as_str() != "standby";
+    eventually(Duration::from_secs(10), || async {
+        SINGLETONS.iter().all(|t| !other_leads(t)).then_some(())
+    })
+    .await
+    .expect("the second stands by");
+
+    let pid = leader.id().expect("a pid").to_string();
+    let signal = |s: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([s, pid.as_str()])
+            .status()
+            .is_ok_and(|st| st.success());
+        assert!(ok, "kill {s} {pid}");
+    };
+    signal("-STOP");
+    let stopped = Instant::now();
+    eventually(Duration::from_secs(60), || async {
+        SINGLETONS.iter().all(|t| other_leads(t)).then_some(())
+    })
+    .await
+    .expect("the second takes every task from the stopped one");
+    let took = stopped.elapsed();
+    println!("every task taken from the stopped leader after {took:?}");
+    // Not before its session had been silent for 30 s (its last touch was
+    // at most 5 s before the stop).
+    assert!(took >= Duration::from_secs(24), "taken too early: {took:?}");
+
+    signal("-CONT");
+    eventually(Duration::from_secs(20), || async {
+        let states = leader_states().await?;
+        states.iter().all(|s| s == "standby").then_some(())
+    })
+    .await
+    .expect("the resumed one stands by on every task");
+    for t in SINGLETONS {
+        assert!(other_leads(t), "{t} still led by the second");
+    }
+    let _ = leader.start_kill();
+    let _ = leader.wait().await;
+    other.shutdown().await.unwrap();
+}
+
 /// Three replicas on one fresh database. SQLite refuses a second process:
 /// that refusal is checked instead, and `None` returned.
 pub async fn three(

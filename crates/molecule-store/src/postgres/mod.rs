@@ -119,8 +119,7 @@ impl PostgresStore {
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         tracing::debug!("postgres store connected");
-        let leadership =
-            std::sync::Arc::new(leader::Leadership::new((*pool.connect_options()).clone()));
+        let leadership = leader::Leadership::start((*pool.connect_options()).clone());
         Ok(Self {
             pool,
             leadership,
