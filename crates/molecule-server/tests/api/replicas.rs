@@ -756,6 +756,44 @@ async fn replicas_know_each_other_and_forget_one_that_leaves() {
     b.shutdown().await.unwrap();
 }
 
+/// The database's host vanishes for replica B (a failover, a dropped
+/// route): its sessions end on the server, but its connections stay open
+/// and silent, so a listener that only reads would wait for ever and B
+/// would never hear another replica. After 15 s of silence the listener
+/// checks its connection, finds it dead, listens again and catches up: W,
+/// created on C meanwhile, is judged on B once A and C are gone.
+#[tokio::test]
+async fn a_replica_whose_database_vanished_notices_and_catches_up() {
+    let Some(([a, b, c], relay)) = three_one_cut_off(short_ttl).await else {
+        return;
+    };
+    let mut watch = client(&b).subscribe().await.expect("/ws on B");
+    relay.vanish();
+    let w = create(&c, "created-while-b-heard-nothing").await;
+    let token = register(&c, w).await;
+    assert_eq!(beat(&c, w, &token, 0.0).await, 200);
+    // The database is reachable again; B's old connections are dead and
+    // silent (closed only when B sends on them).
+    relay.restore();
+    let back = Instant::now();
+    a.shutdown().await.unwrap();
+    c.shutdown().await.unwrap();
+    let w_id = w.to_string();
+    watch
+        .next_matching(
+            |e| e.event == "WORKSPACE_OFFLINE" && e.workspace_id == w_id,
+            Duration::from_secs(45),
+        )
+        .await
+        .expect("open")
+        .expect("B judges W once its listener found its connection dead");
+    println!(
+        "W offline on B {:?} after the database was back",
+        back.elapsed()
+    );
+    b.shutdown().await.unwrap();
+}
+
 /// A database restart or a network cut kills every pooled connection at
 /// once. The bus listener sees it first; the connections released before
 /// are pinged before their next use, so the requests after it come back

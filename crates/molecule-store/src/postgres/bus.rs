@@ -20,6 +20,14 @@ const INLINE_MAX: usize = 7000;
 const QUEUE: usize = 4096;
 /// Pause after the listener failed to reconnect.
 const RETRY: Duration = Duration::from_secs(1);
+/// Silence after which the listener checks that its connection still
+/// reaches the server. A server whose host vanished (a failover, a dropped
+/// route) sends no FIN, and a connection that only reads would wait for
+/// ever, missing every message. (Each process hears its own `hello` at
+/// least every few seconds, so a healthy listener is never this quiet.)
+const PROBE_AFTER: Duration = Duration::from_secs(15);
+/// How long that check may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// All or nothing, so a failed send can be repeated without duplicates:
 /// short messages only go in one statement (its notifications are queued
@@ -73,8 +81,17 @@ pub(super) async fn subscribe(pool: &PgPool, suspicion: Arc<Suspicion>) -> Resul
     tokio::spawn(async move {
         loop {
             let next = tokio::select! {
-                n = listener.try_recv() => n,
+                n = tokio::time::timeout(PROBE_AFTER, listener.try_recv()) => n,
                 _ = tx.closed() => return,
+            };
+            // (`try_recv` is cancel-safe: a message half read stays in the
+            // connection's buffer.)
+            let next = match next {
+                Ok(n) => n,
+                Err(_silent) => match probe(&mut listener).await {
+                    Ok(()) => continue,
+                    Err(e) => Err(e),
+                },
             };
             let message = match next {
                 Ok(Some(n)) => decode(&pool, n.payload()).await,
@@ -109,6 +126,17 @@ pub(super) async fn subscribe(pool: &PgPool, suspicion: Arc<Suspicion>) -> Resul
     Ok(rx)
 }
 
+/// A round trip on the listener's own connection, bounded.
+async fn probe(listener: &mut PgListener) -> std::result::Result<(), sqlx::Error> {
+    match tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(listener)).await {
+        Ok(done) => done.map(drop),
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the bus listener's connection did not answer",
+        ))),
+    }
+}
+
 async fn listen(pool: &PgPool) -> Result<PgListener> {
     let mut listener = PgListener::connect_with(pool).await?;
     // A lost connection is answered at once (`None`), not after sqlx's
@@ -122,12 +150,14 @@ async fn listen(pool: &PgPool) -> Result<PgListener> {
 /// when the subscriber went away meanwhile.
 async fn relisten(pool: &PgPool, tx: &mpsc::Sender<BusMessage>) -> Option<PgListener> {
     loop {
-        match listen(pool).await {
-            Ok(l) => {
+        // Bounded: a connection to a vanished host hangs, it does not fail.
+        match tokio::time::timeout(PROBE_AFTER, listen(pool)).await {
+            Ok(Ok(l)) => {
                 tracing::info!("bus listener listening again");
                 return Some(l);
             }
-            Err(e) => tracing::warn!(error = %e, "bus listener cannot listen yet; retrying"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "bus listener cannot listen yet; retrying"),
+            Err(_) => tracing::warn!("bus listener cannot reach the database yet; retrying"),
         }
         tokio::select! {
             _ = tokio::time::sleep(RETRY) => {}
