@@ -211,6 +211,74 @@ async fn delete_all(client: &Client, ids: &Containers) {
     }
 }
 
+/// Inspects the platform left unknown, over every client's replica.
+async fn unknown_inspects(clients: &[Client]) -> f64 {
+    let mut sum = 0.0;
+    for c in clients {
+        sum += counter(
+            &c.metrics_text().await.unwrap(),
+            "molecule_inspect_unknown_total",
+        );
+    }
+    sum
+}
+
+/// Half of all engine calls fail transiently for `window`, while `ids`
+/// are polled (through `clients` in turn, every 250 ms) and must all stay
+/// online. Then the faults stop and the held calls come back. Returns the
+/// polls, the proxy's counts and the inspects left unknown meanwhile
+/// (waited for until they cover the injected faults, at most 5 s).
+async fn online_through_transient_faults(
+    proxy: &DockerFaultProxy,
+    clients: &[Client],
+    ids: &Containers,
+    window: Duration,
+) -> (usize, molecule_testkit::FaultCounts, f64) {
+    let before = unknown_inspects(clients).await;
+    proxy.set_transient_share(TRANSIENT_SHARE);
+    let started = Instant::now();
+    let mut polls = 0;
+    while started.elapsed() < window {
+        let c = &clients[polls % clients.len()];
+        let when = format!("{:?} into the faults", started.elapsed());
+        assert_all_online(c, &ids.0, &when).await;
+        polls += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    proxy.faults_off();
+    // Let the held calls come back and their unknowns be counted.
+    assert!(proxy.wait_idle(Duration::from_millis(200), HOLD * 3).await);
+    let counts = proxy.counts();
+    let counted = || async { unknown_inspects(clients).await - before };
+    let unknown = crate::eventually(Duration::from_secs(5), || async {
+        let n = counted().await;
+        (n >= counts.transient() as f64).then_some(n)
+    })
+    .await;
+    let unknown = match unknown {
+        Some(n) => n,
+        None => counted().await,
+    };
+    (polls, counts, unknown)
+}
+
+/// Three of four containers "vanish" for the observer: their inspects
+/// answer 404. Switched between two sweeps, so one sweep sees all three
+/// at once.
+async fn vanish_three_of_four(proxy: &DockerFaultProxy, ids: &Containers) {
+    let doomed: Vec<String> = ids.0[..3].iter().map(|id| container_name(*id)).collect();
+    proxy.set_filter(move |r| {
+        r.inspected_container()
+            .is_some_and(|n| doomed.iter().any(|d| d == n))
+    });
+    assert!(
+        proxy
+            .wait_idle(Duration::from_millis(100), Duration::from_secs(10))
+            .await
+    );
+    proxy.set_not_found_share(1.0);
+}
+
 #[tokio::test]
 async fn transient_faults_never_restart_anything() {
     let proxy = proxy();
@@ -220,35 +288,17 @@ async fn transient_faults_never_restart_anything() {
     let ids = provision(&t.client, 4).await;
     assert_eq!(proxy.counts().injected(), 0);
     let log = EventLog::start(&t.client).await;
-    let unknown_before = counter(
-        &t.client.metrics_text().await.unwrap(),
-        "molecule_inspect_unknown_total",
-    );
-
-    proxy.set_transient_share(TRANSIENT_SHARE);
-    let started = Instant::now();
-    let mut polls = 0;
-    while started.elapsed() < FAULT_WINDOW {
-        assert_all_online(
-            &t.client,
-            &ids.0,
-            &format!("{:?} into the faults", started.elapsed()),
-        )
-        .await;
-        polls += 1;
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    proxy.faults_off();
-    // Let the held calls come back and their unknowns be counted.
-    assert!(proxy.wait_idle(Duration::from_millis(200), HOLD * 3).await);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    let counts = proxy.counts();
-    let metrics = t.client.metrics_text().await.unwrap();
-    let unknown = counter(&metrics, "molecule_inspect_unknown_total") - unknown_before;
+    let (polls, counts, unknown) = online_through_transient_faults(
+        &proxy,
+        std::slice::from_ref(&t.client),
+        &ids,
+        FAULT_WINDOW,
+    )
+    .await;
     eprintln!(
         "{polls} status polls over {FAULT_WINDOW:?}; proxy {counts:?}; {unknown} unknown inspects"
     );
+    let metrics = t.client.metrics_text().await.unwrap();
     for kind in Transient::ALL {
         assert!(counts.of(kind) > 0, "no {kind:?} injected: {counts:?}");
     }
@@ -283,19 +333,7 @@ async fn mass_not_found_trips_the_fleet_breaker() {
     let ids = provision(&t.client, 4).await;
     let log = EventLog::start(&t.client).await;
 
-    // Three of four containers "vanish" for the observer.
-    let doomed: Vec<String> = ids.0[..3].iter().map(|id| container_name(*id)).collect();
-    proxy.set_filter(move |r| {
-        r.inspected_container()
-            .is_some_and(|n| doomed.iter().any(|d| d == n))
-    });
-    // Switch between two sweeps, so one sweep sees all three at once.
-    assert!(
-        proxy
-            .wait_idle(Duration::from_millis(100), Duration::from_secs(10))
-            .await
-    );
-    proxy.set_not_found_share(1.0);
+    vanish_three_of_four(&proxy, &ids).await;
     let switched = Instant::now();
     let tripped = log
         .wait_for("FLEET_BREAKER_TRIPPED", Duration::from_secs(15))

@@ -82,38 +82,8 @@ async fn transient_faults_restart_nothing_across_three_replicas() {
     let ids = provision(&clients[0], 4).await;
     // Every replica's events reach the third's /ws.
     let log = EventLog::start(&clients[2]).await;
-    let unknown = |clients: Vec<Client>| async move {
-        let mut sum = 0.0;
-        for c in &clients {
-            sum += counter(
-                &c.metrics_text().await.unwrap(),
-                "molecule_inspect_unknown_total",
-            );
-        }
-        sum
-    };
-    let unknown_before = unknown(clients.clone()).await;
-
-    proxy.set_transient_share(TRANSIENT_SHARE);
-    let started = Instant::now();
-    let mut polls = 0;
-    while started.elapsed() < REPLICA_FAULT_WINDOW {
-        let c = &clients[polls % 3];
-        assert_all_online(
-            c,
-            &ids.0,
-            &format!("{:?} into the faults", started.elapsed()),
-        )
-        .await;
-        polls += 1;
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    proxy.faults_off();
-    assert!(proxy.wait_idle(Duration::from_millis(200), HOLD * 3).await);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    let counts = proxy.counts();
-    let unknown = unknown(clients.clone()).await - unknown_before;
+    let (polls, counts, unknown) =
+        online_through_transient_faults(&proxy, &clients, &ids, REPLICA_FAULT_WINDOW).await;
     eprintln!("three replicas: {polls} polls; proxy {counts:?}; {unknown} unknown inspects");
     assert!(counts.transient() > 0, "faults were injected: {counts:?}");
     assert!(
@@ -158,18 +128,7 @@ async fn the_fleet_breaker_stays_open_when_its_replicas_leave() {
     let survivor = (0..3).find(|i| *i != sweeper && *i != governor).unwrap();
     let log = EventLog::start(&clients[survivor]).await;
 
-    // Three of four containers "vanish" for the observer, between sweeps.
-    let doomed: Vec<String> = ids.0[..3].iter().map(|id| container_name(*id)).collect();
-    proxy.set_filter(move |r| {
-        r.inspected_container()
-            .is_some_and(|n| doomed.iter().any(|d| d == n))
-    });
-    assert!(
-        proxy
-            .wait_idle(Duration::from_millis(100), Duration::from_secs(10))
-            .await
-    );
-    proxy.set_not_found_share(1.0);
+    vanish_three_of_four(&proxy, &ids).await;
     let tripped = log
         .wait_for("FLEET_BREAKER_TRIPPED", Duration::from_secs(15))
         .await
@@ -255,17 +214,7 @@ async fn a_replica_that_missed_the_breakers_reset_learns_it_when_back() {
     let clients: Vec<Client> = replicas.iter().map(|r| Client::new(r.url())).collect();
     let ids = provision(&clients[0], 4).await;
     let log = EventLog::start(&clients[0]).await;
-    let doomed: Vec<String> = ids.0[..3].iter().map(|id| container_name(*id)).collect();
-    proxy.set_filter(move |r| {
-        r.inspected_container()
-            .is_some_and(|n| doomed.iter().any(|d| d == n))
-    });
-    assert!(
-        proxy
-            .wait_idle(Duration::from_millis(100), Duration::from_secs(10))
-            .await
-    );
-    proxy.set_not_found_share(1.0);
+    vanish_three_of_four(&proxy, &ids).await;
     log.wait_for("FLEET_BREAKER_TRIPPED", Duration::from_secs(15))
         .await
         .expect("the fleet breaker trips");
