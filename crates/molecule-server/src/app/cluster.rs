@@ -16,7 +16,7 @@ use molecule_store::BusMessage;
 use molecule_types::EventEnvelope;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -89,6 +89,9 @@ enum What {
     /// meanwhile are lost to it. The replica leading the health sweep
     /// answers with the breaker's state, open or closed.
     Missed,
+    /// The sender dropped notes of its own (its outgoing queue was full):
+    /// the others catch up as after a gap of their own.
+    Lost,
 }
 
 /// This replica's end of the bus: who it is and its outgoing queue (set
@@ -107,8 +110,12 @@ impl Default for Cluster {
                 waiting: Mutex::default(),
                 next_ack: AtomicU64::new(0),
                 peers: Mutex::default(),
+                overflowed: AtomicBool::new(false),
                 gone_reports: Jobs::new("gone report", 4),
                 answers: Jobs::new("breaker answer", 4),
+                catch_up: Jobs::new("bus catch-up", 1),
+                losses: AtomicU64::new(0),
+                losses_covered: AtomicU64::new(0),
             }),
         }
     }
@@ -122,11 +129,20 @@ struct ClusterInner {
     next_ack: AtomicU64,
     /// The other replicas, and when each was last heard from.
     peers: Mutex<HashMap<Uuid, Instant>>,
+    /// A note was dropped because the outgoing queue was full; the others
+    /// are told (`Lost`) once it has room again.
+    overflowed: AtomicBool,
     /// Gone reports being handed to the governor (this replica, if it
     /// governs), one per workspace at a time.
     gone_reports: Jobs<Uuid>,
     /// Answers to replicas that missed notes, one per asking replica.
     answers: Jobs<Uuid>,
+    /// Judging every live workspace again after notes were lost, one job
+    /// per loss (numbered by `losses`), one at a time; a job whose loss a
+    /// later listing already covered (`losses_covered`) has nothing to do.
+    catch_up: Jobs<u64>,
+    losses: AtomicU64,
+    losses_covered: AtomicU64,
 }
 
 /// How long a revocation waits for the other replicas to be told before
@@ -165,10 +181,22 @@ impl Cluster {
                 return;
             }
         };
-        if outbox.try_send((note, sent)).is_err() {
+        if outbox.try_send((note, sent)).is_err()
+            && !self.inner.overflowed.swap(true, Ordering::SeqCst)
+        {
             tracing::warn!(
-                "bus: the outgoing queue is full; a note to the other replicas is dropped"
+                "bus: the outgoing queue is full; notes to the other replicas are dropped until it drains, then they are told to re-read everything"
             );
+        }
+    }
+
+    /// Once the outgoing queue has room again after it overflowed, tell
+    /// the others that notes were lost (a full queue again keeps the flag
+    /// set, and they are told later).
+    fn own_up_to_lost_notes(&self) {
+        if self.inner.overflowed.swap(false, Ordering::SeqCst) {
+            tracing::info!("bus: telling the other replicas that notes of this one were dropped");
+            self.send(What::Lost);
         }
     }
 
@@ -319,6 +347,9 @@ impl App {
                         continue;
                     }
                 }
+                // Room was made: if notes were dropped, say so (the note
+                // goes after what is queued now, at worst a later batch).
+                cluster.own_up_to_lost_notes();
                 let (notes, sent): (Vec<String>, Vec<_>) = batch.drain(..).unzip();
                 // A note the others never get leaves them stale for good
                 // (a revoked token still accepted): a failed batch is sent
@@ -357,7 +388,10 @@ impl App {
                 };
                 match message {
                     Some(BusMessage::Message(m)) => app.on_note(me, &m),
-                    Some(BusMessage::Gap) => app.after_gap().await,
+                    Some(BusMessage::Gap) => {
+                        app.after_gap("this replica missed notes from the others")
+                            .await
+                    }
                     None => break,
                 }
             }
@@ -370,9 +404,10 @@ impl App {
         let note: Note = match serde_json::from_str(message) {
             Ok(n) => n,
             Err(e) => {
-                // A newer replica's note: what it changed is re-read.
+                // A newer replica's note: whatever it said is caught up
+                // with as after a gap.
                 tracing::warn!(error = %e, "bus: a note this replica does not understand");
-                self.forget_everything();
+                self.catch_up_later("a note was not understood");
                 return;
             }
         };
@@ -411,6 +446,7 @@ impl App {
                     }
                 });
             }
+            What::Lost => self.catch_up_later("another replica dropped notes"),
             What::Bye => {
                 if let Ok(mut p) = self.cluster.inner.peers.lock() {
                     p.remove(&note.from);
@@ -493,12 +529,41 @@ impl App {
     }
 
     /// Notes from the other replicas were lost (the listener was cut off
-    /// and listens again): drop every cache, judge every live workspace,
-    /// and ask for the breaker's state. A note missed otherwise (a
-    /// governor's restart count, an operator's supersede) is not recovered:
-    /// it only tunes a restart that still goes through the one governor.
-    async fn after_gap(&self) {
+    /// and listens again, another replica's queue overflowed, a note could
+    /// not be read): drop every cache, tell the live subscribers to
+    /// re-read, judge every live workspace, and ask for the breaker's
+    /// state. A note missed otherwise (a governor's restart count, an
+    /// operator's supersede) is not recovered: it only tunes a restart that
+    /// still goes through the one governor.
+    async fn after_gap(&self, reason: &str) {
         self.forget_everything();
+        // Their events are lost too: the live subscribers re-read.
+        self.events.resync_here(reason);
+        self.rejudge_and_ask().await;
+    }
+
+    /// [`App::after_gap`] from the listener's synchronous path: the caches
+    /// and the subscribers at once, the rest as a job.
+    fn catch_up_later(&self, reason: &str) {
+        self.forget_everything();
+        self.events.resync_here(reason);
+        let inner = &self.cluster.inner;
+        let loss = inner.losses.fetch_add(1, Ordering::SeqCst) + 1;
+        inner.catch_up.reap();
+        let app = self.clone();
+        inner.catch_up.launch(loss, async move {
+            let inner = &app.cluster.inner;
+            if inner.losses_covered.load(Ordering::SeqCst) >= loss {
+                return;
+            }
+            // Every loss counted so far is covered by this listing.
+            let upto = inner.losses.load(Ordering::SeqCst);
+            app.rejudge_and_ask().await;
+            inner.losses_covered.fetch_max(upto, Ordering::SeqCst);
+        });
+    }
+
+    async fn rejudge_and_ask(&self) {
         match self.rewatch_liveness().await {
             Ok(n) => tracing::info!(workspaces = n, "bus: judging every live workspace again"),
             Err(e) => tracing::warn!(error = %e, "bus: live workspaces could not be listed"),
@@ -586,6 +651,7 @@ mod tests {
             What::Restarting { id },
             What::Breaker { open: true },
             What::Missed,
+            What::Lost,
         ];
         for what in all {
             let note = Note {
@@ -597,5 +663,43 @@ mod tests {
             let back: Note = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(format!("{back:?}"), format!("{note:?}"), "{text}");
         }
+    }
+
+    /// A note dropped because the outgoing queue was full is owned up to
+    /// once there is room: one `lost` note, however many were dropped.
+    #[test]
+    fn notes_dropped_on_a_full_queue_are_owned_up_to_once_there_is_room() {
+        let cluster = Cluster::default();
+        let me = Uuid::new_v4();
+        let (tx, mut rx) = mpsc::channel::<Outgoing>(2);
+        cluster.inner.id.set(me).unwrap();
+        let _ = cluster.inner.outbox.set(tx);
+        let id = Uuid::new_v4();
+        for _ in 0..5 {
+            cluster.workspace_changed(id);
+        }
+        cluster.own_up_to_lost_notes();
+        let kinds = |rx: &mut mpsc::Receiver<Outgoing>| {
+            let mut kinds = Vec::new();
+            while let Ok((note, _)) = rx.try_recv() {
+                let note: Note = serde_json::from_str(&note).unwrap();
+                assert_eq!(note.from, me);
+                kinds.push(format!("{:?}", note.what));
+            }
+            kinds
+        };
+        let queued = kinds(&mut rx);
+        assert_eq!(queued.len(), 2, "the queue held two: {queued:?}");
+        assert!(
+            queued.iter().all(|k| k.starts_with("Workspace")),
+            "{queued:?}"
+        );
+        // Room again: the loss is owned up to, once.
+        cluster.own_up_to_lost_notes();
+        cluster.own_up_to_lost_notes();
+        assert_eq!(kinds(&mut rx), ["Lost"]);
+        // Nothing dropped since: nothing to own up to.
+        cluster.own_up_to_lost_notes();
+        assert!(kinds(&mut rx).is_empty());
     }
 }

@@ -15,6 +15,11 @@ use super::App;
 /// Events queued per subscriber before it is considered lagging.
 pub const SUBSCRIBER_QUEUE: usize = 1024;
 
+/// The WebSocket-only frame that tells a client it missed events and
+/// should re-read what it shows: its queue overflowed, or this replica
+/// missed notes from the others.
+pub const RESYNC: &str = "RESYNC";
+
 /// An event as it travels on the bus.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -58,6 +63,19 @@ impl EventBus {
     /// Push an event another replica emitted to this one's subscribers.
     pub fn relay(&self, published: Published) {
         let _ = self.tx.send(published);
+    }
+
+    /// Tell this replica's subscribers (every one of them, whatever its
+    /// audience) that events were lost on the way to them: a `RESYNC`
+    /// frame whose payload says why.
+    pub fn resync_here(&self, reason: &str) {
+        let envelope = EventEnvelope {
+            event: RESYNC.to_string(),
+            workspace_id: String::new(),
+            timestamp: Utc::now(),
+            payload: serde_json::json!({ "reason": reason }),
+        };
+        self.relay(Published::new(None, Arc::new(envelope)));
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Published> {
@@ -127,10 +145,13 @@ impl App {
     /// peers list shows; content events (answers, messages, activity,
     /// delegations, approvals, runs) of another workspace only when the
     /// payload names it as a party (`source_id`/`target_id`). Events about
-    /// no workspace (the fleet breaker) are for operators only.
+    /// no workspace (the fleet breaker) are for operators only, but for
+    /// `RESYNC`, which every client gets.
     pub async fn event_visible_to(&self, me: Uuid, event: &Published) -> bool {
         let Some(subject) = event.workspace_id else {
-            return false;
+            // Events about no workspace are for operators, but for the
+            // notice that events were lost, which every client needs.
+            return event.envelope.event == RESYNC;
         };
         if subject == me {
             return true;

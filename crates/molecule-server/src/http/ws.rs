@@ -18,6 +18,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use super::extract::{CallerHeader, WS_PROTOCOL, WsBearer};
 use crate::app::App;
 use crate::app::auth::Audience;
+use crate::app::events::RESYNC;
 use crate::error::AppResult;
 
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -60,7 +61,7 @@ async fn serve(app: App, mut socket: WebSocket, audience: Audience) {
                         Err(RecvError::Lagged(missed)) => {
                             app.metrics().add("molecule_websocket_events_dropped_total", &[], missed as f64);
                             tracing::warn!(missed, "websocket client lagging; asking it to resync");
-                            let frame = json!({ "event": "RESYNC", "workspace_id": "", "timestamp": Utc::now(), "payload": { "missed": missed } });
+                            let frame = json!({ "event": RESYNC, "workspace_id": "", "timestamp": Utc::now(), "payload": { "missed": missed } });
                             Some(Message::Text(frame.to_string().into()))
                         }
                         Err(RecvError::Closed) => { open = false; break; }

@@ -827,3 +827,84 @@ async fn requests_after_a_database_connection_cut_do_not_fail() {
     }
     b.shutdown().await.unwrap();
 }
+
+/// Notes can be lost without the listener losing its connection: another
+/// replica's outgoing queue overflowed (it then sends `lost`), a note this
+/// replica cannot read (a newer replica's), a long note whose row is gone.
+/// Each time the replica catches up as after a gap of its own: it drops every cache (a token deleted
+/// behind its back is refused from then on) and every live subscriber,
+/// operator or workspace, gets a `RESYNC` frame. The notes are sent here
+/// by hand with `pg_notify`, as another replica would.
+#[tokio::test]
+async fn notes_lost_on_the_bus_make_a_replica_catch_up() {
+    use sqlx::Connection;
+    let (database, _dir) = fresh_database().await;
+    let Database::Postgres(url) = database.clone() else {
+        return;
+    };
+    let b = start_on(database, |_| {}).await;
+    let mut db = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let peer = Uuid::new_v4();
+    // Notifications carry `=` and the note, or `#` and the id of a row
+    // holding a long one.
+    let cases = [
+        (
+            format!("={}", json!({ "from": peer, "kind": "from_the_future" })),
+            "a note was not understood",
+        ),
+        (
+            format!("={}", json!({ "from": peer, "kind": "lost" })),
+            "another replica dropped notes",
+        ),
+        (
+            "#0".to_string(),
+            "this replica missed notes from the others",
+        ),
+    ];
+    for (note, reason) in cases {
+        let ws = create(&b, "w").await;
+        let token = register(&b, ws).await;
+        assert_eq!(beat(&b, ws, &token, 0.0).await, 200);
+        let mut operator = client(&b).subscribe().await.expect("/ws as operator");
+        let mut agent = client(&b)
+            .with_workspace_id(Some(ws))
+            .with_token(Some(token.clone()))
+            .subscribe()
+            .await
+            .expect("/ws as the workspace");
+        // Replaced behind B's back (revoked, and another one live): B
+        // still has the old one cached.
+        for sql in [
+            "UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = $1",
+            "INSERT INTO workspace_auth_tokens (workspace_id, token_hash, prefix) \
+             VALUES ($1, decode(md5(random()::text), 'hex'), 'other')",
+        ] {
+            sqlx::query(sql)
+                .bind(ws)
+                .execute(&mut db)
+                .await
+                .expect("replace the token");
+        }
+        assert_eq!(beat(&b, ws, &token, 0.0).await, 200, "cached on B");
+
+        sqlx::query("SELECT pg_notify('molecule_bus', $1)")
+            .bind(&note)
+            .execute(&mut db)
+            .await
+            .expect("notify");
+        for (who, stream) in [("operator", &mut operator), ("workspace", &mut agent)] {
+            let e = stream
+                .next_matching(|e| e.event == "RESYNC", Duration::from_secs(10))
+                .await
+                .expect("open")
+                .unwrap_or_else(|| panic!("the {who} is told to resync after {note:?}"));
+            assert_eq!(e.payload["reason"], reason, "{e:?}");
+        }
+        assert_eq!(
+            beat(&b, ws, &token, 0.0).await,
+            401,
+            "the cache was dropped after {note:?}"
+        );
+    }
+    b.shutdown().await.unwrap();
+}
