@@ -11,6 +11,7 @@
 //! from one queue, in order, so its invalidation of a workspace precedes
 //! the event that announces the change.
 
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use molecule_store::BusMessage;
 use molecule_types::EventEnvelope;
@@ -58,7 +59,13 @@ enum What {
     // Field names must differ from `Note`'s (`from`, `ack`): the variant is
     // flattened into the note.
     /// Something about a workspace changed: status, URL, parent, tokens.
-    Workspace { id: Uuid },
+    /// `status_at`: its status was written then (a heartbeat taken after
+    /// it, judged against the old status, is judged again).
+    Workspace {
+        id: Uuid,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status_at: Option<DateTime<Utc>>,
+    },
     /// An event for the live subscribers.
     Event {
         workspace_id: Option<Uuid>,
@@ -114,6 +121,8 @@ impl Default for Cluster {
                 gone_reports: Jobs::new("gone report", 4),
                 answers: Jobs::new("breaker answer", 4),
                 catch_up: Jobs::new("bus catch-up", 1),
+                rejudged: Jobs::new("heartbeat judged again", 4),
+                next_rejudged: AtomicU64::new(0),
                 losses: AtomicU64::new(0),
                 losses_covered: AtomicU64::new(0),
             }),
@@ -137,6 +146,10 @@ struct ClusterInner {
     gone_reports: Jobs<Uuid>,
     /// Answers to replicas that missed notes, one per asking replica.
     answers: Jobs<Uuid>,
+    /// Heartbeats judged again after another replica's status change (the
+    /// transition is conditional: two jobs for one workspace agree).
+    rejudged: Jobs<(Uuid, u64)>,
+    next_rejudged: AtomicU64,
     /// Judging every live workspace again after notes were lost, one job
     /// per loss (numbered by `losses`), one at a time; a job whose loss a
     /// later listing already covered (`losses_covered`) has nothing to do.
@@ -202,7 +215,18 @@ impl Cluster {
 
     /// Tell the other replicas that workspace `id` changed.
     pub fn workspace_changed(&self, id: Uuid) {
-        self.send(What::Workspace { id });
+        self.send(What::Workspace {
+            id,
+            status_at: None,
+        });
+    }
+
+    /// Tell the other replicas that the status of `id` was written `at`.
+    pub fn status_changed(&self, id: Uuid, at: DateTime<Utc>) {
+        self.send(What::Workspace {
+            id,
+            status_at: Some(at),
+        });
     }
 
     /// [`Cluster::workspace_changed`] for each of `ids`, returning once
@@ -227,7 +251,14 @@ impl Cluster {
             let done = Some(tx);
             w.insert(ack, Waiter { expected, done });
         }
-        self.send_note(What::Workspace { id }, Some(ack), None);
+        self.send_note(
+            What::Workspace {
+                id,
+                status_at: None,
+            },
+            Some(ack),
+            None,
+        );
         if tokio::time::timeout(ACK_WAIT, rx).await.is_err() {
             tracing::warn!(workspace_id = %id, "bus: not every replica confirmed a revocation in time");
         }
@@ -452,11 +483,24 @@ impl App {
                     p.remove(&note.from);
                 }
             }
-            What::Workspace { id } => {
+            What::Workspace { id, status_at } => {
                 self.forget_workspace(id);
                 // Its heartbeats may land only on the replica that changed
                 // it: if that one dies, this one still judges it.
                 self.liveness.watch(id, self.config.liveness_ttl);
+                if let Some(at) = status_at {
+                    let app = self.clone();
+                    let inner = &self.cluster.inner;
+                    inner.rejudged.reap();
+                    // A job per note, not per workspace: one already
+                    // running may have read the row before this change.
+                    let n = inner.next_rejudged.fetch_add(1, Ordering::Relaxed);
+                    inner.rejudged.launch((id, n), async move {
+                        if let Err(e) = app.heartbeat_after_status_change(id, at).await {
+                            tracing::warn!(workspace_id = %id, error = %e, "a heartbeat could not be judged again");
+                        }
+                    });
+                }
             }
             What::Event {
                 workspace_id,
@@ -635,7 +679,14 @@ mod tests {
             payload: serde_json::json!({ "from": "x", "ack": 1, "kind": "y" }),
         };
         let all = [
-            What::Workspace { id },
+            What::Workspace {
+                id,
+                status_at: None,
+            },
+            What::Workspace {
+                id,
+                status_at: Some(chrono::Utc::now()),
+            },
             What::Event {
                 workspace_id: Some(id),
                 envelope,

@@ -176,7 +176,7 @@ impl App {
     pub fn status_written(&self, id: Uuid) {
         self.hot.invalidate(id);
         self.targets.invalidate(id);
-        self.workspace_changed(id);
+        self.cluster.status_changed(id, self.now());
     }
 
     pub fn started_at(&self) -> DateTime<Utc> {

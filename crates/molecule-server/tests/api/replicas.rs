@@ -908,3 +908,52 @@ async fn notes_lost_on_the_bus_make_a_replica_catch_up() {
     }
     b.shutdown().await.unwrap();
 }
+
+/// A heartbeat that lands on a replica whose cache still holds the old
+/// status (another replica's note about the change is on its way) is
+/// judged against that old status: "online, healthy, no change". When the
+/// note arrives, the heartbeat, taken after the change, is judged again.
+/// Here the other replica is played by hand: it degrades W in the database
+/// and its note is sent after B took a healthy heartbeat. Before, W stayed
+/// degraded until its next heartbeat (30 s later for a real agent).
+#[tokio::test]
+async fn a_heartbeat_judged_against_a_stale_status_is_judged_again() {
+    use sqlx::Connection;
+    let (database, _dir) = fresh_database().await;
+    let Database::Postgres(url) = database.clone() else {
+        return;
+    };
+    let b = start_on(database, |_| {}).await;
+    let mut db = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let ws = create(&b, "w").await;
+    let token = register(&b, ws).await;
+    assert_eq!(beat(&b, ws, &token, 0.0).await, 200);
+    let mut watch = client(&b).subscribe().await.expect("/ws on B");
+
+    // "Replica A" degrades W; its note is late.
+    let changed_at = chrono::Utc::now();
+    sqlx::query("UPDATE workspaces SET status = 'degraded' WHERE id = $1")
+        .bind(ws)
+        .execute(&mut db)
+        .await
+        .expect("degrade W");
+    // B, still caching `online`, takes a healthy heartbeat: no change.
+    assert_eq!(beat(&b, ws, &token, 0.0).await, 200);
+    let status = || async {
+        let (s, v) = call(&client(&b), Method::GET, &format!("/workspaces/{ws}"), None).await;
+        assert_eq!(s, 200, "{v}");
+        v["status"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(status().await, "degraded", "B judged the beat as `online`");
+
+    let note =
+        json!({ "from": Uuid::new_v4(), "kind": "workspace", "id": ws, "status_at": changed_at });
+    sqlx::query("SELECT pg_notify('molecule_bus', $1)")
+        .bind(format!("={note}"))
+        .execute(&mut db)
+        .await
+        .expect("notify");
+    await_event(&mut watch, ws, "WORKSPACE_ONLINE").await;
+    assert_eq!(status().await, "online");
+    b.shutdown().await.unwrap();
+}

@@ -2,6 +2,7 @@
 //! discovery, peers and the access check. (TTL expiry and external staleness
 //! live in `supervision`.)
 
+use chrono::{DateTime, Utc};
 use molecule_store::{HeartbeatWrite, RegisterOutcome, WorkspaceRow};
 use molecule_types::dto::{Discovered, Heartbeat, Peer, RegisterRequest, RegisterResponse};
 use molecule_types::{Event, EventType, Transition, WorkspaceStatus, container_name};
@@ -27,6 +28,29 @@ pub fn heartbeat_transition(status: WorkspaceStatus, error_rate: f64) -> Option<
         WorkspaceStatus::Offline => Some(Transition::RETURN),
         _ => None,
     }
+}
+
+/// A heartbeat as far as its status change goes.
+#[derive(Debug, Clone)]
+struct Beat {
+    at: DateTime<Utc>,
+    error_rate: f64,
+    sample_error: String,
+}
+
+/// The change the newest of `beats` causes from `status`, if that
+/// heartbeat was taken after the status was written (`changed_at`); an
+/// older heartbeat says nothing about the new status.
+fn judged_again(
+    status: WorkspaceStatus,
+    changed_at: DateTime<Utc>,
+    beats: impl IntoIterator<Item = Option<Beat>>,
+) -> Option<(Transition, Beat)> {
+    let newest = beats.into_iter().flatten().max_by_key(|b| b.at)?;
+    if newest.at <= changed_at {
+        return None;
+    }
+    heartbeat_transition(status, newest.error_rate).map(|t| (t, newest))
 }
 
 /// An agent card is at most [`CARD_MAX`] bytes of JSON.
@@ -200,32 +224,8 @@ impl App {
         });
         self.hot.set_task(id, &hb.current_task);
         if let Some(transition) = heartbeat_transition(status, hb.error_rate) {
-            let to = transition.to();
-            let reason = (to == WorkspaceStatus::Degraded).then(|| {
-                format!(
-                    "error rate {:.2} is at or above {DEGRADE_AT}; last error: {}",
-                    hb.error_rate, hb.sample_error
-                )
-            });
-            let changed = self
-                .store
-                .workspace_transition(id, transition, reason.as_deref(), self.now())
-                .await
-                .map_err(AppError::internal("failed to update"))?;
-            self.status_written(id);
-            if changed {
-                let payload = if to == WorkspaceStatus::Degraded {
-                    json!({ "error_rate": hb.error_rate, "sample_error": hb.sample_error })
-                } else {
-                    json!({})
-                };
-                let kind = if to == WorkspaceStatus::Degraded {
-                    EventType::WorkspaceDegraded
-                } else {
-                    EventType::WorkspaceOnline
-                };
-                self.events.emit(Event::new(kind, id, payload)).await;
-            }
+            self.heartbeat_moves(id, transition, hb.error_rate, &hb.sample_error)
+                .await?;
         }
         if previous_task != hb.current_task {
             self.events
@@ -237,6 +237,80 @@ impl App {
                 .await;
         }
         Ok(())
+    }
+
+    /// Apply the status change a heartbeat causes (conditional on the
+    /// status it changes from) and announce it.
+    async fn heartbeat_moves(
+        &self,
+        id: Uuid,
+        transition: Transition,
+        error_rate: f64,
+        sample_error: &str,
+    ) -> AppResult<()> {
+        let to = transition.to();
+        let reason = (to == WorkspaceStatus::Degraded).then(|| {
+            format!(
+                "error rate {error_rate:.2} is at or above {DEGRADE_AT}; last error: {sample_error}"
+            )
+        });
+        let changed = self
+            .store
+            .workspace_transition(id, transition, reason.as_deref(), self.now())
+            .await
+            .map_err(AppError::internal("failed to update"))?;
+        self.status_written(id);
+        if changed {
+            let payload = if to == WorkspaceStatus::Degraded {
+                json!({ "error_rate": error_rate, "sample_error": sample_error })
+            } else {
+                json!({})
+            };
+            let kind = if to == WorkspaceStatus::Degraded {
+                EventType::WorkspaceDegraded
+            } else {
+                EventType::WorkspaceOnline
+            };
+            self.events.emit(Event::new(kind, id, payload)).await;
+        }
+        Ok(())
+    }
+
+    /// Another replica changed `id`'s status at `changed_at`. A heartbeat
+    /// taken after that, here while this replica still cached the old
+    /// status, or recorded by any replica, may have been judged against the
+    /// old status ("no change") and left the new one standing: the newest
+    /// such heartbeat is judged again against the status now written.
+    pub(crate) async fn heartbeat_after_status_change(
+        &self,
+        id: Uuid,
+        changed_at: DateTime<Utc>,
+    ) -> AppResult<()> {
+        let Some(row) = self
+            .store
+            .workspace_get(id)
+            .await
+            .map_err(AppError::internal("failed to read"))?
+        else {
+            return Ok(());
+        };
+        let recorded = row.last_heartbeat_at.map(|at| Beat {
+            at,
+            error_rate: row.last_error_rate,
+            sample_error: row.last_sample_error.clone().unwrap_or_default(),
+        });
+        let pending = self.heartbeats.pending(id).map(|b| Beat {
+            at: b.at,
+            error_rate: b.error_rate,
+            sample_error: b.sample_error,
+        });
+        let Some((transition, beat)) = judged_again(row.status, changed_at, [recorded, pending])
+        else {
+            return Ok(());
+        };
+        tracing::info!(workspace_id = %id, from = row.status.as_str(), to = transition.to().as_str(), "a heartbeat taken after another replica's status change is judged again");
+        self.heartbeat_moves(id, transition, beat.error_rate, &beat.sample_error)
+            .await
     }
 
     /// The checks of `POST /registry/update-card` that need no credential.
@@ -432,5 +506,48 @@ mod tests {
             docker_host_url("https://agent.example"),
             "https://agent.example"
         );
+    }
+
+    /// Only a heartbeat taken after the status change is judged again, and
+    /// only the newest one: an older heartbeat, here or recorded, says
+    /// nothing about the status another replica has just written.
+    #[test]
+    fn only_the_newest_heartbeat_after_a_change_is_judged_again() {
+        let t = |s: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(s);
+        let beat = |s: i64, error_rate: f64| {
+            Some(Beat {
+                at: t(s),
+                error_rate,
+                sample_error: String::new(),
+            })
+        };
+        let to = |r: Option<(Transition, Beat)>| r.map(|(t, b)| (t.to(), b.at));
+        // Degraded elsewhere at 10; a healthy beat here at 11: back online.
+        assert_eq!(
+            to(judged_again(Degraded, t(10), [None, beat(11, 0.0)])),
+            Some((Online, t(11)))
+        );
+        // The healthy beat came before the change: it stands.
+        assert_eq!(
+            to(judged_again(Degraded, t(10), [None, beat(9, 0.0)])),
+            None
+        );
+        // A newer failing beat was recorded by another replica: it wins.
+        assert_eq!(
+            to(judged_again(
+                Degraded,
+                t(10),
+                [beat(12, 0.9), beat(11, 0.0)]
+            )),
+            None
+        );
+        // Taken offline elsewhere; a beat here after the verdict: it lives.
+        assert_eq!(
+            to(judged_again(Offline, t(10), [beat(5, 0.0), beat(11, 0.0)])),
+            Some((Online, t(11)))
+        );
+        // Paused: heartbeats change nothing.
+        assert_eq!(to(judged_again(Paused, t(10), [None, beat(11, 0.0)])), None);
+        assert_eq!(to(judged_again(Online, t(10), [None, None])), None);
     }
 }
