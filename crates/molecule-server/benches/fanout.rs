@@ -55,7 +55,7 @@ async fn main() {
             .unwrap_or(0)
     );
     println!(
-        "{:<11} {:>9} {:>11} {:>9} {:>9} {:>9} {:>10} {:>13} {:>12}  target p99 < {P99_TARGET_MS} ms",
+        "{:<11} {:>9} {:>11} {:>9} {:>9} {:>9} {:>10} {:>13} {:>12} {:>9}  target p99 < {P99_TARGET_MS} ms",
         "replicas",
         "events",
         "delivered",
@@ -64,7 +64,8 @@ async fn main() {
         "max ms",
         "frames/s",
         "replica CPU",
-        "client CPU"
+        "client CPU",
+        "rejudged"
     );
     for r in [&one, &three] {
         let verdict = if r.p99 < P99_TARGET_MS {
@@ -73,7 +74,7 @@ async fn main() {
             "MISSED"
         };
         println!(
-            "{:<11} {:>9} {:>10.2}% {:>9.2} {:>9.2} {:>9.2} {:>10.0} {:>8.2} core {:>7.2} core  {verdict}",
+            "{:<11} {:>9} {:>10.2}% {:>9.2} {:>9.2} {:>9.2} {:>10.0} {:>8.2} core {:>7.2} core {:>9}  {verdict}",
             r.replicas,
             r.events,
             r.delivered * 100.0,
@@ -82,7 +83,8 @@ async fn main() {
             r.max,
             r.frames_per_second,
             r.replica_cores,
-            r.client_cores
+            r.client_cores,
+            r.rejudged
         );
     }
     println!(
@@ -104,6 +106,9 @@ struct Outcome {
     /// process (the clients and the event generator).
     replica_cores: f64,
     client_cores: f64,
+    /// Heartbeats a replica judged again when another's status change
+    /// reached it (it had judged them against the old status).
+    rejudged: f64,
 }
 
 async fn fresh_database(url: &str) -> String {
@@ -233,7 +238,13 @@ async fn run(url: &str, replicas: usize) -> Outcome {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut events = 0u64;
-    let mut pending = tokio::task::JoinSet::new();
+    // A workspace's heartbeats go one after the other, as a real agent's
+    // do: each waits for the one before it (which may still be in flight
+    // on a loaded machine), so they are applied in the order sent and
+    // every one of them is a status change. Each task returns the
+    // failures of its chain so far.
+    let mut last: Vec<Option<tokio::task::JoinHandle<u32>>> =
+        (0..WORKSPACES).map(|_| None).collect();
     while started.elapsed() < RUN_FOR {
         tick.tick().await;
         let i = (events as usize) % WORKSPACES;
@@ -248,14 +259,19 @@ async fn run(url: &str, replicas: usize) -> Outcome {
             .clone()
             .with_workspace_id(Some(*id))
             .with_token(Some(token.clone()));
-        pending.spawn(async move { c.heartbeat(&hb).await.is_ok() });
+        let before = last[i].take();
+        last[i] = Some(tokio::spawn(async move {
+            let failed = match before {
+                Some(b) => b.await.unwrap_or(1),
+                None => 0,
+            };
+            failed + u32::from(c.heartbeat(&hb).await.is_err())
+        }));
         events += 1;
     }
     let mut failed = 0;
-    while let Some(ok) = pending.join_next().await {
-        if !ok.unwrap_or(false) {
-            failed += 1;
-        }
+    for chain in last.into_iter().flatten() {
+        failed += chain.await.unwrap_or(1);
     }
     if failed > 0 {
         eprintln!("  {failed} heartbeats failed");
@@ -268,6 +284,15 @@ async fn run(url: &str, replicas: usize) -> Outcome {
     ended.store(true, Ordering::Relaxed);
     for r in readers {
         let _ = r.await;
+    }
+    let mut rejudged = 0.0;
+    for admin in &admins {
+        let text = admin.metrics_text().await.unwrap_or_default();
+        rejudged += text
+            .lines()
+            .find_map(|l| l.strip_prefix("molecule_heartbeats_rejudged_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
     }
     for mut s in servers {
         let _ = s.child.start_kill();
@@ -296,5 +321,6 @@ async fn run(url: &str, replicas: usize) -> Outcome {
         frames_per_second: samples.len() as f64 / elapsed.as_secs_f64(),
         replica_cores,
         client_cores,
+        rejudged,
     }
 }

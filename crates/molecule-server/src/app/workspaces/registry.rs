@@ -309,6 +309,7 @@ impl App {
             return Ok(());
         };
         tracing::info!(workspace_id = %id, from = row.status.as_str(), to = transition.to().as_str(), "a heartbeat taken after another replica's status change is judged again");
+        self.metrics.inc("molecule_heartbeats_rejudged_total", &[]);
         self.heartbeat_moves(id, transition, beat.error_rate, &beat.sample_error)
             .await
     }
