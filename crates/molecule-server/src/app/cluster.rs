@@ -150,9 +150,9 @@ struct ClusterInner {
     /// transition is conditional: two jobs for one workspace agree).
     rejudged: Jobs<(Uuid, u64)>,
     next_rejudged: AtomicU64,
-    /// Judging every live workspace again after notes were lost, one job
-    /// per loss (numbered by `losses`), one at a time; a job whose loss a
-    /// later listing already covered (`losses_covered`) has nothing to do.
+    /// Catching up after notes were lost, one job per loss (numbered by
+    /// `losses`), one at a time; a job whose loss an earlier job's listing
+    /// already covered (`losses_covered`) has nothing to do.
     catch_up: Jobs<u64>,
     losses: AtomicU64,
     losses_covered: AtomicU64,
@@ -165,6 +165,8 @@ const ACK_WAIT: Duration = Duration::from_secs(2);
 const HELLO_EVERY: Duration = Duration::from_secs(5);
 /// A replica not heard from for this long is not waited for.
 const PEER_TTL: Duration = Duration::from_secs(15);
+/// Catch-ups after lost notes start at least this far apart.
+const CATCH_UP_SPACING: Duration = Duration::from_secs(1);
 
 /// A sender waiting for the other replicas' acknowledgements.
 struct Waiter {
@@ -587,10 +589,12 @@ impl App {
     }
 
     /// [`App::after_gap`] from the listener's synchronous path: the caches
-    /// and the subscribers at once, the rest as a job.
-    fn catch_up_later(&self, reason: &str) {
+    /// at once; the subscribers' `RESYNC` and the judging as a job, at most
+    /// one a [`CATCH_UP_SPACING`] (during a rolling upgrade a newer
+    /// replica's notes this one does not understand may come by the
+    /// thousand), covering every loss counted before it began.
+    fn catch_up_later(&self, reason: &'static str) {
         self.forget_everything();
-        self.events.resync_here(reason);
         let inner = &self.cluster.inner;
         let loss = inner.losses.fetch_add(1, Ordering::SeqCst) + 1;
         inner.catch_up.reap();
@@ -600,10 +604,12 @@ impl App {
             if inner.losses_covered.load(Ordering::SeqCst) >= loss {
                 return;
             }
-            // Every loss counted so far is covered by this listing.
             let upto = inner.losses.load(Ordering::SeqCst);
+            app.events.resync_here(reason);
             app.rejudge_and_ask().await;
             inner.losses_covered.fetch_max(upto, Ordering::SeqCst);
+            // Holding the one slot: the next catch-up waits.
+            tokio::time::sleep(CATCH_UP_SPACING).await;
         });
     }
 

@@ -906,6 +906,40 @@ async fn notes_lost_on_the_bus_make_a_replica_catch_up() {
             "the cache was dropped after {note:?}"
         );
     }
+
+    // A rolling upgrade: a newer replica's notes, one every 100 ms for 2 s
+    // and a burst of a hundred. The subscribers are told, but not every
+    // time: catch-ups are at least a second apart, each covering every
+    // loss counted before it (one per note would be 120 frames).
+    let mut operator = client(&b).subscribe().await.expect("/ws as operator");
+    let note = format!("={}", json!({ "from": peer, "kind": "from_the_future" }));
+    for _ in 0..20 {
+        sqlx::query("SELECT pg_notify('molecule_bus', $1)")
+            .bind(&note)
+            .execute(&mut db)
+            .await
+            .expect("notify");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sqlx::query("SELECT pg_notify('molecule_bus', $1) FROM generate_series(1, 100)")
+        .bind(&note)
+        .execute(&mut db)
+        .await
+        .expect("notify");
+    let mut frames = 0;
+    while operator
+        .next_matching(|e| e.event == "RESYNC", Duration::from_secs(3))
+        .await
+        .expect("open")
+        .is_some()
+    {
+        frames += 1;
+    }
+    // 2 s of notes: at most one at 0, 1 and 2 s, and one after the burst.
+    assert!(
+        (1..=4).contains(&frames),
+        "{frames} RESYNC frames for 120 notes in 2 s"
+    );
     b.shutdown().await.unwrap();
 }
 
