@@ -135,6 +135,21 @@ pub trait Store:
     /// takes over at its next attempt instead of when this one exits.
     async fn resign(&self);
 
+    /// [`WorkspaceStore::workspace_transition`] written only while this
+    /// process leads `task`, through the session that holds the lead (a
+    /// fenced write): `None`, writing nothing, when it does not lead. A
+    /// process that was stopped while leading and evicted meanwhile finds
+    /// its session gone: whatever it was about to do as leader is not
+    /// done. SQLite: one process, the plain transition.
+    async fn workspace_transition_as_leader(
+        &self,
+        task: &str,
+        id: uuid::Uuid,
+        transition: molecule_types::Transition,
+        reason: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<bool>>;
+
     /// Send `messages`, in order, to every platform process on this
     /// database, including this one's own subscription (the sender
     /// recognises its own). PostgreSQL: `NOTIFY`, short messages in one

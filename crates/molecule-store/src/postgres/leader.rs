@@ -20,6 +20,10 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
+use chrono::{DateTime, Utc};
+use molecule_types::Transition;
+use uuid::Uuid;
+
 use crate::{Result, StoreError};
 
 /// How often a session holding locks is touched.
@@ -87,6 +91,42 @@ impl Leadership {
             held.lose();
         }
         result
+    }
+
+    /// A status transition written through the session that holds
+    /// `task`'s lock, only while this process holds it: `None` when it
+    /// does not. A session ended meanwhile (this process was stopped and
+    /// evicted) fails the write, and every lead is dropped.
+    pub(super) async fn transition(
+        &self,
+        task: &str,
+        id: Uuid,
+        transition: Transition,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bool>> {
+        let mut held = self.state.lock().await;
+        if !held.tasks.contains(task) {
+            return Ok(None);
+        }
+        let Some(conn) = held.conn.as_mut() else {
+            return Ok(None);
+        };
+        let write = super::workspaces::transition_on(&mut *conn, id, transition, reason, now);
+        match tokio::time::timeout(CHECK_TIMEOUT, write).await {
+            Ok(Ok(changed)) => Ok(Some(changed)),
+            Ok(Err(e)) => {
+                held.lose();
+                Err(e)
+            }
+            Err(_) => {
+                held.lose();
+                Err(StoreError::Db(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "a write as leader timed out",
+                ))))
+            }
+        }
     }
 
     /// Close the session that holds the locks: every lead is released.

@@ -147,6 +147,19 @@ impl Store for PostgresStore {
         self.leadership.resign().await;
     }
 
+    async fn workspace_transition_as_leader(
+        &self,
+        task: &str,
+        id: uuid::Uuid,
+        transition: molecule_types::Transition,
+        reason: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<bool>> {
+        self.leadership
+            .transition(task, id, transition, reason, now)
+            .await
+    }
+
     async fn bus_send(&self, messages: &[String]) -> Result<()> {
         bus::send(&self.pool, messages).await
     }

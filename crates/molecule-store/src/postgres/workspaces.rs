@@ -210,19 +210,7 @@ impl WorkspaceStore for PostgresStore {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let from: Vec<&str> = transition.from().iter().map(|st| st.as_str()).collect();
-        let done = sqlx::query(
-            "UPDATE workspaces SET status = $2, status_reason = $3, updated_at = $4 \
-             WHERE id = $1 AND status = ANY($5)",
-        )
-        .bind(id)
-        .bind(transition.to().as_str())
-        .bind(reason)
-        .bind(now)
-        .bind(from)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        transition_on(&self.pool, id, transition, reason, now).await
     }
 
     async fn workspace_register(
@@ -414,4 +402,28 @@ async fn insert_in(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// The compare-and-set of `workspace_transition`, on any connection (the
+/// pool's, or the leadership session's for a fenced write).
+pub(super) async fn transition_on<'e>(
+    on: impl sqlx::PgExecutor<'e>,
+    id: Uuid,
+    transition: Transition,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let from: Vec<&str> = transition.from().iter().map(|st| st.as_str()).collect();
+    let done = sqlx::query(
+        "UPDATE workspaces SET status = $2, status_reason = $3, updated_at = $4 \
+         WHERE id = $1 AND status = ANY($5)",
+    )
+    .bind(id)
+    .bind(transition.to().as_str())
+    .bind(reason)
+    .bind(now)
+    .bind(from)
+    .execute(on)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }

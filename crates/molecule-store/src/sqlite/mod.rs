@@ -109,6 +109,19 @@ impl Store for SqliteStore {
 
     async fn resign(&self) {}
 
+    async fn workspace_transition_as_leader(
+        &self,
+        _task: &str,
+        id: uuid::Uuid,
+        transition: molecule_types::Transition,
+        reason: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<bool>> {
+        crate::WorkspaceStore::workspace_transition(self, id, transition, reason, now)
+            .await
+            .map(Some)
+    }
+
     async fn bus_send(&self, _messages: &[String]) -> Result<()> {
         Ok(())
     }

@@ -459,8 +459,10 @@ impl App {
             .reprovision(prov, &row, Transition::GOVERNED_RESTART, &reason)
             .await?;
         if !restarted {
-            // Paused, failed or deleted since `row` was read: that wins.
-            tracing::info!(workspace_id = %id, "granted restart dropped: the workspace moved on");
+            // Paused, failed or deleted since `row` was read (that wins),
+            // or this replica lost the lead meanwhile (the new governor
+            // decides).
+            tracing::info!(workspace_id = %id, "granted restart dropped: the workspace moved on or this replica no longer governs restarts");
             self.governor_finished(id);
         }
         Ok(())
@@ -471,7 +473,11 @@ impl App {
     /// sees a provisioning row without a url, not a crash) and raise
     /// `WORKSPACE_PROVISIONING`. Returns false, touching nothing, when the
     /// status no longer allowed `transition` (paused, failed or deleted
-    /// meanwhile: whoever did that also stopped the runtime).
+    /// meanwhile: whoever did that also stopped the runtime). A governed
+    /// restart is written as the leader of [`PROVISIONER_TASK`], through
+    /// the session that holds the lead: a replica that was stopped with
+    /// the restart in hand, and lost the lead meanwhile, restarts nothing
+    /// (the new governor decides).
     pub(crate) async fn reprovision(
         &self,
         prov: &Arc<dyn Provisioner>,
@@ -481,11 +487,25 @@ impl App {
     ) -> AppResult<bool> {
         let _gate = self.start_gate(row.id).lock_owned().await;
         self.supersede_start(row.id);
-        let moved = self
-            .store
-            .workspace_transition(row.id, transition, Some(reason), self.now())
-            .await
-            .map_err(AppError::internal("failed to update"))?;
+        let moved = if transition == Transition::GOVERNED_RESTART {
+            self.store
+                .workspace_transition_as_leader(
+                    PROVISIONER_TASK,
+                    row.id,
+                    transition,
+                    Some(reason),
+                    self.now(),
+                )
+                .await
+                .map_err(AppError::internal("failed to update"))?
+                // Not the governor any more: nothing to write.
+                .unwrap_or(false)
+        } else {
+            self.store
+                .workspace_transition(row.id, transition, Some(reason), self.now())
+                .await
+                .map_err(AppError::internal("failed to update"))?
+        };
         if !moved {
             return Ok(false);
         }
