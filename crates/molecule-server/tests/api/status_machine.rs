@@ -11,6 +11,7 @@ use molecule_provisioner::{
 };
 use molecule_server::app::App;
 use molecule_server::app::auth::Credentials;
+use molecule_server::app::workspaces::lifecycle::PROVISIONER_TASK;
 use molecule_server::config::Config;
 use molecule_store::NewWorkspace;
 use molecule_types::{Transition, WorkspaceStatus};
@@ -154,13 +155,17 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
     assert!(online);
 
     // Its runtime died and the governor granted a restart; the provisioner
-    // task takes it up, reads the row and stops at the gate.
+    // task (this process leads it, as the task runner checks before each
+    // activation) takes it up, reads the row and stops at the gate.
+    assert!(app.lead(PROVISIONER_TASK).await, "the only process leads");
     app.workspace_gone(id, "runtime exited").await;
     let restarting = tokio::spawn({
         let app = app.clone();
         async move { app.provision_pending().await }
     });
-    gate.entered.notified().await;
+    tokio::time::timeout(Duration::from_secs(30), gate.entered.notified())
+        .await
+        .expect("the restart reaches the runtime's removal");
 
     // An operator pauses it meanwhile.
     let token = app.issue_token(id).await.unwrap();
