@@ -422,8 +422,7 @@ impl App {
                 match message {
                     Some(BusMessage::Message(m)) => app.on_note(me, &m),
                     Some(BusMessage::Gap) => {
-                        app.after_gap("this replica missed notes from the others")
-                            .await
+                        app.catch_up("this replica missed notes from the others")
                     }
                     None => break,
                 }
@@ -440,7 +439,7 @@ impl App {
                 // A newer replica's note: whatever it said is caught up
                 // with as after a gap.
                 tracing::warn!(error = %e, "bus: a note this replica does not understand");
-                self.catch_up_later("a note was not understood");
+                self.catch_up("a note was not understood");
                 return;
             }
         };
@@ -479,7 +478,7 @@ impl App {
                     }
                 });
             }
-            What::Lost => self.catch_up_later("another replica dropped notes"),
+            What::Lost => self.catch_up("another replica dropped notes"),
             What::Bye => {
                 if let Ok(mut p) = self.cluster.inner.peers.lock() {
                     p.remove(&note.from);
@@ -576,24 +575,16 @@ impl App {
 
     /// Notes from the other replicas were lost (the listener was cut off
     /// and listens again, another replica's queue overflowed, a note could
-    /// not be read): drop every cache, tell the live subscribers to
-    /// re-read, judge every live workspace, and ask for the breaker's
-    /// state. A note missed otherwise (a governor's restart count, an
-    /// operator's supersede) is not recovered: it only tunes a restart that
-    /// still goes through the one governor.
-    async fn after_gap(&self, reason: &str) {
-        self.forget_everything();
-        // Their events are lost too: the live subscribers re-read.
-        self.events.resync_here(reason);
-        self.rejudge_and_ask().await;
-    }
-
-    /// [`App::after_gap`] from the listener's synchronous path: the caches
-    /// at once; the subscribers' `RESYNC` and the judging as a job, at most
-    /// one a [`CATCH_UP_SPACING`] (during a rolling upgrade a newer
+    /// not be read): drop every cache at once; then, as a job, tell the
+    /// live subscribers to re-read (`RESYNC`), judge every live workspace,
+    /// and ask for the breaker's state. The jobs start at least
+    /// [`CATCH_UP_SPACING`] apart (during a rolling upgrade a newer
     /// replica's notes this one does not understand may come by the
-    /// thousand), covering every loss counted before it began.
-    fn catch_up_later(&self, reason: &'static str) {
+    /// thousand), each covering every loss counted before it began. A note
+    /// missed otherwise (a governor's restart count, an operator's
+    /// supersede) is not recovered: it only tunes a restart that still goes
+    /// through the one governor.
+    fn catch_up(&self, reason: &'static str) {
         self.forget_everything();
         let inner = &self.cluster.inner;
         let loss = inner.losses.fetch_add(1, Ordering::SeqCst) + 1;
@@ -605,20 +596,17 @@ impl App {
                 return;
             }
             let upto = inner.losses.load(Ordering::SeqCst);
+            // Their events are lost too: the live subscribers re-read.
             app.events.resync_here(reason);
-            app.rejudge_and_ask().await;
+            match app.rewatch_liveness().await {
+                Ok(n) => tracing::info!(workspaces = n, "bus: judging every live workspace again"),
+                Err(e) => tracing::warn!(error = %e, "bus: live workspaces could not be listed"),
+            }
+            app.cluster.send(What::Missed);
             inner.losses_covered.fetch_max(upto, Ordering::SeqCst);
             // Holding the one slot: the next catch-up waits.
             tokio::time::sleep(CATCH_UP_SPACING).await;
         });
-    }
-
-    async fn rejudge_and_ask(&self) {
-        match self.rewatch_liveness().await {
-            Ok(n) => tracing::info!(workspaces = n, "bus: judging every live workspace again"),
-            Err(e) => tracing::warn!(error = %e, "bus: live workspaces could not be listed"),
-        }
-        self.cluster.send(What::Missed);
     }
 
     /// Notes may have been lost: drop every cache; each re-reads on use.
