@@ -20,6 +20,17 @@ pub const SUBSCRIBER_QUEUE: usize = 1024;
 /// missed notes from the others.
 pub const RESYNC: &str = "RESYNC";
 
+/// A `RESYNC` frame's envelope (about no workspace), `payload` saying
+/// what was missed.
+pub fn resync(payload: serde_json::Value) -> EventEnvelope {
+    EventEnvelope {
+        event: RESYNC.to_string(),
+        workspace_id: String::new(),
+        timestamp: Utc::now(),
+        payload,
+    }
+}
+
 /// An event as it travels on the bus.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -69,12 +80,7 @@ impl EventBus {
     /// audience) that events were lost on the way to them: a `RESYNC`
     /// frame whose payload says why.
     pub fn resync_here(&self, reason: &str) {
-        let envelope = EventEnvelope {
-            event: RESYNC.to_string(),
-            workspace_id: String::new(),
-            timestamp: Utc::now(),
-            payload: serde_json::json!({ "reason": reason }),
-        };
+        let envelope = resync(serde_json::json!({ "reason": reason }));
         self.relay(Published::new(None, Arc::new(envelope)));
     }
 

@@ -9,7 +9,6 @@
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use chrono::Utc;
 use futures_util::SinkExt;
 use serde_json::json;
 use std::time::Duration;
@@ -18,7 +17,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use super::extract::{CallerHeader, WS_PROTOCOL, WsBearer};
 use crate::app::App;
 use crate::app::auth::Audience;
-use crate::app::events::RESYNC;
+use crate::app::events::resync;
 use crate::error::AppResult;
 
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -61,8 +60,8 @@ async fn serve(app: App, mut socket: WebSocket, audience: Audience) {
                         Err(RecvError::Lagged(missed)) => {
                             app.metrics().add("molecule_websocket_events_dropped_total", &[], missed as f64);
                             tracing::warn!(missed, "websocket client lagging; asking it to resync");
-                            let frame = json!({ "event": RESYNC, "workspace_id": "", "timestamp": Utc::now(), "payload": { "missed": missed } });
-                            Some(Message::Text(frame.to_string().into()))
+                            let frame = resync(json!({ "missed": missed }));
+                            Some(Message::Text(serde_json::to_string(&frame).unwrap_or_default().into()))
                         }
                         Err(RecvError::Closed) => { open = false; break; }
                     };
