@@ -78,15 +78,11 @@ impl Leadership {
     /// its session is still alive), or it just took it.
     pub(super) async fn lead(&self, task: &str) -> Result<bool> {
         let mut held = self.state.lock().await;
-        let result =
-            tokio::time::timeout(CHECK_TIMEOUT, Self::attempt(&self.options, &mut held, task))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(StoreError::Db(sqlx::Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "leadership check timed out",
-                    ))))
-                });
+        let result = bounded(
+            "leadership check",
+            Self::attempt(&self.options, &mut held, task),
+        )
+        .await;
         if result.is_err() {
             held.lose();
         }
@@ -113,20 +109,11 @@ impl Leadership {
             return Ok(None);
         };
         let write = super::workspaces::transition_on(&mut *conn, id, transition, reason, now);
-        match tokio::time::timeout(CHECK_TIMEOUT, write).await {
-            Ok(Ok(changed)) => Ok(Some(changed)),
-            Ok(Err(e)) => {
-                held.lose();
-                Err(e)
-            }
-            Err(_) => {
-                held.lose();
-                Err(StoreError::Db(sqlx::Error::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "a write as leader timed out",
-                ))))
-            }
+        let result = bounded("write as leader", write).await;
+        if result.is_err() {
+            held.lose();
         }
+        result.map(Some)
     }
 
     /// Close the session that holds the locks: every lead is released.
@@ -174,6 +161,19 @@ impl Leadership {
         }
         Ok(got)
     }
+}
+
+/// `work` on the leadership session, at most [`CHECK_TIMEOUT`] long: a
+/// session that cannot answer in time counts as lost.
+async fn bounded<T>(what: &str, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(CHECK_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Db(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("{what} timed out"),
+            ))))
+        })
 }
 
 /// End the session holding `task`'s lock if it has been idle for
@@ -227,8 +227,8 @@ async fn touch(leadership: Weak<Leadership>) {
         let Some(conn) = held.conn.as_mut() else {
             continue;
         };
-        let touched = tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(conn));
-        if !matches!(touched.await, Ok(Ok(_))) {
+        let touch = async { Ok(sqlx::query("SELECT 1").execute(conn).await?) };
+        if bounded("leadership touch", touch).await.is_err() {
             held.lose();
         }
     }
