@@ -828,6 +828,31 @@ async fn requests_after_a_database_connection_cut_do_not_fail() {
     b.shutdown().await.unwrap();
 }
 
+/// One replica on a fresh PostgreSQL database and a connection of the
+/// test's own to it (to play another replica by hand); `None` on SQLite.
+async fn one_replica_and_its_database()
+-> Option<(Option<crate::TempDir>, Replica, sqlx::PgConnection)> {
+    use sqlx::Connection;
+    let (database, dir) = fresh_database().await;
+    let Database::Postgres(url) = database.clone() else {
+        return None;
+    };
+    let replica = start_on(database, |_| {}).await;
+    let db = sqlx::PgConnection::connect(&url).await.expect("connect");
+    Some((dir, replica, db))
+}
+
+/// `payload` sent `times` over on the replicas' bus channel, in one
+/// statement, as another replica's notification.
+async fn send_on_the_bus(db: &mut sqlx::PgConnection, payload: &str, times: i32) {
+    sqlx::query("SELECT pg_notify('molecule_bus', $1) FROM generate_series(1, $2)")
+        .bind(payload)
+        .bind(times)
+        .execute(db)
+        .await
+        .expect("notify");
+}
+
 /// Notes can be lost without the listener losing its connection: another
 /// replica's outgoing queue overflowed (it then sends `lost`), a note this
 /// replica cannot read (a newer replica's), a long note whose row is gone.
@@ -837,13 +862,10 @@ async fn requests_after_a_database_connection_cut_do_not_fail() {
 /// by hand with `pg_notify`, as another replica would.
 #[tokio::test]
 async fn notes_lost_on_the_bus_make_a_replica_catch_up() {
-    use sqlx::Connection;
-    let (database, _dir) = fresh_database().await;
-    let Database::Postgres(url) = database.clone() else {
-        return;
+    let (_dir, b, mut db) = match one_replica_and_its_database().await {
+        Some(set) => set,
+        None => return,
     };
-    let b = start_on(database, |_| {}).await;
-    let mut db = sqlx::PgConnection::connect(&url).await.expect("connect");
     let peer = Uuid::new_v4();
     // Notifications carry `=` and the note, or `#` and the id of a row
     // holding a long one.
@@ -887,11 +909,7 @@ async fn notes_lost_on_the_bus_make_a_replica_catch_up() {
         }
         assert_eq!(beat(&b, ws, &token, 0.0).await, 200, "cached on B");
 
-        sqlx::query("SELECT pg_notify('molecule_bus', $1)")
-            .bind(&note)
-            .execute(&mut db)
-            .await
-            .expect("notify");
+        send_on_the_bus(&mut db, &note, 1).await;
         for (who, stream) in [("operator", &mut operator), ("workspace", &mut agent)] {
             let e = stream
                 .next_matching(|e| e.event == "RESYNC", Duration::from_secs(10))
@@ -914,18 +932,10 @@ async fn notes_lost_on_the_bus_make_a_replica_catch_up() {
     let mut operator = client(&b).subscribe().await.expect("/ws as operator");
     let note = format!("={}", json!({ "from": peer, "kind": "from_the_future" }));
     for _ in 0..20 {
-        sqlx::query("SELECT pg_notify('molecule_bus', $1)")
-            .bind(&note)
-            .execute(&mut db)
-            .await
-            .expect("notify");
+        send_on_the_bus(&mut db, &note, 1).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    sqlx::query("SELECT pg_notify('molecule_bus', $1) FROM generate_series(1, 100)")
-        .bind(&note)
-        .execute(&mut db)
-        .await
-        .expect("notify");
+    send_on_the_bus(&mut db, &note, 100).await;
     let mut frames = 0;
     while operator
         .next_matching(|e| e.event == "RESYNC", Duration::from_secs(3))
@@ -952,13 +962,10 @@ async fn notes_lost_on_the_bus_make_a_replica_catch_up() {
 /// degraded until its next heartbeat (30 s later for a real agent).
 #[tokio::test]
 async fn a_heartbeat_judged_against_a_stale_status_is_judged_again() {
-    use sqlx::Connection;
-    let (database, _dir) = fresh_database().await;
-    let Database::Postgres(url) = database.clone() else {
-        return;
+    let (_dir, b, mut db) = match one_replica_and_its_database().await {
+        Some(set) => set,
+        None => return,
     };
-    let b = start_on(database, |_| {}).await;
-    let mut db = sqlx::PgConnection::connect(&url).await.expect("connect");
     let ws = create(&b, "w").await;
     let token = register(&b, ws).await;
     assert_eq!(beat(&b, ws, &token, 0.0).await, 200);
@@ -982,11 +989,7 @@ async fn a_heartbeat_judged_against_a_stale_status_is_judged_again() {
 
     let note =
         json!({ "from": Uuid::new_v4(), "kind": "workspace", "id": ws, "status_at": changed_at });
-    sqlx::query("SELECT pg_notify('molecule_bus', $1)")
-        .bind(format!("={note}"))
-        .execute(&mut db)
-        .await
-        .expect("notify");
+    send_on_the_bus(&mut db, &format!("={note}"), 1).await;
     await_event(&mut watch, ws, "WORKSPACE_ONLINE").await;
     assert_eq!(status().await, "online");
     b.shutdown().await.unwrap();

@@ -26,15 +26,10 @@ async fn one_process_leads_a_task_until_it_ends_then_another_takes_over() {
                 // goes with it, and the next attempt of another wins.
                 let third = molecule_store::open(&b.url).await.expect("third process");
                 drop(second);
-                let mut took = false;
-                for _ in 0..100 {
-                    if third.lead("health-sweep").await.unwrap() {
-                        took = true;
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                assert!(took, "the lead passes on when its holder is gone");
+                assert!(
+                    takes_lead(third.as_ref(), "health-sweep").await,
+                    "the lead passes on when its holder is gone"
+                );
                 assert!(!first.lead("health-sweep").await.unwrap());
                 assert!(first.lead("scheduler").await.unwrap());
             }
@@ -118,15 +113,10 @@ async fn a_write_as_leader_is_fenced_by_the_lead() {
                 .unwrap(),
             None
         );
-        let mut took = false;
-        for _ in 0..100 {
-            if second.lead("provisioner").await.unwrap() {
-                took = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(took, "the lead is free once its session ended");
+        assert!(
+            takes_lead(second.as_ref(), "provisioner").await,
+            "the lead is free once its session ended"
+        );
         let (t, r, now) = restart("the new governor");
         assert_eq!(
             second
@@ -149,4 +139,16 @@ async fn status_of(
     id: uuid::Uuid,
 ) -> molecule_store::WorkspaceStatus {
     s.workspace_get(id).await.unwrap().expect("the row").status
+}
+
+/// Whether `store` takes the lead of `task` within 5 s (a released lock
+/// is free at once; an ended session's, once its backend has exited).
+async fn takes_lead(store: &dyn molecule_store::Store, task: &str) -> bool {
+    for _ in 0..100 {
+        if store.lead(task).await.unwrap() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }
