@@ -1,6 +1,7 @@
 //! The status machine under races: a restart the governor granted must not
 //! undo an operator's pause that lands in the window between the restart
-//! reading the workspace and writing its new status.
+//! reading the workspace and writing its new status, and a health sweep
+//! must not act on what it saw of a runtime that was replaced since.
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -23,19 +24,64 @@ use uuid::Uuid;
 
 use crate::fresh_database;
 
-/// A real local backend whose first `remove` waits at a gate when `armed`
-/// (the test holds the governed restart right inside its read-then-write
-/// window), and whose starts get no answer while `starts_unanswered`.
-struct GatedRemove {
-    inner: LocalProvisioner,
+/// A one-shot stop on a backend call: when `armed`, the next call tells
+/// `entered` and waits for `release`.
+#[derive(Default)]
+struct Gate {
     armed: AtomicBool,
-    starts_unanswered: AtomicBool,
     entered: Notify,
     release: Notify,
 }
 
+impl Gate {
+    fn armed() -> Self {
+        let gate = Self::default();
+        gate.armed.store(true, Ordering::SeqCst);
+        gate
+    }
+
+    /// Whether this call stopped at the gate (and was released).
+    async fn pass(&self) -> bool {
+        if !self.armed.swap(false, Ordering::SeqCst) {
+            return false;
+        }
+        self.entered.notify_one();
+        self.release.notified().await;
+        true
+    }
+
+    async fn reached(&self) {
+        tokio::time::timeout(Duration::from_secs(30), self.entered.notified())
+            .await
+            .expect("the call reaches its gate");
+    }
+}
+
+/// A real local backend with gates: on its first `remove` (the test holds
+/// a governed restart right inside its read-then-write window), and on its
+/// first `inspect`, which then answers "not found" (an observation of a
+/// runtime that has gone since). Its starts get no answer while
+/// `starts_unanswered`.
+struct Gated {
+    inner: LocalProvisioner,
+    remove: Gate,
+    inspect: Gate,
+    starts_unanswered: AtomicBool,
+}
+
+impl Gated {
+    fn new(dir: &std::path::Path) -> Self {
+        Self {
+            inner: LocalProvisioner::new(dir.to_path_buf()),
+            remove: Gate::default(),
+            inspect: Gate::default(),
+            starts_unanswered: AtomicBool::new(false),
+        }
+    }
+}
+
 #[async_trait]
-impl Provisioner for GatedRemove {
+impl Provisioner for Gated {
     fn kind(&self) -> &'static str {
         self.inner.kind()
     }
@@ -51,13 +97,13 @@ impl Provisioner for GatedRemove {
         self.inner.stop(id).await
     }
     async fn remove(&self, id: Uuid, volumes: bool) -> Result<()> {
-        if self.armed.swap(false, Ordering::SeqCst) {
-            self.entered.notify_one();
-            self.release.notified().await;
-        }
+        self.remove.pass().await;
         self.inner.remove(id, volumes).await
     }
     async fn inspect(&self, id: Uuid) -> Observation {
+        if self.inspect.pass().await {
+            return Observation::NotFound;
+        }
         self.inner.inspect(id).await
     }
     async fn logs(&self, id: Uuid, tail: usize) -> Result<String> {
@@ -124,12 +170,9 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
     let (database, dir) = fresh_database().await;
     let dir = dir.unwrap_or_default();
     let store = molecule_store::open(&database.store_url()).await.unwrap();
-    let gate = Arc::new(GatedRemove {
-        inner: LocalProvisioner::new(dir.0.clone()),
-        armed: AtomicBool::new(true),
-        starts_unanswered: AtomicBool::new(false),
-        entered: Notify::new(),
-        release: Notify::new(),
+    let gate = Arc::new(Gated {
+        remove: Gate::armed(),
+        ..Gated::new(&dir.0)
     });
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let mut config = Config::for_tests(database);
@@ -163,9 +206,7 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
         let app = app.clone();
         async move { app.provision_pending().await }
     });
-    tokio::time::timeout(Duration::from_secs(30), gate.entered.notified())
-        .await
-        .expect("the restart reaches the runtime's removal");
+    gate.remove.reached().await;
 
     // An operator pauses it meanwhile.
     let token = app.issue_token(id).await.unwrap();
@@ -175,7 +216,7 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
         .unwrap();
     let paused = app.workspace_pause(operator).await.expect("pause");
     assert_eq!(paused.paused_count, 1);
-    gate.release.notify_one();
+    gate.remove.release.notify_one();
     restarting.await.unwrap().expect("provisioner activation");
 
     let row = store.workspace_get(id).await.unwrap().unwrap();
@@ -196,12 +237,9 @@ async fn a_start_without_an_answer_stays_provisioning_and_says_why() {
     let (database, dir) = fresh_database().await;
     let dir = dir.unwrap_or_default();
     let store = molecule_store::open(&database.store_url()).await.unwrap();
-    let backend = Arc::new(GatedRemove {
-        inner: LocalProvisioner::new(dir.0.clone()),
-        armed: AtomicBool::new(false),
+    let backend = Arc::new(Gated {
         starts_unanswered: AtomicBool::new(true),
-        entered: Notify::new(),
-        release: Notify::new(),
+        ..Gated::new(&dir.0)
     });
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let mut config = Config::for_tests(database);
@@ -233,4 +271,67 @@ async fn a_start_without_an_answer_stays_provisioning_and_says_why() {
         "unknown, not failed"
     );
     assert!(row.status_reason.unwrap().contains("daemon answered 500"));
+}
+
+/// A sweep lists an online workspace and inspects it; before the answer
+/// ("not found") comes back, an operator's restart has replaced the runtime
+/// and the new one is online. The answer was about the old runtime: the
+/// sweep leaves the workspace alone. (Regression: the sweep re-read the row,
+/// saw it live, and restarted a healthy workspace; seen in CI as a restart
+/// decision after `POST /restart`.)
+#[tokio::test]
+async fn a_sweep_does_not_act_on_a_runtime_replaced_while_it_looked() {
+    let (database, dir) = fresh_database().await;
+    let dir = dir.unwrap_or_default();
+    let store = molecule_store::open(&database.store_url()).await.unwrap();
+    let backend = Arc::new(Gated {
+        inspect: Gate::armed(),
+        ..Gated::new(&dir.0)
+    });
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let mut config = Config::for_tests(database);
+    config.data_dir = dir.0.clone();
+    config.governor.backoff_start = Duration::ZERO;
+    let app = App::new(
+        Arc::new(config),
+        store.clone(),
+        Some(backend.clone()),
+        shutdown,
+    );
+    let id = Uuid::new_v4();
+    store
+        .workspace_insert(&provisioning_row(id, "replaced"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .workspace_transition(id, Transition::EXTERNAL_ONLINE, None, Utc::now())
+            .await
+            .unwrap()
+    );
+
+    let sweeping = tokio::spawn({
+        let app = app.clone();
+        async move { app.health_sweep().await }
+    });
+    backend.inspect.reached().await;
+    // The restart, as the operator's request and the new runtime's
+    // registration write it.
+    for transition in [Transition::OPERATOR_RESTART, Transition::EXTERNAL_ONLINE] {
+        assert!(
+            store
+                .workspace_transition(id, transition, None, Utc::now())
+                .await
+                .unwrap()
+        );
+    }
+    backend.inspect.release.notify_one();
+    sweeping.await.unwrap().expect("health sweep");
+
+    let row = store.workspace_get(id).await.unwrap().unwrap();
+    assert_eq!(row.status, WorkspaceStatus::Online, "{row:?}");
+    assert!(
+        !app.breaker_open(),
+        "the breaker held nothing back: the sweep itself left it alone"
+    );
 }

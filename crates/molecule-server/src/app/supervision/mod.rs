@@ -40,6 +40,26 @@ fn describe(obs: &Observation) -> String {
     }
 }
 
+/// What a health sweep listed of a workspace: its observation stands only
+/// for this runtime. Any write moves `updated_at` (a status, a url, a
+/// heartbeat), so a row read again unchanged is the one inspected.
+#[derive(PartialEq)]
+struct Incarnation {
+    status: WorkspaceStatus,
+    url: Option<String>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Incarnation {
+    fn of(r: &molecule_store::WorkspaceRow) -> Self {
+        Self {
+            status: r.status,
+            url: r.url.clone(),
+            updated_at: r.updated_at,
+        }
+    }
+}
+
 impl App {
     /// Whether the fleet breaker holds automatic restarts back.
     pub fn breaker_open(&self) -> bool {
@@ -182,6 +202,8 @@ impl App {
             .into_iter()
             .filter(|r| !r.runtime.is_external() && started(r))
             .collect();
+        let listed: std::collections::HashMap<Uuid, Incarnation> =
+            rows.iter().map(|r| (r.id, Incarnation::of(r))).collect();
         let observed: Vec<(Uuid, Observation)> = futures_util::stream::iter(rows)
             .map(|r| {
                 let p = prov.clone();
@@ -230,13 +252,11 @@ impl App {
         }
         for (id, obs) in gone {
             // Act only if nothing changed the workspace since it was listed
-            // (an operator restart or pause also makes the runtime vanish).
+            // (an operator restart or pause also makes the runtime vanish,
+            // and the restart's new runtime may be up by now: the
+            // observation was of the old one).
             let still = self.store.workspace_get(id).await.ok().flatten();
-            if still.is_some_and(|r| {
-                r.status.is_live()
-                    || (r.status == WorkspaceStatus::Provisioning
-                        && !r.url.as_deref().unwrap_or("").is_empty())
-            }) {
+            if still.is_some_and(|r| listed.get(&id) == Some(&Incarnation::of(&r))) {
                 self.workspace_gone(id, &format!("health sweep: {}", describe(&obs)))
                     .await;
             }
