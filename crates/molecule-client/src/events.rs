@@ -9,10 +9,15 @@ use molecule_types::EventEnvelope;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::client::{CONNECT_TIMEOUT, Client};
+
+/// Read buffer of a WebSocket: the library zeroes all of it before every
+/// read (128 KiB by default, for frames of a few hundred bytes).
+const READ_BUFFER: usize = 8 * 1024;
 use crate::error::ClientError;
 
 impl Client {
@@ -35,7 +40,11 @@ impl Client {
         crate::client::install_crypto_provider();
         let mut request = url.into_client_request().map_err(ws_error)?;
         request.headers_mut().extend(self.default_headers()?);
-        let handshake = tokio_tungstenite::connect_async(request);
+        let handshake = tokio_tungstenite::connect_async_with_config(
+            request,
+            Some(WebSocketConfig::default().read_buffer_size(READ_BUFFER)),
+            false,
+        );
         let socket = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
             Ok(Ok((socket, _response))) => socket,
             Ok(Err(tungstenite::Error::Http(response))) => {

@@ -85,10 +85,12 @@ pub async fn upgrade(
     }
     let terminal = app.open_terminal(access, size).await?;
     tracing::info!(workspace_id = %id, "terminal opened");
-    Ok(ws.on_upgrade(move |socket| async move {
-        bridge(&app, socket, terminal).await;
-        tracing::info!(workspace_id = %id, "terminal closed");
-    }))
+    Ok(ws
+        .read_buffer_size(super::extract::WS_READ_BUFFER)
+        .on_upgrade(move |socket| async move {
+            bridge(&app, socket, terminal).await;
+            tracing::info!(workspace_id = %id, "terminal closed");
+        }))
 }
 
 /// Why the bridge stopped.

@@ -14,7 +14,7 @@ use serde_json::json;
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use super::extract::{CallerHeader, WS_PROTOCOL, WsBearer};
+use super::extract::{CallerHeader, WS_PROTOCOL, WS_READ_BUFFER, WsBearer};
 use crate::app::App;
 use crate::app::auth::Audience;
 use crate::app::events::resync;
@@ -31,6 +31,7 @@ pub async fn upgrade(
     let audience = app.auth_events(caller.as_deref(), bearer.creds()).await?;
     // A browser that offered `molecule` (the canvas) needs it selected.
     Ok(ws
+        .read_buffer_size(WS_READ_BUFFER)
         .protocols([WS_PROTOCOL])
         .on_upgrade(move |socket| serve(app, socket, audience)))
 }

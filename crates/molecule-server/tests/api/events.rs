@@ -110,3 +110,34 @@ async fn heartbeat_statistics_are_flushed_to_the_database() {
     assert_eq!((row.active_tasks, row.last_error_rate), (3, 0.2));
     assert!(row.last_heartbeat_at.is_some());
 }
+
+/// The platform reads WebSocket frames through a small buffer (its library
+/// zeroes the whole buffer before each read); a client frame larger than
+/// it is still read whole and the socket carries on.
+#[tokio::test]
+async fn a_client_frame_larger_than_the_read_buffer_is_read_whole() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let t = start().await;
+    let url = format!("{}/ws", t.client.base_url().replacen("http", "ws", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    socket
+        .send(Message::Text("x".repeat(200 * 1024).into()))
+        .await
+        .unwrap();
+    let id = t.create("after-the-big-frame", None).await;
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(frame) = socket.next().await {
+            if let Message::Text(text) = frame.expect("the socket stays open") {
+                let e: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if e["workspace_id"] == id.to_string() {
+                    return Some(e);
+                }
+            }
+        }
+        None
+    })
+    .await
+    .expect("an event after the big frame");
+    assert!(got.is_some(), "the socket closed after the big frame");
+}
