@@ -489,7 +489,9 @@ impl App {
                 // Its heartbeats may land only on the replica that changed
                 // it: if that one dies, this one still judges it.
                 self.liveness.watch(id, self.config.liveness_ttl);
-                if let Some(at) = status_at {
+                // Only a heartbeat this replica took after the change can
+                // have been judged here against the old status.
+                if let Some(at) = status_at.filter(|&at| self.heartbeats.taken_since(id, at)) {
                     let app = self.clone();
                     let inner = &self.cluster.inner;
                     inner.rejudged.reap();

@@ -6,6 +6,7 @@
 //! statistics columns are written in batches, and reads overlay what is
 //! still buffered.
 
+use chrono::{DateTime, Utc};
 use molecule_store::HeartbeatWrite;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -68,17 +69,31 @@ impl Liveness {
     }
 }
 
-/// Latest heartbeat statistics per workspace, waiting to be written.
+/// Latest heartbeat statistics per workspace, waiting to be written, and
+/// when this process last took one (kept after the write).
 #[derive(Clone, Default)]
 pub struct HeartbeatBuffer {
     pending: Arc<Mutex<HashMap<Uuid, HeartbeatWrite>>>,
+    taken: Arc<Mutex<HashMap<Uuid, DateTime<Utc>>>>,
 }
 
 impl HeartbeatBuffer {
     pub fn push(&self, beat: HeartbeatWrite) {
+        if let Ok(mut t) = self.taken.lock() {
+            t.insert(beat.id, beat.at);
+        }
         if let Ok(mut p) = self.pending.lock() {
             p.insert(beat.id, beat);
         }
+    }
+
+    /// Whether this process took a heartbeat of `id` at `at` or later:
+    /// only such a heartbeat can have been judged here against a status
+    /// another replica had changed by then. (Unknown: true.)
+    pub fn taken_since(&self, id: Uuid, at: DateTime<Utc>) -> bool {
+        self.taken
+            .lock()
+            .map_or(true, |t| t.get(&id).is_some_and(|&last| last >= at))
     }
 
     pub fn take(&self) -> Vec<HeartbeatWrite> {
@@ -104,6 +119,9 @@ impl HeartbeatBuffer {
     pub fn discard(&self, id: Uuid) {
         if let Ok(mut p) = self.pending.lock() {
             p.remove(&id);
+        }
+        if let Ok(mut t) = self.taken.lock() {
+            t.remove(&id);
         }
     }
 }
@@ -149,6 +167,30 @@ mod tests {
         assert_eq!(l.take_expired(now), vec![a]);
         assert!(l.take_expired(now).is_empty());
         assert!(l.is_tracked(b));
+    }
+
+    #[test]
+    fn the_last_heartbeat_taken_is_remembered_after_the_write() {
+        let buf = HeartbeatBuffer::default();
+        let (id, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let at = chrono::Utc::now();
+        let second = chrono::Duration::seconds(1);
+        buf.push(HeartbeatWrite {
+            id,
+            error_rate: 0.0,
+            sample_error: String::new(),
+            active_tasks: 0,
+            uptime_seconds: 0,
+            current_task: String::new(),
+            at,
+        });
+        assert_eq!(buf.take().len(), 1, "written");
+        assert!(buf.taken_since(id, at - second));
+        assert!(buf.taken_since(id, at));
+        assert!(!buf.taken_since(id, at + second), "a change after it");
+        assert!(!buf.taken_since(other, at - second), "none taken here");
+        buf.discard(id);
+        assert!(!buf.taken_since(id, at - second), "forgotten");
     }
 
     #[test]
