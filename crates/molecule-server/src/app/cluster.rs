@@ -485,7 +485,7 @@ impl App {
                 }
             }
             What::Workspace { id, status_at } => {
-                self.forget_workspace(id);
+                self.forget_workspace(id, status_at.is_some());
                 // Its heartbeats may land only on the replica that changed
                 // it: if that one dies, this one still judges it.
                 self.liveness.watch(id, self.config.liveness_ttl);
@@ -566,13 +566,18 @@ impl App {
         self.cluster.send(What::Superseded { id, reset });
     }
 
-    /// Drop everything this replica cached about `id`.
-    fn forget_workspace(&self, id: Uuid) {
+    /// Drop what this replica cached about `id`: everything, or after a
+    /// status write all but its tokens (a status says nothing about them:
+    /// revocations, a deletion's included, come in a note of their own,
+    /// see [`App::tokens_revoked`]).
+    fn forget_workspace(&self, id: Uuid, status_only: bool) {
         self.hot.invalidate(id);
         self.targets.invalidate(id);
         self.urls.clear(id);
         self.hierarchy.forget(id);
-        self.tokens.forget(&[id]);
+        if !status_only {
+            self.tokens.forget(&[id]);
+        }
     }
 
     /// Notes from the other replicas were lost (the listener was cut off
