@@ -99,6 +99,11 @@ pub struct DockerProvisioner {
     opts: DockerOptions,
     gateway: Option<IpAddr>,
     host_cpus: Option<i64>,
+    /// Containers this process asked the engine to remove without seeing
+    /// the answer: the removal may still be under way (the old runtime
+    /// still running while it is killed) or may never have happened.
+    /// Such a container is never adopted; a start removes it first.
+    doomed: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl DockerProvisioner {
@@ -111,6 +116,7 @@ impl DockerProvisioner {
             opts,
             gateway: engine.gateway,
             host_cpus: engine.host_cpus,
+            doomed: Default::default(),
         })
     }
 
@@ -166,8 +172,9 @@ impl DockerProvisioner {
 
     /// Force-remove a container; absent is success.
     async fn remove_container(&self, name: &str) -> Result<()> {
+        self.set_doomed(name, true);
         let opts = RemoveContainerOptionsBuilder::default().force(true).build();
-        match self
+        let removed = match self
             .call(
                 "remove_container",
                 self.docker.remove_container(name, Some(opts)),
@@ -179,7 +186,27 @@ impl DockerProvisioner {
             Err(e) if e.status() == Some(409) => self.wait_gone(name).await,
             Err(e) if !e.is_not_found() => Err(e.into()),
             _ => Ok(()),
+        };
+        // Without an answer the container stays doomed: whatever the
+        // engine did, it is not a runtime to adopt.
+        if removed.is_ok() {
+            self.set_doomed(name, false);
         }
+        removed
+    }
+
+    fn set_doomed(&self, name: &str, doomed: bool) {
+        if let Ok(mut d) = self.doomed.lock() {
+            if doomed {
+                d.insert(name.to_string());
+            } else {
+                d.remove(name);
+            }
+        }
+    }
+
+    fn is_doomed(&self, name: &str) -> bool {
+        self.doomed.lock().is_ok_and(|d| d.contains(name))
     }
 
     /// Poll until the container no longer exists, within one call timeout.
@@ -362,6 +389,12 @@ impl Provisioner for DockerProvisioner {
     async fn ensure(&self, spec: &WorkspaceSpec) -> Result<Started> {
         let id = spec.workspace_id;
         let name = container_name(id);
+        if self.is_doomed(&name) {
+            // A removal whose answer was lost (a restart's): finish it
+            // before anything else, or the old runtime, still running
+            // while the engine kills it, would be adopted as the new one.
+            self.remove_container(&name).await?;
+        }
         match self.inspect_container(&name).await {
             Ok(c) => {
                 // The name is ours by convention, but never replace a

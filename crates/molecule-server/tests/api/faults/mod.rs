@@ -447,6 +447,72 @@ async fn an_operator_restart_in_progress_is_not_taken_for_a_crash() {
     operator_action_in_progress_is_not_a_crash("restart", WorkspaceStatus::Online).await;
 }
 
+/// The engine's id of the container of `id`.
+fn container_id(id: Uuid) -> String {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "--format", "{{.Id}}", &container_name(id)])
+        .output()
+        .expect("docker inspect");
+    assert!(
+        out.status.success(),
+        "docker inspect: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// An operator's restart whose removal got no answer (here the engine
+/// never saw the request; on a loaded engine it may still be killing the
+/// container) starts a new container: the old one, which the platform
+/// asked to remove, is never adopted as the new runtime. (Regression: the
+/// start found the old container still running and adopted it, so the
+/// restart did nothing; when a slow removal finished later, a sweep found
+/// the adopted runtime gone and restarted it — seen in CI as a restart
+/// decision after `POST /restart`.)
+#[tokio::test]
+async fn a_restart_whose_removal_was_not_answered_does_not_adopt_the_old_container() {
+    use molecule_testkit::Transient;
+    let proxy = proxy();
+    let Some(t) = start_through(&proxy).await else {
+        return;
+    };
+    let ids = provision(&t.client, 1).await;
+    let id = ids.0[0];
+    let before = container_id(id);
+
+    let name = container_name(id);
+    proxy.set_filter(move |r| {
+        r.method == "DELETE" && r.path.ends_with(&format!("/containers/{name}"))
+    });
+    proxy.set_kinds(&[Transient::Eof]);
+    proxy.set_transient_share(1.0);
+    let operator = t.minted(id).await;
+    let answer = operator
+        .request(
+            molecule_client::Method::POST,
+            &format!("/workspaces/{id}/restart"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(
+        proxy.counts().of(Transient::Eof) >= 1,
+        "{:?}",
+        proxy.counts()
+    );
+    proxy.faults_off();
+    wait_status(&t.client, id, WorkspaceStatus::Online, BOOT).await;
+    assert_ne!(
+        container_id(id),
+        before,
+        "the restart runs a new container, not the one it asked to remove"
+    );
+
+    delete_all(&t.client, &ids).await;
+    proxy.stop();
+}
+
 #[tokio::test]
 async fn a_real_kill_through_a_clean_proxy_restarts_once() {
     let proxy = proxy();
