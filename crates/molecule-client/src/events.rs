@@ -14,11 +14,11 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::client::{CONNECT_TIMEOUT, Client};
+use crate::error::ClientError;
 
 /// Read buffer of a WebSocket: the library zeroes all of it before every
 /// read (128 KiB by default, for frames of a few hundred bytes).
 const READ_BUFFER: usize = 8 * 1024;
-use crate::error::ClientError;
 
 impl Client {
     /// Opens the event WebSocket, sending the client's `X-Workspace-ID` and
