@@ -70,20 +70,24 @@ impl Liveness {
 }
 
 /// Latest heartbeat statistics per workspace, waiting to be written, and
-/// when this process last took one (kept after the write).
+/// when this process last took one (kept after the write). One lock for
+/// both: a heartbeat takes it once.
 #[derive(Clone, Default)]
 pub struct HeartbeatBuffer {
-    pending: Arc<Mutex<HashMap<Uuid, HeartbeatWrite>>>,
-    taken: Arc<Mutex<HashMap<Uuid, DateTime<Utc>>>>,
+    inner: Arc<Mutex<Beats>>,
+}
+
+#[derive(Default)]
+struct Beats {
+    pending: HashMap<Uuid, HeartbeatWrite>,
+    taken: HashMap<Uuid, DateTime<Utc>>,
 }
 
 impl HeartbeatBuffer {
     pub fn push(&self, beat: HeartbeatWrite) {
-        if let Ok(mut t) = self.taken.lock() {
-            t.insert(beat.id, beat.at);
-        }
-        if let Ok(mut p) = self.pending.lock() {
-            p.insert(beat.id, beat);
+        if let Ok(mut b) = self.inner.lock() {
+            b.taken.insert(beat.id, beat.at);
+            b.pending.insert(beat.id, beat);
         }
     }
 
@@ -91,37 +95,35 @@ impl HeartbeatBuffer {
     /// only such a heartbeat can have been judged here against a status
     /// another replica had changed by then. (Unknown: true.)
     pub fn taken_since(&self, id: Uuid, at: DateTime<Utc>) -> bool {
-        self.taken
+        self.inner
             .lock()
-            .map_or(true, |t| t.get(&id).is_some_and(|&last| last >= at))
+            .map_or(true, |b| b.taken.get(&id).is_some_and(|&last| last >= at))
     }
 
     pub fn take(&self) -> Vec<HeartbeatWrite> {
-        self.pending
+        self.inner
             .lock()
-            .map(|mut p| p.drain().map(|(_, v)| v).collect())
+            .map(|mut b| b.pending.drain().map(|(_, v)| v).collect())
             .unwrap_or_default()
     }
 
     /// Put back a batch that failed to write, unless newer beats arrived.
     pub fn restore(&self, beats: Vec<HeartbeatWrite>) {
-        if let Ok(mut p) = self.pending.lock() {
-            for b in beats {
-                p.entry(b.id).or_insert(b);
+        if let Ok(mut b) = self.inner.lock() {
+            for beat in beats {
+                b.pending.entry(beat.id).or_insert(beat);
             }
         }
     }
 
     pub fn pending(&self, id: Uuid) -> Option<HeartbeatWrite> {
-        self.pending.lock().ok()?.get(&id).cloned()
+        self.inner.lock().ok()?.pending.get(&id).cloned()
     }
 
     pub fn discard(&self, id: Uuid) {
-        if let Ok(mut p) = self.pending.lock() {
-            p.remove(&id);
-        }
-        if let Ok(mut t) = self.taken.lock() {
-            t.remove(&id);
+        if let Ok(mut b) = self.inner.lock() {
+            b.pending.remove(&id);
+            b.taken.remove(&id);
         }
     }
 }
