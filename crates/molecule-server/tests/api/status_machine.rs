@@ -165,26 +165,54 @@ fn provisioning_row(id: Uuid, name: &str) -> NewWorkspace {
     }
 }
 
-#[tokio::test]
-async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
+/// An app on a fresh database with a [`Gated`] backend on its data
+/// directory, shaped by `shape`; its governor grants a first restart at
+/// once.
+struct Setup {
+    app: App,
+    store: Arc<dyn molecule_store::Store>,
+    backend: Arc<Gated>,
+    _stop: tokio::sync::watch::Sender<bool>,
+    _dir: crate::TempDir,
+}
+
+async fn setup(shape: impl FnOnce(Gated) -> Gated) -> Setup {
     let (database, dir) = fresh_database().await;
     let dir = dir.unwrap_or_default();
     let store = molecule_store::open(&database.store_url()).await.unwrap();
-    let gate = Arc::new(Gated {
-        remove: Gate::armed(),
-        ..Gated::new(&dir.0)
-    });
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let backend = Arc::new(shape(Gated::new(&dir.0)));
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
     let mut config = Config::for_tests(database);
     config.data_dir = dir.0.clone();
-    // The governor grants the first restart at once.
     config.governor.backoff_start = Duration::ZERO;
     let app = App::new(
         Arc::new(config),
         store.clone(),
-        Some(gate.clone()),
+        Some(backend.clone()),
         shutdown,
     );
+    Setup {
+        app,
+        store,
+        backend,
+        _stop: stop,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
+    let Setup {
+        app,
+        store,
+        backend: gate,
+        _stop,
+        _dir,
+    } = setup(|g| Gated {
+        remove: Gate::armed(),
+        ..g
+    })
+    .await;
 
     let id = Uuid::new_v4();
     store
@@ -234,22 +262,17 @@ async fn a_governed_restart_does_not_undo_a_concurrent_pause() {
 
 #[tokio::test]
 async fn a_start_without_an_answer_stays_provisioning_and_says_why() {
-    let (database, dir) = fresh_database().await;
-    let dir = dir.unwrap_or_default();
-    let store = molecule_store::open(&database.store_url()).await.unwrap();
-    let backend = Arc::new(Gated {
+    let Setup {
+        app,
+        store,
+        backend: _,
+        _stop,
+        _dir,
+    } = setup(|g| Gated {
         starts_unanswered: AtomicBool::new(true),
-        ..Gated::new(&dir.0)
-    });
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let mut config = Config::for_tests(database);
-    config.data_dir = dir.0.clone();
-    let app = App::new(
-        Arc::new(config),
-        store.clone(),
-        Some(backend.clone()),
-        shutdown,
-    );
+        ..g
+    })
+    .await;
     let id = Uuid::new_v4();
     store
         .workspace_insert(&provisioning_row(id, "unanswered"))
@@ -281,23 +304,17 @@ async fn a_start_without_an_answer_stays_provisioning_and_says_why() {
 /// decision after `POST /restart`.)
 #[tokio::test]
 async fn a_sweep_does_not_act_on_a_runtime_replaced_while_it_looked() {
-    let (database, dir) = fresh_database().await;
-    let dir = dir.unwrap_or_default();
-    let store = molecule_store::open(&database.store_url()).await.unwrap();
-    let backend = Arc::new(Gated {
+    let Setup {
+        app,
+        store,
+        backend,
+        _stop,
+        _dir,
+    } = setup(|g| Gated {
         inspect: Gate::armed(),
-        ..Gated::new(&dir.0)
-    });
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let mut config = Config::for_tests(database);
-    config.data_dir = dir.0.clone();
-    config.governor.backoff_start = Duration::ZERO;
-    let app = App::new(
-        Arc::new(config),
-        store.clone(),
-        Some(backend.clone()),
-        shutdown,
-    );
+        ..g
+    })
+    .await;
     let id = Uuid::new_v4();
     store
         .workspace_insert(&provisioning_row(id, "replaced"))
