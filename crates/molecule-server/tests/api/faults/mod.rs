@@ -185,15 +185,23 @@ async fn assert_all_online(c: &Client, ids: &[Uuid], when: &str) {
 
 /// `docker kill` of workspace `id`'s container.
 fn docker_kill(id: Uuid) {
+    docker(&["kill", &container_name(id)]);
+}
+
+/// Run the docker CLI with `args` and return its output, trimmed; a
+/// failure fails the test.
+fn docker(args: &[&str]) -> String {
     let out = std::process::Command::new("docker")
-        .args(["kill", &container_name(id)])
+        .args(args)
         .output()
-        .expect("docker kill");
+        .expect("docker runs");
     assert!(
         out.status.success(),
-        "docker kill: {}",
+        "docker {}: {}",
+        args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Sum of every series of a counter in the Prometheus text.
@@ -377,6 +385,22 @@ async fn mass_not_found_trips_the_fleet_breaker() {
     proxy.stop();
 }
 
+/// `POST /workspaces/:id/<action>` (pause, restart, …) with the
+/// workspace's own token, as an operator's tool does; it must answer 200.
+async fn act_as_operator(t: &TestServer, id: Uuid, action: &str) {
+    let answer = t
+        .minted(id)
+        .await
+        .request(
+            molecule_client::Method::POST,
+            &format!("/workspaces/{id}/{action}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{action}: {}", answer.text());
+}
+
 /// A pause or an operator's restart stops the runtime; a health sweep that
 /// finds it gone before the action is over must not take it for a crash.
 /// Here the engine removes the container at once but its answer is held
@@ -401,17 +425,8 @@ async fn operator_action_in_progress_is_not_a_crash(action: &str, then: Workspac
     });
     proxy.set_kinds(&[Transient::DeadlineExceeded]);
     proxy.set_transient_share(1.0);
-    let operator = t.minted(id).await;
     let acted = chrono::Utc::now();
-    let answer = operator
-        .request(
-            molecule_client::Method::POST,
-            &format!("/workspaces/{id}/{action}"),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(answer.status, 200, "{}", answer.text());
+    act_as_operator(&t, id, action).await;
     assert!(
         proxy.counts().deadline_exceeded >= 1,
         "{:?}",
@@ -449,16 +464,7 @@ async fn an_operator_restart_in_progress_is_not_taken_for_a_crash() {
 
 /// The engine's id of the container of `id`.
 fn container_id(id: Uuid) -> String {
-    let out = std::process::Command::new("docker")
-        .args(["inspect", "--format", "{{.Id}}", &container_name(id)])
-        .output()
-        .expect("docker inspect");
-    assert!(
-        out.status.success(),
-        "docker inspect: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    docker(&["inspect", "--format", "{{.Id}}", &container_name(id)])
 }
 
 /// An operator's restart whose removal got no answer (here the engine
@@ -486,16 +492,7 @@ async fn a_restart_whose_removal_was_not_answered_does_not_adopt_the_old_contain
     });
     proxy.set_kinds(&[Transient::Eof]);
     proxy.set_transient_share(1.0);
-    let operator = t.minted(id).await;
-    let answer = operator
-        .request(
-            molecule_client::Method::POST,
-            &format!("/workspaces/{id}/restart"),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(answer.status, 200, "{}", answer.text());
+    act_as_operator(&t, id, "restart").await;
     assert!(
         proxy.counts().of(Transient::Eof) >= 1,
         "{:?}",

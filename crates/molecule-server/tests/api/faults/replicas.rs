@@ -324,23 +324,14 @@ impl Drop for Balancer {
 /// container network): the first address of its subnet, as Docker assigns
 /// it when the gateway is not set explicitly.
 fn docker_bridge_ip() -> String {
-    let out = std::process::Command::new("docker")
-        .args([
-            "network",
-            "inspect",
-            "bridge",
-            "-f",
-            "{{(index .IPAM.Config 0).Gateway}}|{{(index .IPAM.Config 0).Subnet}}",
-        ])
-        .output()
-        .expect("docker network inspect");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (gateway, subnet) = text.trim().split_once('|').unwrap_or_default();
+    let text = docker(&[
+        "network",
+        "inspect",
+        "bridge",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}|{{(index .IPAM.Config 0).Subnet}}",
+    ]);
+    let (gateway, subnet) = text.split_once('|').unwrap_or_default();
     if !gateway.is_empty() {
         return gateway.to_string();
     }
