@@ -81,7 +81,16 @@ pub struct HeartbeatBuffer {
 struct Beats {
     pending: HashMap<Uuid, HeartbeatWrite>,
     taken: HashMap<Uuid, DateTime<Utc>>,
+    /// When `taken` last lost its old entries.
+    pruned_at: Option<DateTime<Utc>>,
 }
+
+/// How long this process remembers taking a workspace's heartbeat. Another
+/// replica's status note arrives within milliseconds (a bus that falls
+/// silent for longer is caught up with as after a gap), so an older entry
+/// matters to no note: it is of a workspace whose heartbeats go to another
+/// replica now, or that was deleted through one.
+const TAKEN_KEPT: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 impl HeartbeatBuffer {
     pub fn push(&self, beat: HeartbeatWrite) {
@@ -100,11 +109,17 @@ impl HeartbeatBuffer {
             .map_or(true, |b| b.taken.get(&id).is_some_and(|&last| last >= at))
     }
 
-    pub fn take(&self) -> Vec<HeartbeatWrite> {
-        self.inner
-            .lock()
-            .map(|mut b| b.pending.drain().map(|(_, v)| v).collect())
-            .unwrap_or_default()
+    /// The heartbeats waiting to be written; at most every [`TAKEN_KEPT`],
+    /// the memory of heartbeats taken before `now - TAKEN_KEPT` goes too.
+    pub fn take(&self, now: DateTime<Utc>) -> Vec<HeartbeatWrite> {
+        let Ok(mut b) = self.inner.lock() else {
+            return Vec::new();
+        };
+        if b.pruned_at.is_none_or(|t| now - t >= TAKEN_KEPT) {
+            b.taken.retain(|_, &mut at| now - at < TAKEN_KEPT);
+            b.pruned_at = Some(now);
+        }
+        b.pending.drain().map(|(_, v)| v).collect()
     }
 
     /// Put back a batch that failed to write, unless newer beats arrived.
@@ -171,22 +186,26 @@ mod tests {
         assert!(l.is_tracked(b));
     }
 
+    fn beat(id: Uuid, at: DateTime<Utc>, n: i32) -> HeartbeatWrite {
+        HeartbeatWrite {
+            id,
+            error_rate: 0.0,
+            sample_error: String::new(),
+            active_tasks: n,
+            uptime_seconds: n,
+            current_task: String::new(),
+            at,
+        }
+    }
+
     #[test]
     fn the_last_heartbeat_taken_is_remembered_after_the_write() {
         let buf = HeartbeatBuffer::default();
         let (id, other) = (Uuid::new_v4(), Uuid::new_v4());
         let at = chrono::Utc::now();
         let second = chrono::Duration::seconds(1);
-        buf.push(HeartbeatWrite {
-            id,
-            error_rate: 0.0,
-            sample_error: String::new(),
-            active_tasks: 0,
-            uptime_seconds: 0,
-            current_task: String::new(),
-            at,
-        });
-        assert_eq!(buf.take().len(), 1, "written");
+        buf.push(beat(id, at, 0));
+        assert_eq!(buf.take(at).len(), 1, "written");
         assert!(buf.taken_since(id, at - second));
         assert!(buf.taken_since(id, at));
         assert!(!buf.taken_since(id, at + second), "a change after it");
@@ -196,24 +215,33 @@ mod tests {
     }
 
     #[test]
+    fn heartbeats_taken_long_ago_are_forgotten() {
+        let buf = HeartbeatBuffer::default();
+        let (old, recent) = (Uuid::new_v4(), Uuid::new_v4());
+        let start = chrono::Utc::now();
+        buf.push(beat(old, start, 0));
+        buf.take(start);
+        let later = start + TAKEN_KEPT - chrono::TimeDelta::seconds(1);
+        buf.push(beat(recent, later, 0));
+        buf.take(later);
+        assert!(buf.taken_since(old, start), "kept within the bound");
+        let much_later = start + TAKEN_KEPT;
+        buf.take(much_later);
+        assert!(!buf.taken_since(old, start), "forgotten past the bound");
+        assert!(buf.taken_since(recent, later), "the recent one is kept");
+    }
+
+    #[test]
     fn heartbeat_buffer_keeps_latest_and_restore_does_not_clobber() {
         let buf = HeartbeatBuffer::default();
         let id = Uuid::new_v4();
-        let beat = |n: i32| HeartbeatWrite {
-            id,
-            error_rate: 0.0,
-            sample_error: String::new(),
-            active_tasks: n,
-            uptime_seconds: n,
-            current_task: String::new(),
-            at: chrono::Utc::now(),
-        };
-        buf.push(beat(1));
-        buf.push(beat(2));
-        let taken = buf.take();
+        let now = chrono::Utc::now();
+        buf.push(beat(id, now, 1));
+        buf.push(beat(id, now, 2));
+        let taken = buf.take(now);
         assert_eq!(taken.len(), 1);
         assert_eq!(taken[0].active_tasks, 2);
-        buf.push(beat(3));
+        buf.push(beat(id, now, 3));
         buf.restore(taken);
         assert_eq!(buf.pending(id).unwrap().active_tasks, 3);
     }

@@ -393,7 +393,7 @@ impl App {
 
     /// Write buffered heartbeat statistics in one batch.
     pub async fn flush_heartbeats(&self) -> AppResult<usize> {
-        let batch = self.heartbeats.take();
+        let batch = self.heartbeats.take(self.now());
         if batch.is_empty() {
             return Ok(0);
         }
