@@ -38,6 +38,9 @@ pub const LABEL_INSTANCE: &str = "molecule.instance";
 /// config volume it mounts. Helpers never carry [`LABEL_WORKSPACE`], so
 /// `list` and the orphan reaper never mistake one for the workspace.
 pub const LABEL_HELPER_FOR: &str = "molecule.helper_for";
+/// Label carrying the [`WorkspaceSpec::generation`] a container was
+/// created for.
+pub const LABEL_GENERATION: &str = "molecule.generation";
 /// Port the agent listens on inside its container.
 pub const AGENT_PORT: u16 = 8000;
 
@@ -82,6 +85,14 @@ pub struct WorkspaceSpec {
     /// Files written into `/configs` (path relative to it, contents).
     pub config_files: Vec<(String, Vec<u8>)>,
     pub workspace_dir: Option<(PathBuf, DirAccess)>,
+    /// Which start of the workspace this is: the same value for every
+    /// attempt of one start (on whichever replica), a new one for the next
+    /// start (a restart, a resume). A running instance of another
+    /// generation is the previous runtime, which may still be shutting
+    /// down after a removal whose answer was lost: it is replaced, never
+    /// adopted. One of this generation (started by an attempt whose
+    /// platform died before recording it) is adopted.
+    pub generation: String,
 }
 
 /// Where a started workspace can be reached.
@@ -141,8 +152,9 @@ pub trait Provisioner: Send + Sync + 'static {
     /// `"docker"` or `"local"`.
     fn kind(&self) -> &'static str;
 
-    /// Make the workspace run: adopt a running instance with the same name
-    /// and label, else (re)create and start it. Idempotent.
+    /// Make the workspace run: adopt a running instance with the same name,
+    /// label and [`WorkspaceSpec::generation`], else (re)create and start
+    /// it. Idempotent for one generation.
     async fn ensure(&self, spec: &WorkspaceSpec) -> Result<Started>;
 
     /// Stop the workspace (keeps its volumes). Not running is success.

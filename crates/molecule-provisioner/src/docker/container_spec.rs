@@ -5,8 +5,8 @@
 
 use crate::files::relative_path;
 use crate::{
-    AGENT_PORT, DirAccess, LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_MANAGED, LABEL_WORKSPACE,
-    WorkspaceSpec,
+    AGENT_PORT, DirAccess, LABEL_GENERATION, LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_MANAGED,
+    LABEL_WORKSPACE, WorkspaceSpec,
 };
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding, PortMap,
@@ -259,10 +259,12 @@ pub(crate) fn create_body(spec: &WorkspaceSpec, place: Placement<'_>) -> Contain
             host.pid_mode = Some("host".into());
         }
     }
+    let mut labels = labels(spec.workspace_id, place.instance);
+    labels.insert(LABEL_GENERATION.to_string(), spec.generation.clone());
     let mut body = ContainerCreateBody {
         image: Some(spec.image.clone()),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        labels: Some(labels(spec.workspace_id, place.instance)),
+        labels: Some(labels),
         exposed_ports: Some(vec![port_key.clone()]),
         ..Default::default()
     };

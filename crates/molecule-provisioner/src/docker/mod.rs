@@ -23,9 +23,9 @@ pub use container_spec::{
 };
 
 use crate::{
-    AGENT_PORT, ExecOutput, FileEntry, FileRoot, FileSource, LABEL_HELPER_FOR, LABEL_INSTANCE,
-    LABEL_MANAGED, LABEL_WORKSPACE, ListDepth, Observation, ProvisionError, Provisioner, Result,
-    Started, Terminal, TerminalSize, WorkspaceSpec,
+    AGENT_PORT, ExecOutput, FileEntry, FileRoot, FileSource, LABEL_GENERATION, LABEL_HELPER_FOR,
+    LABEL_INSTANCE, LABEL_MANAGED, LABEL_WORKSPACE, ListDepth, Observation, ProvisionError,
+    Provisioner, Result, Started, Terminal, TerminalSize, WorkspaceSpec,
 };
 use async_trait::async_trait;
 use bollard::Docker;
@@ -99,11 +99,6 @@ pub struct DockerProvisioner {
     opts: DockerOptions,
     gateway: Option<IpAddr>,
     host_cpus: Option<i64>,
-    /// Containers this process asked the engine to remove without seeing
-    /// the answer: the removal may still be under way (the old runtime
-    /// still running while it is killed) or may never have happened.
-    /// Such a container is never adopted; a start removes it first.
-    doomed: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl DockerProvisioner {
@@ -116,7 +111,6 @@ impl DockerProvisioner {
             opts,
             gateway: engine.gateway,
             host_cpus: engine.host_cpus,
-            doomed: Default::default(),
         })
     }
 
@@ -172,9 +166,8 @@ impl DockerProvisioner {
 
     /// Force-remove a container; absent is success.
     async fn remove_container(&self, name: &str) -> Result<()> {
-        self.set_doomed(name, true);
         let opts = RemoveContainerOptionsBuilder::default().force(true).build();
-        let removed = match self
+        match self
             .call(
                 "remove_container",
                 self.docker.remove_container(name, Some(opts)),
@@ -182,31 +175,12 @@ impl DockerProvisioner {
             .await
         {
             // Another removal of the same container is under way (a restart
-            // racing a pause, say): wait for it to finish rather than fail.
+            // racing a pause, say, or the removal of a previous runtime
+            // whose answer was lost): wait for it to finish rather than fail.
             Err(e) if e.status() == Some(409) => self.wait_gone(name).await,
             Err(e) if !e.is_not_found() => Err(e.into()),
             _ => Ok(()),
-        };
-        // Without an answer the container stays doomed: whatever the
-        // engine did, it is not a runtime to adopt.
-        if removed.is_ok() {
-            self.set_doomed(name, false);
         }
-        removed
-    }
-
-    fn set_doomed(&self, name: &str, doomed: bool) {
-        if let Ok(mut d) = self.doomed.lock() {
-            if doomed {
-                d.insert(name.to_string());
-            } else {
-                d.remove(name);
-            }
-        }
-    }
-
-    fn is_doomed(&self, name: &str) -> bool {
-        self.doomed.lock().is_ok_and(|d| d.contains(name))
     }
 
     /// Poll until the container no longer exists, within one call timeout.
@@ -372,11 +346,15 @@ fn facts_of(c: &ContainerInspectResponse) -> InspectFacts {
 }
 
 fn owner_of(c: &ContainerInspectResponse) -> Option<&str> {
+    label_of(c, LABEL_WORKSPACE)
+}
+
+fn label_of<'a>(c: &'a ContainerInspectResponse, label: &str) -> Option<&'a str> {
     c.config
         .as_ref()?
         .labels
         .as_ref()?
-        .get(LABEL_WORKSPACE)
+        .get(label)
         .map(String::as_str)
 }
 
@@ -389,12 +367,6 @@ impl Provisioner for DockerProvisioner {
     async fn ensure(&self, spec: &WorkspaceSpec) -> Result<Started> {
         let id = spec.workspace_id;
         let name = container_name(id);
-        if self.is_doomed(&name) {
-            // A removal whose answer was lost (a restart's): finish it
-            // before anything else, or the old runtime, still running
-            // while the engine kills it, would be adopted as the new one.
-            self.remove_container(&name).await?;
-        }
         match self.inspect_container(&name).await {
             Ok(c) => {
                 // The name is ours by convention, but never replace a
@@ -405,11 +377,18 @@ impl Provisioner for DockerProvisioner {
                     )));
                 }
                 if observe(facts_of(&c)) == Observation::Running {
-                    if let Some(started) = Self::started_from(&c, &name, true) {
+                    let generation = label_of(&c, LABEL_GENERATION);
+                    if generation != Some(spec.generation.as_str()) {
+                        // The previous runtime: its removal (a restart's,
+                        // perhaps by another replica) is under way or its
+                        // answer was lost. Never the new runtime.
+                        tracing::info!(workspace_id = %id, container = %name, generation = generation.unwrap_or("none"), "a previous runtime still runs; replacing it");
+                    } else if let Some(started) = Self::started_from(&c, &name, true) {
                         tracing::info!(workspace_id = %id, container = %name, url = %started.url, "adopted running container");
                         return Ok(started);
+                    } else {
+                        tracing::warn!(workspace_id = %id, container = %name, "running container has no published port; recreating");
                     }
-                    tracing::warn!(workspace_id = %id, container = %name, "running container has no published port; recreating");
                 }
                 self.remove_container(&name).await?;
             }

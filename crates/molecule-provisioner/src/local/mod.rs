@@ -41,6 +41,8 @@ struct LocalChild {
     log: SharedLog,
     work_dir: PathBuf,
     env: Vec<(String, String)>,
+    /// The [`WorkspaceSpec::generation`] it was started for.
+    generation: String,
 }
 
 impl LocalChild {
@@ -244,9 +246,10 @@ impl Provisioner for LocalProvisioner {
         {
             let mut children = self.children();
             if let Some(c) = children.get_mut(&id) {
-                if c.observe() == Observation::Running {
+                if c.observe() == Observation::Running && c.generation == spec.generation {
                     return Ok(c.started(true));
                 }
+                // Exited, or a previous runtime: dropped, so killed.
                 children.remove(&id);
             }
         }
@@ -310,11 +313,14 @@ impl Provisioner for LocalProvisioner {
             log,
             work_dir,
             env,
+            generation: spec.generation.clone(),
         };
         let mut children = self.children();
-        // A concurrent ensure won the race: keep its process, drop (kill) ours.
+        // A concurrent ensure of this start won the race: keep its process,
+        // drop (kill) ours.
         if let Some(existing) = children.get_mut(&id)
             && existing.observe() == Observation::Running
+            && existing.generation == spec.generation
         {
             fresh.signal(libc::SIGKILL);
             return Ok(existing.started(true));

@@ -227,6 +227,18 @@ async fn docker_workspace_lifecycle() {
     assert!(again.adopted);
     assert_eq!(again.url, started.url);
 
+    // The next start (another generation) never adopts the running
+    // container of the last one: it replaces it.
+    let container = inspect_format(&name, "{{.Id}}");
+    s.generation = "2".into();
+    let next = p.ensure(&s).await.expect("ensure, next generation");
+    assert!(!next.adopted);
+    assert_ne!(inspect_format(&name, "{{.Id}}"), container);
+    assert_eq!(
+        inspect_format(&name, "{{index .Config.Labels \"molecule.generation\"}}"),
+        "2"
+    );
+
     assert!(cli(&["kill", &name]).0, "docker kill");
     wait_for_observation(&p, id, Observation::Exited { code: Some(137) }).await;
     let listed = p.list().await.expect("list");

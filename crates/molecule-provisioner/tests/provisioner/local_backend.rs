@@ -129,6 +129,19 @@ async fn local_workspace_lifecycle() {
     assert_eq!(p.inspect(id).await, Observation::Running);
     logs_containing(&p, id, "started port=").await;
 
+    // The next start (another generation) replaces the running process of
+    // the last one instead of adopting it.
+    let pid_of = || std::fs::read_to_string(workspace_dir.join("pid")).unwrap_or_default();
+    let before = pid_of();
+    s.generation = "2".into();
+    let next = p.ensure(&s).await.expect("ensure, next generation");
+    assert!(!next.adopted);
+    eventually("a new process", Duration::from_secs(10), || async {
+        let now = pid_of();
+        (!now.trim().is_empty() && now != before).then_some(())
+    })
+    .await;
+
     // Graceful: the script's TERM trap exits 0.
     p.stop(id).await.expect("stop");
     assert_eq!(p.inspect(id).await, Observation::Exited { code: Some(0) });

@@ -25,6 +25,7 @@ pub fn spec(image: &str, tier: i32, files: &[(&str, &str)]) -> WorkspaceSpec {
             .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
             .collect(),
         workspace_dir: None,
+        generation: "1".into(),
     }
 }
 

@@ -15,6 +15,7 @@ fn spec(tier: i32) -> WorkspaceSpec {
         env: vec![("WORKSPACE_ID".into(), "x".into())],
         config_files: vec![],
         workspace_dir: Some((PathBuf::from("/srv/repo"), DirAccess::ReadOnly)),
+        generation: "2026-12-08T02:00:00.123456Z".into(),
     }
 }
 
@@ -91,6 +92,7 @@ fn container_carries_name_labels_env_and_loopback_port() {
         "3f1c0b7e-1234-4000-8000-000000000001"
     );
     assert_eq!(labels[LABEL_MANAGED], "true");
+    assert_eq!(labels[LABEL_GENERATION], "2026-12-08T02:00:00.123456Z");
     assert_eq!(body.env.unwrap(), vec!["WORKSPACE_ID=x".to_string()]);
     assert_eq!(body.exposed_ports.unwrap(), vec!["8000/tcp".to_string()]);
     let host = body.host_config.unwrap();

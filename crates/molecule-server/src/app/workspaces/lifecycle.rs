@@ -227,9 +227,10 @@ impl App {
                     return;
                 }
                 if transient {
-                    // Unknown, not failed: the next activation looks again
-                    // (adopting the runtime if it did start); the watchdog
-                    // bounds how long.
+                    // Unknown, not failed: the next activation tries again
+                    // (the write below makes it another generation, so a
+                    // runtime this attempt did start is replaced); the
+                    // watchdog bounds how long.
                     tracing::warn!(workspace_id = %id, error = %error, "runtime backend did not answer; will retry");
                     // The operator sees why it is still provisioning.
                     let reason =
@@ -419,6 +420,16 @@ impl App {
                 })
                 .unwrap_or_default(),
             workspace_dir,
+            // The row as the provisioner listed it: every restart, resume
+            // or retry writes it before the next start lists it, and a
+            // start writes it (its url) once its runtime runs. So a start
+            // whose result was lost (its replica died) is adopted by the
+            // next attempt, on any replica, and a previous runtime never
+            // is. A write in between (a late heartbeat of the previous
+            // runtime) only makes the next attempt replace, not adopt.
+            generation: row
+                .updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         })
     }
 
@@ -525,8 +536,12 @@ impl App {
     /// announced, then the runtime is removed (volumes kept; a failure is
     /// logged, `doing` says when). The status comes first so that a
     /// liveness judgement that sees the runtime gone re-reads a row that is
-    /// not a crash. A failure to clear the url is returned, after the
-    /// removal.
+    /// not a crash, and a health sweep does not count a provisioning row
+    /// without a url. A failure to clear the url is returned, after the
+    /// removal. The provisioner (perhaps on another replica) may start the
+    /// next runtime while the removal runs, or after a removal whose answer
+    /// was lost: it replaces, never adopts, a runtime of another start
+    /// (`WorkspaceSpec::generation`).
     pub(crate) async fn end_runtime(
         &self,
         prov: &Arc<dyn Provisioner>,

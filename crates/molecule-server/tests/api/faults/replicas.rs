@@ -623,3 +623,57 @@ async fn an_operator_restart_elsewhere_voids_the_governors_queued_restart() {
     delete_all(&clients[0], &ids).await;
     crate::replicas::shutdown_all(replicas).await;
 }
+
+/// An operator's restart taken by a replica that does not govern, whose
+/// removal of the old container got no answer (here the engine never saw
+/// it): the governor's start, on another replica, replaces the old
+/// container, which still runs, instead of adopting it. (Regression: only
+/// the replica that asked for the removal remembered the container as not
+/// to be adopted, and the governor adopted it: the restart did nothing.)
+#[tokio::test]
+async fn a_restart_elsewhere_whose_removal_was_lost_does_not_adopt_the_old_container() {
+    let proxy = proxy();
+    let Some(replicas) = three_through(&proxy, Duration::from_secs(5)).await else {
+        return;
+    };
+    let clients: Vec<Client> = replicas.iter().map(|r| Client::new(r.url())).collect();
+    let ids = provision(&clients[0], 1).await;
+    let id = ids.0[0];
+    let before = container_id(id);
+    let governor = governor_of(&replicas).await;
+    let operator = (governor + 1) % 3;
+
+    let name = container_name(id);
+    proxy.set_filter(move |r| {
+        r.method == "DELETE" && r.path.ends_with(&format!("/containers/{name}"))
+    });
+    proxy.set_kinds(&[Transient::Eof]);
+    proxy.set_transient_share(1.0);
+    let as_workspace = crate::minted(&clients[operator], id).await;
+    let (s, body) = crate::call(
+        &as_workspace,
+        molecule_client::Method::POST,
+        &format!("/workspaces/{id}/restart"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        proxy.counts().of(Transient::Eof) >= 1,
+        "{:?}",
+        proxy.counts()
+    );
+    // The governor's own removal of the old container may meet the fault
+    // too: it retries at its next activation.
+    proxy.faults_off();
+    wait_status(&clients[governor], id, WorkspaceStatus::Online, BOOT).await;
+    assert_ne!(
+        container_id(id),
+        before,
+        "the restart runs a new container, not the one it asked to remove"
+    );
+
+    delete_all(&clients[0], &ids).await;
+    crate::replicas::shutdown_all(replicas).await;
+    proxy.stop();
+}
