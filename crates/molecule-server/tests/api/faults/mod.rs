@@ -385,11 +385,11 @@ async fn mass_not_found_trips_the_fleet_breaker() {
     proxy.stop();
 }
 
-/// `POST /workspaces/:id/<action>` (pause, restart, …) with the
-/// workspace's own token, as an operator's tool does; it must answer 200.
-async fn act_as_operator(t: &TestServer, id: Uuid, action: &str) {
-    let answer = t
-        .minted(id)
+/// `POST /workspaces/:id/<action>` (pause, restart, …) through the server
+/// (or replica) `server` talks to, with a token of the workspace, as an
+/// operator's tool does; it must answer 200.
+async fn act_as_operator(server: &Client, id: Uuid, action: &str) {
+    let answer = crate::minted(server, id)
         .await
         .request(
             molecule_client::Method::POST,
@@ -426,7 +426,7 @@ async fn operator_action_in_progress_is_not_a_crash(action: &str, then: Workspac
     proxy.set_kinds(&[Transient::DeadlineExceeded]);
     proxy.set_transient_share(1.0);
     let acted = chrono::Utc::now();
-    act_as_operator(&t, id, action).await;
+    act_as_operator(&t.client, id, action).await;
     assert!(
         proxy.counts().deadline_exceeded >= 1,
         "{:?}",
@@ -492,7 +492,7 @@ async fn a_restart_whose_removal_was_not_answered_does_not_adopt_the_old_contain
     });
     proxy.set_kinds(&[Transient::Eof]);
     proxy.set_transient_share(1.0);
-    act_as_operator(&t, id, "restart").await;
+    act_as_operator(&t.client, id, "restart").await;
     assert!(
         proxy.counts().of(Transient::Eof) >= 1,
         "{:?}",

@@ -593,15 +593,7 @@ async fn an_operator_restart_elsewhere_voids_the_governors_queued_restart() {
         "{}",
         queued.payload
     );
-    let as_workspace = crate::minted(&clients[operator], id).await;
-    let (s, body) = crate::call(
-        &as_workspace,
-        molecule_client::Method::POST,
-        &format!("/workspaces/{id}/restart"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
+    act_as_operator(&clients[operator], id, "restart").await;
     let operated = chrono::Utc::now();
     wait_status(&clients[2], id, WorkspaceStatus::Online, RECOVERY).await;
     // Past the queued restart's due time, the governor's provisioner runs
@@ -649,15 +641,7 @@ async fn a_restart_elsewhere_whose_removal_was_lost_does_not_adopt_the_old_conta
     });
     proxy.set_kinds(&[Transient::Eof]);
     proxy.set_transient_share(1.0);
-    let as_workspace = crate::minted(&clients[operator], id).await;
-    let (s, body) = crate::call(
-        &as_workspace,
-        molecule_client::Method::POST,
-        &format!("/workspaces/{id}/restart"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
+    act_as_operator(&clients[operator], id, "restart").await;
     assert!(
         proxy.counts().of(Transient::Eof) >= 1,
         "{:?}",
