@@ -343,14 +343,6 @@ fn docker_bridge_ip() -> String {
     std::net::Ipv4Addr::from(u32::from(net) + 1).to_string()
 }
 
-fn container_id(id: Uuid) -> String {
-    let out = std::process::Command::new("docker")
-        .args(["inspect", "-f", "{{.Id}}", &container_name(id)])
-        .output()
-        .expect("docker inspect");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// `kill -9` of the replica that started the containers and governed their
 /// restarts, with the agents' `PLATFORM_URL` on a load balancer in front of
 /// three replicas: another replica takes over the restarts and adopts the
@@ -630,32 +622,9 @@ async fn a_restart_elsewhere_whose_removal_was_lost_does_not_adopt_the_old_conta
     };
     let clients: Vec<Client> = replicas.iter().map(|r| Client::new(r.url())).collect();
     let ids = provision(&clients[0], 1).await;
-    let id = ids.0[0];
-    let before = container_id(id);
     let governor = governor_of(&replicas).await;
     let operator = (governor + 1) % 3;
-
-    let name = container_name(id);
-    proxy.set_filter(move |r| {
-        r.method == "DELETE" && r.path.ends_with(&format!("/containers/{name}"))
-    });
-    proxy.set_kinds(&[Transient::Eof]);
-    proxy.set_transient_share(1.0);
-    act_as_operator(&clients[operator], id, "restart").await;
-    assert!(
-        proxy.counts().of(Transient::Eof) >= 1,
-        "{:?}",
-        proxy.counts()
-    );
-    // The governor's own removal of the old container may meet the fault
-    // too: it retries at its next activation.
-    proxy.faults_off();
-    wait_status(&clients[governor], id, WorkspaceStatus::Online, BOOT).await;
-    assert_ne!(
-        container_id(id),
-        before,
-        "the restart runs a new container, not the one it asked to remove"
-    );
+    restart_with_its_removal_lost(&proxy, &clients[operator], &clients[governor], ids.0[0]).await;
 
     delete_all(&clients[0], &ids).await;
     crate::replicas::shutdown_all(replicas).await;
